@@ -1,0 +1,202 @@
+"""Commands: orders from users, checked without state, turned into the events they cause.
+
+A command validates everything it can on its own (names, geometry, hashes) when it is
+constructed; the rules that need state (does the file exist, is the revision current)
+are judged later by the projector, in log order. Ids a command creates are generated
+here, on the client, so that a retried command carries the same ids.
+"""
+
+from abc import abstractmethod
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import Field
+
+from core.commit import Commit
+from core.events import (
+    AccessType,
+    DirectoryCreated,
+    Event,
+    FileAdded,
+    FileCopied,
+    FileDescription,
+    FileMetadataChanged,
+    FileMirrored,
+    FileRemovedFromDirectory,
+    InstanceAdded,
+    InstanceChanged,
+    InstanceDeleted,
+    LabelDefined,
+    Metadata,
+    Name,
+    ProjectCreated,
+    Role,
+    RoleGranted,
+    RoleRevoked,
+    TagMoved,
+    TagName,
+    Version,
+    VersionTagged,
+)
+from core.geometry import Shape
+from core.ids import project_id_for, uuid7
+from core.model import Model
+
+NewId = Annotated[UUID, Field(default_factory=uuid7)]
+
+
+class Command(Model):
+    """An order; ``events()`` is what it causes if the projector accepts it."""
+
+    @abstractmethod
+    def events(self) -> tuple[Event, ...]:
+        """The events this command causes, in order."""
+
+    def commit(self, *, project_id: UUID, actor: str, commit_id: UUID | None = None) -> Commit:
+        """This command as one commit of ``project_id`` by ``actor``.
+
+        Pass the ``commit_id`` of an earlier attempt to make a retry idempotent.
+        """
+        return Commit(
+            commit_id=commit_id or uuid7(),
+            project_id=project_id,
+            actor=actor,
+            command=type(self).__name__,
+            events=self.events(),
+        )
+
+
+class CreateProject(Command):
+    name: Name
+
+    @property
+    def project_id(self) -> UUID:
+        return project_id_for(self.name)
+
+    def events(self) -> tuple[Event, ...]:
+        return (ProjectCreated(project_id=self.project_id, name=self.name),)
+
+
+class DefineLabel(Command):
+    name: Name
+
+    def events(self) -> tuple[Event, ...]:
+        return (LabelDefined(name=self.name),)
+
+
+class CreateDirectory(Command):
+    name: Name
+    access_type: AccessType = AccessType.project
+    directory_id: NewId
+
+    def events(self) -> tuple[Event, ...]:
+        return (DirectoryCreated(**self.model_dump()),)
+
+
+class AddFile(Command, FileDescription):
+    directory_id: UUID
+    file_id: NewId
+
+    def events(self) -> tuple[Event, ...]:
+        return (FileAdded(**self.model_dump()),)
+
+
+class ChangeFileMetadata(Command):
+    file_id: UUID
+    metadata: Metadata
+
+    def events(self) -> tuple[Event, ...]:
+        return (FileMetadataChanged(**self.model_dump()),)
+
+
+class MirrorFile(Command):
+    file_id: UUID
+    directory_id: UUID
+
+    def events(self) -> tuple[Event, ...]:
+        return (FileMirrored(**self.model_dump()),)
+
+
+class RemoveFileFromDirectory(Command):
+    file_id: UUID
+    directory_id: UUID
+
+    def events(self) -> tuple[Event, ...]:
+        return (FileRemovedFromDirectory(**self.model_dump()),)
+
+
+class CopyFile(Command):
+    source_file_id: UUID
+    directory_id: UUID
+    copy_instances: bool = True
+    file_id: NewId
+
+    def events(self) -> tuple[Event, ...]:
+        return (
+            FileCopied(
+                file_id=self.file_id,
+                source_file_id=self.source_file_id,
+                directory_id=self.directory_id,
+                with_instances=self.copy_instances,
+            ),
+        )
+
+
+class AddInstance(Command, Shape):
+    file_id: UUID
+    instance_id: NewId
+
+    def events(self) -> tuple[Event, ...]:
+        return (InstanceAdded(**self.model_dump()),)
+
+
+class ChangeInstance(Command, Shape):
+    instance_id: UUID
+    expected_revision: Annotated[int, Field(ge=1)]
+
+    def events(self) -> tuple[Event, ...]:
+        return (InstanceChanged(**self.model_dump()),)
+
+
+class DeleteInstance(Command):
+    instance_id: UUID
+    expected_revision: Annotated[int, Field(ge=1)]
+
+    def events(self) -> tuple[Event, ...]:
+        return (InstanceDeleted(**self.model_dump()),)
+
+
+class TagVersion(Command):
+    """Name ``version``, or without one the version this very commit makes."""
+
+    tag: TagName
+    version: Version | None = None
+
+    def events(self) -> tuple[Event, ...]:
+        return (VersionTagged(**self.model_dump()),)
+
+
+class MoveTag(Command):
+    tag: TagName
+    version: Version
+
+    def events(self) -> tuple[Event, ...]:
+        return (TagMoved(**self.model_dump()),)
+
+
+class GrantRole(Command):
+    principal: Name
+    role: Role
+    directory_id: UUID | None = None
+
+    def events(self) -> tuple[Event, ...]:
+        return (RoleGranted(**self.model_dump()),)
+
+
+class RevokeRole(Command):
+    principal: Name
+    role: Role
+    directory_id: UUID | None = None
+
+    def events(self) -> tuple[Event, ...]:
+        return (RoleRevoked(**self.model_dump()),)

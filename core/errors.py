@@ -1,0 +1,67 @@
+"""The one error tree of annolog: every failure a user can see is one of these.
+
+    AnnologError                     base; catch this to catch everything of ours
+    ├── ConfigurationError           a setting is missing or wrong (names the ANNOLOG_* key)
+    ├── InvalidInputError            bad input found without looking at state (schema, geometry)
+    ├── NotFoundError                a named thing does not exist (project, file, version, tag)
+    ├── ConflictError                the state moved on (stale revision, name taken)
+    ├── AccessDenied                 the actor lacks the role the command needs
+    ├── UnavailableError             a backing service cannot be reached; retrying may help
+    │   └── LogUnavailable           the event log (Kafka broker, SQLite file) is unreachable
+    └── LogError                     the event log refused or cannot read a record
+        ├── CommitTooLarge           an encoded commit exceeds the log's record size limit
+        ├── LogMisconfigured         the log exists but is set up against our guarantees
+        └── UndecodableRecord        a stored record has an unknown schema or corrupt bytes
+
+Messages say what was attempted, with which value, and why it failed. Adapters map
+their driver errors (kafka, sqlite, botocore) onto this tree with ``raise ... from exc``
+so that no driver exception leaves an adapter.
+"""
+
+
+class AnnologError(Exception):
+    """Base of every error annolog raises on purpose."""
+
+
+class ConfigurationError(AnnologError):
+    """annolog cannot start: a setting is missing or invalid."""
+
+
+class InvalidInputError(AnnologError, ValueError):
+    """A command or query is malformed; nothing was written."""
+
+
+class NotFoundError(AnnologError, LookupError):
+    """The thing a command or read names does not exist."""
+
+
+class ConflictError(AnnologError):
+    """The command was judged against newer state than it expected."""
+
+
+class AccessDenied(AnnologError):
+    """The actor may not do this; nothing was written."""
+
+
+class UnavailableError(AnnologError):
+    """A backing service could not be reached; the operation did not take effect."""
+
+
+class LogUnavailable(UnavailableError):
+    """The event log could not be reached, so the commit was not appended."""
+
+
+class LogError(AnnologError):
+    """The event log refused a record or holds one that cannot be read."""
+
+
+class CommitTooLarge(LogError):
+    """An encoded commit is larger than the log accepts for one record."""
+
+
+class LogMisconfigured(LogError):
+    """The log exists but its configuration would break annolog's guarantees."""
+
+
+class UndecodableRecord(LogError):
+    """A record in the log cannot be decoded (unknown writer schema, corrupt bytes)."""

@@ -1,0 +1,194 @@
+"""Domain events: the facts the log records, named in the past tense.
+
+An event says what happened, never how to undo it; the projector derives every view
+from events alone. Events carry no project id (the commit that groups them does) and no
+wall-clock time (so that replay is exact). Changing an event's fields means a new Avro
+schema version in ``eventlog/schemas`` with defaults for what was added.
+"""
+
+from enum import StrEnum
+from typing import Annotated, Literal, Union
+from uuid import UUID
+
+from pydantic import AfterValidator, Field, JsonValue
+
+from core.geometry import Shape
+from core.model import Model
+
+Name = Annotated[str, Field(min_length=1, max_length=500)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Metadata = dict[str, JsonValue]
+
+
+def _not_a_version_number(tag: str) -> str:
+    if tag.isdigit():
+        raise ValueError(f"tag {tag!r} looks like a version number; '3' always means version 3")
+    return tag
+
+
+TagName = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"),
+    AfterValidator(_not_a_version_number),
+]
+Version = Annotated[int, Field(ge=1)]
+
+
+class AccessType(StrEnum):
+    project = "project"  # anyone with a role in the project
+    restricted = "restricted"  # only principals granted this directory
+
+
+class Role(StrEnum):
+    owner = "owner"
+    admin = "admin"
+    editor = "editor"
+    annotator = "annotator"
+    viewer = "viewer"
+
+
+class ProjectCreated(Model):
+    type: Literal["ProjectCreated"] = "ProjectCreated"
+    project_id: UUID
+    name: Name
+
+
+class LabelDefined(Model):
+    type: Literal["LabelDefined"] = "LabelDefined"
+    name: Name
+
+
+class DirectoryCreated(Model):
+    type: Literal["DirectoryCreated"] = "DirectoryCreated"
+    directory_id: UUID
+    name: Name
+    access_type: AccessType = AccessType.project
+
+
+class FileDescription(Model):
+    """What a file is: its bytes' hash and what is known about them at ingest."""
+
+    sha256: Sha256
+    name: Name
+    media_type: Name
+    size: Annotated[int, Field(ge=0)]
+    width: Annotated[int, Field(gt=0)] | None = None
+    height: Annotated[int, Field(gt=0)] | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class FileAdded(FileDescription):
+    type: Literal["FileAdded"] = "FileAdded"
+    file_id: UUID
+    directory_id: UUID
+
+
+class FileMetadataChanged(Model):
+    type: Literal["FileMetadataChanged"] = "FileMetadataChanged"
+    file_id: UUID
+    metadata: Metadata
+
+
+class FileMirrored(Model):
+    """The same file, with the same instances, is now also a member of ``directory_id``."""
+
+    type: Literal["FileMirrored"] = "FileMirrored"
+    file_id: UUID
+    directory_id: UUID
+
+
+class FileRemovedFromDirectory(Model):
+    """The membership ends; the file and its instances stay (other directories may hold it)."""
+
+    type: Literal["FileRemovedFromDirectory"] = "FileRemovedFromDirectory"
+    file_id: UUID
+    directory_id: UUID
+
+
+class FileCopied(Model):
+    """A new file over the source's blob; its lineage is kept in ``source_file_id``.
+
+    With ``with_instances`` the source's instances (as of this commit) are copied too;
+    each copy's id is ``uuid5(file_id, source instance id)`` so replay makes the same ids.
+    """
+
+    type: Literal["FileCopied"] = "FileCopied"
+    file_id: UUID
+    source_file_id: UUID
+    directory_id: UUID
+    with_instances: bool
+
+
+class InstanceAdded(Shape):
+    type: Literal["InstanceAdded"] = "InstanceAdded"
+    instance_id: UUID
+    file_id: UUID
+
+
+class InstanceChanged(Shape):
+    """The instance's whole new shape; applied only if its revision is still ``expected_revision``."""
+
+    type: Literal["InstanceChanged"] = "InstanceChanged"
+    instance_id: UUID
+    expected_revision: Annotated[int, Field(ge=1)]
+
+
+class InstanceDeleted(Model):
+    type: Literal["InstanceDeleted"] = "InstanceDeleted"
+    instance_id: UUID
+    expected_revision: Annotated[int, Field(ge=1)]
+
+
+class VersionTagged(Model):
+    """``tag`` names ``version``; without a version it names the version this commit makes."""
+
+    type: Literal["VersionTagged"] = "VersionTagged"
+    tag: TagName
+    version: Version | None = None
+
+
+class TagMoved(Model):
+    """A tag is immutable until moved, and the move is its own audited event."""
+
+    type: Literal["TagMoved"] = "TagMoved"
+    tag: TagName
+    version: Version
+
+
+class RoleGranted(Model):
+    """``principal`` gets ``role`` in the project, or in one restricted directory."""
+
+    type: Literal["RoleGranted"] = "RoleGranted"
+    principal: Name
+    role: Role
+    directory_id: UUID | None = None
+
+
+class RoleRevoked(Model):
+    type: Literal["RoleRevoked"] = "RoleRevoked"
+    principal: Name
+    role: Role
+    directory_id: UUID | None = None
+
+
+Event = Annotated[
+    Union[
+        ProjectCreated,
+        LabelDefined,
+        DirectoryCreated,
+        FileAdded,
+        FileMetadataChanged,
+        FileMirrored,
+        FileRemovedFromDirectory,
+        FileCopied,
+        InstanceAdded,
+        InstanceChanged,
+        InstanceDeleted,
+        VersionTagged,
+        TagMoved,
+        RoleGranted,
+        RoleRevoked,
+    ],
+    Field(discriminator="type"),
+]
+"""Any domain event; ``type`` says which."""

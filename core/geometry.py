@@ -1,0 +1,77 @@
+"""Instance kinds and the shape rules their geometry must obey."""
+
+import math
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, JsonValue, model_validator
+
+from core.errors import InvalidInputError
+from core.model import Model
+
+Point = tuple[float, float]
+"""An (x, y) pixel coordinate; the origin is the image's top-left corner."""
+
+Attributes = dict[str, JsonValue]
+"""Free-form JSON attributes of an instance (e.g. ``{"score": 0.91, "occluded": true}``)."""
+
+
+class InstanceKind(StrEnum):
+    box = "box"
+    polygon = "polygon"
+    point = "point"
+    line = "line"
+    tag = "tag"
+
+
+def _check_box(points: tuple[Point, ...]) -> None:
+    (x_min, y_min), (x_max, y_max) = points
+    if not (x_max > x_min and y_max > y_min):
+        raise InvalidInputError(
+            f"box {(x_min, y_min, x_max, y_max)} is empty or inverted: "
+            "it needs x_min < x_max and y_min < y_max"
+        )
+
+
+# How many points each kind takes: (fewest, most); None means no upper bound.
+_POINT_COUNTS: dict[InstanceKind, tuple[int, int | None]] = {
+    InstanceKind.box: (2, 2),
+    InstanceKind.polygon: (3, None),
+    InstanceKind.point: (1, 1),
+    InstanceKind.line: (2, None),
+    InstanceKind.tag: (0, 0),
+}
+
+
+def check_geometry(kind: InstanceKind, points: tuple[Point, ...]) -> None:
+    """Raise ``InvalidInputError`` unless ``points`` is a valid shape of ``kind``.
+
+    A box is two points, (x_min, y_min) and (x_max, y_max), with positive area; a tag has
+    no geometry at all. Coordinates must be finite numbers.
+    """
+    fewest, most = _POINT_COUNTS[kind]
+    if len(points) < fewest or (most is not None and len(points) > most):
+        wanted = str(fewest) if fewest == most else f"at least {fewest}"
+        raise InvalidInputError(f"a {kind} needs {wanted} points, got {len(points)}")
+    if not all(math.isfinite(c) for point in points for c in point):
+        raise InvalidInputError(f"{kind} coordinates must be finite numbers, got {points}")
+    if kind is InstanceKind.box:
+        _check_box(points)
+
+
+class Shape(Model):
+    """What an instance is: a label, a kind, its geometry and attributes.
+
+    Shared by the command that draws an instance, the one that edits it, and the
+    events that record both, so the rules live in one place.
+    """
+
+    label: Annotated[str, Field(min_length=1, max_length=200)]
+    kind: InstanceKind
+    points: tuple[Point, ...] = ()
+    attributes: Attributes = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _geometry_fits_kind(self) -> "Shape":
+        check_geometry(self.kind, self.points)
+        return self

@@ -1,0 +1,41 @@
+"""The base of every core record: frozen, strict about unknown fields, our errors only."""
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from core.errors import InvalidInputError
+
+
+def describe_validation_error(
+    model: str, exc: ValidationError, *, field_name: Callable[[str], str] = str
+) -> str:
+    """One readable line per problem: which model, which field, what was wrong and the value.
+
+    ``field_name`` renames a field's path for the reader (settings name their env variable).
+    """
+    problems = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        if error["loc"]:
+            field = field_name(".".join(str(part) for part in error["loc"]))
+            message = f"{field}: {message} (got {error.get('input')!r})"
+        problems.append(message)
+    return f"invalid {model}: " + "; ".join(problems)
+
+
+class Model(BaseModel):
+    """Frozen pydantic model that raises ``InvalidInputError`` instead of pydantic's error.
+
+    Commands and events are values: they never change after construction, and unknown
+    fields are an error rather than silently dropped (a typo must not lose a label).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise InvalidInputError(describe_validation_error(type(self).__name__, exc)) from exc
