@@ -1,0 +1,233 @@
+"""KafkaLog: the event log of the server stack, one Kafka topic keyed by project.
+
+The topic is created with a fixed partition count (a project's partition must never
+change, or its order would break), infinite retention and ``cleanup.policy=delete``:
+compaction would keep one record per key, i.e. erase every project's history. An
+existing topic that contradicts this is refused with ``LogMisconfigured``.
+
+Appends use an idempotent producer with ``acks=all``, so a broker-side retry cannot
+duplicate or reorder a project's commits. Reads ``assign()`` one partition and ``seek()``
+to an offset the caller stored (the projector keeps its offsets in its database), so
+there are no consumer groups and no offsets committed to Kafka.
+"""
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType
+from kafka.errors import KafkaError, MessageSizeTooLargeError, TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
+
+from core.commit import Commit
+from core.errors import CommitTooLarge, LogMisconfigured, LogUnavailable
+from eventlog.codec import CommitCodec
+from eventlog.log import DEFAULT_MAX_COMMIT_BYTES, LogRecord, Position, check_size, decode_record
+
+_RECORD_OVERHEAD = 64 * 1024  # key, headers and batch framing on top of the encoded commit
+
+
+class KafkaLog:
+    """The ``EventLog`` on Apache Kafka (see ``eventlog.log.EventLog``).
+
+    Appending is thread-safe; reading is not (one reader per ``KafkaLog``, as in the
+    projector, which reads one partition at a time).
+
+    >>> log = KafkaLog("127.0.0.1:9092", topic="annolog.commits", partitions=12)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        topic: str,
+        partitions: int,
+        replication_factor: int = 1,
+        max_commit_bytes: int = DEFAULT_MAX_COMMIT_BYTES,
+        timeout_s: float = 10.0,
+        codec: CommitCodec | None = None,
+    ) -> None:
+        self._bootstrap = bootstrap_servers
+        self._topic = topic
+        self._partitions = partitions
+        self._max_commit_bytes = max_commit_bytes
+        self._timeout_s = timeout_s
+        self._codec = codec or CommitCodec.default()
+        self._consumer: KafkaConsumer | None = None
+        with self._errors_mapped("connect"):
+            self._ensure_topic(replication_factor)
+            self._producer = KafkaProducer(
+                **self._connection_options(),
+                client_id="annolog-log",
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=0,  # appends are waited on one by one; append_many pipelines anyway
+                max_request_size=max_commit_bytes + _RECORD_OVERHEAD,
+                max_block_ms=int(timeout_s * 1000),
+                delivery_timeout_ms=int(timeout_s * 1000) + 1000,
+            )
+
+    @property
+    def partitions(self) -> int:
+        return self._partitions
+
+    def partition_of(self, project_id: UUID) -> int:
+        # Kafka's own default partitioner (murmur2 of the key), so Java clients that key
+        # by project id agree with us on where a project lives.
+        return int(murmur2(project_id.bytes) & 0x7FFFFFFF) % self._partitions
+
+    def append(self, commit: Commit) -> Position:
+        return self.append_many([commit])[0]
+
+    def append_many(self, commits: Sequence[Commit]) -> list[Position]:
+        """Send every commit, then wait for each acknowledgement.
+
+        A commit whose wait fails raises; the commits before it are in the log. Appends
+        that time out may still land: retry with the same ``commit_id`` and the
+        projector applies it once.
+        """
+        payloads = [self._encode(commit) for commit in commits]
+        with self._errors_mapped(f"append {len(commits)} commit(s)"):
+            futures = [
+                self._producer.send(
+                    self._topic,
+                    key=commit.project_id.bytes,
+                    value=payload,
+                    partition=self.partition_of(commit.project_id),
+                )
+                for commit, payload in zip(commits, payloads)
+            ]
+            acks = [future.get(timeout=self._timeout_s) for future in futures]
+        return [Position(ack.partition, ack.offset) for ack in acks]
+
+    def read(self, partition: int, start: int, *, limit: int | None = None) -> Iterator[LogRecord]:
+        stop = self.end(partition)
+        if limit is not None:
+            stop = min(stop, start + limit)  # offsets are dense on our non-transactional topic
+        if start >= stop:
+            return
+        consumer, tp = self._reader(), TopicPartition(self._topic, partition)
+        with self._errors_mapped(f"read partition {partition} from offset {start}"):
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            while consumer.position(tp) < stop:
+                batches = consumer.poll(timeout_ms=int(self._timeout_s * 1000))
+                if not batches:
+                    raise LogUnavailable(
+                        f"Kafka at {self._bootstrap} returned nothing for {self._topic}[{partition}] "
+                        f"at offset {consumer.position(tp)} within {self._timeout_s}s; "
+                        f"the records up to offset {stop} should be there"
+                    )
+                for record in batches.get(tp, []):
+                    if record.offset >= stop:
+                        return
+                    yield decode_record(self._codec, Position(partition, record.offset), record.value)
+
+    def end(self, partition: int) -> int:
+        tp = TopicPartition(self._topic, partition)
+        with self._errors_mapped(f"find the end of partition {partition}"):
+            offsets = self._reader().end_offsets([tp], timeout_ms=int(self._timeout_s * 1000))
+        return int(offsets[tp])
+
+    def close(self) -> None:
+        self._producer.close(timeout=self._timeout_s)
+        if self._consumer is not None:
+            self._consumer.close()
+
+    def _connection_options(self) -> dict[str, Any]:
+        """Bound every wait by ``timeout_s``: a down broker must fail fast, not back off for 30s."""
+        timeout_ms = int(self._timeout_s * 1000)
+        return {
+            "bootstrap_servers": self._bootstrap,
+            "bootstrap_timeout_ms": timeout_ms,
+            "request_timeout_ms": timeout_ms,
+            "reconnect_backoff_max_ms": min(timeout_ms, 1000),
+        }
+
+    def _encode(self, commit: Commit) -> bytes:
+        payload = self._codec.encode(commit)
+        check_size(payload, commit, self._max_commit_bytes)
+        return payload
+
+    def _reader(self) -> KafkaConsumer:
+        if self._consumer is None:
+            with self._errors_mapped("open a reader"):
+                self._consumer = KafkaConsumer(
+                    **self._connection_options(),
+                    client_id="annolog-log-reader",
+                    group_id=None,
+                    enable_auto_commit=False,
+                    auto_offset_reset="none",  # a bad offset is an error, never a silent rewind
+                    max_partition_fetch_bytes=self._max_commit_bytes + _RECORD_OVERHEAD,
+                    fetch_max_bytes=max(52428800, self._max_commit_bytes + _RECORD_OVERHEAD),
+                )
+        return self._consumer
+
+    def _ensure_topic(self, replication_factor: int) -> None:
+        admin = KafkaAdminClient(**self._connection_options(), client_id="annolog-admin")
+        try:
+            admin.create_topics(
+                {
+                    self._topic: {
+                        "num_partitions": self._partitions,
+                        "replication_factor": replication_factor,
+                        "configs": self._topic_configs(),
+                    }
+                },
+                wait_for_metadata=True,
+            )
+        except TopicAlreadyExistsError:
+            self._check_existing_topic(admin)
+        finally:
+            admin.close()
+
+    def _topic_configs(self) -> dict[str, str]:
+        return {
+            "cleanup.policy": "delete",
+            "retention.ms": "-1",
+            "retention.bytes": "-1",
+            "max.message.bytes": str(self._max_commit_bytes + _RECORD_OVERHEAD),
+        }
+
+    def _check_existing_topic(self, admin: KafkaAdminClient) -> None:
+        (described,) = admin.describe_topics([self._topic])
+        found = len(described["partitions"])
+        if found != self._partitions:
+            raise LogMisconfigured(
+                f"Kafka topic {self._topic!r} has {found} partitions but annolog is configured "
+                f"for {self._partitions}; a project's partition must never change, so use "
+                f"partitions={found} or a new topic"
+            )
+        configs = self._topic_config_values(admin)
+        if "compact" in configs.get("cleanup.policy", ""):
+            raise LogMisconfigured(
+                f"Kafka topic {self._topic!r} has cleanup.policy={configs['cleanup.policy']}; "
+                "compaction erases history, annolog needs cleanup.policy=delete"
+            )
+        if configs.get("retention.ms") != "-1":
+            raise LogMisconfigured(
+                f"Kafka topic {self._topic!r} has retention.ms={configs.get('retention.ms')}; "
+                "old commits would be deleted, annolog needs retention.ms=-1"
+            )
+
+    def _topic_config_values(self, admin: KafkaAdminClient) -> dict[str, str]:
+        resource = ConfigResource(ConfigResourceType.TOPIC, self._topic)
+        described = admin.describe_configs([resource], config_filter="all")
+        (by_name,) = described.values()
+        return {key: str(entry["value"]) for key, entry in by_name[self._topic].items()}
+
+    @contextmanager
+    def _errors_mapped(self, action: str) -> Iterator[None]:
+        """Kafka's errors become ours, naming the broker, the topic and what was tried."""
+        try:
+            yield
+        except MessageSizeTooLargeError as exc:
+            raise CommitTooLarge(
+                f"Kafka topic {self._topic!r} refused a record as too large: {exc}"
+            ) from exc
+        except KafkaError as exc:
+            raise LogUnavailable(
+                f"could not {action} on Kafka at {self._bootstrap} (topic {self._topic!r}): {exc}"
+            ) from exc

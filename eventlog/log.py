@@ -1,0 +1,90 @@
+"""The port every event log implements: append a commit, read in order from a position."""
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+from core.commit import Commit
+from core.errors import CommitTooLarge, UndecodableRecord
+from eventlog.codec import CommitCodec
+
+DEFAULT_MAX_COMMIT_BYTES = 16 * 1024 * 1024
+"""Largest encoded commit either log accepts, so that both refuse the same commits.
+Bulk imports split their work into commits below it."""
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """Where a record is: its partition and its offset there (offsets only grow)."""
+
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    position: Position
+    commit: Commit
+
+
+class EventLog(Protocol):
+    """An append-only, ordered log of commits, split into partitions by project.
+
+    All commits of one project go to one partition, in append order; that order is the
+    order the projector judges them in. Offsets are opaque, increasing integers: read
+    from ``0`` for everything, from a stored offset to resume, from ``end()`` for nothing.
+    """
+
+    @property
+    def partitions(self) -> int:
+        """How many partitions the log has (fixed for its lifetime)."""
+        ...
+
+    def partition_of(self, project_id: UUID) -> int:
+        """The partition that holds every commit of ``project_id``."""
+        ...
+
+    def append(self, commit: Commit) -> Position:
+        """Durably append one commit as one record; its position once acknowledged.
+
+        Raises ``LogUnavailable`` when the log cannot be reached and ``CommitTooLarge``
+        when the encoded commit is over the size limit; in both cases nothing was written.
+        """
+        ...
+
+    def append_many(self, commits: Sequence[Commit]) -> list[Position]:
+        """Append several commits, pipelined; positions in the same order as ``commits``."""
+        ...
+
+    def read(self, partition: int, start: int, *, limit: int | None = None) -> Iterator[LogRecord]:
+        """Records of ``partition`` from offset ``start`` to the end as it was when called."""
+        ...
+
+    def end(self, partition: int) -> int:
+        """An offset no record of ``partition`` has yet: reading from it yields nothing."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the log object is unusable afterwards."""
+        ...
+
+
+def check_size(data: bytes, commit: Commit, limit: int) -> None:
+    """Refuse an encoded commit over ``limit`` bytes before anything is sent."""
+    if len(data) > limit:
+        raise CommitTooLarge(
+            f"commit {commit.commit_id} ({commit.command}, {len(commit.events)} events) encodes "
+            f"to {len(data):,} bytes, over the log's limit of {limit:,} bytes; "
+            "split it into smaller commits"
+        )
+
+
+def decode_record(codec: CommitCodec, position: Position, payload: bytes) -> LogRecord:
+    """The record at ``position``; an undecodable one is reported with where it is."""
+    try:
+        return LogRecord(position, codec.decode(payload))
+    except UndecodableRecord as exc:
+        raise UndecodableRecord(
+            f"log record at partition {position.partition}, offset {position.offset}: {exc}"
+        ) from exc

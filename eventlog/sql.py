@@ -1,0 +1,143 @@
+"""SqlLog: the embedded event log, an append-only table in the embedded SQLite file.
+
+One partition, whose offsets are the table's AUTOINCREMENT keys: SQLite has one writer
+at a time, so a key is visible only after every smaller key is, and a reader that
+resumes from a stored offset never skips a record. (That is not true of a PostgreSQL
+sequence under concurrent writers, which is why the server stack uses Kafka instead.)
+"""
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Uuid,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.exc import OperationalError
+
+from core.commit import Commit
+from core.errors import LogUnavailable
+from eventlog.codec import CommitCodec
+from eventlog.log import DEFAULT_MAX_COMMIT_BYTES, LogRecord, Position, check_size, decode_record
+
+_PAGE = 500  # records fetched per query while reading: bounded memory on long replays
+
+metadata = MetaData()
+log_records = Table(
+    "log_records",
+    metadata,
+    Column("position", Integer, primary_key=True),
+    Column("project_id", Uuid, nullable=False),
+    Column("commit_id", Uuid, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    sqlite_autoincrement=True,  # never reuse an offset, even after the last row is deleted
+)
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (projector, SDK reads) run while a writer appends.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def open_sqlite(path: Path, *, busy_timeout_s: float = 10.0) -> Engine:
+    """An engine on the embedded SQLite file at ``path`` (created with its directory).
+
+    Writers wait up to ``busy_timeout_s`` for the file's lock before giving up.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": busy_timeout_s})
+    event.listen(engine, "connect", _configure_sqlite)
+    return engine
+
+
+class SqlLog:
+    """The ``EventLog`` of the embedded default (see ``eventlog.log.EventLog``)."""
+
+    partitions = 1
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        codec: CommitCodec | None = None,
+        max_commit_bytes: int = DEFAULT_MAX_COMMIT_BYTES,
+    ) -> None:
+        self._engine = engine
+        self._codec = codec or CommitCodec.default()
+        self._max_commit_bytes = max_commit_bytes
+        with self._errors_mapped("create the log table"):
+            metadata.create_all(engine)
+
+    def partition_of(self, project_id: UUID) -> int:
+        return 0
+
+    def append(self, commit: Commit) -> Position:
+        return self.append_many([commit])[0]
+
+    def append_many(self, commits: Sequence[Commit]) -> list[Position]:
+        """Append ``commits`` in one transaction: all of them are in the log, or none."""
+        rows = [self._row(commit) for commit in commits]
+        with self._errors_mapped(f"append {len(rows)} commit(s) (none was written)"), self._engine.begin() as db:
+            append = insert(log_records).returning(log_records.c.position)
+            offsets = [db.execute(append.values(row)).scalar_one() for row in rows]
+        return [Position(0, offset) for offset in offsets]
+
+    def read(self, partition: int, start: int, *, limit: int | None = None) -> Iterator[LogRecord]:
+        stop = self.end(partition)
+        remaining = limit if limit is not None else stop
+        while start < stop and remaining > 0:
+            page = self._page(start, stop, min(_PAGE, remaining))
+            for offset, payload in page:
+                yield decode_record(self._codec, Position(0, offset), payload)
+            if not page:
+                return
+            start, remaining = page[-1][0] + 1, remaining - len(page)
+
+    def end(self, partition: int) -> int:
+        with self._errors_mapped("find the end of the log"), self._engine.connect() as db:
+            last = db.execute(select(func.max(log_records.c.position))).scalar_one()
+        return (last or 0) + 1
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def _row(self, commit: Commit) -> dict[str, Any]:
+        payload = self._codec.encode(commit)
+        check_size(payload, commit, self._max_commit_bytes)
+        return {"project_id": commit.project_id, "commit_id": commit.commit_id, "payload": payload}
+
+    def _page(self, start: int, stop: int, size: int) -> list[tuple[int, bytes]]:
+        query = (
+            select(log_records.c.position, log_records.c.payload)
+            .where(log_records.c.position >= start, log_records.c.position < stop)
+            .order_by(log_records.c.position)
+            .limit(size)
+        )
+        with self._errors_mapped(f"read the log from offset {start}"), self._engine.connect() as db:
+            return [(row.position, row.payload) for row in db.execute(query)]
+
+    @contextmanager
+    def _errors_mapped(self, action: str) -> Iterator[None]:
+        """SQLite's "database is locked" / "unable to open" become ``LogUnavailable``."""
+        try:
+            yield
+        except OperationalError as exc:
+            raise LogUnavailable(
+                f"could not {action} in the embedded log {self._engine.url.database}: {exc.orig}"
+            ) from exc
