@@ -1,0 +1,1 @@
+"""The annolog SDK: versioned, mirrored, replayable training data."""

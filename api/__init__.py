@@ -1,0 +1,1 @@
+"""The application service, its settings and its entry points."""

@@ -1,0 +1,55 @@
+"""The one settings object: every knob annolog reads, from ANNOLOG_* environment variables."""
+
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigurationError
+from core.model import describe_validation_error
+
+ENV_PREFIX = "ANNOLOG_"
+
+
+class Settings(BaseSettings):
+    """Unset URLs mean the embedded default: everything in ``data_dir``, no services.
+
+    Set ``ANNOLOG_LOG_URL=kafka://host:9092``, ``ANNOLOG_DATABASE_URL=postgresql+psycopg2://…``
+    and ``ANNOLOG_BLOB_URL=s3://bucket/prefix`` to run on the server stack instead.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="forbid", frozen=True)
+
+    data_dir: Path = Path("annolog-data")
+    log_url: str | None = None
+    kafka_topic: str = "annolog.commits"
+    kafka_partitions: Annotated[int, Field(ge=1)] = 12
+    kafka_replication_factor: Annotated[int, Field(ge=1)] = 1
+    database_url: str | None = None
+    blob_url: str | None = None
+    s3_endpoint_url: str | None = None
+
+    @field_validator("log_url")
+    @classmethod
+    def _log_url_is_kafka(cls, value: str | None) -> str | None:
+        if value is not None and (urlsplit(value).scheme != "kafka" or not urlsplit(value).netloc):
+            raise ValueError("expected kafka://host:port[,host:port…] (unset for the embedded log)")
+        return value
+
+    @property
+    def embedded_database(self) -> Path:
+        """The SQLite file of the embedded default: its log and its views."""
+        return self.data_dir / "annolog.db"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (and ``overrides``), or ``ConfigurationError`` naming the key."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        message = describe_validation_error(
+            "settings", exc, field_name=lambda field: ENV_PREFIX + field.upper()
+        )
+        raise ConfigurationError(message) from exc

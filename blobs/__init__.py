@@ -1,0 +1,1 @@
+"""Content-addressed blob stores: a local directory and S3."""

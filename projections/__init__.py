@@ -1,0 +1,1 @@
+"""SQL views of the log: the projector, as-of queries, slices and history."""
