@@ -1,0 +1,45 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Rebuilt only when pyproject.toml changes, so torch is installed once per .venv.
+INSTALLED := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test services stop bench typecheck clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.4,<1"
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,train]"
+	touch $@
+
+## demo: run the main job on the embedded default (no services needed)
+demo: $(INSTALLED)
+	$(PY) examples/demo.py
+
+## test: type-check, start PostgreSQL, Kafka and the S3 server, run the whole suite, stop them
+test: $(INSTALLED)
+	$(PY) -m mypy
+	@bash -c 'set -euo pipefail; trap "scripts/services.sh stop" EXIT; \
+	  eval "$$(scripts/services.sh start)"; \
+	  ANNOLOG_REQUIRE_SERVICES=1 $(PY) -m pytest $(PYTEST_ARGS)'
+
+## services: start the real services (idempotent) and print their URLs
+services: $(INSTALLED)
+	@scripts/services.sh start
+
+## stop: stop the services started by `make services` or `make test`
+stop:
+	@scripts/services.sh stop
+
+## bench: run the benchmarks against the real services
+bench: $(INSTALLED)
+	@bash -c 'set -euo pipefail; eval "$$(scripts/services.sh start)"; \
+	  $(PY) -m bench.log_append'
+
+typecheck: $(INSTALLED)
+	$(PY) -m mypy
+
+clean: stop
+	rm -rf $(VENV) .services annolog-data
