@@ -2,10 +2,16 @@
 
 from urllib.parse import urlsplit
 
+from api.service import Service
 from api.settings import Settings
+from blobs.local import LocalBlobStore
+from blobs.s3 import S3BlobStore
+from blobs.store import BlobStore
 from eventlog.kafka import KafkaLog
 from eventlog.log import EventLog
 from eventlog.sql import SqlLog, open_sqlite
+from projections.database import create_schema, open_database
+from projections.projector import Projector
 
 
 def build_log(settings: Settings) -> EventLog:
@@ -18,3 +24,25 @@ def build_log(settings: Settings) -> EventLog:
         partitions=settings.kafka_partitions,
         replication_factor=settings.kafka_replication_factor,
     )
+
+
+def build_blobs(settings: Settings) -> BlobStore:
+    """S3 when ``blob_url`` is set, else a directory under ``data_dir``."""
+    if settings.blob_url is None:
+        return LocalBlobStore(settings.data_dir / "blobs")
+    url = urlsplit(settings.blob_url)
+    return S3BlobStore(url.netloc, prefix=url.path.lstrip("/"), endpoint_url=settings.s3_endpoint_url)
+
+
+def build_service(settings: Settings, *, project_in_process: bool | None = None) -> Service:
+    """The service over the settings' stack.
+
+    The projector runs in this process by default only on the embedded default; on the
+    server stack `annolog projector` runs it, unless ``project_in_process`` says otherwise.
+    """
+    log = build_log(settings)
+    engine = open_database(settings.database_url, embedded=settings.embedded_database)
+    create_schema(engine)
+    in_process = settings.log_url is None if project_in_process is None else project_in_process
+    return Service(log=log, engine=engine, blobs=build_blobs(settings),
+                   projector=Projector(engine, log) if in_process else None)

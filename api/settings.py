@@ -38,6 +38,20 @@ class Settings(BaseSettings):
             raise ValueError("expected kafka://host:port[,host:port…] (unset for the embedded log)")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_postgres(cls, value: str | None) -> str | None:
+        if value is not None and not urlsplit(value).scheme.startswith("postgresql"):
+            raise ValueError("expected postgresql+psycopg2://user:password@host:port/db (unset for SQLite)")
+        return value
+
+    @field_validator("blob_url")
+    @classmethod
+    def _blob_url_is_s3(cls, value: str | None) -> str | None:
+        if value is not None and (urlsplit(value).scheme != "s3" or not urlsplit(value).netloc):
+            raise ValueError("expected s3://bucket[/prefix] (unset for the local blob directory)")
+        return value
+
     @property
     def embedded_database(self) -> Path:
         """The SQLite file of the embedded default: its log and its views."""

@@ -6,8 +6,12 @@
     ├── NotFoundError                a named thing does not exist (project, file, version, tag)
     ├── ConflictError                the state moved on (stale revision, name taken)
     ├── AccessDenied                 the actor lacks the role the command needs
+    ├── ReadOnlyError                a write through something read at a pinned version
+    ├── CorruptBlob                  stored bytes no longer match their sha256
     ├── UnavailableError             a backing service cannot be reached; retrying may help
-    │   └── LogUnavailable           the event log (Kafka broker, SQLite file) is unreachable
+    │   ├── LogUnavailable           the event log (Kafka broker, SQLite file) is unreachable
+    │   ├── DatabaseUnavailable      the views' database (PostgreSQL, SQLite) is unreachable
+    │   └── BlobStoreUnavailable     the blob store (S3 endpoint, local directory) is unreachable
     └── LogError                     the event log refused or cannot read a record
         ├── CommitTooLarge           an encoded commit exceeds the log's record size limit
         ├── LogMisconfigured         the log exists but is set up against our guarantees
@@ -43,12 +47,28 @@ class AccessDenied(AnnologError):
     """The actor may not do this; nothing was written."""
 
 
+class ReadOnlyError(AnnologError):
+    """Files, instances and directories read at a pinned version cannot be written through."""
+
+
+class CorruptBlob(AnnologError):
+    """A stored blob's bytes do not hash to the sha256 they are stored under."""
+
+
 class UnavailableError(AnnologError):
     """A backing service could not be reached; the operation did not take effect."""
 
 
 class LogUnavailable(UnavailableError):
     """The event log could not be reached, so the commit was not appended."""
+
+
+class DatabaseUnavailable(UnavailableError):
+    """The database that holds the views could not be reached."""
+
+
+class BlobStoreUnavailable(UnavailableError):
+    """The blob store could not be reached; no blob was written."""
 
 
 class LogError(AnnologError):

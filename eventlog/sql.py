@@ -48,6 +48,8 @@ log_records = Table(
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT; let SQLAlchemy emit BEGIN.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers (projector, SDK reads) run while a writer appends.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -63,7 +65,14 @@ def open_sqlite(path: Path, *, busy_timeout_s: float = 10.0) -> Engine:
     path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": busy_timeout_s})
     event.listen(engine, "connect", _configure_sqlite)
+    event.listen(engine, "begin", _begin_immediate)
     return engine
+
+
+def _begin_immediate(connection: Any) -> None:
+    # Take the write lock up front: a deferred transaction that reads, then writes, fails
+    # at once (busy timeout or not) when another writer committed in between.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class SqlLog:

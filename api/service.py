@@ -1,0 +1,133 @@
+"""The application service: commands in, outcomes out; reads of any version. No transport.
+
+Writes append ONE commit to the log and wait until the projector has judged it, so a
+caller always reads its own writes and learns at once whether the commit was accepted
+(the version it made) or rejected (the error the judge raised, re-raised here). The SDK
+calls this in-process when embedded; the HTTP API calls the same methods on the server.
+"""
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from uuid import UUID
+
+from sqlalchemy import Connection, Engine, select
+
+from blobs.media import probe
+from blobs.store import BlobStore
+from core.commands import AddFile, Command
+from core.commit import Commit
+from core.events import Metadata
+from core.errors import (
+    AccessDenied,
+    AnnologError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    UnavailableError,
+)
+from core.ids import uuid7
+from eventlog.log import EventLog, Position
+from projections import queries
+from projections.database import database_errors
+from projections.projector import Projector
+from projections.readmodels import Outcome
+from projections.tables import log_positions
+
+T = TypeVar("T")
+
+_REJECTIONS: dict[str, type[AnnologError]] = {
+    error.__name__: error for error in (ConflictError, NotFoundError, AccessDenied, InvalidInputError)
+}
+
+
+def _commit_of(commands: Sequence[Command], project_id: UUID, actor: str, commit_id: UUID | None) -> Commit:
+    """One commit of several commands, applied all or nothing, named after its commands."""
+    if not commands:
+        raise InvalidInputError("a commit needs at least one command, got none")
+    names = dict.fromkeys(type(c).__name__ for c in commands)
+    return Commit(commit_id=commit_id or uuid7(), project_id=project_id, actor=actor,
+                  command="+".join(names), events=tuple(e for c in commands for e in c.events()))
+
+
+class Service:
+    """annolog's use cases over one log, one database and one blob store.
+
+    With ``projector`` (the embedded default) each append is projected right away in this
+    process; without it a separate ``annolog projector`` does the work and writes wait
+    for it, up to ``wait_timeout_s``.
+    """
+
+    def __init__(self, *, log: EventLog, engine: Engine, blobs: BlobStore, projector: Projector | None,
+                 wait_timeout_s: float = 30.0) -> None:
+        self.log = log
+        self.engine = engine
+        self.blobs = blobs
+        self._projector = projector
+        self._wait_timeout_s = wait_timeout_s
+        self._write_lock = threading.Lock()
+
+    def execute(self, project_id: UUID, actor: str, commands: Sequence[Command], *,
+                commit_id: UUID | None = None) -> Outcome:
+        """Append the commands as one commit and return its outcome once judged.
+
+        Raises the judge's error (``ConflictError``, ``NotFoundError``, ``AccessDenied``…)
+        when the commit was rejected. Pass the ``commit_id`` of an earlier attempt to
+        retry safely: a commit id is applied at most once.
+        """
+        commit = _commit_of(commands, project_id, actor, commit_id)
+        with self._write_lock:  # embedded: append and project one commit at a time
+            position = self.log.append(commit)
+            self._await(position)
+        return self._outcome(commit.commit_id)
+
+    def add_file(self, project_id: UUID, actor: str, *, directory_id: UUID, data: bytes, name: str,
+                 metadata: Metadata | None = None, media_type: str | None = None) -> tuple[Outcome, UUID]:
+        """Store the bytes (once per content) and add them as a file; refuses undecodable images."""
+        media = probe(data, name=name, media_type=media_type)
+        sha256 = self.blobs.put(data)
+        command = AddFile(directory_id=directory_id, sha256=sha256, name=name, media_type=media.media_type,
+                          size=len(data), width=media.width, height=media.height, metadata=metadata or {})
+        return self.execute(project_id, actor, [command]), command.file_id
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for ``projections.queries`` reads, with unreachable databases mapped."""
+        with database_errors(self.engine, "read the views"), self.engine.connect() as db:
+            yield db
+
+    def read(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one ``projections.queries`` function: ``service.read(queries.project_named, "cars")``."""
+        with self.reading() as db:
+            return query(db, *args, **kwargs)
+
+    def _await(self, position: Position) -> None:
+        if self._projector is not None:
+            with database_errors(self.engine, "project the commit"):
+                self._projector.catch_up([position.partition])
+            return
+        deadline, pause = time.monotonic() + self._wait_timeout_s, 0.002
+        while self._projected_until(position.partition) <= position.offset:
+            if time.monotonic() > deadline:
+                raise UnavailableError(
+                    f"the commit at {position} was appended but not judged within {self._wait_timeout_s}s; "
+                    "is `annolog projector` running? It will be applied when the projector catches up"
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+    def _projected_until(self, partition: int) -> int:
+        with self.reading() as db:
+            found = db.execute(select(log_positions.c.next_offset)
+                               .where(log_positions.c.partition == partition)).scalar_one_or_none()
+        return int(found or 0)
+
+    def _outcome(self, commit_id: UUID) -> Outcome:
+        row = self.read(queries.commit_outcome, commit_id)
+        if row is None:
+            raise UnavailableError(f"commit {commit_id} was projected but has no outcome; the views are inconsistent")
+        if not row.accepted:
+            raise _REJECTIONS.get(row.error, ConflictError)(row.reason)
+        return Outcome(commit_id=commit_id, version=row.version)

@@ -1,0 +1,40 @@
+"""Opening the views' database (PostgreSQL or the embedded SQLite file) and its schema."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from core.errors import DatabaseUnavailable
+from eventlog.sql import open_sqlite
+from projections.tables import VERSIONED, metadata
+
+
+def open_database(url: str | None, *, embedded: Path) -> Engine:
+    """PostgreSQL at ``url``, or the embedded SQLite file when ``url`` is None."""
+    if url is None:
+        return open_sqlite(embedded)
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+
+
+@contextmanager
+def database_errors(engine: Engine, action: str) -> Iterator[None]:
+    """A database that cannot be reached becomes ``DatabaseUnavailable`` naming it."""
+    try:
+        yield
+    except OperationalError as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        raise DatabaseUnavailable(f"could not {action}: the database {where} is unreachable ({exc.orig})") from exc
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the view tables and, for SQL tools, a ``<table>_current`` view of each."""
+    with database_errors(engine, "create the views"), engine.begin() as db:
+        metadata.create_all(db)
+        for table in VERSIONED:
+            columns = ", ".join(c.name for c in table.columns if c.name != "valid_to")
+            create = "CREATE OR REPLACE VIEW" if engine.dialect.name == "postgresql" else "CREATE VIEW IF NOT EXISTS"
+            db.execute(text(f"{create} {table.name}_current AS "
+                            f"SELECT {columns} FROM {table.name} WHERE valid_to IS NULL"))

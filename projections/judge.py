@@ -1,0 +1,406 @@
+"""The rules that need state, judged per event in log order, and the rows each event writes.
+
+Each rule function checks what it must against the views as they are at this point of
+the commit (earlier events of the same commit included), then writes its rows at the
+commit's version. A broken rule raises a domain error (``NotFoundError``,
+``ConflictError``, ``AccessDenied``); the projector then rolls the whole commit back and
+records the rejection. Nothing here reads a clock or anything but the commit and the
+views, so replaying the same log judges every commit the same way.
+"""
+
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from core.commit import Commit
+from core.errors import AccessDenied, ConflictError, NotFoundError
+from core.events import (
+    AccessType,
+    DirectoryCreated,
+    Event,
+    FileAdded,
+    FileCopied,
+    FileMetadataChanged,
+    FileMirrored,
+    FileRemovedFromDirectory,
+    InstanceAdded,
+    InstanceChanged,
+    InstanceDeleted,
+    LabelDefined,
+    ProjectCreated,
+    Role,
+    RoleGranted,
+    RoleRevoked,
+    TagMoved,
+    VersionTagged,
+)
+from core.permissions import NEEDED, RANK, role_of_rank
+from projections import rows
+from projections.access import PROJECT_SCOPE, grants, rank_in_directory, rank_on_file
+from projections.tables import (
+    directories,
+    files,
+    history,
+    instances,
+    label_counts,
+    labels,
+    memberships,
+    projects,
+    roles,
+    tags,
+)
+
+_INTERNAL = {"project_id", "valid_from", "valid_to"}
+
+
+def _public(row: Row[Any] | None) -> dict[str, Any] | None:
+    """A row as the audit history shows it: no bookkeeping columns, ids as text."""
+    if row is None:
+        return None
+    return {k: str(v) if isinstance(v, UUID) else v for k, v in row._mapping.items() if k not in _INTERNAL}
+
+
+@dataclass
+class Judgement:
+    """One commit being judged: where it writes, at which version, and what it collected."""
+
+    db: Connection
+    commit: Commit
+    project_name: str
+    version: int
+    _history: list[dict[str, Any]] = field(default_factory=list)
+    _label_deltas: Counter[tuple[UUID, str]] = field(default_factory=Counter)
+
+    @property
+    def project_id(self) -> UUID:
+        return self.commit.project_id
+
+    def record(self, event: Event, entity: str, entity_id: object, before: Any, after: Any,
+               *, file_id: UUID | None = None, directory_id: UUID | None = None) -> None:
+        """Note one change for the audit history (written at the end of the commit)."""
+        self._history.append({
+            "commit_id": self.commit.commit_id, "seq": len(self._history), "project_id": self.project_id,
+            "version": self.version, "event": event.type, "entity": entity, "entity_id": str(entity_id),
+            "file_id": file_id, "directory_id": directory_id, "before": before, "after": after,
+        })
+
+    def count_label(self, file_id: UUID, label: str, delta: int) -> None:
+        self._label_deltas[(file_id, label)] += delta
+
+    def finish(self) -> None:
+        """Write what the commit collected: label counts, history, the project's version."""
+        for (file_id, label), delta in sorted(self._label_deltas.items()):
+            if delta:
+                _apply_label_delta(self, file_id, label, delta)
+        if self._history:
+            self.db.execute(insert(history), self._history)
+        self.db.execute(update(projects).where(projects.c.project_id == self.project_id)
+                        .values(version=self.version))
+
+    # -- lookups that raise the errors users see -------------------------------------------
+
+    def directory(self, directory_id: UUID) -> Row[Any]:
+        found = rows.current(self.db, directories, self.project_id, directory_id=directory_id)
+        if found is None:
+            raise NotFoundError(f"directory {directory_id} does not exist in project {self.project_name!r}")
+        return found
+
+    def file(self, file_id: UUID) -> Row[Any]:
+        found = rows.current(self.db, files, self.project_id, file_id=file_id)
+        if found is None:
+            raise NotFoundError(f"file {file_id} does not exist in project {self.project_name!r}")
+        return found
+
+    def instance(self, instance_id: UUID, expected_revision: int) -> Row[Any]:
+        found = rows.current(self.db, instances, self.project_id, instance_id=instance_id)
+        if found is None:
+            raise NotFoundError(f"instance {instance_id} does not exist in project {self.project_name!r}")
+        if found.revision != expected_revision:
+            raise ConflictError(
+                f"instance {instance_id} is at revision {found.revision} but the edit expected revision "
+                f"{expected_revision}: someone changed it first; reload it and edit again"
+            )
+        return found
+
+    def label(self, name: str) -> None:
+        if rows.current(self.db, labels, self.project_id, name=name) is None:
+            known = self.db.execute(select(labels.c.name).where(
+                labels.c.project_id == self.project_id, labels.c.valid_to.is_(None)).order_by(labels.c.name)).scalars()
+            raise NotFoundError(
+                f"label {name!r} is not defined in project {self.project_name!r}; "
+                f"defined labels: {', '.join(known) or 'none'}"
+            )
+
+    def free_name_in(self, directory: Row[Any], name: str) -> None:
+        query = (
+            select(files.c.file_id).join(memberships, (memberships.c.project_id == files.c.project_id)
+                                         & (memberships.c.file_id == files.c.file_id))
+            .where(memberships.c.project_id == self.project_id, memberships.c.directory_id == directory.directory_id,
+                   memberships.c.valid_to.is_(None), files.c.valid_to.is_(None), files.c.name == name)
+        )
+        if self.db.execute(query.limit(1)).first() is not None:
+            raise ConflictError(f"directory {directory.name!r} already has a file named {name!r}")
+
+    def new_id(self, table: Any, what: str, **key: Any) -> None:
+        if rows.ever_existed(self.db, table, self.project_id, **key):
+            raise ConflictError(f"{what} {next(iter(key.values()))} already exists in project {self.project_name!r}")
+
+    def existing_version(self, version: int) -> None:
+        if version > self.version:
+            raise NotFoundError(
+                f"version {version} of project {self.project_name!r} does not exist; "
+                f"latest is {self.version - 1}"
+            )
+
+    # -- access ----------------------------------------------------------------------------
+
+    def _deny(self, event: Event, where: str, rank: int, needed: Role) -> None:
+        has = role_of_rank(rank)
+        raise AccessDenied(
+            f"{self.commit.actor} may not {event.type} in {where} of project {self.project_name!r}: "
+            f"that needs {needed} or higher, {self.commit.actor} has {has or 'no role'} there"
+        )
+
+    def authorize(self, event: Event, *, directory: Row[Any] | None = None, file_id: UUID | None = None) -> None:
+        """Raise ``AccessDenied`` unless the actor may cause ``event`` where it applies."""
+        needed = NEEDED[event.type]
+        granted = grants(self.db, self.project_id, self.commit.actor)
+        if directory is not None:
+            rank, where = rank_in_directory(granted, directory), f"directory {directory.name!r}"
+        elif file_id is not None:
+            rank, where = rank_on_file(self.db, self.project_id, granted, file_id), f"file {file_id}"
+        else:
+            rank, where = granted.get(PROJECT_SCOPE, 0), "the project"
+        if rank < RANK[needed]:
+            self._deny(event, where, rank, needed)
+
+
+def _apply_label_delta(j: Judgement, file_id: UUID, label: str, delta: int) -> None:
+    row = rows.current(j.db, label_counts, j.project_id, file_id=file_id, label=label)
+    count = (row.count if row is not None else 0) + delta
+    rows.close(j.db, label_counts, j.project_id, j.version, file_id=file_id, label=label)
+    if count > 0:
+        rows.add(j.db, label_counts, j.project_id, j.version, file_id=file_id, label=label, count=count)
+
+
+# -- one rule per event type --------------------------------------------------------------------
+
+
+def _project_created(j: Judgement, e: ProjectCreated) -> None:
+    # The projector checked that the project is new; its creator becomes its owner.
+    owner = {"principal": j.commit.actor, "scope_id": PROJECT_SCOPE, "role": Role.owner.value}
+    rows.add(j.db, roles, j.project_id, j.version, **owner)
+    j.record(e, "project", e.project_id, None, {"name": e.name, "owner": j.commit.actor})
+
+
+def _label_defined(j: Judgement, e: LabelDefined) -> None:
+    j.authorize(e)
+    if rows.current(j.db, labels, j.project_id, name=e.name) is not None:
+        raise ConflictError(f"label {e.name!r} is already defined in project {j.project_name!r}")
+    rows.add(j.db, labels, j.project_id, j.version, name=e.name)
+    j.record(e, "label", e.name, None, {"name": e.name})
+
+
+def _directory_created(j: Judgement, e: DirectoryCreated) -> None:
+    j.authorize(e)
+    j.new_id(directories, "directory", directory_id=e.directory_id)
+    taken = j.db.execute(select(directories.c.directory_id).where(
+        directories.c.project_id == j.project_id, directories.c.name == e.name,
+        directories.c.valid_to.is_(None))).first()
+    if taken is not None:
+        raise ConflictError(f"project {j.project_name!r} already has a directory named {e.name!r}")
+    values = {"directory_id": e.directory_id, "name": e.name, "access_type": e.access_type.value}
+    rows.add(j.db, directories, j.project_id, j.version, **values)
+    j.record(e, "directory", e.directory_id, None, {**values, "directory_id": str(e.directory_id)},
+             directory_id=e.directory_id)
+
+
+def _add_membership(j: Judgement, e: Event, file_id: UUID, directory: Row[Any], name: str) -> None:
+    if rows.current(j.db, memberships, j.project_id, directory_id=directory.directory_id, file_id=file_id):
+        raise ConflictError(f"file {file_id} is already in directory {directory.name!r}")
+    j.free_name_in(directory, name)
+    rows.add(j.db, memberships, j.project_id, j.version, directory_id=directory.directory_id, file_id=file_id)
+    j.record(e, "membership", file_id, None, {"directory": directory.name},
+             file_id=file_id, directory_id=directory.directory_id)
+
+
+def _file_added(j: Judgement, e: FileAdded) -> None:
+    directory = j.directory(e.directory_id)
+    j.authorize(e, directory=directory)
+    j.new_id(files, "file", file_id=e.file_id)
+    values = e.model_dump(exclude={"type", "directory_id"}) | {"copied_from": None, "created_version": j.version}
+    rows.add(j.db, files, j.project_id, j.version, **values)
+    j.record(e, "file", e.file_id, None, _public(j.file(e.file_id)), file_id=e.file_id)
+    _add_membership(j, e, e.file_id, directory, e.name)
+
+
+def _file_metadata_changed(j: Judgement, e: FileMetadataChanged) -> None:
+    before = j.file(e.file_id)
+    j.authorize(e, file_id=e.file_id)
+    values = {k: v for k, v in before._mapping.items() if k not in _INTERNAL | {"file_id"}}
+    rows.replace(j.db, files, j.project_id, j.version, {"file_id": e.file_id}, values | {"metadata": e.metadata})
+    j.record(e, "file", e.file_id, {"metadata": before.metadata}, {"metadata": e.metadata}, file_id=e.file_id)
+
+
+def _file_mirrored(j: Judgement, e: FileMirrored) -> None:
+    file, directory = j.file(e.file_id), j.directory(e.directory_id)
+    j.authorize(e, directory=directory)
+    j.authorize(e, file_id=e.file_id)
+    _add_membership(j, e, e.file_id, directory, file.name)
+
+
+def _file_removed(j: Judgement, e: FileRemovedFromDirectory) -> None:
+    directory = j.directory(e.directory_id)
+    j.authorize(e, directory=directory)
+    if rows.current(j.db, memberships, j.project_id, directory_id=e.directory_id, file_id=e.file_id) is None:
+        raise NotFoundError(f"file {e.file_id} is not in directory {directory.name!r}")
+    rows.close(j.db, memberships, j.project_id, j.version, directory_id=e.directory_id, file_id=e.file_id)
+    j.record(e, "membership", e.file_id, {"directory": directory.name}, None,
+             file_id=e.file_id, directory_id=e.directory_id)
+
+
+def _copy_instances(j: Judgement, e: FileCopied) -> None:
+    query = select(instances).where(instances.c.project_id == j.project_id,
+                                    instances.c.file_id == e.source_file_id, instances.c.valid_to.is_(None))
+    for source in j.db.execute(query.order_by(instances.c.instance_id)).all():
+        copy_id = uuid.uuid5(e.file_id, str(source.instance_id))  # the same id on every replay
+        values = {k: v for k, v in source._mapping.items() if k not in _INTERNAL | {"instance_id", "file_id"}}
+        rows.add(j.db, instances, j.project_id, j.version, instance_id=copy_id, file_id=e.file_id,
+                 **(values | {"revision": 1}))
+        j.count_label(e.file_id, source.label, +1)
+
+
+def _file_copied(j: Judgement, e: FileCopied) -> None:
+    source, directory = j.file(e.source_file_id), j.directory(e.directory_id)
+    j.authorize(e, directory=directory)
+    j.authorize(e, file_id=e.source_file_id)
+    j.new_id(files, "file", file_id=e.file_id)
+    values = {k: v for k, v in source._mapping.items() if k not in _INTERNAL | {"file_id", "created_version"}}
+    rows.add(j.db, files, j.project_id, j.version, file_id=e.file_id,
+             **(values | {"copied_from": e.source_file_id, "created_version": j.version}))
+    if e.with_instances:
+        _copy_instances(j, e)
+    j.record(e, "file", e.file_id, None, _public(j.file(e.file_id)), file_id=e.file_id)
+    _add_membership(j, e, e.file_id, directory, source.name)
+
+
+def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
+    return {"label": e.label, "kind": e.kind.value, "points": [list(p) for p in e.points],
+            "attributes": e.attributes}
+
+
+def _instance_added(j: Judgement, e: InstanceAdded) -> None:
+    j.file(e.file_id)
+    j.authorize(e, file_id=e.file_id)
+    j.label(e.label)
+    j.new_id(instances, "instance", instance_id=e.instance_id)
+    rows.add(j.db, instances, j.project_id, j.version, instance_id=e.instance_id, file_id=e.file_id,
+             revision=1, **_shape(e))
+    j.count_label(e.file_id, e.label, +1)
+    j.record(e, "instance", e.instance_id, None, _shape(e) | {"revision": 1}, file_id=e.file_id)
+
+
+def _instance_changed(j: Judgement, e: InstanceChanged) -> None:
+    before = j.instance(e.instance_id, e.expected_revision)
+    j.authorize(e, file_id=before.file_id)
+    j.label(e.label)
+    after = _shape(e) | {"file_id": before.file_id, "revision": before.revision + 1}
+    rows.replace(j.db, instances, j.project_id, j.version, {"instance_id": e.instance_id}, after)
+    j.count_label(before.file_id, before.label, -1)
+    j.count_label(before.file_id, e.label, +1)
+    old = {k: before._mapping[k] for k in ("label", "kind", "points", "attributes", "revision")}
+    j.record(e, "instance", e.instance_id, old, _shape(e) | {"revision": after["revision"]}, file_id=before.file_id)
+
+
+def _instance_deleted(j: Judgement, e: InstanceDeleted) -> None:
+    before = j.instance(e.instance_id, e.expected_revision)
+    j.authorize(e, file_id=before.file_id)
+    rows.close(j.db, instances, j.project_id, j.version, instance_id=e.instance_id)
+    j.count_label(before.file_id, before.label, -1)
+    old = {k: before._mapping[k] for k in ("label", "kind", "points", "attributes", "revision")}
+    j.record(e, "instance", e.instance_id, old, None, file_id=before.file_id)
+
+
+def _version_tagged(j: Judgement, e: VersionTagged) -> None:
+    j.authorize(e)
+    if rows.current(j.db, tags, j.project_id, tag=e.tag) is not None:
+        raise ConflictError(f"tag {e.tag!r} already exists in project {j.project_name!r}; move it with MoveTag")
+    version = e.version or j.version
+    j.existing_version(version)
+    rows.add(j.db, tags, j.project_id, j.version, tag=e.tag, version=version)
+    j.record(e, "tag", e.tag, None, {"version": version})
+
+
+def _tag_moved(j: Judgement, e: TagMoved) -> None:
+    j.authorize(e)
+    before = rows.current(j.db, tags, j.project_id, tag=e.tag)
+    if before is None:
+        raise NotFoundError(f"tag {e.tag!r} does not exist in project {j.project_name!r}")
+    j.existing_version(e.version)
+    rows.replace(j.db, tags, j.project_id, j.version, {"tag": e.tag}, {"version": e.version})
+    j.record(e, "tag", e.tag, {"version": before.version}, {"version": e.version})
+
+
+def _scope(j: Judgement, directory_id: UUID | None) -> UUID:
+    return PROJECT_SCOPE if directory_id is None else j.directory(directory_id).directory_id
+
+
+def _guard_owner(j: Judgement, e: RoleGranted | RoleRevoked, role: str) -> None:
+    if role == Role.owner and grants(j.db, j.project_id, j.commit.actor).get(PROJECT_SCOPE) != RANK[Role.owner]:
+        raise AccessDenied(f"only an owner of project {j.project_name!r} may grant or revoke owner ({e.type})")
+
+
+def _role_granted(j: Judgement, e: RoleGranted) -> None:
+    j.authorize(e)
+    scope = _scope(j, e.directory_id)
+    _guard_owner(j, e, e.role)
+    before = rows.current(j.db, roles, j.project_id, principal=e.principal, scope_id=scope)
+    if before is not None and before.role == e.role:
+        raise ConflictError(f"{e.principal} already has role {e.role} there in project {j.project_name!r}")
+    rows.replace(j.db, roles, j.project_id, j.version, {"principal": e.principal, "scope_id": scope},
+                 {"role": e.role.value})
+    j.record(e, "role", e.principal, before and {"role": before.role},
+             {"role": e.role.value, "directory_id": e.directory_id and str(e.directory_id)},
+             directory_id=e.directory_id)
+
+
+def _role_revoked(j: Judgement, e: RoleRevoked) -> None:
+    j.authorize(e)
+    scope = _scope(j, e.directory_id)
+    before = rows.current(j.db, roles, j.project_id, principal=e.principal, scope_id=scope)
+    if before is None or before.role != e.role:
+        raise NotFoundError(f"{e.principal} does not have role {e.role} there in project {j.project_name!r}")
+    _guard_owner(j, e, e.role)
+    rows.close(j.db, roles, j.project_id, j.version, principal=e.principal, scope_id=scope)
+    j.record(e, "role", e.principal, {"role": before.role}, None, directory_id=e.directory_id)
+
+
+_RULES: dict[str, Callable[[Judgement, Any], None]] = {
+    "ProjectCreated": _project_created,
+    "LabelDefined": _label_defined,
+    "DirectoryCreated": _directory_created,
+    "FileAdded": _file_added,
+    "FileMetadataChanged": _file_metadata_changed,
+    "FileMirrored": _file_mirrored,
+    "FileRemovedFromDirectory": _file_removed,
+    "FileCopied": _file_copied,
+    "InstanceAdded": _instance_added,
+    "InstanceChanged": _instance_changed,
+    "InstanceDeleted": _instance_deleted,
+    "VersionTagged": _version_tagged,
+    "TagMoved": _tag_moved,
+    "RoleGranted": _role_granted,
+    "RoleRevoked": _role_revoked,
+}
+
+
+def judge(j: Judgement) -> None:
+    """Apply every event of the commit in order; raises the first rule a commit breaks."""
+    for event in j.commit.events:
+        _RULES[event.type](j, event)
+    j.finish()

@@ -1,0 +1,151 @@
+"""Reads of the views as of any version: projects, directories, files with instances, history.
+
+Every read takes a resolved version; ``valid_at`` makes "as of V" one predicate, so the
+same query answers latest and pinned reads. Directory listings are keyset-paged by
+file id (uuid7, so creation order): stable, and a page never skips or repeats a file.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, func, select
+
+from core.errors import NotFoundError
+from projections.readmodels import DirectoryView, FileView, HistoryEntry, InstanceView, ProjectView
+from projections.tables import commits, directories, files, history, instances, labels, memberships, projects, tags, valid_at
+
+
+def project_named(db: Connection, name: str) -> ProjectView:
+    row = db.execute(select(projects).where(projects.c.name == name)).first()
+    if row is None:
+        known = db.execute(select(projects.c.name).order_by(projects.c.name).limit(20)).scalars()
+        raise NotFoundError(f"project {name!r} does not exist; projects: {', '.join(known) or 'none'}")
+    return ProjectView(project_id=row.project_id, name=row.name, version=row.version)
+
+
+def list_projects(db: Connection) -> list[ProjectView]:
+    rows = db.execute(select(projects).order_by(projects.c.name))
+    return [ProjectView(project_id=r.project_id, name=r.name, version=r.version) for r in rows]
+
+
+def resolve_version(db: Connection, project: ProjectView, version: int | str | None) -> int:
+    """A version number from a number, a tag name, or None (latest)."""
+    if version is None:
+        return project.version
+    if isinstance(version, str) and not version.isdigit():
+        return _tagged(db, project, version)
+    number = int(version)
+    if not 1 <= number <= project.version:
+        raise NotFoundError(
+            f"version {number} of project {project.name!r} does not exist; latest is {project.version}"
+        )
+    return number
+
+
+def _tagged(db: Connection, project: ProjectView, tag: str) -> int:
+    found = db.execute(select(tags.c.version).where(tags.c.project_id == project.project_id, tags.c.tag == tag,
+                                                    tags.c.valid_to.is_(None))).scalar_one_or_none()
+    if found is None:
+        known = db.execute(select(tags.c.tag).where(tags.c.project_id == project.project_id,
+                                                    tags.c.valid_to.is_(None)).order_by(tags.c.tag)).scalars()
+        raise NotFoundError(f"tag {tag!r} does not exist in project {project.name!r}; tags: {', '.join(known) or 'none'}")
+    return int(found)
+
+
+def directory_named(db: Connection, project: ProjectView, name: str, version: int) -> DirectoryView:
+    row = db.execute(select(directories).where(
+        directories.c.project_id == project.project_id, directories.c.name == name,
+        valid_at(directories, version))).first()
+    if row is None:
+        raise NotFoundError(f"directory {name!r} does not exist in project {project.name!r} at version {version}")
+    return DirectoryView(directory_id=row.directory_id, name=row.name, access_type=row.access_type, version=version)
+
+
+def list_directories(db: Connection, project: ProjectView, version: int) -> list[DirectoryView]:
+    rows = db.execute(select(directories).where(directories.c.project_id == project.project_id,
+                                                valid_at(directories, version)).order_by(directories.c.name))
+    return [DirectoryView(directory_id=r.directory_id, name=r.name, access_type=r.access_type, version=version)
+            for r in rows]
+
+
+def _members(project_id: UUID, directory_id: UUID, version: int) -> Any:
+    return select(memberships.c.file_id).where(
+        memberships.c.project_id == project_id, memberships.c.directory_id == directory_id,
+        valid_at(memberships, version))
+
+
+def count_files(db: Connection, project_id: UUID, directory_id: UUID, version: int) -> int:
+    return int(db.execute(select(func.count()).select_from(_members(project_id, directory_id, version).subquery()))
+               .scalar_one())
+
+
+def file_ids(db: Connection, project_id: UUID, directory_id: UUID, version: int, *,
+             after: UUID | None = None, limit: int | None = None) -> list[UUID]:
+    """The directory's file ids at ``version`` in id order, after ``after`` (keyset paging)."""
+    query = _members(project_id, directory_id, version).order_by(memberships.c.file_id)
+    if after is not None:
+        query = query.where(memberships.c.file_id > after)
+    return list(db.execute(query.limit(limit)).scalars())
+
+
+def _instance_views(db: Connection, project_id: UUID, ids: Sequence[UUID], version: int) -> dict[UUID, list[InstanceView]]:
+    query = select(instances).where(instances.c.project_id == project_id, instances.c.file_id.in_(ids),
+                                    valid_at(instances, version)).order_by(instances.c.instance_id)
+    found: dict[UUID, list[InstanceView]] = defaultdict(list)
+    for r in db.execute(query):
+        found[r.file_id].append(InstanceView(
+            instance_id=r.instance_id, file_id=r.file_id, label=r.label, kind=r.kind,
+            points=tuple(tuple(p) for p in r.points), attributes=r.attributes, revision=r.revision))
+    return found
+
+
+def files_by_id(db: Connection, project_id: UUID, ids: Sequence[UUID], version: int) -> list[FileView]:
+    """The files with ``ids`` as of ``version``, with their instances, in the order of ``ids``."""
+    rows = {r.file_id: r for r in db.execute(select(files).where(
+        files.c.project_id == project_id, files.c.file_id.in_(ids), valid_at(files, version)))}
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise NotFoundError(f"file {missing[0]} does not exist at version {version}")
+    shapes = _instance_views(db, project_id, ids, version)
+    return [FileView(
+        file_id=r.file_id, sha256=r.sha256, name=r.name, media_type=r.media_type, size=r.size, width=r.width,
+        height=r.height, metadata=r.metadata, copied_from=r.copied_from, created_version=r.created_version,
+        version=version, instances=tuple(shapes.get(r.file_id, ())))
+        for r in (rows[i] for i in ids)]
+
+
+def label_names(db: Connection, project_id: UUID, version: int) -> list[str]:
+    return list(db.execute(select(labels.c.name).where(labels.c.project_id == project_id, valid_at(labels, version))
+                           .order_by(labels.c.name)).scalars())
+
+
+def history_of(db: Connection, project_id: UUID, *, entity_id: UUID | None = None, file_id: UUID | None = None,
+               directory_id: UUID | None = None, actor: str | None = None, since: int | None = None,
+               until: int | None = None, limit: int = 1000) -> list[HistoryEntry]:
+    """Every change that touched the entity, file (with its instances) or directory, oldest first."""
+    query = (select(history, commits.c.time, commits.c.actor, commits.c.command)
+             .join(commits, commits.c.commit_id == history.c.commit_id)
+             .where(history.c.project_id == project_id))
+    if entity_id is not None:
+        query = query.where(history.c.entity_id == str(entity_id))
+    if file_id is not None:
+        query = query.where((history.c.file_id == file_id) | (history.c.entity_id == str(file_id)))
+    if directory_id is not None:
+        query = query.where(history.c.directory_id == directory_id)
+    if actor is not None:
+        query = query.where(commits.c.actor == actor)
+    if since is not None:
+        query = query.where(history.c.version >= since)
+    if until is not None:
+        query = query.where(history.c.version <= until)
+    rows = db.execute(query.order_by(history.c.version, history.c.seq).limit(limit))
+    return [HistoryEntry(version=r.version, commit_id=r.commit_id, time=r.time, actor=r.actor, command=r.command,
+                         event=r.event, entity=r.entity, entity_id=r.entity_id, before=r.before, after=r.after)
+            for r in rows]
+
+
+def commit_outcome(db: Connection, commit_id: UUID) -> Any:
+    """The judged commit's row (accepted, version, error, reason), or None if not judged yet."""
+    return db.execute(select(commits).where(commits.c.commit_id == commit_id)).first()

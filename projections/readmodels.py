@@ -1,0 +1,71 @@
+"""What reads return: plain, serializable values of the views at one version."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, JsonValue
+
+
+class ReadModel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ProjectView(ReadModel):
+    project_id: UUID
+    name: str
+    version: int
+
+
+class DirectoryView(ReadModel):
+    directory_id: UUID
+    name: str
+    access_type: str
+    version: int  # the version it was read at
+
+
+class InstanceView(ReadModel):
+    instance_id: UUID
+    file_id: UUID
+    label: str
+    kind: str
+    points: tuple[tuple[float, float], ...]
+    attributes: dict[str, JsonValue]
+    revision: int
+
+
+class FileView(ReadModel):
+    file_id: UUID
+    sha256: str
+    name: str
+    media_type: str
+    size: int
+    width: int | None
+    height: int | None
+    metadata: dict[str, JsonValue]
+    copied_from: UUID | None
+    created_version: int
+    version: int  # the version it was read at
+    instances: tuple[InstanceView, ...]
+
+
+class HistoryEntry(ReadModel):
+    """One change to one entity, with who made it, when, in which commit and version."""
+
+    version: int
+    commit_id: UUID
+    time: datetime
+    actor: str
+    command: str
+    event: str
+    entity: str
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class Outcome(ReadModel):
+    """An accepted commit: the version it made."""
+
+    commit_id: UUID
+    version: int

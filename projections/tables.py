@@ -1,0 +1,182 @@
+"""The SQL views of the log (SQLAlchemy Core), identical on PostgreSQL and SQLite.
+
+Versioned views carry ``valid_from`` / ``valid_to``: project versions between which a row
+is the truth. A row is valid at version V when ``valid_from <= V < valid_to`` (an open
+``valid_to``, NULL, means "still current"); partial indexes on ``valid_to IS NULL`` keep
+"latest" reads as fast as an unversioned table. Keys are natural (entity id + valid_from),
+never sequences, so a replay of the same log produces the very same rows.
+"""
+
+from collections.abc import Sequence
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+metadata = MetaData()
+
+
+def _versioned(name: str, key: Sequence[Column[object]], *columns: Column[object], lookups: Sequence[str] = ()) -> Table:
+    """A view table keyed by ``key`` + ``valid_from``, with "latest" and as-of indexes.
+
+    ``lookups`` are the columns reads filter on (e.g. a membership's directory); each gets
+    a partial index over current rows and a (lookup, valid_from) index for as-of reads.
+    """
+    table = Table(
+        name,
+        metadata,
+        Column("project_id", Uuid, primary_key=True),
+        *key,
+        Column("valid_from", Integer, primary_key=True),
+        Column("valid_to", Integer, nullable=True),
+        *columns,
+    )
+    current = table.c.valid_to.is_(None)
+    for lookup in lookups or [key[0].name]:
+        Index(f"ix_{name}_{lookup}_current", table.c.project_id, table.c[lookup],
+              postgresql_where=current, sqlite_where=current)
+        Index(f"ix_{name}_{lookup}_asof", table.c.project_id, table.c[lookup], table.c.valid_from)
+    return table
+
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("project_id", Uuid, primary_key=True),
+    Column("name", String(500), nullable=False, unique=True),
+    Column("version", Integer, nullable=False),  # the number of accepted commits
+    Column("created_by", String(500), nullable=False),
+)
+
+labels = _versioned("labels", [Column("name", String(500), primary_key=True)])
+
+directories = _versioned(
+    "directories",
+    [Column("directory_id", Uuid, primary_key=True)],
+    Column("name", String(500), nullable=False),
+    Column("access_type", String(20), nullable=False),
+    lookups=("directory_id", "name"),
+)
+
+files = _versioned(
+    "files",
+    [Column("file_id", Uuid, primary_key=True)],
+    Column("sha256", String(64), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("media_type", String(500), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("metadata", JSON, nullable=False),
+    Column("copied_from", Uuid),
+    Column("created_version", Integer, nullable=False),
+)
+
+memberships = _versioned(
+    "memberships",
+    [Column("directory_id", Uuid, primary_key=True), Column("file_id", Uuid, primary_key=True)],
+    lookups=("directory_id", "file_id"),
+)
+
+instances = _versioned(
+    "instances",
+    [Column("instance_id", Uuid, primary_key=True)],
+    Column("file_id", Uuid, nullable=False),
+    Column("label", String(500), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("points", JSON, nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("revision", Integer, nullable=False),
+    lookups=("instance_id", "file_id"),
+)
+
+# How many instances of each label a file has: what slices like `labels.car > 3` filter on.
+# A label a file has none of has no row; slices read that as 0.
+label_counts = _versioned(
+    "label_counts",
+    [Column("file_id", Uuid, primary_key=True), Column("label", String(500), primary_key=True)],
+    Column("count", Integer, nullable=False),
+    lookups=("file_id", "label"),
+)
+
+tags = _versioned(
+    "tags",
+    [Column("tag", String(100), primary_key=True)],
+    Column("version", Integer, nullable=False),
+)
+
+roles = _versioned(
+    "roles",
+    [
+        Column("principal", String(500), primary_key=True),
+        # The project itself is the all-zero id: a primary key column cannot be NULL.
+        Column("scope_id", Uuid, primary_key=True),
+    ],
+    Column("role", String(20), nullable=False),
+    lookups=("principal",),
+)
+
+# Every commit the projector has judged, once per commit_id: the outcome the service reports.
+commits = Table(
+    "commits",
+    metadata,
+    Column("commit_id", Uuid, primary_key=True),
+    Column("project_id", Uuid, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("actor", String(500), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("command", String(500), nullable=False),
+    Column("accepted", Boolean, nullable=False),
+    Column("version", Integer),  # the version it made, when accepted
+    Column("error", String(40)),  # the error class of a rejection, e.g. "ConflictError"
+    Column("reason", Text),
+    Index("ix_commits_project_version", "project_id", "version"),
+)
+
+# The audit history: one row per applied event, with the entity's value before and after.
+history = Table(
+    "history",
+    metadata,
+    Column("commit_id", Uuid, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("project_id", Uuid, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("entity", String(20), nullable=False),  # project, label, directory, file, instance, tag, role
+    Column("entity_id", String(500), nullable=False),
+    Column("file_id", Uuid),  # the file an instance or membership event concerns
+    Column("directory_id", Uuid),  # the directory a membership event concerns
+    Column("before", JSON),
+    Column("after", JSON),
+    Index("ix_history_entity", "project_id", "entity_id", "version"),
+    Index("ix_history_file", "project_id", "file_id", "version"),
+    Index("ix_history_directory", "project_id", "directory_id", "version"),
+)
+
+# Where the projector is in each log partition: written in the same transaction as the rows.
+log_positions = Table(
+    "log_positions",
+    metadata,
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+)
+
+VERSIONED = (labels, directories, files, memberships, instances, label_counts, tags, roles)
+
+
+def valid_at(table: Table, version: int) -> ColumnElement[bool]:
+    """Rows of ``table`` that were the truth right after commit ``version``."""
+    return (table.c.valid_from <= version) & (table.c.valid_to.is_(None) | (table.c.valid_to > version))
