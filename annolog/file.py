@@ -15,6 +15,14 @@ Box = tuple[float, float, float, float]
 """x_min, y_min, x_max, y_max in pixels."""
 
 
+def _kind(kind: InstanceKind | str) -> InstanceKind:
+    try:
+        return InstanceKind(kind)
+    except ValueError:
+        kinds = ", ".join(InstanceKind)
+        raise InvalidInputError(f"unknown instance kind {kind!r}; kinds: {kinds}") from None
+
+
 def _geometry(kind: InstanceKind | str | None, box: Box | None,
               points: tuple[Point, ...] | list[Point] | None) -> tuple[InstanceKind, tuple[Point, ...]]:
     if box is not None:
@@ -24,7 +32,7 @@ def _geometry(kind: InstanceKind | str | None, box: Box | None,
         return InstanceKind.box, ((x_min, y_min), (x_max, y_max))
     if kind is None:
         raise InvalidInputError("an instance needs box=(x_min, y_min, x_max, y_max) or kind= (polygon, point, line, tag)")
-    return InstanceKind(kind), tuple(tuple(p) for p in points or ())  # type: ignore[misc]
+    return _kind(kind), tuple((x, y) for x, y in points or ())
 
 
 class File:

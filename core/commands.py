@@ -42,9 +42,6 @@ from core.geometry import Shape
 from core.ids import project_id_for, uuid7
 from core.model import Model
 
-NewId = Annotated[UUID, Field(default_factory=uuid7)]
-
-
 class Command(Model):
     """An order; ``events()`` is what it causes if the projector accepts it."""
 
@@ -87,7 +84,7 @@ class DefineLabel(Command):
 class CreateDirectory(Command):
     name: Name
     access_type: AccessType = AccessType.project
-    directory_id: NewId
+    directory_id: UUID = Field(default_factory=uuid7)
 
     def events(self) -> tuple[Event, ...]:
         return (DirectoryCreated(**self.model_dump()),)
@@ -95,7 +92,7 @@ class CreateDirectory(Command):
 
 class AddFile(Command, FileDescription):
     directory_id: UUID
-    file_id: NewId
+    file_id: UUID = Field(default_factory=uuid7)
 
     def events(self) -> tuple[Event, ...]:
         return (FileAdded(**self.model_dump()),)
@@ -129,7 +126,7 @@ class CopyFile(Command):
     source_file_id: UUID
     directory_id: UUID
     copy_instances: bool = True
-    file_id: NewId
+    file_id: UUID = Field(default_factory=uuid7)
 
     def events(self) -> tuple[Event, ...]:
         return (
@@ -144,7 +141,7 @@ class CopyFile(Command):
 
 class AddInstance(Command, Shape):
     file_id: UUID
-    instance_id: NewId
+    instance_id: UUID = Field(default_factory=uuid7)
 
     def events(self) -> tuple[Event, ...]:
         return (InstanceAdded(**self.model_dump()),)

@@ -182,7 +182,7 @@ class Judgement:
 
 def _apply_label_delta(j: Judgement, file_id: UUID, label: str, delta: int) -> None:
     row = rows.current(j.db, label_counts, j.project_id, file_id=file_id, label=label)
-    count = (row.count if row is not None else 0) + delta
+    count = (row._mapping["count"] if row is not None else 0) + delta  # .count is tuple.count
     rows.close(j.db, label_counts, j.project_id, j.version, file_id=file_id, label=label)
     if count > 0:
         rows.add(j.db, label_counts, j.project_id, j.version, file_id=file_id, label=label, count=count)

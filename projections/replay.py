@@ -8,6 +8,7 @@ for row: ``checksums`` hashes each table in primary-key order so that is one com
 
 import hashlib
 import json
+import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +65,21 @@ def fresh_database(engine: Engine) -> Engine:
     with engine.begin() as db:
         db.execute(text(f'CREATE SCHEMA "{schema}"'))
     return create_engine(engine.url, connect_args={"options": f"-csearch_path={schema}"})
+
+
+def drop_database(engine: Engine) -> None:
+    """Remove tables made by ``fresh_database`` (and only those: the name is checked)."""
+    if engine.dialect.name == "sqlite":
+        path = Path(str(engine.url.database))
+        engine.dispose()
+        if path.parent.name.startswith("annolog-replay-"):
+            shutil.rmtree(path.parent)
+        return
+    with engine.begin() as db:
+        schema = db.execute(text("SELECT current_schema()")).scalar_one()
+        if schema.startswith("annolog_replay_"):
+            db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
 
 
 def replay(log: EventLog, target: Engine, *, batch_size: int = 1000) -> int:

@@ -1,0 +1,330 @@
+"""The projection contract: the same SDK behaviour on the embedded default and on Kafka + PostgreSQL + S3."""
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import uuid4
+
+import boto3
+import pytest
+from kafka import KafkaAdminClient
+from PIL import Image
+from sqlalchemy import create_engine, func, select, text
+
+import annolog
+from api.bootstrap import build_service
+from api.service import Service
+from api.settings import ENV_PREFIX, Settings, load_settings
+from core import (
+    AccessDenied,
+    AddInstance,
+    ConflictError,
+    CreateDirectory,
+    CreateProject,
+    InvalidInputError,
+    NotFoundError,
+    ReadOnlyError,
+)
+from projections.projector import Projector, stored_offset
+from projections.replay import checksums, drop_database, fresh_database, replay, replay_until, snapshot_checksums
+from projections.tables import commits
+
+
+def jpeg(width: int = 64, height: int = 48, color: str = "red") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, "JPEG")
+    return out.getvalue()
+
+
+class ProjectionContract:
+    """Subclasses provide ``service`` (a Service whose writes are judged before they return)."""
+
+    @pytest.fixture
+    def client(self, service: Service) -> annolog.Client:
+        return annolog.Client(service, actor="ana")
+
+    @pytest.fixture
+    def project(self, client: annolog.Client) -> annolog.Project:
+        return client.create_project(f"streets-{uuid4().hex[:6]}", labels=["car", "dog", "person"])
+
+    def test_a_box_drawn_in_one_directory_shows_in_its_mirror_at_later_versions_only(
+        self, project: annolog.Project
+    ) -> None:
+        everything, dogs = project.directory.new("all"), project.directory.new("dogs")
+        photo = everything.add_file(jpeg(), name="dog.jpg")
+        dogs.add(photo)
+        before_box = project.version
+        project.directory.get("all")[0].add_instance("dog", box=(10, 20, 50, 40))
+        after_box = project.version
+        project.define_labels("cat")  # a later, unrelated version
+
+        for version in (after_box, project.version):
+            (mirrored,) = project.directory.get("dogs", version=version)
+            assert [i.box for i in mirrored.instances] == [(10, 20, 50, 40)]
+        (earlier,) = project.directory.get("dogs", version=before_box)
+        assert earlier.instances == []
+
+    def test_an_edit_in_one_directory_is_the_edit_in_every_mirror(self, project: annolog.Project) -> None:
+        a, b = project.directory.new("a"), project.directory.new("b")
+        photo = a.add_file(jpeg(), name="p.jpg")
+        box = photo.add_instance("car", box=(1, 2, 30, 40))
+        b.add(photo)
+        box.update(label="person")
+        assert [i.label for i in project.directory.get("b")[0].instances] == ["person"]
+        assert [i.label for i in project.directory.get("a")[0].instances] == ["person"]
+
+    def test_as_of_every_version_equals_a_replay_to_that_version(
+        self, project: annolog.Project, service: Service
+    ) -> None:
+        _build_history(project)
+        for version in range(1, project.version + 1):
+            target = fresh_database(service.engine)
+            try:
+                replay_until(service.log, target, project.id, version)
+                assert snapshot_checksums(target, project.id, version) == \
+                    snapshot_checksums(service.engine, project.id, version), f"version {version}"
+            finally:
+                drop_database(target)
+
+    def test_a_full_rebuild_equals_the_incremental_views(self, project: annolog.Project, service: Service) -> None:
+        _build_history(project)
+        target = fresh_database(service.engine)
+        try:
+            replay(service.log, target)
+            assert checksums(target) == checksums(service.engine)
+        finally:
+            drop_database(target)
+
+    def test_two_handles_editing_one_instance_one_wins_and_a_replay_decides_the_same(
+        self, project: annolog.Project, service: Service
+    ) -> None:
+        photo = project.directory.new("all").add_file(jpeg(), name="p.jpg")
+        photo.add_instance("car", box=(1, 1, 10, 10))
+        first = project.directory.get("all")[0].instances[0]
+        second = project.directory.get("all")[0].instances[0]
+
+        first.update(box=(2, 2, 10, 10))
+        with pytest.raises(ConflictError, match="is at revision 2 but the edit expected revision 1"):
+            second.update(box=(3, 3, 10, 10))
+        assert project.directory.get("all")[0].instances[0].box == (2, 2, 10, 10)
+
+        target = fresh_database(service.engine)
+        try:
+            replay(service.log, target)
+            assert checksums(target) == checksums(service.engine)
+        finally:
+            drop_database(target)
+
+    def test_a_client_retry_of_the_same_commit_is_applied_once(self, project: annolog.Project, service: Service) -> None:
+        photo = project.directory.new("all").add_file(jpeg(), name="p.jpg")
+        command = AddInstance(file_id=photo.id, label="car", kind="box", points=((1, 1), (5, 5)))
+        first = service.execute(project.id, "ana", [command])
+        retry = service.execute(project.id, "ana", [command], commit_id=first.commit_id)
+
+        assert retry == first and project.version == first.version
+        assert len(project.directory.get("all")[0].instances) == 1
+        with service.engine.connect() as db:
+            assert db.execute(select(func.count()).where(commits.c.commit_id == first.commit_id)).scalar_one() == 1
+
+    def test_copies_take_the_instances_or_not_and_keep_their_lineage(self, project: annolog.Project) -> None:
+        source_dir, copies = project.directory.new("src"), project.directory.new("copies")
+        bare = project.directory.new("bare")
+        photo = source_dir.add_file(jpeg(), name="p.jpg")
+        photo.add_instance("car", box=(1, 1, 10, 10))
+        with_boxes = photo.copy(copies)
+        without = photo.copy(bare, copy_instances=False)
+
+        assert with_boxes.copied_from == photo.id == without.copied_from
+        assert with_boxes.sha256 == photo.sha256 and with_boxes.id != photo.id
+        assert [i.box for i in with_boxes.instances] == [(1, 1, 10, 10)] and without.instances == []
+        with_boxes.instances[0].update(label="dog")  # the copy's instances are its own
+        assert project.directory.get("src")[0].instances[0].label == "car"
+
+    def test_removing_a_file_from_a_directory_keeps_it_in_the_others(self, project: annolog.Project) -> None:
+        a, b = project.directory.new("a"), project.directory.new("b")
+        photo = a.add_file(jpeg(), name="p.jpg")
+        photo.add_instance("car", box=(1, 1, 10, 10))
+        b.add(photo)
+        b.remove(photo)
+        assert len(project.directory.get("b")) == 0
+        assert [i.label for i in project.directory.get("a")[0].instances] == ["car"]
+
+    def test_a_pinned_directory_never_changes_and_refuses_writes(self, project: annolog.Project) -> None:
+        everything = project.directory.new("all")
+        everything.add_file(jpeg(), name="one.jpg").add_instance("car", box=(1, 1, 9, 9))
+        v1 = project.tag("v1")
+        everything.add_file(jpeg(color="blue"), name="two.jpg")
+        project.directory.get("all")[0].instances[0].delete()
+
+        pinned = project.directory.get("all", version="v1")
+        assert pinned.version == v1 and len(pinned) == 1
+        assert [f.name for f in pinned] == ["one.jpg"] and len(pinned[0].instances) == 1
+        with pytest.raises(ReadOnlyError, match="pinned at version"):
+            pinned.add_file(jpeg(), name="three.jpg")
+        with pytest.raises(ReadOnlyError, match="pinned at version"):
+            pinned[0].instances[0].update(label="dog")
+
+    def test_a_tag_names_one_version_until_it_is_moved(self, project: annolog.Project) -> None:
+        project.directory.new("all")
+        v = project.tag("release")
+        with pytest.raises(ConflictError, match="tag 'release' already exists"):
+            project.tag("release")
+        project.move_tag("release", 1)
+        assert project.directory.list(version="release") == [] and v > 1
+
+    def test_bad_input_gets_a_clear_error_and_changes_nothing(self, project: annolog.Project) -> None:
+        everything = project.directory.new("all")
+        photo = everything.add_file(jpeg(), name="p.jpg")
+        version = project.version
+        cases = [
+            (InvalidInputError, "box .* is empty or inverted", lambda: photo.add_instance("car", box=(50, 1, 10, 9))),
+            (InvalidInputError, "unknown instance kind 'blob'; kinds: box, polygon", lambda: photo.add_instance("car", kind="blob")),
+            (NotFoundError, "label 'horse' is not defined.*car, dog, person",
+             lambda: photo.add_instance("horse", box=(1, 1, 2, 2))),
+            (NotFoundError, f"version 99 of project '{project.name}' does not exist; latest is {version}",
+             lambda: project.directory.get("all", version=99)),
+            (NotFoundError, "tag 'v9' does not exist", lambda: project.directory.get("all", version="v9")),
+            (InvalidInputError, "corrupt.jpg", lambda: everything.add_file(jpeg()[:200], name="corrupt.jpg")),
+            (ConflictError, "already has a file named 'p.jpg'", lambda: everything.add_file(jpeg(color="blue"), name="p.jpg")),
+        ]
+        for error, message, attempt in cases:
+            with pytest.raises(error, match=message):
+                attempt()
+        assert project.version == version
+        assert [f.name for f in project.directory.get("all")] == ["p.jpg"]
+
+    def test_roles_gate_writes_and_restricted_directories_need_their_own_grant(
+        self, project: annolog.Project, service: Service
+    ) -> None:
+        secret = project.directory.new("secret", access_type="restricted")
+        photo = secret.add_file(jpeg(), name="p.jpg")
+        project.grant("ben", "annotator")
+        as_ben = annolog.Client(service, actor="ben").project(project.name)
+        photo_for_ben = as_ben.directory.get("secret")[0]
+
+        with pytest.raises(AccessDenied, match="ben may not InstanceAdded.*needs annotator.*ben has no role there"):
+            photo_for_ben.add_instance("car", box=(1, 1, 5, 5))
+        project.grant("ben", "annotator", directory=secret)
+        photo_for_ben.add_instance("car", box=(1, 1, 5, 5))
+        with pytest.raises(AccessDenied, match="ben may not DirectoryCreated"):
+            as_ben.directory.new("mine")
+        assert len(photo.directory.project.directory.get("secret")[0].instances) == 1
+
+
+def _build_history(project: annolog.Project) -> None:
+    """A little of everything: files, mirrors, copies, edits, deletes, tags, metadata, removals."""
+    a, b = project.directory.new("a"), project.directory.new("b")
+    first = a.add_file(jpeg(), name="1.jpg", metadata={"weather": "rain"})
+    box = first.add_instance("car", box=(1, 1, 20, 20), attributes={"score": 0.9})
+    b.add(first)
+    project.tag("v1")
+    box.update(label="dog")
+    second = a.add_file(jpeg(color="green"), name="2.jpg")
+    second.add_instance("person", kind="polygon", points=[(0, 0), (10, 0), (5, 9)])
+    second.copy(b)
+    first.set_metadata({"weather": "sun"})
+    box.delete()
+    b.remove(first)
+    project.move_tag("v1", project.version)
+
+
+class TestEmbedded(ProjectionContract):
+    @pytest.fixture
+    def service(self, tmp_path: Path) -> Iterator[Service]:
+        service = build_service(load_settings(data_dir=tmp_path))
+        yield service
+        service.engine.dispose()
+
+
+@pytest.fixture
+def server_settings(kafka_bootstrap: str, database_url: str, s3_endpoint: str, tmp_path: Path,
+                    monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Kafka + PostgreSQL + S3, isolated per test: a fresh topic, schema and bucket."""
+    suffix = uuid4().hex[:10]
+    schema, topic, bucket = f"annolog_test_{suffix}", f"annolog-test-{suffix}", f"annolog-test-{suffix}"
+    for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    admin = create_engine(database_url)
+    with admin.begin() as db:
+        db.execute(text(f'CREATE SCHEMA "{schema}"'))
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+    yield load_settings(
+        data_dir=tmp_path, log_url=f"kafka://{kafka_bootstrap}", kafka_topic=topic, kafka_partitions=3,
+        database_url=f"{database_url}?options=-csearch_path%3D{schema}", blob_url=f"s3://{bucket}/blobs",
+        s3_endpoint_url=s3_endpoint)
+    with admin.begin() as db:
+        db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+    kafka_admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    kafka_admin.delete_topics([topic])
+    kafka_admin.close()
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+@pytest.mark.s3
+class TestKafkaPostgres(ProjectionContract):
+    @pytest.fixture
+    def service(self, server_settings: Settings) -> Iterator[Service]:
+        service = build_service(server_settings, project_in_process=True)
+        yield service
+        service.log.close()
+        service.engine.dispose()
+
+    def test_a_projector_killed_mid_batch_loses_nothing_and_applies_nothing_twice(
+        self, server_settings: Settings
+    ) -> None:
+        writer = build_service(server_settings, project_in_process=False)
+        create = CreateProject(name=f"crash-{uuid4().hex[:6]}")
+        batch = [create.commit(project_id=create.project_id, actor="ana")] + [
+            CreateDirectory(name=f"d{i}").commit(project_id=create.project_id, actor="ana") for i in range(1500)
+        ]
+        positions = writer.log.append_many([*batch, batch[7]])  # one commit appended twice
+        partition, end = positions[0].partition, positions[-1].offset + 1
+
+        projector = subprocess.Popen([sys.executable, "-m", "api.cli", "projector", "--batch-size", "50"],
+                                     env=_environment(server_settings))
+        try:
+            stopped_at = _wait_for_progress(writer, partition, end)
+            os.kill(projector.pid, signal.SIGKILL)
+        finally:
+            projector.wait()
+        assert 0 < stopped_at < end, "the kill must land while the projector is working"
+
+        Projector(writer.engine, writer.log).catch_up()
+        with writer.engine.connect() as db:
+            judged = db.execute(select(func.count()).select_from(commits)).scalar_one()
+            accepted = db.execute(select(func.count()).where(commits.c.accepted)).scalar_one()
+        assert judged == accepted == len(batch)
+        assert annolog.Client(writer, actor="ana").project(create.name).version == len(batch)
+        target = fresh_database(writer.engine)
+        try:
+            replay(writer.log, target)
+            assert checksums(target) == checksums(writer.engine)
+        finally:
+            drop_database(target)
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    """The process environment that makes ``load_settings()`` return ``settings``."""
+    values = {f"{ENV_PREFIX}{name.upper()}": str(value)
+              for name, value in settings.model_dump().items() if value is not None}
+    return {**os.environ, **values}
+
+
+def _wait_for_progress(service: Service, partition: int, end: int) -> int:
+    """The projector's stored offset, as soon as it has moved but not finished."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with service.engine.connect() as db:
+            offset = stored_offset(db, partition)
+        if offset > 0:
+            return offset
+        time.sleep(0.005)
+    raise AssertionError("the projector made no progress within 60 s")
