@@ -1,116 +1,91 @@
-"""The event log at work on the embedded default: commands in, Avro records out, read back.
+"""annolog on the embedded default: label, mirror, pin a version, edit, audit, replay.
 
-Run with `make demo`. It needs no services: the log is a table in a SQLite file in a
-fresh temporary directory (set ANNOLOG_DATA_DIR to keep it somewhere).
+Run with `make demo`. No services: the log, the views and the blobs live in a fresh
+temporary directory (set ANNOLOG_DATA_DIR to keep them somewhere).
 """
 
-import hashlib
+import io
 import os
 import tempfile
-from pathlib import Path
+from typing import Any
 
-from api.bootstrap import build_log
-from api.settings import load_settings
-from core import (
-    AddFile,
-    AddInstance,
-    AnnologError,
-    ChangeInstance,
-    Command,
-    Commit,
-    CreateDirectory,
-    CreateProject,
-    DefineLabel,
-    MirrorFile,
-    TagVersion,
-    uuid7,
-)
-from eventlog.codec import CommitCodec
-from eventlog.log import EventLog, LogRecord
+from PIL import Image, ImageDraw
+
+import annolog
+from projections.replay import checksums, drop_database, fresh_database, replay
 
 
-def _story(actor_of: dict[str, str]) -> list[tuple[str, Command]]:
-    """A labelling session: (who, what) in order."""
-    everything = CreateDirectory(name="all")
-    night = CreateDirectory(name="night", access_type="restricted")
-    photo = AddFile(
-        directory_id=everything.directory_id,
-        sha256=hashlib.sha256(b"street at night").hexdigest(),
-        name="street-0042.jpg",
-        media_type="image/jpeg",
-        size=183_344,
-        width=1280,
-        height=720,
-        metadata={"weather": "rain", "camera": "dashcam-3"},
-    )
-    box = AddInstance(file_id=photo.file_id, label="car", kind="box", points=((412, 300), (640, 455)))
-    return [
-        (actor_of["owner"], CreateProject(name="streets")),
-        (actor_of["owner"], DefineLabel(name="car")),
-        (actor_of["owner"], DefineLabel(name="pedestrian")),
-        (actor_of["owner"], everything),
-        (actor_of["owner"], night),
-        (actor_of["annotator"], photo),
-        (actor_of["annotator"], box),
-        (actor_of["annotator"], MirrorFile(file_id=photo.file_id, directory_id=night.directory_id)),
-        (actor_of["owner"], TagVersion(tag="v1")),
-        (
-            actor_of["reviewer"],
-            ChangeInstance(
-                instance_id=box.instance_id,
-                expected_revision=1,
-                label="car",
-                kind="box",
-                points=((410, 298), (642, 455)),
-                attributes={"reviewed": True},
-            ),
-        ),
-    ]
+def street_photo(seed: int) -> bytes:
+    """A small synthetic street scene (a road and a car-coloured block), as JPEG bytes."""
+    image = Image.new("RGB", (320, 200), (120 + seed * 20, 170, 210))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 130, 320, 200), fill=(70, 70, 70))
+    draw.rectangle((40 + seed * 30, 110, 120 + seed * 30, 150), fill=(200, 30, 30))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
 
 
-def _summary(record: LogRecord) -> str:
-    commit = record.commit
-    what = ", ".join(event.type for event in commit.events)
-    return (
-        f"  {record.position.offset:>4}  {commit.time:%H:%M:%S}  {commit.actor:<6}  "
-        f"{commit.command:<16} -> {what}"
-    )
+def show(title: str, directory: annolog.Directory) -> None:
+    print(f"  {title} ({directory!r}):")
+    for file in directory:
+        boxes = ", ".join(f"{i.label} {i.box}" for i in file.instances) or "no instances"
+        print(f"    {file.name:<12} {boxes}")
 
 
-def _append_story(log: EventLog) -> list[Commit]:
-    project = CreateProject(name="streets").project_id
-    actors = {"owner": "ana", "annotator": "ben", "reviewer": "chloe"}
-    commits = [command.commit(project_id=project, actor=actor) for actor, command in _story(actors)]
-    for commit in commits:
-        log.append(commit)
-    return commits
-
-
-def _show_bad_input_is_refused() -> None:
-    print("\nBad input never reaches the log; the error says what was wrong:")
-    try:
-        AddInstance(file_id=uuid7(), label="car", kind="box", points=((640, 300), (412, 455)))
-    except AnnologError as error:
-        print(f"  {type(error).__name__}: {error}")
+def change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """What an audited change did, in a few words: only the fields that changed."""
+    if before is None and after is not None:
+        return f"in directory {after['directory']}" if "directory" in after else f"created {after.get('name') or after.get('label')}"
+    if after is None:
+        return "removed"
+    assert before is not None
+    return ", ".join(f"{key}: {before.get(key)} -> {value}" for key, value in after.items()
+                     if before.get(key) != value)
 
 
 def main() -> None:
-    data_dir = Path(os.environ.get("ANNOLOG_DATA_DIR") or tempfile.mkdtemp(prefix="annolog-demo-"))
-    log = build_log(load_settings(data_dir=data_dir))
-    appended = _append_story(log)
+    data_dir = os.environ.get("ANNOLOG_DATA_DIR") or tempfile.mkdtemp(prefix="annolog-demo-")
+    client = annolog.Client(data_dir, actor="ana")
+    print(f"annolog demo, embedded default in {data_dir}\n")
 
-    codec = CommitCodec.default()
-    records = list(log.read(0, 0))
-    print(f"annolog demo: the event log in {data_dir / 'annolog.db'}\n")
-    print(f"{len(records)} commits, each one Avro record (schema fingerprint {codec.fingerprint.hex()}):")
-    print("  offset  time      actor   command             events")
-    for record in records:
-        print(_summary(record))
-    size = sum(len(codec.encode(r.commit)) for r in records)
-    same = [r.commit for r in records] == appended
-    print(f"\n{size:,} bytes of log in all; read back equal to what was appended: {same}")
-    _show_bad_input_is_refused()
-    log.close()
+    project = client.create_project("streets", labels=["car", "pedestrian"])
+    everything = project.directory.new("all")
+    review = project.directory.new("review")
+    photos = [everything.add_file(street_photo(i), name=f"street-{i}.jpg", metadata={"weather": "rain"})
+              for i in range(3)]
+    for i, photo in enumerate(photos):
+        photo.add_instance("car", box=(40 + i * 30, 110, 120 + i * 30, 150))
+    review.add(photos[0])  # a mirror: the same file, the same instances
+    v1 = project.tag("v1")
+    print(f"1. three photos with a car each; street-0 mirrored into 'review'; tagged v1 = version {v1}")
+
+    project.grant("ben", "annotator")
+    as_ben = annolog.Client(project.service, actor="ben").project("streets")
+    car = as_ben.directory.get("review")[0].instances[0]
+    car.update(box=(42, 108, 124, 152), attributes={"reviewed": True})
+    print("2. ben, granted annotator, moves the car's box through the 'review' directory\n")
+    show("all, latest: the mirror shows the edit", project.directory.get("all"))
+    show("all, pinned at v1: unchanged", project.directory.get("all", version="v1"))
+
+    stale = project.directory.get("all", version=None)[0].instances[0]
+    car.update(label="pedestrian")
+    try:
+        stale.update(label="car")
+    except annolog.ConflictError as error:
+        print(f"\n3. a stale edit is refused, never lost:\n    ConflictError: {error}")
+
+    print("\n4. the audit history of street-0.jpg:")
+    for entry in project.history(file=photos[0]):
+        print(f"    v{entry.version:<3} {entry.actor:<4} {entry.event:<16} {change(entry.before, entry.after)}")
+
+    service = project.service
+    target = fresh_database(service.engine)
+    records = replay(service.log, target)
+    same = checksums(target) == checksums(service.engine)
+    drop_database(target)
+    print(f"\n5. replayed {records} log records into fresh tables: identical to the live views: {same}")
+    client.close()
 
 
 if __name__ == "__main__":
