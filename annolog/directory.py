@@ -37,7 +37,9 @@ class Directory:
     # -- reading ---------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._file_ids())
+        if self._ids is not None:
+            return len(self._ids)
+        return int(self._read(queries.count_files, self.id, self.version))
 
     def __getitem__(self, index: int) -> File:
         ids = self._file_ids()

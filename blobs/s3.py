@@ -1,0 +1,217 @@
+"""S3BlobStore: blobs as objects in an S3 bucket (AWS S3, MinIO, moto), for the server stack."""
+
+import functools
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from blobs.store import check_sha256, hash_file, open_source, verifying_stream
+from core.errors import AnnologError, BlobStoreUnavailable, InvalidInputError, NotFoundError
+
+# A dead endpoint must fail in seconds: a refused or silent connection is given up after
+# _CONNECT_TIMEOUT_S, and botocore's standard retry mode makes _MAX_ATTEMPTS tries in all.
+_CONNECT_TIMEOUT_S = 3
+_READ_TIMEOUT_S = 60  # between two packets, not for the whole transfer of a big blob
+_MAX_ATTEMPTS = 3
+
+# Big files go up in 8 MiB parts, at most 4 in flight: put_file's memory stays bounded
+# (about 4 parts) whatever the file's size.
+_PART_BYTES = 8 * 1024 * 1024
+_PARTS_IN_FLIGHT = 4
+
+_MAX_PRESIGNED_S = 7 * 24 * 3600  # the longest validity S3 accepts for a signed URL
+_NOT_FOUND_CODES = ("404", "NoSuchKey", "NotFound")
+
+
+class S3BlobStore:
+    """The ``BlobStore`` in an S3 bucket: blob ``abcd…`` is the object ``<prefix>ab/abcd…``.
+
+    The two-character level spreads keys over 256 prefixes, and S3 scales its request
+    rate per prefix. The bucket must exist; the store does not create it (that is
+    deployment, with its own policies). Credentials and region come from boto3's usual
+    chain (environment, config files, instance role) unless a ready ``client`` is given.
+
+    >>> store = S3BlobStore("annolog", prefix="blobs/", endpoint_url=URL)  # doctest: +SKIP
+    >>> store.get(store.put(b"hello"))  # doctest: +SKIP
+    b'hello'
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        client: Any = None,
+    ) -> None:
+        if client is not None and endpoint_url is not None:
+            raise InvalidInputError(
+                f"endpoint_url {endpoint_url!r} cannot be used with a ready client: "
+                "the client already has its endpoint; give one or the other"
+            )
+        self._bucket = bucket
+        self._prefix = prefix
+        self._client = client if client is not None else _make_client(endpoint_url)
+        self._endpoint: str = self._client.meta.endpoint_url
+
+    def put(self, data: bytes) -> str:
+        sha256 = hashlib.sha256(data).hexdigest()
+        if not self.exists(sha256):
+            with self._mapped("put", sha256):
+                self._client.put_object(Bucket=self._bucket, Key=self._key(sha256), Body=data)
+        return sha256
+
+    def put_file(self, path: Path) -> str:
+        # S3 needs the key before the upload starts, so the file is read twice: once to
+        # hash it, once to upload it. It must not change in between.
+        sha256 = hash_file(path)
+        if not self.exists(sha256):
+            with open_source(path) as source, self._mapped("put", sha256):
+                self._client.upload_fileobj(
+                    source, self._bucket, self._key(sha256), Config=_transfer_config()
+                )
+        return sha256
+
+    def get(self, sha256: str) -> bytes:
+        with self.open(sha256) as stream:
+            return stream.read()
+
+    def open(self, sha256: str) -> BinaryIO:
+        with self._mapped("read", sha256):
+            body = self._client.get_object(Bucket=self._bucket, Key=self._key(sha256))["Body"]
+        mapped = functools.partial(self._mapped, "read", sha256)
+        return verifying_stream(_MappedBody(body, mapped), sha256, where=self._location(sha256))
+
+    def exists(self, sha256: str) -> bool:
+        try:
+            self._head(sha256)
+        except NotFoundError:
+            return False
+        return True
+
+    def size(self, sha256: str) -> int:
+        return int(self._head(sha256)["ContentLength"])
+
+    def presigned_url(self, sha256: str, *, expires_s: int = 300) -> str:
+        """A URL that lets anyone holding it GET the blob for ``expires_s`` seconds.
+
+        Lets a client download straight from S3 instead of through the API. Signing is
+        local: it does not check that the blob exists.
+        """
+        if not 1 <= expires_s <= _MAX_PRESIGNED_S:
+            raise InvalidInputError(
+                f"expires_s must be between 1 and {_MAX_PRESIGNED_S} seconds "
+                f"(S3's limit for a signed URL), got {expires_s}"
+            )
+        with self._mapped("sign a URL for", sha256):
+            url: str = self._client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self._bucket, "Key": self._key(sha256)},
+                ExpiresIn=expires_s,
+            )
+        return url
+
+    def _head(self, sha256: str) -> dict[str, Any]:
+        with self._mapped("look up", sha256):
+            head: dict[str, Any] = self._client.head_object(
+                Bucket=self._bucket, Key=self._key(sha256)
+            )
+        return head
+
+    def _key(self, sha256: str) -> str:
+        return f"{self._prefix}{check_sha256(sha256)[:2]}/{sha256}"
+
+    def _location(self, sha256: str) -> str:
+        return f"s3://{self._bucket}/{self._key(sha256)} (endpoint {self._endpoint})"
+
+    @contextmanager
+    def _mapped(self, action: str, sha256: str) -> Iterator[None]:
+        """Turn botocore's errors into ours; none of them leaves this module."""
+        from botocore.exceptions import (  # type: ignore[import-untyped]
+            BotoCoreError,
+            ClientError,
+            ConnectionError as EndpointUnreachable,
+            HTTPClientError,
+        )
+
+        try:
+            yield
+        except ClientError as exc:
+            raise self._refused(exc.response, action, sha256) from exc
+        except (EndpointUnreachable, HTTPClientError) as exc:
+            raise BlobStoreUnavailable(
+                f"cannot {action} blob {sha256}: S3 endpoint {self._endpoint} "
+                f"(bucket {self._bucket!r}) is unreachable: {exc}"
+            ) from exc
+        except BotoCoreError as exc:  # no credentials, a bad parameter, ...
+            raise BlobStoreUnavailable(
+                f"cannot {action} blob {sha256}: S3 endpoint {self._endpoint} "
+                f"(bucket {self._bucket!r}) failed: {exc}"
+            ) from exc
+
+    def _refused(self, response: dict[str, Any], action: str, sha256: str) -> AnnologError:
+        error = response.get("Error", {})
+        code = str(error.get("Code", "unknown"))
+        if code in _NOT_FOUND_CODES:
+            return NotFoundError(f"blob {sha256} not found: no object {self._location(sha256)}")
+        if code == "NoSuchBucket":
+            return BlobStoreUnavailable(
+                f"cannot {action} blob {sha256}: bucket {self._bucket!r} does not exist "
+                f"at S3 endpoint {self._endpoint}"
+            )
+        return BlobStoreUnavailable(
+            f"cannot {action} blob {sha256}: S3 endpoint {self._endpoint} refused it for "
+            f"bucket {self._bucket!r}: {code}: {error.get('Message', '')}"
+        )
+
+
+class _MappedBody:
+    """A streaming S3 body whose read errors are mapped like every other S3 call's."""
+
+    def __init__(self, body: Any, mapped: Callable[[], AbstractContextManager[None]]) -> None:
+        self._body = body
+        self._mapped = mapped
+
+    def read(self, size: int = -1, /) -> bytes:
+        with self._mapped():
+            chunk: bytes = self._body.read(None if size < 0 else size)
+        return chunk
+
+    def close(self) -> None:
+        self._body.close()
+
+
+def _make_client(endpoint_url: str | None) -> Any:
+    """A boto3 S3 client that gives up on a dead endpoint in seconds, not minutes."""
+    import boto3  # type: ignore[import-untyped]
+    from botocore.config import Config  # type: ignore[import-untyped]
+
+    config = Config(
+        connect_timeout=_CONNECT_TIMEOUT_S,
+        read_timeout=_READ_TIMEOUT_S,
+        retries={"max_attempts": _MAX_ATTEMPTS, "mode": "standard"},
+        signature_version="s3v4",  # what every region accepts for presigned URLs
+    )
+    try:
+        # A session of its own: boto3's default session is not safe to share across threads.
+        return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"endpoint_url {endpoint_url!r} is not a usable URL: {exc}"
+        ) from exc
+
+
+def _transfer_config() -> Any:
+    from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
+
+    config = TransferConfig(
+        multipart_threshold=_PART_BYTES,
+        multipart_chunksize=_PART_BYTES,
+        max_concurrency=_PARTS_IN_FLIGHT,
+    )
+    # s3transfer reads up to 10 parts ahead of the uploads by default; boto3's
+    # TransferConfig does not take this option, so it is set on the object.
+    config.max_in_memory_upload_chunks = _PARTS_IN_FLIGHT
+    return config
