@@ -27,8 +27,8 @@ from projections.tables import VERSIONED, metadata, projects, valid_at
 def _canonical(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
-    if isinstance(value, datetime):  # SQLite hands back naive UTC datetimes, PostgreSQL aware ones
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
     return value
 
 

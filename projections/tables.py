@@ -8,6 +8,7 @@ never sequences, so a replay of the same log produces the very same rows.
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
@@ -21,11 +22,23 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     Uuid,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
 metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes from every database (SQLite hands back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _versioned(name: str, key: Sequence[Column[object]], *columns: Column[object], lookups: Sequence[str] = ()) -> Table:
@@ -137,7 +150,7 @@ commits = Table(
     Column("partition", Integer, nullable=False),
     Column("offset", BigInteger, nullable=False),
     Column("actor", String(500), nullable=False),
-    Column("time", DateTime(timezone=True), nullable=False),
+    Column("time", UtcDateTime, nullable=False),
     Column("command", String(500), nullable=False),
     Column("accepted", Boolean, nullable=False),
     Column("version", Integer),  # the version it made, when accepted
