@@ -16,6 +16,7 @@ from core.commands import (
     MoveTag,
     RemoveFileFromDirectory,
     RevokeRole,
+    SaveSlice,
     TagVersion,
 )
 from core.commit import Commit
@@ -54,6 +55,7 @@ from core.events import (
     Role,
     RoleGranted,
     RoleRevoked,
+    SliceSaved,
     TagMoved,
     VersionTagged,
 )
@@ -108,7 +110,9 @@ __all__ = [
     "Role",
     "RoleGranted",
     "RoleRevoked",
+    "SaveSlice",
     "Shape",
+    "SliceSaved",
     "TagMoved",
     "TagVersion",
     "UnavailableError",

@@ -33,6 +33,8 @@ from core.events import (
     Role,
     RoleGranted,
     RoleRevoked,
+    SliceQuery,
+    SliceSaved,
     TagMoved,
     TagName,
     Version,
@@ -197,3 +199,14 @@ class RevokeRole(Command):
 
     def events(self) -> tuple[Event, ...]:
         return (RoleRevoked(**self.model_dump()),)
+
+
+class SaveSlice(Command):
+    """Save ``query`` under ``name``, over one directory or (without one) the whole project."""
+
+    name: Name
+    query: SliceQuery
+    directory_id: UUID | None = None
+
+    def events(self) -> tuple[Event, ...]:
+        return (SliceSaved(**self.model_dump()),)

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field, JsonValue
 
 from core.geometry import Shape
 from core.model import Model
+from core.query import parse
 
 Name = Annotated[str, Field(min_length=1, max_length=500)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -164,6 +165,23 @@ class RoleGranted(Model):
     directory_id: UUID | None = None
 
 
+def _parses(query: str) -> str:
+    parse(query)
+    return query
+
+
+SliceQuery = Annotated[str, Field(min_length=1, max_length=10_000), AfterValidator(_parses)]
+
+
+class SliceSaved(Model):
+    """A named query, re-evaluated at whatever version the slice is read; saving again replaces it."""
+
+    type: Literal["SliceSaved"] = "SliceSaved"
+    name: Name
+    query: SliceQuery
+    directory_id: UUID | None = None
+
+
 class RoleRevoked(Model):
     type: Literal["RoleRevoked"] = "RoleRevoked"
     principal: Name
@@ -188,6 +206,7 @@ Event = Annotated[
         TagMoved,
         RoleGranted,
         RoleRevoked,
+        SliceSaved,
     ],
     Field(discriminator="type"),
 ]

@@ -20,6 +20,7 @@ NEEDED: dict[str, Role] = {
     "TagMoved": Role.admin,
     "RoleGranted": Role.admin,
     "RoleRevoked": Role.admin,
+    "SliceSaved": Role.editor,
 }
 """The least role each event needs; ``ProjectCreated`` needs none (its actor becomes owner)."""
 

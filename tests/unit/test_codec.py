@@ -17,8 +17,10 @@ SAMPLES = Path(__file__).parent.parent / "data" / "commits"
 SCHEMAS = Path(__file__).parent.parent.parent / "eventlog" / "schemas"
 
 
-def _schema(version: int) -> dict[str, Any]:
-    return json.loads((SCHEMAS / f"commit-v{version}.avsc").read_text())
+def _schemas() -> list[dict[str, Any]]:
+    """Every released schema, oldest first."""
+    files = sorted(SCHEMAS.glob("commit-v*.avsc"), key=lambda f: int(f.stem.removeprefix("commit-v")))
+    return [json.loads(f.read_text()) for f in files]
 
 
 def _with_new_event_type(schema: dict[str, Any]) -> dict[str, Any]:
@@ -38,7 +40,7 @@ def _samples() -> list[Path]:
 
 def test_there_are_frozen_samples_of_every_event_type() -> None:
     types = {path.stem.split("-", 1)[1] for path in _samples()}
-    assert len(types) == 15
+    assert len(types) == 16
 
 
 @pytest.mark.parametrize("sample", _samples(), ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -72,22 +74,23 @@ def test_any_name_and_json_metadata_survive_the_round_trip(name: str, metadata: 
 
 
 def test_records_of_an_older_schema_decode_after_the_schema_evolves() -> None:
-    old, new = _schema(1), _with_new_event_type(_schema(1))
+    released = _schemas()
     commit = file_commit(uuid7(), instances=3)
-    written_by_old = CommitCodec([old]).encode(commit)
+    written_by_old = CommitCodec(released).encode(commit)
 
-    evolved = CommitCodec([old, new])
-    assert evolved.fingerprint != CommitCodec([old]).fingerprint
+    evolved = CommitCodec([*released, _with_new_event_type(released[-1])])
+    assert evolved.fingerprint != CommitCodec(released).fingerprint
     assert evolved.decode(written_by_old) == commit
     for sample in _samples():
         evolved.decode(sample.read_bytes())
 
 
 def test_a_record_from_a_newer_schema_is_refused_with_its_fingerprint() -> None:
-    newer = CommitCodec([_schema(1), _with_new_event_type(_schema(1))])
+    released = _schemas()
+    newer = CommitCodec([*released, _with_new_event_type(released[-1])])
     record = newer.encode(file_commit(uuid7()))
     with pytest.raises(UndecodableRecord, match=f"fingerprint {newer.fingerprint.hex()}.*newer annolog"):
-        CommitCodec([_schema(1)]).decode(record)
+        CommitCodec(released).decode(record)
 
 
 def test_bytes_that_are_not_a_single_object_record_are_refused() -> None:
