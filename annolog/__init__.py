@@ -6,6 +6,7 @@
 """
 
 from annolog.client import Client
+from annolog.dataset import Dataset, Slice
 from annolog.directory import Directory
 from annolog.file import File, Instance
 from annolog.project import Project
@@ -24,6 +25,7 @@ __all__ = [
     "AnnologError",
     "Client",
     "ConflictError",
+    "Dataset",
     "Directory",
     "File",
     "Instance",
@@ -31,5 +33,6 @@ __all__ = [
     "NotFoundError",
     "Project",
     "ReadOnlyError",
+    "Slice",
     "UnavailableError",
 ]

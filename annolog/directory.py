@@ -1,65 +1,38 @@
-"""A directory as a dataset: sized, indexable, iterable, at one version; writable when latest."""
+"""A directory as a dataset; writable when read at the latest version."""
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from annolog.dataset import Dataset
 from annolog.file import File
 from core.commands import MirrorFile, RemoveFileFromDirectory
-from core.errors import InvalidInputError, ReadOnlyError
+from core.errors import InvalidInputError
 from projections import queries
-from projections.readmodels import DirectoryView, Outcome
+from projections.readmodels import DirectoryView
 
 if TYPE_CHECKING:
     from annolog.project import Project
 
-_PAGE = 500  # files fetched per query while iterating
 
-
-class Directory:
-    """A named set of files of a project, read at one version.
-
-    A pinned directory (``version=`` given) always shows that version and is read-only.
-    A latest directory reads the version current when it was opened, follows its own
-    writes, and moves to the newest version with ``refresh()``.
-    """
+class Directory(Dataset):
+    """A named set of files of a project (a Diffgram dataset), read at one version."""
 
     def __init__(self, project: "Project", view: DirectoryView, *, pinned: bool) -> None:
-        self.project = project
+        super().__init__(project, version=view.version, pinned=pinned)
         self.id: UUID = view.directory_id
         self.name = view.name
         self.access_type = view.access_type
-        self.version = view.version
-        self.pinned = pinned
-        self._ids: list[UUID] | None = None
 
-    # -- reading ---------------------------------------------------------------------------
+    @property
+    def directory_id(self) -> UUID:
+        return self.id
 
-    def __len__(self) -> int:
-        if self._ids is not None:
-            return len(self._ids)
-        return int(self._read(queries.count_files, self.id, self.version))
+    def _page(self, after: UUID | None, limit: int | None) -> list[UUID]:
+        return self._read(queries.file_ids, self.project.id, self.id, self.version, after=after, limit=limit)
 
-    def __getitem__(self, index: int) -> File:
-        ids = self._file_ids()
-        if not -len(ids) <= index < len(ids):
-            raise IndexError(f"directory {self.name!r} has {len(ids)} files at version {self.version}; no index {index}")
-        return self._files([ids[index]])[0]
-
-    def __iter__(self) -> Iterator[File]:
-        after: UUID | None = None
-        while page := self._read(queries.file_ids, self.id, self.version, after=after, limit=_PAGE):
-            yield from self._files(page)
-            after = page[-1]
-
-    def refresh(self) -> int:
-        """Move a latest directory to the newest version; returns it."""
-        self._writable("refresh")
-        self._moved_to(self.project.version)
-        return self.version
-
-    # -- writing ---------------------------------------------------------------------------
+    def _count(self) -> int:
+        return self._read(queries.count_files, self.project.id, self.id, self.version)
 
     def add_file(self, source: str | Path | bytes, *, name: str | None = None,
                  metadata: dict[str, Any] | None = None, media_type: str | None = None) -> File:
@@ -74,7 +47,7 @@ class Directory:
         outcome, file_id = self.project.service.add_file(
             self.project.id, self.project.actor, directory_id=self.id, data=data, name=name,
             metadata=metadata, media_type=media_type)
-        self._moved_to(outcome.version)
+        self._committed(outcome)
         return self._files([file_id])[0]
 
     def add(self, file: File) -> File:
@@ -87,32 +60,6 @@ class Directory:
         """Take ``file`` out of this directory; the file and its instances stay elsewhere."""
         self._writable("remove a file")
         self._committed(self.project.execute([RemoveFileFromDirectory(file_id=file.id, directory_id=self.id)]))
-
-    # -- internals -------------------------------------------------------------------------
-
-    def _read(self, query: Any, *args: Any, **kwargs: Any) -> Any:
-        return self.project.service.read(query, self.project.id, *args, **kwargs)
-
-    def _file_ids(self) -> list[UUID]:
-        if self._ids is None:
-            self._ids = self._read(queries.file_ids, self.id, self.version)
-        return self._ids
-
-    def _files(self, ids: list[UUID]) -> list[File]:
-        return [File(self, view) for view in self._read(queries.files_by_id, ids, self.version)]
-
-    def _writable(self, action: str) -> None:
-        if self.pinned:
-            raise ReadOnlyError(
-                f"cannot {action}: directory {self.name!r} is pinned at version {self.version}; "
-                f"write through project.directory.get({self.name!r}) instead"
-            )
-
-    def _committed(self, outcome: Outcome) -> None:
-        self._moved_to(outcome.version)
-
-    def _moved_to(self, version: int) -> None:
-        self.version, self._ids = version, None
 
     def __repr__(self) -> str:
         at = f"pinned at version {self.version}" if self.pinned else f"latest, version {self.version}"

@@ -9,6 +9,7 @@ from core.geometry import InstanceKind, Point
 from projections.readmodels import FileView, InstanceView, Outcome
 
 if TYPE_CHECKING:
+    from annolog.dataset import Dataset
     from annolog.directory import Directory
 
 Box = tuple[float, float, float, float]
@@ -36,9 +37,9 @@ def _geometry(kind: InstanceKind | str | None, box: Box | None,
 
 
 class File:
-    """A file as read through a directory at that directory's version."""
+    """A file as read through a dataset (a directory or a slice) at the dataset's version."""
 
-    def __init__(self, directory: "Directory", view: FileView) -> None:
+    def __init__(self, directory: "Dataset", view: FileView) -> None:
         self.directory = directory
         self.id: UUID = view.file_id
         self.name = view.name

@@ -4,9 +4,19 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from api.service import Service
+from annolog.dataset import Slice
 from annolog.directory import Directory
 from annolog.file import File, Instance
-from core.commands import Command, CreateDirectory, DefineLabel, GrantRole, MoveTag, RevokeRole, TagVersion
+from core.commands import (
+    Command,
+    CreateDirectory,
+    DefineLabel,
+    GrantRole,
+    MoveTag,
+    RevokeRole,
+    SaveSlice,
+    TagVersion,
+)
 from core.events import AccessType, Role
 from projections import queries
 from projections.readmodels import HistoryEntry, Outcome, ProjectView
@@ -62,6 +72,23 @@ class Project:
             queries.history_of, self.id, entity_id=instance.id if instance else None,
             file_id=file.id if file else None, directory_id=directory.id if directory else None,
             actor=actor, since=since, until=until)
+
+    def slice(self, query: str, *, version: int | str | None = None) -> Slice:
+        """Files of any directory of the project matching ``query``, at ``version`` (default latest)."""
+        resolved = self._service.read(queries.resolve_version, self.view(), version)
+        return Slice(self, query, version=resolved, pinned=version is not None)
+
+    def save_slice(self, name: str, query: str, *, directory: Directory | None = None) -> None:
+        """Save ``query`` as ``name`` (over ``directory``, or the whole project)."""
+        self.execute([SaveSlice(name=name, query=query, directory_id=directory.id if directory else None)])
+
+    def saved_slice(self, name: str, *, version: int | str | None = None) -> Slice:
+        """The slice saved as ``name``, its query evaluated at ``version`` (default latest)."""
+        query, directory_id = self._service.read(queries.saved_slice, self.view(), name)
+        if directory_id is None:
+            return self.slice(query, version=version)
+        directory = next(d for d in self.directory.list(version=version) if d.id == directory_id)
+        return directory.slice(query)
 
     def execute(self, commands: Sequence[Command]) -> Outcome:
         """Commit ``commands`` as one commit of this project (all or nothing)."""

@@ -12,6 +12,9 @@ from eventlog.sql import open_sqlite
 from projections.tables import VERSIONED, metadata
 
 
+_SQLITE_UNAVAILABLE = ("locked", "unable to open", "disk I/O", "readonly", "busy")
+
+
 def open_database(url: str | None, *, embedded: Path) -> Engine:
     """PostgreSQL at ``url``, or the embedded SQLite file when ``url`` is None."""
     if url is None:
@@ -25,6 +28,8 @@ def database_errors(engine: Engine, action: str) -> Iterator[None]:
     try:
         yield
     except OperationalError as exc:
+        if engine.dialect.name == "sqlite" and not any(sign in str(exc.orig) for sign in _SQLITE_UNAVAILABLE):
+            raise  # SQLite reports SQL mistakes as OperationalError too; those are bugs, not outages
         where = engine.url.render_as_string(hide_password=True)
         raise DatabaseUnavailable(f"could not {action}: the database {where} is unreachable ({exc.orig})") from exc
 

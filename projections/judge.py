@@ -36,6 +36,7 @@ from core.events import (
     Role,
     RoleGranted,
     RoleRevoked,
+    SliceSaved,
     TagMoved,
     VersionTagged,
 )
@@ -52,6 +53,7 @@ from projections.tables import (
     memberships,
     projects,
     roles,
+    slices,
     tags,
 )
 
@@ -380,6 +382,17 @@ def _role_revoked(j: Judgement, e: RoleRevoked) -> None:
     j.record(e, "role", e.principal, {"role": before.role}, None, directory_id=e.directory_id)
 
 
+def _slice_saved(j: Judgement, e: SliceSaved) -> None:
+    j.authorize(e)
+    if e.directory_id is not None:
+        j.directory(e.directory_id)
+    before = rows.current(j.db, slices, j.project_id, name=e.name)
+    after = {"query": e.query, "directory_id": e.directory_id}
+    rows.replace(j.db, slices, j.project_id, j.version, {"name": e.name}, after)
+    j.record(e, "slice", e.name, before and {"query": before.query},
+             {"query": e.query, "directory_id": e.directory_id and str(e.directory_id)}, directory_id=e.directory_id)
+
+
 _RULES: dict[str, Callable[[Judgement, Any], None]] = {
     "ProjectCreated": _project_created,
     "LabelDefined": _label_defined,
@@ -396,6 +409,7 @@ _RULES: dict[str, Callable[[Judgement, Any], None]] = {
     "TagMoved": _tag_moved,
     "RoleGranted": _role_granted,
     "RoleRevoked": _role_revoked,
+    "SliceSaved": _slice_saved,
 }
 
 

@@ -10,11 +10,25 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, exists, func, literal, select
 
 from core.errors import NotFoundError
+from core.query import Expr
 from projections.readmodels import DirectoryView, FileView, HistoryEntry, InstanceView, ProjectView
-from projections.tables import commits, directories, files, history, instances, labels, memberships, projects, tags, valid_at
+from projections.slices import SliceCompiler, check_labels
+from projections.tables import (
+    commits,
+    directories,
+    files,
+    history,
+    instances,
+    labels,
+    memberships,
+    projects,
+    slices,
+    tags,
+    valid_at,
+)
 
 
 def project_named(db: Connection, name: str) -> ProjectView:
@@ -149,3 +163,41 @@ def history_of(db: Connection, project_id: UUID, *, entity_id: UUID | None = Non
 def commit_outcome(db: Connection, commit_id: UUID) -> Any:
     """The judged commit's row (accepted, version, error, reason), or None if not judged yet."""
     return db.execute(select(commits).where(commits.c.commit_id == commit_id)).first()
+
+
+def _sliced(db: Connection, project: ProjectView, version: int, expr: Expr, directory_id: UUID | None) -> Select[Any]:
+    """File ids matching ``expr`` at ``version``, in ``directory_id`` or in any directory."""
+    check_labels(db, project.project_id, project.name, expr)
+    where = SliceCompiler(dialect=db.dialect.name, project_id=project.project_id, version=version).where(expr)
+    member = select(literal(1)).where(memberships.c.project_id == project.project_id,
+                                      memberships.c.file_id == files.c.file_id, valid_at(memberships, version))
+    if directory_id is not None:
+        member = member.where(memberships.c.directory_id == directory_id)
+    return select(files.c.file_id).where(files.c.project_id == project.project_id, valid_at(files, version),
+                                         exists(member), where)
+
+
+def slice_file_ids(db: Connection, project: ProjectView, version: int, expr: Expr, *,
+                   directory_id: UUID | None = None, after: UUID | None = None, limit: int | None = None) -> list[UUID]:
+    """Matching file ids in id order after ``after``: keyset pages never skip or repeat a file."""
+    query = _sliced(db, project, version, expr, directory_id).order_by(files.c.file_id)
+    if after is not None:
+        query = query.where(files.c.file_id > after)
+    return list(db.execute(query.limit(limit)).scalars())
+
+
+def count_slice(db: Connection, project: ProjectView, version: int, expr: Expr, *,
+                directory_id: UUID | None = None) -> int:
+    subquery = _sliced(db, project, version, expr, directory_id).subquery()
+    return int(db.execute(select(func.count()).select_from(subquery)).scalar_one())
+
+
+def saved_slice(db: Connection, project: ProjectView, name: str) -> tuple[str, UUID | None]:
+    """The latest definition (query, directory id) of the slice saved as ``name``."""
+    row = db.execute(select(slices.c.query, slices.c.directory_id).where(
+        slices.c.project_id == project.project_id, slices.c.name == name, slices.c.valid_to.is_(None))).first()
+    if row is None:
+        known = db.execute(select(slices.c.name).where(slices.c.project_id == project.project_id,
+                                                       slices.c.valid_to.is_(None)).order_by(slices.c.name)).scalars()
+        raise NotFoundError(f"no slice named {name!r} in project {project.name!r}; saved: {', '.join(known) or 'none'}")
+    return row.query, row.directory_id

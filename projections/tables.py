@@ -141,6 +141,14 @@ roles = _versioned(
     lookups=("principal",),
 )
 
+# Saved slices: a name for a query (and a directory, or the whole project).
+slices = _versioned(
+    "slices",
+    [Column("name", String(500), primary_key=True)],
+    Column("query", Text, nullable=False),
+    Column("directory_id", Uuid),
+)
+
 # Every commit the projector has judged, once per commit_id: the outcome the service reports.
 commits = Table(
     "commits",
@@ -187,7 +195,7 @@ log_positions = Table(
     Column("next_offset", BigInteger, nullable=False),
 )
 
-VERSIONED = (labels, directories, files, memberships, instances, label_counts, tags, roles)
+VERSIONED = (labels, directories, files, memberships, instances, label_counts, tags, roles, slices)
 
 
 def valid_at(table: Table, version: int) -> ColumnElement[bool]:
