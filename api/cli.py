@@ -12,7 +12,15 @@ from api.settings import load_settings
 from core.errors import AnnologError
 from projections.database import create_schema, open_database
 from projections.projector import Projector
-from projections.replay import checksums, drop_database, fresh_database, replay
+from projections.queries import project_named
+from projections.replay import (
+    checksums,
+    drop_database,
+    fresh_database,
+    replay,
+    replay_until,
+    snapshot_checksums,
+)
 
 app = typer.Typer(help="annolog: versioned training data on an event log.", no_args_is_help=True)
 
@@ -50,18 +58,36 @@ def projector(
 
 
 @app.command(name="replay")
-def replay_command(keep: bool = typer.Option(False, help="keep the rebuilt tables for inspection")) -> None:
-    """Rebuild every view from the first log record into fresh tables and compare checksums."""
-    live = _database()
+def replay_command(
+    project: str = typer.Option(None, help="with --version: replay this project only up to that version"),
+    version: int = typer.Option(None, help="the version to replay up to (needs --project)"),
+    keep: bool = typer.Option(False, help="keep the rebuilt tables for inspection"),
+) -> None:
+    """Rebuild the views from the first log record into fresh tables and compare checksums.
+
+    With --project and --version the project is replayed up to that version and compared
+    with the live views read as of it.
+    """
+    if (project is None) != (version is None):
+        raise typer.BadParameter("--project and --version go together")
+    live, log = _database(), build_log(load_settings())
     target = fresh_database(live)
-    count = replay(build_log(load_settings()), target)
-    ours, theirs = checksums(live), checksums(target)
-    typer.echo(f"replayed {count} log records into {target.url.render_as_string(hide_password=True)}")
-    for table, digest in ours.items():
-        same = "equal" if theirs[table] == digest else "DIFFERENT"
-        typer.echo(f"  {table:<14} {digest[:16]}  {theirs[table][:16]}  {same}")
-    if not keep:
-        drop_database(target)
+    try:
+        if project is None:
+            typer.echo(f"replayed {replay(log, target)} log records")
+            ours, theirs = checksums(live), checksums(target)
+        else:
+            with live.connect() as db:
+                project_id = project_named(db, project).project_id
+            replay_until(log, target, project_id, version)
+            typer.echo(f"replayed project {project!r} up to version {version}")
+            ours, theirs = snapshot_checksums(live, project_id, version), snapshot_checksums(target, project_id, version)
+        for table, digest in ours.items():
+            typer.echo(f"  {table:<14} {digest[:16]}  {theirs[table][:16]}  "
+                       f"{'equal' if theirs[table] == digest else 'DIFFERENT'}")
+    finally:
+        if not keep:
+            drop_database(target)
     if ours != theirs:
         raise typer.Exit(code=1)
 
