@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.4,<1"
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,train]"
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,train,tensorflow]"
 	touch $@
 
 ## demo: run the main job on the embedded default (no services needed)
@@ -36,7 +36,7 @@ stop:
 ## bench: run the benchmarks against the real services
 bench: $(INSTALLED)
 	@bash -c 'set -euo pipefail; eval "$$(scripts/services.sh start)"; \
-	  $(PY) -m bench.log_append'
+	  $(PY) -m bench.log_append; $(PY) -m bench.project'
 
 typecheck: $(INSTALLED)
 	$(PY) -m mypy

@@ -2,10 +2,12 @@
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from annolog.file import File
+from annolog.pinned import PinnedReader
 from core.errors import ReadOnlyError
 from core.query import Expr, parse
 from projections import queries
@@ -55,6 +57,43 @@ class Dataset(ABC):
             yield from self._files(page)
             after = page[-1]
 
+    @property
+    def classes(self) -> list[str]:
+        """Label names by class index at this version, in the order they were defined."""
+        return self._read(queries.class_names, self.project.id, self.version)
+
+    def pinned_reader(self, *, cache_dir: Path | None = None, cache_bytes: int = 10 * 2**30,
+                      max_in_flight: int = 16) -> PinnedReader:
+        """What training datasets read this dataset's version with, in any process."""
+        return PinnedReader(settings=self.project.service.settings, project_id=self.project.id,
+                            version=self.version, ids=self._page(None, None), classes=self.classes,
+                            cache_dir=cache_dir, cache_bytes=cache_bytes, max_in_flight=max_in_flight)
+
+    def to_pytorch(self, transform: Callable[[Any], Any] | None = None, *, streaming: bool = False,
+                   shuffle: bool = False, seed: int = 0, batch_size: int = 1, rank: int | None = None,
+                   world_size: int | None = None, cache_dir: Path | None = None,
+                   cache_bytes: int = 10 * 2**30, max_in_flight: int = 16) -> Any:
+        """A PyTorch dataset of this dataset's version (a latest dataset pins the version it is at).
+
+        Map-style by default; ``streaming=True`` gives an ``IterableDataset`` with a seeded
+        global shuffle, sharded exactly once over ranks (``rank``/``world_size``, from
+        torch.distributed when it is initialised) and DataLoader workers, resumable mid-epoch.
+        """
+        from annolog import pytorch  # torch is heavy: imported only by those who train with it
+
+        reader = self.pinned_reader(cache_dir=cache_dir, cache_bytes=cache_bytes, max_in_flight=max_in_flight)
+        if not streaming:
+            return pytorch.TorchDataset(reader, transform)
+        rank, world_size = _distributed(rank, world_size)
+        return pytorch.TorchStream(reader, shuffle=shuffle, seed=seed, batch_size=batch_size, rank=rank,
+                                   world_size=world_size, transform=transform)
+
+    def to_tensorflow(self, *, cache_dir: Path | None = None, cache_bytes: int = 10 * 2**30) -> Any:
+        """A ``tf.data.Dataset`` of this dataset's version (needs the ``tensorflow`` extra)."""
+        from annolog.tensorflow import to_tensorflow
+
+        return to_tensorflow(self.pinned_reader(cache_dir=cache_dir, cache_bytes=cache_bytes))
+
     def slice(self, query: str) -> "Slice":
         """The files of this dataset matching ``query``, at the same version."""
         return Slice(self.project, query, version=self.version, pinned=self.pinned, within=self)
@@ -94,6 +133,17 @@ class Dataset(ABC):
 
     def _moved_to(self, version: int) -> None:
         self.version, self._ids = version, None
+
+
+def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """The caller's rank and world size, else torch.distributed's, else a single process."""
+    if rank is not None and world_size is not None:
+        return rank, world_size
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 class Slice(Dataset):

@@ -45,4 +45,4 @@ def build_service(settings: Settings, *, project_in_process: bool | None = None)
     create_schema(engine)
     in_process = settings.log_url is None if project_in_process is None else project_in_process
     return Service(log=log, engine=engine, blobs=build_blobs(settings),
-                   projector=Projector(engine, log) if in_process else None)
+                   projector=Projector(engine, log) if in_process else None, settings=settings)

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Engine, select
 
+from api.settings import Settings
 from blobs.media import probe
 from blobs.store import BlobStore
 from core.commands import AddFile, Command
@@ -61,7 +62,8 @@ class Service:
     """
 
     def __init__(self, *, log: EventLog, engine: Engine, blobs: BlobStore, projector: Projector | None,
-                 wait_timeout_s: float = 30.0) -> None:
+                 settings: Settings, wait_timeout_s: float = 30.0) -> None:
+        self.settings = settings  # what other processes (training workers) open the same stack with
         self.log = log
         self.engine = engine
         self.blobs = blobs

@@ -57,11 +57,17 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def open_sqlite(path: Path, *, busy_timeout_s: float = 10.0) -> Engine:
+def open_sqlite(path: Path, *, busy_timeout_s: float = 10.0, read_only: bool = False) -> Engine:
     """An engine on the embedded SQLite file at ``path`` (created with its directory).
 
-    Writers wait up to ``busy_timeout_s`` for the file's lock before giving up.
+    Writers wait up to ``busy_timeout_s`` for the file's lock before giving up. A
+    ``read_only`` engine (training workers) never takes the write lock, so many readers
+    run beside the writer.
     """
+    if read_only:
+        engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true", connect_args={"timeout": busy_timeout_s})
+        event.listen(engine, "connect", _configure_sqlite)
+        return engine
     path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": busy_timeout_s})
     event.listen(engine, "connect", _configure_sqlite)

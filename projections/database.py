@@ -15,10 +15,10 @@ from projections.tables import VERSIONED, metadata
 _SQLITE_UNAVAILABLE = ("locked", "unable to open", "disk I/O", "readonly", "busy")
 
 
-def open_database(url: str | None, *, embedded: Path) -> Engine:
+def open_database(url: str | None, *, embedded: Path, read_only: bool = False) -> Engine:
     """PostgreSQL at ``url``, or the embedded SQLite file when ``url`` is None."""
     if url is None:
-        return open_sqlite(embedded)
+        return open_sqlite(embedded, read_only=read_only)
     return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, update
 
 from core.commit import Commit
 from core.errors import AccessDenied, ConflictError, NotFoundError
@@ -204,8 +204,10 @@ def _label_defined(j: Judgement, e: LabelDefined) -> None:
     j.authorize(e)
     if rows.current(j.db, labels, j.project_id, name=e.name) is not None:
         raise ConflictError(f"label {e.name!r} is already defined in project {j.project_name!r}")
-    rows.add(j.db, labels, j.project_id, j.version, name=e.name)
-    j.record(e, "label", e.name, None, {"name": e.name})
+    defined = j.db.execute(select(func.count(labels.c.name.distinct())).where(labels.c.project_id == j.project_id))
+    index = int(defined.scalar_one())  # labels are never removed, so indices never move
+    rows.add(j.db, labels, j.project_id, j.version, name=e.name, class_index=index)
+    j.record(e, "label", e.name, None, {"name": e.name, "class_index": index})
 
 
 def _directory_created(j: Judgement, e: DirectoryCreated) -> None:

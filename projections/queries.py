@@ -135,6 +135,13 @@ def label_names(db: Connection, project_id: UUID, version: int) -> list[str]:
                            .order_by(labels.c.name)).scalars())
 
 
+def class_names(db: Connection, project_id: UUID, version: int) -> list[str]:
+    """Labels at ``version`` by class index (definition order): a label's index never
+    changes, since labels are only ever added and new ones get the next indices."""
+    query = select(labels.c.name).where(labels.c.project_id == project_id, valid_at(labels, version))
+    return list(db.execute(query.order_by(labels.c.class_index)).scalars())
+
+
 def history_of(db: Connection, project_id: UUID, *, entity_id: UUID | None = None, file_id: UUID | None = None,
                directory_id: UUID | None = None, actor: str | None = None, since: int | None = None,
                until: int | None = None, limit: int = 1000) -> list[HistoryEntry]:

@@ -73,7 +73,9 @@ projects = Table(
     Column("created_by", String(500), nullable=False),
 )
 
-labels = _versioned("labels", [Column("name", String(500), primary_key=True)])
+# ``class_index`` is the label's position in definition order: training's stable class id.
+labels = _versioned("labels", [Column("name", String(500), primary_key=True)],
+                    Column("class_index", Integer, nullable=False))
 
 directories = _versioned(
     "directories",

@@ -1,0 +1,139 @@
+"""Reading one pinned version from any process: file ids, manifest pages, blob bytes.
+
+A ``PinnedReader`` is what training datasets carry into DataLoader workers. It pickles
+as plain settings and ids, and opens its own read-only database engine and blob store
+lazily in each process (fork or spawn). Blobs from a remote store go through a bounded
+disk cache keyed by sha256 — an immutable key, so a hit is always right — and are fetched
+in parallel with a bounded number of requests in flight. ``cache_bytes`` bounds the
+cache's whole size on disk, its index included.
+"""
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from api.bootstrap import build_blobs
+from api.settings import Settings
+from blobs.local import LocalBlobStore
+from blobs.store import BlobStore
+from core.errors import AnnologError, CorruptBlob
+from core.geometry import InstanceKind
+from projections import queries
+from projections.database import open_database
+from projections.readmodels import FileView
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of a pinned manifest: where its bytes are and its annotations as class indices."""
+
+    file_id: UUID
+    sha256: str
+    name: str
+    boxes: tuple[tuple[float, float, float, float], ...]
+    box_labels: tuple[int, ...]
+    tags: tuple[int, ...]  # labels of tag instances (whole-image labels)
+    shapes: tuple[tuple[int, str, tuple[tuple[float, float], ...]], ...]  # (label, kind, points) of the rest
+
+
+def _entry(view: FileView, index: dict[str, int]) -> Entry:
+    boxes = [i for i in view.instances if i.kind == InstanceKind.box]
+    return Entry(
+        file_id=view.file_id, sha256=view.sha256, name=view.name,
+        boxes=tuple((b.points[0][0], b.points[0][1], b.points[1][0], b.points[1][1]) for b in boxes),
+        box_labels=tuple(index[b.label] for b in boxes),
+        tags=tuple(index[i.label] for i in view.instances if i.kind == InstanceKind.tag),
+        shapes=tuple((index[i.label], i.kind, i.points) for i in view.instances
+                     if i.kind not in (InstanceKind.box, InstanceKind.tag)),
+    )
+
+
+def decode_image(data: bytes, name: str) -> "np.ndarray[Any, np.dtype[np.uint8]]":
+    """H×W×3 uint8 pixels; a blob that is not a decodable image is reported by file name."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.array(image.convert("RGB"), dtype=np.uint8)  # a writable copy for torch
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise CorruptBlob(f"file {name!r} does not decode as an image: {exc}") from exc
+
+
+class PinnedReader:
+    """One project's files at one version (a directory, a slice or the whole project)."""
+
+    def __init__(self, *, settings: Settings, project_id: UUID, version: int, ids: list[UUID],
+                 classes: list[str], cache_dir: Path | None = None, cache_bytes: int = 10 * 2**30,
+                 max_in_flight: int = 16) -> None:
+        self.settings, self.project_id, self.version = settings, project_id, version
+        self.ids, self.classes = ids, classes
+        self.cache_dir = cache_dir or settings.data_dir / "cache" / "blobs"
+        self.cache_bytes, self.max_in_flight = cache_bytes, max_in_flight
+        self._opened: dict[str, Any] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_opened": {}}  # connections, pools and caches are per process
+
+    def entries(self, positions: list[int]) -> list[Entry]:
+        """Manifest entries of the files at ``positions``, in that order (one round trip)."""
+        index = {name: i for i, name in enumerate(self.classes)}
+        ids = [self.ids[p] for p in positions]
+        with self._engine().connect() as db:
+            views = queries.files_by_id(db, self.project_id, ids, self.version)
+        return [_entry(view, index) for view in views]
+
+    def fetch(self, entries: list[Entry]) -> list[bytes]:
+        """The blobs of ``entries``, in parallel (bounded), from the cache when they are in it."""
+        return list(self._pool().map(self._blob, entries))
+
+    def _blob(self, entry: Entry) -> bytes:
+        store, cache = self._store(), self._cache()
+        if cache is None:
+            return self._get(store, entry)
+        cached = cache.get(entry.sha256)
+        if isinstance(cached, bytes):
+            return cached
+        data = self._get(store, entry)
+        cache.set(entry.sha256, data)
+        return data
+
+    def _get(self, store: BlobStore, entry: Entry) -> bytes:
+        try:
+            return store.get(entry.sha256)
+        except AnnologError as exc:
+            raise type(exc)(f"file {entry.name!r} ({entry.file_id}): {exc}") from exc
+
+    def _engine(self) -> Any:
+        if "engine" not in self._opened:
+            self._opened["engine"] = open_database(
+                self.settings.database_url, embedded=self.settings.embedded_database, read_only=True)
+        return self._opened["engine"]
+
+    def _store(self) -> BlobStore:
+        if "store" not in self._opened:
+            self._opened["store"] = build_blobs(self.settings)
+        store: BlobStore = self._opened["store"]
+        return store
+
+    def _cache(self) -> Any:
+        """A size-bounded LRU disk cache for remote stores; None when blobs are already local."""
+        if "cache" not in self._opened:
+            if isinstance(self._store(), LocalBlobStore):
+                self._opened["cache"] = None
+            else:
+                import diskcache  # only remote stores need it
+
+                # Eviction unlinks files; a reader that already opened one keeps reading it (POSIX).
+                self._opened["cache"] = diskcache.Cache(str(self.cache_dir), size_limit=self.cache_bytes,
+                                                        eviction_policy="least-recently-used")
+        return self._opened["cache"]
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if "pool" not in self._opened:
+            self._opened["pool"] = ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="annolog-fetch")
+        pool: ThreadPoolExecutor = self._opened["pool"]
+        return pool

@@ -1,0 +1,137 @@
+"""PyTorch datasets over a pinned version: map-style for random access, iterable for streaming.
+
+Items are ``(image, target)`` in torchvision's detection format: ``image`` a uint8 C×H×W
+tensor; ``target`` holds ``boxes`` (float32 N×4, x_min y_min x_max y_max), ``labels``
+(int64 N, indices into ``dataset.classes``), ``file_id`` (str), and when present ``tags``
+(int64, whole-image labels) and ``shapes`` (polygons, lines, points). Use ``collate``
+with a DataLoader: images differ in size and box counts differ per image.
+"""
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
+
+from annolog.pinned import Entry, PinnedReader, decode_image
+from annolog.sharding import epoch_order, rank_block, worker_items
+from core.errors import InvalidInputError
+
+Item = tuple[torch.Tensor, dict[str, Any]]
+Transform = Callable[[Item], Any]
+_CHUNK = 32  # files read per round trip while streaming; the next chunk loads while this one is used
+
+
+def to_item(entry: Entry, data: bytes) -> Item:
+    """The (image, target) of one file."""
+    image = torch.from_numpy(decode_image(data, entry.name)).permute(2, 0, 1).contiguous()
+    target: dict[str, Any] = {
+        "boxes": torch.tensor(entry.boxes, dtype=torch.float32).reshape(-1, 4),
+        "labels": torch.tensor(entry.box_labels, dtype=torch.int64),
+        "file_id": str(entry.file_id),
+    }
+    if entry.tags:
+        target["tags"] = torch.tensor(entry.tags, dtype=torch.int64)
+    if entry.shapes:
+        target["shapes"] = [{"label": label, "kind": kind, "points": torch.tensor(points, dtype=torch.float32)}
+                            for label, kind, points in entry.shapes]
+    return image, target
+
+
+def collate(batch: list[Any]) -> tuple[list[Any], ...]:
+    """Keep images and targets as lists (sizes differ): ``DataLoader(ds, collate_fn=collate)``."""
+    return tuple(list(column) for column in zip(*batch))
+
+
+def _load(reader: PinnedReader, positions: list[int], transform: Transform | None) -> list[Any]:
+    entries = reader.entries(positions)
+    items = [to_item(entry, data) for entry, data in zip(entries, reader.fetch(entries))]
+    return [transform(item) for item in items] if transform else list(items)
+
+
+class TorchDataset(Dataset[Any]):
+    """Map-style: ``len``, ``ds[i]``; a DataLoader batch is fetched in one round trip plus
+    parallel blob reads (``__getitems__``), never one blocking request per sample."""
+
+    def __init__(self, reader: PinnedReader, transform: Transform | None = None) -> None:
+        self.reader, self.transform = reader, transform
+
+    @property
+    def classes(self) -> list[str]:
+        return self.reader.classes
+
+    def __len__(self) -> int:
+        return len(self.reader.ids)
+
+    def __getitem__(self, index: int) -> Any:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"dataset has {len(self)} items; no index {index}")
+        return self.__getitems__([index % len(self)])[0]
+
+    def __getitems__(self, indices: list[int]) -> list[Any]:
+        return _load(self.reader, indices, self.transform)
+
+
+class TorchStream(IterableDataset[Any]):
+    """Streaming: a seeded global shuffle per epoch, sharded exactly once over ranks and workers.
+
+    See ``annolog.sharding`` for the policy. Call ``set_epoch(e)`` before each epoch. To
+    resume mid-epoch, save ``state_dict(samples_seen=…)`` (how many items this rank has
+    trained on) and ``load_state_dict`` it into the new run: the next iteration yields
+    exactly the rest of that epoch, even with a different number of workers.
+    """
+
+    def __init__(self, reader: PinnedReader, *, shuffle: bool, seed: int, batch_size: int, rank: int,
+                 world_size: int, transform: Transform | None = None) -> None:
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
+        self.reader, self.transform = reader, transform
+        self.shuffle, self.seed, self.batch_size = shuffle, seed, batch_size
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self._skip = 0, 0
+        rank_block([], rank=rank, world_size=world_size)  # validates rank and world_size
+
+    @property
+    def classes(self) -> list[str]:
+        return self.reader.classes
+
+    def __len__(self) -> int:
+        """Items this rank reads per epoch (the same on every rank)."""
+        return len(self.reader.ids) // self.world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch, self._skip = epoch, 0
+
+    def state_dict(self, *, samples_seen: int) -> dict[str, Any]:
+        return {"version": self.reader.version, "files": len(self.reader.ids), "seed": self.seed,
+                "shuffle": self.shuffle, "world_size": self.world_size, "epoch": self.epoch,
+                "samples_seen": samples_seen}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        mine = self.state_dict(samples_seen=state.get("samples_seen", 0))
+        for key in ("version", "files", "seed", "shuffle", "world_size"):
+            if state.get(key) != mine[key]:
+                raise InvalidInputError(
+                    f"cannot resume: the state was saved with {key}={state.get(key)!r}, this stream has {mine[key]!r}")
+        self.epoch, self._skip = state["epoch"], state["samples_seen"]
+
+    def _positions(self) -> list[int]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        order = epoch_order(len(self.reader.ids), seed=self.seed, epoch=self.epoch, shuffle=self.shuffle)
+        block = rank_block(order, rank=self.rank, world_size=self.world_size)
+        return worker_items(block, skip=self._skip, batch_size=self.batch_size, worker=worker, num_workers=workers)
+
+    def __iter__(self) -> Iterator[Any]:
+        positions = self._positions()
+        chunks = [positions[i:i + _CHUNK] for i in range(0, len(positions), _CHUNK)]
+        with ThreadPoolExecutor(1, thread_name_prefix="annolog-prefetch") as ahead:
+            pending: Future[list[Any]] | None = ahead.submit(_load, self.reader, chunks[0], self.transform) \
+                if chunks else None
+            for k in range(len(chunks)):
+                assert pending is not None
+                items = pending.result()
+                pending = ahead.submit(_load, self.reader, chunks[k + 1], self.transform) \
+                    if k + 1 < len(chunks) else None
+                yield from items
