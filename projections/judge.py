@@ -77,6 +77,15 @@ class Judgement:
     version: int
     _history: list[dict[str, Any]] = field(default_factory=list)
     _label_deltas: Counter[tuple[UUID, str]] = field(default_factory=Counter)
+    # Per-commit caches: a bulk commit asks the same questions thousands of times.
+    _grants: dict[UUID, int] | None = None
+    _file_ranks: dict[UUID, int] = field(default_factory=dict)
+    _labels: set[str] | None = None
+    _known_files: set[UUID] = field(default_factory=set)
+    _directories: dict[UUID, Row[Any]] = field(default_factory=dict)
+    # New instances are inserted together; any other rule flushes them first (it may read them).
+    _new_instances: list[dict[str, Any]] = field(default_factory=list)
+    _new_instance_ids: set[UUID] = field(default_factory=set)
 
     @property
     def project_id(self) -> UUID:
@@ -94,11 +103,36 @@ class Judgement:
     def count_label(self, file_id: UUID, label: str, delta: int) -> None:
         self._label_deltas[(file_id, label)] += delta
 
+    def add_instance(self, row: dict[str, Any]) -> None:
+        """Buffer a new instance (its id checked against this commit's other new ones)."""
+        if row["instance_id"] in self._new_instance_ids:
+            raise ConflictError(f"instance {row['instance_id']} is added twice in one commit")
+        self._new_instance_ids.add(row["instance_id"])
+        self._new_instances.append(row | {"project_id": self.project_id, "valid_from": self.version, "valid_to": None})
+
+    def flush(self) -> None:
+        """Insert buffered instances, refusing ids that ever existed (one query for all)."""
+        if not self._new_instances:
+            return
+        reused = self.db.execute(select(instances.c.instance_id).where(
+            instances.c.project_id == self.project_id,
+            instances.c.instance_id.in_(self._new_instance_ids)).limit(1)).scalar_one_or_none()
+        if reused is not None:
+            raise ConflictError(f"instance {reused} already exists in project {self.project_name!r}")
+        self.db.execute(insert(instances), self._new_instances)
+        self._new_instances, self._new_instance_ids = [], set()
+
+    def changed(self, event: Event) -> None:
+        """Forget what ``event`` may have made stale."""
+        if event.type in ("RoleGranted", "RoleRevoked"):
+            self._grants = None
+        if event.type in ("RoleGranted", "RoleRevoked", "FileMirrored", "FileRemovedFromDirectory"):
+            self._file_ranks.clear()
+
     def finish(self) -> None:
-        """Write what the commit collected: label counts, history, the project's version."""
-        for (file_id, label), delta in sorted(self._label_deltas.items()):
-            if delta:
-                _apply_label_delta(self, file_id, label, delta)
+        """Write what the commit collected: instances, label counts, history, the project's version."""
+        self.flush()
+        _apply_label_deltas(self)
         if self._history:
             self.db.execute(insert(history), self._history)
         self.db.execute(update(projects).where(projects.c.project_id == self.project_id)
@@ -107,10 +141,18 @@ class Judgement:
     # -- lookups that raise the errors users see -------------------------------------------
 
     def directory(self, directory_id: UUID) -> Row[Any]:
-        found = rows.current(self.db, directories, self.project_id, directory_id=directory_id)
-        if found is None:
-            raise NotFoundError(f"directory {directory_id} does not exist in project {self.project_name!r}")
-        return found
+        if directory_id not in self._directories:  # directories are never changed, only created
+            found = rows.current(self.db, directories, self.project_id, directory_id=directory_id)
+            if found is None:
+                raise NotFoundError(f"directory {directory_id} does not exist in project {self.project_name!r}")
+            self._directories[directory_id] = found
+        return self._directories[directory_id]
+
+    def require_file(self, file_id: UUID) -> None:
+        """Like ``file`` when only existence matters; remembered for the rest of the commit."""
+        if file_id not in self._known_files:
+            self.file(file_id)
+            self._known_files.add(file_id)
 
     def file(self, file_id: UUID) -> Row[Any]:
         found = rows.current(self.db, files, self.project_id, file_id=file_id)
@@ -129,22 +171,25 @@ class Judgement:
             )
         return found
 
+    def labels(self) -> set[str]:
+        if self._labels is None:
+            self._labels = set(self.db.execute(select(labels.c.name).where(
+                labels.c.project_id == self.project_id, labels.c.valid_to.is_(None))).scalars())
+        return self._labels
+
     def label(self, name: str) -> None:
-        if rows.current(self.db, labels, self.project_id, name=name) is None:
-            known = self.db.execute(select(labels.c.name).where(
-                labels.c.project_id == self.project_id, labels.c.valid_to.is_(None)).order_by(labels.c.name)).scalars()
+        if name not in self.labels():
             raise NotFoundError(
                 f"label {name!r} is not defined in project {self.project_name!r}; "
-                f"defined labels: {', '.join(known) or 'none'}"
+                f"defined labels: {', '.join(sorted(self.labels())) or 'none'}"
             )
 
     def free_name_in(self, directory: Row[Any], name: str) -> None:
-        query = (
-            select(files.c.file_id).join(memberships, (memberships.c.project_id == files.c.project_id)
-                                         & (memberships.c.file_id == files.c.file_id))
-            .where(memberships.c.project_id == self.project_id, memberships.c.directory_id == directory.directory_id,
-                   memberships.c.valid_to.is_(None), files.c.valid_to.is_(None), files.c.name == name)
-        )
+        same_name = select(files.c.file_id).where(files.c.project_id == self.project_id, files.c.name == name,
+                                                  files.c.valid_to.is_(None))
+        query = select(memberships.c.file_id).where(
+            memberships.c.project_id == self.project_id, memberships.c.directory_id == directory.directory_id,
+            memberships.c.valid_to.is_(None), memberships.c.file_id.in_(same_name))
         if self.db.execute(query.limit(1)).first() is not None:
             raise ConflictError(f"directory {directory.name!r} already has a file named {name!r}")
 
@@ -171,23 +216,42 @@ class Judgement:
     def authorize(self, event: Event, *, directory: Row[Any] | None = None, file_id: UUID | None = None) -> None:
         """Raise ``AccessDenied`` unless the actor may cause ``event`` where it applies."""
         needed = NEEDED[event.type]
-        granted = grants(self.db, self.project_id, self.commit.actor)
+        if self._grants is None:
+            self._grants = grants(self.db, self.project_id, self.commit.actor)
+        granted = self._grants
         if directory is not None:
             rank, where = rank_in_directory(granted, directory), f"directory {directory.name!r}"
         elif file_id is not None:
-            rank, where = rank_on_file(self.db, self.project_id, granted, file_id), f"file {file_id}"
+            if file_id not in self._file_ranks:
+                self._file_ranks[file_id] = rank_on_file(self.db, self.project_id, granted, file_id)
+            rank, where = self._file_ranks[file_id], f"file {file_id}"
         else:
             rank, where = granted.get(PROJECT_SCOPE, 0), "the project"
         if rank < RANK[needed]:
             self._deny(event, where, rank, needed)
 
 
-def _apply_label_delta(j: Judgement, file_id: UUID, label: str, delta: int) -> None:
-    row = rows.current(j.db, label_counts, j.project_id, file_id=file_id, label=label)
-    count = (row._mapping["count"] if row is not None else 0) + delta  # .count is tuple.count
-    rows.close(j.db, label_counts, j.project_id, j.version, file_id=file_id, label=label)
-    if count > 0:
-        rows.add(j.db, label_counts, j.project_id, j.version, file_id=file_id, label=label, count=count)
+def _apply_label_deltas(j: Judgement) -> None:
+    """New per-file label counts: one read of the affected rows, one insert of the new ones."""
+    deltas = {key: delta for key, delta in j._label_deltas.items() if delta}
+    if not deltas:
+        return
+    files_touched = {file_id for file_id, _ in deltas}
+    counts = label_counts.c["count"]  # a Row's .count is tuple.count
+    current = {(r.file_id, r.label): r._mapping["count"] for r in j.db.execute(
+        select(label_counts.c.file_id, label_counts.c.label, counts).where(
+            label_counts.c.project_id == j.project_id, label_counts.c.file_id.in_(files_touched),
+            label_counts.c.valid_to.is_(None)))}
+    new_rows = []
+    for (file_id, label), delta in sorted(deltas.items()):
+        if (file_id, label) in current:
+            rows.close(j.db, label_counts, j.project_id, j.version, file_id=file_id, label=label)
+        count = current.get((file_id, label), 0) + delta
+        if count > 0:
+            new_rows.append({"project_id": j.project_id, "file_id": file_id, "label": label, "count": count,
+                             "valid_from": j.version, "valid_to": None})
+    if new_rows:
+        j.db.execute(insert(label_counts), new_rows)
 
 
 # -- one rule per event type --------------------------------------------------------------------
@@ -207,6 +271,7 @@ def _label_defined(j: Judgement, e: LabelDefined) -> None:
     defined = j.db.execute(select(func.count(labels.c.name.distinct())).where(labels.c.project_id == j.project_id))
     index = int(defined.scalar_one())  # labels are never removed, so indices never move
     rows.add(j.db, labels, j.project_id, j.version, name=e.name, class_index=index)
+    j.labels().add(e.name)
     j.record(e, "label", e.name, None, {"name": e.name, "class_index": index})
 
 
@@ -228,6 +293,10 @@ def _add_membership(j: Judgement, e: Event, file_id: UUID, directory: Row[Any], 
     if rows.current(j.db, memberships, j.project_id, directory_id=directory.directory_id, file_id=file_id):
         raise ConflictError(f"file {file_id} is already in directory {directory.name!r}")
     j.free_name_in(directory, name)
+    _join(j, e, file_id, directory)
+
+
+def _join(j: Judgement, e: Event, file_id: UUID, directory: Row[Any]) -> None:
     rows.add(j.db, memberships, j.project_id, j.version, directory_id=directory.directory_id, file_id=file_id)
     j.record(e, "membership", file_id, None, {"directory": directory.name},
              file_id=file_id, directory_id=directory.directory_id)
@@ -239,8 +308,9 @@ def _file_added(j: Judgement, e: FileAdded) -> None:
     j.new_id(files, "file", file_id=e.file_id)
     values = e.model_dump(exclude={"type", "directory_id"}) | {"copied_from": None, "created_version": j.version}
     rows.add(j.db, files, j.project_id, j.version, **values)
-    j.record(e, "file", e.file_id, None, _public(j.file(e.file_id)), file_id=e.file_id)
-    _add_membership(j, e, e.file_id, directory, e.name)
+    j.record(e, "file", e.file_id, None, values | {"file_id": str(e.file_id)}, file_id=e.file_id)
+    j.free_name_in(directory, e.name)  # a new file is in no directory yet
+    _join(j, e, e.file_id, directory)
 
 
 def _file_metadata_changed(j: Judgement, e: FileMetadataChanged) -> None:
@@ -299,12 +369,10 @@ def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
 
 
 def _instance_added(j: Judgement, e: InstanceAdded) -> None:
-    j.file(e.file_id)
+    j.require_file(e.file_id)
     j.authorize(e, file_id=e.file_id)
     j.label(e.label)
-    j.new_id(instances, "instance", instance_id=e.instance_id)
-    rows.add(j.db, instances, j.project_id, j.version, instance_id=e.instance_id, file_id=e.file_id,
-             revision=1, **_shape(e))
+    j.add_instance({"instance_id": e.instance_id, "file_id": e.file_id, "revision": 1, **_shape(e)})
     j.count_label(e.file_id, e.label, +1)
     j.record(e, "instance", e.instance_id, None, _shape(e) | {"revision": 1}, file_id=e.file_id)
 
@@ -418,5 +486,8 @@ _RULES: dict[str, Callable[[Judgement, Any], None]] = {
 def judge(j: Judgement) -> None:
     """Apply every event of the commit in order; raises the first rule a commit breaks."""
     for event in j.commit.events:
+        if event.type != "InstanceAdded":
+            j.flush()
         _RULES[event.type](j, event)
+        j.changed(event)
     j.finish()

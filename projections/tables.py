@@ -57,9 +57,13 @@ def _versioned(name: str, key: Sequence[Column[object]], *columns: Column[object
         *columns,
     )
     current = table.c.valid_to.is_(None)
-    for lookup in lookups or [key[0].name]:
+    # At most one current row per key; also the exact index of every "current row of X" lookup.
+    Index(f"uq_{name}_current", table.c.project_id, *(table.c[c.name] for c in key), unique=True,
+          postgresql_where=current, sqlite_where=current)
+    for lookup in lookups:
         Index(f"ix_{name}_{lookup}_current", table.c.project_id, table.c[lookup],
               postgresql_where=current, sqlite_where=current)
+    for lookup in lookups or [key[0].name]:
         Index(f"ix_{name}_{lookup}_asof", table.c.project_id, table.c[lookup], table.c.valid_from)
     return table
 
@@ -97,6 +101,7 @@ files = _versioned(
     Column("metadata", JSON, nullable=False),
     Column("copied_from", Uuid),
     Column("created_version", Integer, nullable=False),
+    lookups=("name",),  # "is this name free in the directory" starts from the name
 )
 
 memberships = _versioned(
