@@ -148,6 +148,13 @@ class Judgement:
             self._directories[directory_id] = found
         return self._directories[directory_id]
 
+    def knows_new_file(self, file_id: UUID, directory: Row[Any]) -> None:
+        """A file this commit added to ``directory``: it exists, and the actor's rank on it is the
+        rank in its only directory (which the add itself was authorized against)."""
+        self._known_files.add(file_id)
+        if self._grants is not None:
+            self._file_ranks[file_id] = rank_in_directory(self._grants, directory)
+
     def require_file(self, file_id: UUID) -> None:
         """Like ``file`` when only existence matters; remembered for the rest of the commit."""
         if file_id not in self._known_files:
@@ -311,6 +318,7 @@ def _file_added(j: Judgement, e: FileAdded) -> None:
     j.record(e, "file", e.file_id, None, values | {"file_id": str(e.file_id)}, file_id=e.file_id)
     j.free_name_in(directory, e.name)  # a new file is in no directory yet
     _join(j, e, e.file_id, directory)
+    j.knows_new_file(e.file_id, directory)
 
 
 def _file_metadata_changed(j: Judgement, e: FileMetadataChanged) -> None:
@@ -361,6 +369,7 @@ def _file_copied(j: Judgement, e: FileCopied) -> None:
         _copy_instances(j, e)
     j.record(e, "file", e.file_id, None, _public(j.file(e.file_id)), file_id=e.file_id)
     _add_membership(j, e, e.file_id, directory, source.name)
+    j.knows_new_file(e.file_id, directory)
 
 
 def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
@@ -483,10 +492,14 @@ _RULES: dict[str, Callable[[Judgement, Any], None]] = {
 }
 
 
+_READS_INSTANCES = {"InstanceChanged", "InstanceDeleted", "FileCopied"}
+"""Rules that read instance rows, so the buffered new instances must be written before them."""
+
+
 def judge(j: Judgement) -> None:
     """Apply every event of the commit in order; raises the first rule a commit breaks."""
     for event in j.commit.events:
-        if event.type != "InstanceAdded":
+        if event.type in _READS_INSTANCES:
             j.flush()
         _RULES[event.type](j, event)
         j.changed(event)
