@@ -16,7 +16,7 @@ $(INSTALLED): pyproject.toml
 
 ## demo: run the main job on the embedded default (no services needed)
 demo: $(INSTALLED)
-	$(PY) examples/demo.py
+	$(PY) -m examples.demo
 
 ## test: type-check, start PostgreSQL, Kafka and the S3 server, run the whole suite, stop them
 test: $(INSTALLED)
