@@ -35,7 +35,7 @@ def _database() -> Engine:
 @app.command()
 def projector(
     batch_size: int = typer.Option(500, help="commits judged per database transaction"),
-    idle_pause: float = typer.Option(0.05, help="seconds to wait when the log has nothing new"),
+    idle_pause: float = typer.Option(0.01, help="seconds to wait when the log has nothing new"),
 ) -> None:
     """Project the log into the views until stopped (SIGTERM/SIGINT finish the current batch).
 

@@ -110,7 +110,9 @@ class Service:
             with database_errors(self.engine, "project the commit"):
                 self._projector.catch_up([position.partition])
             return
-        deadline, pause = time.monotonic() + self._wait_timeout_s, 0.002
+        # Polled until PostgreSQL LISTEN/NOTIFY wakes writers (the service issue); the short
+        # cap keeps append-to-visible near the projector's own latency.
+        deadline, pause = time.monotonic() + self._wait_timeout_s, 0.001
         while self._projected_until(position.partition) <= position.offset:
             if time.monotonic() > deadline:
                 raise UnavailableError(
@@ -118,7 +120,7 @@ class Service:
                     "is `annolog projector` running? It will be applied when the projector catches up"
                 )
             time.sleep(pause)
-            pause = min(pause * 2, 0.1)
+            pause = min(pause * 2, 0.01)
 
     def _projected_until(self, partition: int) -> int:
         with self.reading() as db:
