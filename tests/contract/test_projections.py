@@ -93,12 +93,7 @@ class ProjectionContract:
 
     def test_a_full_rebuild_equals_the_incremental_views(self, project: annolog.Project, service: Service) -> None:
         _build_history(project)
-        target = fresh_database(service.engine)
-        try:
-            replay(service.log, target)
-            assert checksums(target) == checksums(service.engine)
-        finally:
-            drop_database(target)
+        assert _rebuilt_equals_live(service)
 
     def test_two_handles_editing_one_instance_one_wins_and_a_replay_decides_the_same(
         self, project: annolog.Project, service: Service
@@ -113,12 +108,7 @@ class ProjectionContract:
             second.update(box=(3, 3, 10, 10))
         assert project.directory.get("all")[0].instances[0].box == (2, 2, 10, 10)
 
-        target = fresh_database(service.engine)
-        try:
-            replay(service.log, target)
-            assert checksums(target) == checksums(service.engine)
-        finally:
-            drop_database(target)
+        assert _rebuilt_equals_live(service)
 
     def test_a_client_retry_of_the_same_commit_is_applied_once(self, project: annolog.Project, service: Service) -> None:
         photo = project.directory.new("all").add_file(jpeg(), name="p.jpg")
@@ -216,6 +206,16 @@ class ProjectionContract:
         assert len(photo.directory.project.directory.get("secret")[0].instances) == 1
 
 
+def _rebuilt_equals_live(service: Service) -> bool:
+    """Replay the whole log into fresh tables; do they equal the incrementally kept views?"""
+    target = fresh_database(service.engine)
+    try:
+        replay(service.log, target)
+        return checksums(target) == checksums(service.engine)
+    finally:
+        drop_database(target)
+
+
 def _build_history(project: annolog.Project) -> None:
     """A little of everything: files, mirrors, copies, edits, deletes, tags, metadata, removals."""
     a, b = project.directory.new("a"), project.directory.new("b")
@@ -303,12 +303,7 @@ class TestKafkaPostgres(ProjectionContract):
             accepted = db.execute(select(func.count()).where(commits.c.accepted)).scalar_one()
         assert judged == accepted == len(batch)
         assert annolog.Client(writer, actor="ana").project(create.name).version == len(batch)
-        target = fresh_database(writer.engine)
-        try:
-            replay(writer.log, target)
-            assert checksums(target) == checksums(writer.engine)
-        finally:
-            drop_database(target)
+        assert _rebuilt_equals_live(writer)
 
 
 def _environment(settings: Settings) -> dict[str, str]:
