@@ -9,18 +9,14 @@ views, so replaying the same log judges every commit the same way.
 """
 
 import uuid
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Row, func, select
 
-from core.commit import Commit
 from core.errors import AccessDenied, ConflictError, NotFoundError
 from core.events import (
-    AccessType,
     DirectoryCreated,
     Event,
     FileAdded,
@@ -40,226 +36,20 @@ from core.events import (
     TagMoved,
     VersionTagged,
 )
-from core.permissions import NEEDED, RANK, role_of_rank
+from core.permissions import RANK
 from projections import rows
-from projections.access import PROJECT_SCOPE, grants, rank_in_directory, rank_on_file
+from projections.access import PROJECT_SCOPE, grants
+from projections.judgement import INTERNAL, Judgement, public
 from projections.tables import (
     directories,
     files,
-    history,
     instances,
-    label_counts,
     labels,
     memberships,
-    projects,
     roles,
     slices,
     tags,
 )
-
-_INTERNAL = {"project_id", "valid_from", "valid_to"}
-
-
-def _public(row: Row[Any] | None) -> dict[str, Any] | None:
-    """A row as the audit history shows it: no bookkeeping columns, ids as text."""
-    if row is None:
-        return None
-    return {k: str(v) if isinstance(v, UUID) else v for k, v in row._mapping.items() if k not in _INTERNAL}
-
-
-@dataclass
-class Judgement:
-    """One commit being judged: where it writes, at which version, and what it collected."""
-
-    db: Connection
-    commit: Commit
-    project_name: str
-    version: int
-    _history: list[dict[str, Any]] = field(default_factory=list)
-    _label_deltas: Counter[tuple[UUID, str]] = field(default_factory=Counter)
-    # Per-commit caches: a bulk commit asks the same questions thousands of times.
-    _grants: dict[UUID, int] | None = None
-    _file_ranks: dict[UUID, int] = field(default_factory=dict)
-    _labels: set[str] | None = None
-    _known_files: set[UUID] = field(default_factory=set)
-    _directories: dict[UUID, Row[Any]] = field(default_factory=dict)
-    # New instances are inserted together; any other rule flushes them first (it may read them).
-    _new_instances: list[dict[str, Any]] = field(default_factory=list)
-    _new_instance_ids: set[UUID] = field(default_factory=set)
-
-    @property
-    def project_id(self) -> UUID:
-        return self.commit.project_id
-
-    def record(self, event: Event, entity: str, entity_id: object, before: Any, after: Any,
-               *, file_id: UUID | None = None, directory_id: UUID | None = None) -> None:
-        """Note one change for the audit history (written at the end of the commit)."""
-        self._history.append({
-            "commit_id": self.commit.commit_id, "seq": len(self._history), "project_id": self.project_id,
-            "version": self.version, "event": event.type, "entity": entity, "entity_id": str(entity_id),
-            "file_id": file_id, "directory_id": directory_id, "before": before, "after": after,
-        })
-
-    def count_label(self, file_id: UUID, label: str, delta: int) -> None:
-        self._label_deltas[(file_id, label)] += delta
-
-    def add_instance(self, row: dict[str, Any]) -> None:
-        """Buffer a new instance (its id checked against this commit's other new ones)."""
-        if row["instance_id"] in self._new_instance_ids:
-            raise ConflictError(f"instance {row['instance_id']} is added twice in one commit")
-        self._new_instance_ids.add(row["instance_id"])
-        self._new_instances.append(row | {"project_id": self.project_id, "valid_from": self.version, "valid_to": None})
-
-    def flush(self) -> None:
-        """Insert buffered instances, refusing ids that ever existed (one query for all)."""
-        if not self._new_instances:
-            return
-        reused = self.db.execute(select(instances.c.instance_id).where(
-            instances.c.project_id == self.project_id,
-            instances.c.instance_id.in_(self._new_instance_ids)).limit(1)).scalar_one_or_none()
-        if reused is not None:
-            raise ConflictError(f"instance {reused} already exists in project {self.project_name!r}")
-        self.db.execute(insert(instances), self._new_instances)
-        self._new_instances, self._new_instance_ids = [], set()
-
-    def changed(self, event: Event) -> None:
-        """Forget what ``event`` may have made stale."""
-        if event.type in ("RoleGranted", "RoleRevoked"):
-            self._grants = None
-        if event.type in ("RoleGranted", "RoleRevoked", "FileMirrored", "FileRemovedFromDirectory"):
-            self._file_ranks.clear()
-
-    def finish(self) -> None:
-        """Write what the commit collected: instances, label counts, history, the project's version."""
-        self.flush()
-        _apply_label_deltas(self)
-        if self._history:
-            self.db.execute(insert(history), self._history)
-        self.db.execute(update(projects).where(projects.c.project_id == self.project_id)
-                        .values(version=self.version))
-
-    # -- lookups that raise the errors users see -------------------------------------------
-
-    def directory(self, directory_id: UUID) -> Row[Any]:
-        if directory_id not in self._directories:  # directories are never changed, only created
-            found = rows.current(self.db, directories, self.project_id, directory_id=directory_id)
-            if found is None:
-                raise NotFoundError(f"directory {directory_id} does not exist in project {self.project_name!r}")
-            self._directories[directory_id] = found
-        return self._directories[directory_id]
-
-    def knows_new_file(self, file_id: UUID, directory: Row[Any]) -> None:
-        """A file this commit added to ``directory``: it exists, and the actor's rank on it is the
-        rank in its only directory (which the add itself was authorized against)."""
-        self._known_files.add(file_id)
-        if self._grants is not None:
-            self._file_ranks[file_id] = rank_in_directory(self._grants, directory)
-
-    def require_file(self, file_id: UUID) -> None:
-        """Like ``file`` when only existence matters; remembered for the rest of the commit."""
-        if file_id not in self._known_files:
-            self.file(file_id)
-            self._known_files.add(file_id)
-
-    def file(self, file_id: UUID) -> Row[Any]:
-        found = rows.current(self.db, files, self.project_id, file_id=file_id)
-        if found is None:
-            raise NotFoundError(f"file {file_id} does not exist in project {self.project_name!r}")
-        return found
-
-    def instance(self, instance_id: UUID, expected_revision: int) -> Row[Any]:
-        found = rows.current(self.db, instances, self.project_id, instance_id=instance_id)
-        if found is None:
-            raise NotFoundError(f"instance {instance_id} does not exist in project {self.project_name!r}")
-        if found.revision != expected_revision:
-            raise ConflictError(
-                f"instance {instance_id} is at revision {found.revision} but the edit expected revision "
-                f"{expected_revision}: someone changed it first; reload it and edit again"
-            )
-        return found
-
-    def labels(self) -> set[str]:
-        if self._labels is None:
-            self._labels = set(self.db.execute(select(labels.c.name).where(
-                labels.c.project_id == self.project_id, labels.c.valid_to.is_(None))).scalars())
-        return self._labels
-
-    def label(self, name: str) -> None:
-        if name not in self.labels():
-            raise NotFoundError(
-                f"label {name!r} is not defined in project {self.project_name!r}; "
-                f"defined labels: {', '.join(sorted(self.labels())) or 'none'}"
-            )
-
-    def free_name_in(self, directory: Row[Any], name: str) -> None:
-        same_name = select(files.c.file_id).where(files.c.project_id == self.project_id, files.c.name == name,
-                                                  files.c.valid_to.is_(None))
-        query = select(memberships.c.file_id).where(
-            memberships.c.project_id == self.project_id, memberships.c.directory_id == directory.directory_id,
-            memberships.c.valid_to.is_(None), memberships.c.file_id.in_(same_name))
-        if self.db.execute(query.limit(1)).first() is not None:
-            raise ConflictError(f"directory {directory.name!r} already has a file named {name!r}")
-
-    def new_id(self, table: Any, what: str, **key: Any) -> None:
-        if rows.ever_existed(self.db, table, self.project_id, **key):
-            raise ConflictError(f"{what} {next(iter(key.values()))} already exists in project {self.project_name!r}")
-
-    def existing_version(self, version: int) -> None:
-        if version > self.version:
-            raise NotFoundError(
-                f"version {version} of project {self.project_name!r} does not exist; "
-                f"latest is {self.version - 1}"
-            )
-
-    # -- access ----------------------------------------------------------------------------
-
-    def _deny(self, event: Event, where: str, rank: int, needed: Role) -> None:
-        has = role_of_rank(rank)
-        raise AccessDenied(
-            f"{self.commit.actor} may not {event.type} in {where} of project {self.project_name!r}: "
-            f"that needs {needed} or higher, {self.commit.actor} has {has or 'no role'} there"
-        )
-
-    def authorize(self, event: Event, *, directory: Row[Any] | None = None, file_id: UUID | None = None) -> None:
-        """Raise ``AccessDenied`` unless the actor may cause ``event`` where it applies."""
-        needed = NEEDED[event.type]
-        if self._grants is None:
-            self._grants = grants(self.db, self.project_id, self.commit.actor)
-        granted = self._grants
-        if directory is not None:
-            rank, where = rank_in_directory(granted, directory), f"directory {directory.name!r}"
-        elif file_id is not None:
-            if file_id not in self._file_ranks:
-                self._file_ranks[file_id] = rank_on_file(self.db, self.project_id, granted, file_id)
-            rank, where = self._file_ranks[file_id], f"file {file_id}"
-        else:
-            rank, where = granted.get(PROJECT_SCOPE, 0), "the project"
-        if rank < RANK[needed]:
-            self._deny(event, where, rank, needed)
-
-
-def _apply_label_deltas(j: Judgement) -> None:
-    """New per-file label counts: one read of the affected rows, one insert of the new ones."""
-    deltas = {key: delta for key, delta in j._label_deltas.items() if delta}
-    if not deltas:
-        return
-    files_touched = {file_id for file_id, _ in deltas}
-    counts = label_counts.c["count"]  # a Row's .count is tuple.count
-    current = {(r.file_id, r.label): r._mapping["count"] for r in j.db.execute(
-        select(label_counts.c.file_id, label_counts.c.label, counts).where(
-            label_counts.c.project_id == j.project_id, label_counts.c.file_id.in_(files_touched),
-            label_counts.c.valid_to.is_(None)))}
-    new_rows = []
-    for (file_id, label), delta in sorted(deltas.items()):
-        if (file_id, label) in current:
-            rows.close(j.db, label_counts, j.project_id, j.version, file_id=file_id, label=label)
-        count = current.get((file_id, label), 0) + delta
-        if count > 0:
-            new_rows.append({"project_id": j.project_id, "file_id": file_id, "label": label, "count": count,
-                             "valid_from": j.version, "valid_to": None})
-    if new_rows:
-        j.db.execute(insert(label_counts), new_rows)
-
 
 # -- one rule per event type --------------------------------------------------------------------
 
@@ -285,15 +75,23 @@ def _label_defined(j: Judgement, e: LabelDefined) -> None:
 def _directory_created(j: Judgement, e: DirectoryCreated) -> None:
     j.authorize(e)
     j.new_id(directories, "directory", directory_id=e.directory_id)
-    taken = j.db.execute(select(directories.c.directory_id).where(
-        directories.c.project_id == j.project_id, directories.c.name == e.name,
-        directories.c.valid_to.is_(None))).first()
+    taken = j.db.execute(
+        select(directories.c.directory_id).where(
+            directories.c.project_id == j.project_id, directories.c.name == e.name, directories.c.valid_to.is_(None)
+        )
+    ).first()
     if taken is not None:
         raise ConflictError(f"project {j.project_name!r} already has a directory named {e.name!r}")
     values = {"directory_id": e.directory_id, "name": e.name, "access_type": e.access_type.value}
     rows.add(j.db, directories, j.project_id, j.version, **values)
-    j.record(e, "directory", e.directory_id, None, {**values, "directory_id": str(e.directory_id)},
-             directory_id=e.directory_id)
+    j.record(
+        e,
+        "directory",
+        e.directory_id,
+        None,
+        {**values, "directory_id": str(e.directory_id)},
+        directory_id=e.directory_id,
+    )
 
 
 def _add_membership(j: Judgement, e: Event, file_id: UUID, directory: Row[Any], name: str) -> None:
@@ -305,8 +103,15 @@ def _add_membership(j: Judgement, e: Event, file_id: UUID, directory: Row[Any], 
 
 def _join(j: Judgement, e: Event, file_id: UUID, directory: Row[Any]) -> None:
     rows.add(j.db, memberships, j.project_id, j.version, directory_id=directory.directory_id, file_id=file_id)
-    j.record(e, "membership", file_id, None, {"directory": directory.name},
-             file_id=file_id, directory_id=directory.directory_id)
+    j.record(
+        e,
+        "membership",
+        file_id,
+        None,
+        {"directory": directory.name},
+        file_id=file_id,
+        directory_id=directory.directory_id,
+    )
 
 
 def _file_added(j: Judgement, e: FileAdded) -> None:
@@ -324,7 +129,7 @@ def _file_added(j: Judgement, e: FileAdded) -> None:
 def _file_metadata_changed(j: Judgement, e: FileMetadataChanged) -> None:
     before = j.file(e.file_id)
     j.authorize(e, file_id=e.file_id)
-    values = {k: v for k, v in before._mapping.items() if k not in _INTERNAL | {"file_id"}}
+    values = {k: v for k, v in before._mapping.items() if k not in INTERNAL | {"file_id"}}
     rows.replace(j.db, files, j.project_id, j.version, {"file_id": e.file_id}, values | {"metadata": e.metadata})
     j.record(e, "file", e.file_id, {"metadata": before.metadata}, {"metadata": e.metadata}, file_id=e.file_id)
 
@@ -342,18 +147,27 @@ def _file_removed(j: Judgement, e: FileRemovedFromDirectory) -> None:
     if rows.current(j.db, memberships, j.project_id, directory_id=e.directory_id, file_id=e.file_id) is None:
         raise NotFoundError(f"file {e.file_id} is not in directory {directory.name!r}")
     rows.close(j.db, memberships, j.project_id, j.version, directory_id=e.directory_id, file_id=e.file_id)
-    j.record(e, "membership", e.file_id, {"directory": directory.name}, None,
-             file_id=e.file_id, directory_id=e.directory_id)
+    j.record(
+        e, "membership", e.file_id, {"directory": directory.name}, None, file_id=e.file_id, directory_id=e.directory_id
+    )
 
 
 def _copy_instances(j: Judgement, e: FileCopied) -> None:
-    query = select(instances).where(instances.c.project_id == j.project_id,
-                                    instances.c.file_id == e.source_file_id, instances.c.valid_to.is_(None))
+    query = select(instances).where(
+        instances.c.project_id == j.project_id, instances.c.file_id == e.source_file_id, instances.c.valid_to.is_(None)
+    )
     for source in j.db.execute(query.order_by(instances.c.instance_id)).all():
         copy_id = uuid.uuid5(e.file_id, str(source.instance_id))  # the same id on every replay
-        values = {k: v for k, v in source._mapping.items() if k not in _INTERNAL | {"instance_id", "file_id"}}
-        rows.add(j.db, instances, j.project_id, j.version, instance_id=copy_id, file_id=e.file_id,
-                 **(values | {"revision": 1}))
+        values = {k: v for k, v in source._mapping.items() if k not in INTERNAL | {"instance_id", "file_id"}}
+        rows.add(
+            j.db,
+            instances,
+            j.project_id,
+            j.version,
+            instance_id=copy_id,
+            file_id=e.file_id,
+            **(values | {"revision": 1}),
+        )
         j.count_label(e.file_id, source.label, +1)
 
 
@@ -362,19 +176,24 @@ def _file_copied(j: Judgement, e: FileCopied) -> None:
     j.authorize(e, directory=directory)
     j.authorize(e, file_id=e.source_file_id)
     j.new_id(files, "file", file_id=e.file_id)
-    values = {k: v for k, v in source._mapping.items() if k not in _INTERNAL | {"file_id", "created_version"}}
-    rows.add(j.db, files, j.project_id, j.version, file_id=e.file_id,
-             **(values | {"copied_from": e.source_file_id, "created_version": j.version}))
+    values = {k: v for k, v in source._mapping.items() if k not in INTERNAL | {"file_id", "created_version"}}
+    rows.add(
+        j.db,
+        files,
+        j.project_id,
+        j.version,
+        file_id=e.file_id,
+        **(values | {"copied_from": e.source_file_id, "created_version": j.version}),
+    )
     if e.with_instances:
         _copy_instances(j, e)
-    j.record(e, "file", e.file_id, None, _public(j.file(e.file_id)), file_id=e.file_id)
+    j.record(e, "file", e.file_id, None, public(j.file(e.file_id)), file_id=e.file_id)
     _add_membership(j, e, e.file_id, directory, source.name)
     j.knows_new_file(e.file_id, directory)
 
 
 def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
-    return {"label": e.label, "kind": e.kind.value, "points": [list(p) for p in e.points],
-            "attributes": e.attributes}
+    return {"label": e.label, "kind": e.kind.value, "points": [list(p) for p in e.points], "attributes": e.attributes}
 
 
 def _instance_added(j: Judgement, e: InstanceAdded) -> None:
@@ -443,11 +262,17 @@ def _role_granted(j: Judgement, e: RoleGranted) -> None:
     before = rows.current(j.db, roles, j.project_id, principal=e.principal, scope_id=scope)
     if before is not None and before.role == e.role:
         raise ConflictError(f"{e.principal} already has role {e.role} there in project {j.project_name!r}")
-    rows.replace(j.db, roles, j.project_id, j.version, {"principal": e.principal, "scope_id": scope},
-                 {"role": e.role.value})
-    j.record(e, "role", e.principal, before and {"role": before.role},
-             {"role": e.role.value, "directory_id": e.directory_id and str(e.directory_id)},
-             directory_id=e.directory_id)
+    rows.replace(
+        j.db, roles, j.project_id, j.version, {"principal": e.principal, "scope_id": scope}, {"role": e.role.value}
+    )
+    j.record(
+        e,
+        "role",
+        e.principal,
+        before and {"role": before.role},
+        {"role": e.role.value, "directory_id": e.directory_id and str(e.directory_id)},
+        directory_id=e.directory_id,
+    )
 
 
 def _role_revoked(j: Judgement, e: RoleRevoked) -> None:
@@ -468,8 +293,14 @@ def _slice_saved(j: Judgement, e: SliceSaved) -> None:
     before = rows.current(j.db, slices, j.project_id, name=e.name)
     after = {"query": e.query, "directory_id": e.directory_id}
     rows.replace(j.db, slices, j.project_id, j.version, {"name": e.name}, after)
-    j.record(e, "slice", e.name, before and {"query": before.query},
-             {"query": e.query, "directory_id": e.directory_id and str(e.directory_id)}, directory_id=e.directory_id)
+    j.record(
+        e,
+        "slice",
+        e.name,
+        before and {"query": before.query},
+        {"query": e.query, "directory_id": e.directory_id and str(e.directory_id)},
+        directory_id=e.directory_id,
+    )
 
 
 _RULES: dict[str, Callable[[Judgement, Any], None]] = {

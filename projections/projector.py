@@ -19,7 +19,8 @@ from core.commit import Commit
 from core.errors import AnnologError, ConflictError, InvalidInputError, NotFoundError
 from core.events import ProjectCreated
 from eventlog.log import EventLog, LogRecord
-from projections.judge import Judgement, judge
+from projections.judge import judge
+from projections.judgement import Judgement
 from projections.tables import commits, log_positions, projects
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,9 @@ log = logging.getLogger(__name__)
 
 def _opening(db: Connection, commit: Commit) -> tuple[str, int]:
     """The project's name and current version, creating the project row for ProjectCreated."""
-    found = db.execute(select(projects.c.name, projects.c.version)
-                       .where(projects.c.project_id == commit.project_id)).first()
+    found = db.execute(
+        select(projects.c.name, projects.c.version).where(projects.c.project_id == commit.project_id)
+    ).first()
     first = commit.events[0]
     if not isinstance(first, ProjectCreated):
         if found is None:
@@ -42,17 +44,23 @@ def _opening(db: Connection, commit: Commit) -> tuple[str, int]:
         raise InvalidInputError(f"ProjectCreated is for {first.project_id} but the commit is for {commit.project_id}")
     if db.execute(select(projects.c.project_id).where(projects.c.name == first.name)).first():
         raise ConflictError(f"a project named {first.name!r} already exists")
-    db.execute(insert(projects).values(project_id=commit.project_id, name=first.name, version=0,
-                                       created_by=commit.actor))
+    db.execute(
+        insert(projects).values(project_id=commit.project_id, name=first.name, version=0, created_by=commit.actor)
+    )
     return first.name, 0
 
 
 def _outcome(record: LogRecord, **outcome: Any) -> dict[str, Any]:
     commit = record.commit
     return {
-        "commit_id": commit.commit_id, "project_id": commit.project_id,
-        "partition": record.position.partition, "offset": record.position.offset,
-        "actor": commit.actor, "time": commit.time, "command": commit.command, **outcome,
+        "commit_id": commit.commit_id,
+        "project_id": commit.project_id,
+        "partition": record.position.partition,
+        "offset": record.position.offset,
+        "actor": commit.actor,
+        "time": commit.time,
+        "command": commit.command,
+        **outcome,
     }
 
 
@@ -68,13 +76,24 @@ def apply_record(db: Connection, record: LogRecord) -> None:
         judge(Judgement(db, commit, name, version + 1))
     except AnnologError as rejection:
         savepoint.rollback()
-        db.execute(insert(commits).values(_outcome(
-            record, accepted=False, error=type(rejection).__name__, reason=str(rejection))))
+        db.execute(
+            insert(commits).values(
+                _outcome(record, accepted=False, error=type(rejection).__name__, reason=str(rejection))
+            )
+        )
         return
     except IntegrityError as exc:  # a rule the judge missed; the database's constraint caught it
         savepoint.rollback()
-        db.execute(insert(commits).values(_outcome(
-            record, accepted=False, error=ConflictError.__name__, reason=f"conflicts with stored data: {exc.orig}")))
+        db.execute(
+            insert(commits).values(
+                _outcome(
+                    record,
+                    accepted=False,
+                    error=ConflictError.__name__,
+                    reason=f"conflicts with stored data: {exc.orig}",
+                )
+            )
+        )
         return
     savepoint.commit()
     db.execute(insert(commits).values(_outcome(record, accepted=True, version=version + 1)))
@@ -122,8 +141,11 @@ class Projector:
                 return 0
             for record in records:
                 apply_record(db, record)
-            db.execute(update(log_positions).where(log_positions.c.partition == partition)
-                       .values(next_offset=records[-1].position.offset + 1))
+            db.execute(
+                update(log_positions)
+                .where(log_positions.c.partition == partition)
+                .values(next_offset=records[-1].position.offset + 1)
+            )
         return len(records)
 
     def catch_up(self, partitions: Iterable[int] | None = None) -> int:
