@@ -18,8 +18,9 @@ $(INSTALLED): pyproject.toml
 demo: $(INSTALLED)
 	$(PY) -m examples.demo
 
-## test: type-check, start PostgreSQL, Kafka and the S3 server, run the whole suite, stop them
+## test: lint, type-check, start PostgreSQL, Kafka and the S3 server, run the whole suite, stop them
 test: $(INSTALLED)
+	$(PY) -m ruff check
 	$(PY) -m mypy
 	@bash -c 'set -euo pipefail; trap "scripts/services.sh stop" EXIT; \
 	  eval "$$(scripts/services.sh start)"; \

@@ -3,10 +3,10 @@
 import getpass
 from pathlib import Path
 
+from annolog.project import Project
 from api.bootstrap import build_service
 from api.service import Service
 from api.settings import load_settings
-from annolog.project import Project
 from core.commands import CreateProject, DefineLabel
 from core.errors import ConfigurationError
 from projections import queries

@@ -62,17 +62,35 @@ class Dataset(ABC):
         """Label names by class index at this version, in the order they were defined."""
         return self._read(queries.class_names, self.project.id, self.version)
 
-    def pinned_reader(self, *, cache_dir: Path | None = None, cache_bytes: int = 10 * 2**30,
-                      max_in_flight: int = 16) -> PinnedReader:
+    def pinned_reader(
+        self, *, cache_dir: Path | None = None, cache_bytes: int = 10 * 2**30, max_in_flight: int = 16
+    ) -> PinnedReader:
         """What training datasets read this dataset's version with, in any process."""
-        return PinnedReader(settings=self.project.service.settings, project_id=self.project.id,
-                            version=self.version, ids=self._page(None, None), classes=self.classes,
-                            cache_dir=cache_dir, cache_bytes=cache_bytes, max_in_flight=max_in_flight)
+        return PinnedReader(
+            settings=self.project.service.settings,
+            project_id=self.project.id,
+            version=self.version,
+            ids=self._page(None, None),
+            classes=self.classes,
+            cache_dir=cache_dir,
+            cache_bytes=cache_bytes,
+            max_in_flight=max_in_flight,
+        )
 
-    def to_pytorch(self, transform: Callable[[Any], Any] | None = None, *, streaming: bool = False,
-                   shuffle: bool = False, seed: int = 0, batch_size: int = 1, rank: int | None = None,
-                   world_size: int | None = None, cache_dir: Path | None = None,
-                   cache_bytes: int = 10 * 2**30, max_in_flight: int = 16) -> Any:
+    def to_pytorch(
+        self,
+        transform: Callable[[Any], Any] | None = None,
+        *,
+        streaming: bool = False,
+        shuffle: bool = False,
+        seed: int = 0,
+        batch_size: int = 1,
+        rank: int | None = None,
+        world_size: int | None = None,
+        cache_dir: Path | None = None,
+        cache_bytes: int = 10 * 2**30,
+        max_in_flight: int = 16,
+    ) -> Any:
         """A PyTorch dataset of this dataset's version (a latest dataset pins the version it is at).
 
         Map-style by default; ``streaming=True`` gives an ``IterableDataset`` with a seeded
@@ -85,8 +103,15 @@ class Dataset(ABC):
         if not streaming:
             return pytorch.TorchDataset(reader, transform)
         rank, world_size = _distributed(rank, world_size)
-        return pytorch.TorchStream(reader, shuffle=shuffle, seed=seed, batch_size=batch_size, rank=rank,
-                                   world_size=world_size, transform=transform)
+        return pytorch.TorchStream(
+            reader,
+            shuffle=shuffle,
+            seed=seed,
+            batch_size=batch_size,
+            rank=rank,
+            world_size=world_size,
+            transform=transform,
+        )
 
     def to_tensorflow(self, *, cache_dir: Path | None = None, cache_bytes: int = 10 * 2**30) -> Any:
         """A ``tf.data.Dataset`` of this dataset's version (needs the ``tensorflow`` extra)."""
@@ -153,8 +178,9 @@ class Slice(Dataset):
     fails here with the column it is at.
     """
 
-    def __init__(self, project: "Project", query: str, *, version: int, pinned: bool,
-                 within: Dataset | None = None) -> None:
+    def __init__(
+        self, project: "Project", query: str, *, version: int, pinned: bool, within: Dataset | None = None
+    ) -> None:
         super().__init__(project, version=version, pinned=pinned)
         self._within = within
         self.query: str = query if not isinstance(within, Slice) else f"({within.query}) and ({query})"
@@ -167,12 +193,20 @@ class Slice(Dataset):
         return self._directory_id
 
     def _page(self, after: UUID | None, limit: int | None) -> list[UUID]:
-        return self._read(queries.slice_file_ids, self.project.view(), self.version, self._expr,
-                          directory_id=self._directory_id, after=after, limit=limit)
+        return self._read(
+            queries.slice_file_ids,
+            self.project.view(),
+            self.version,
+            self._expr,
+            directory_id=self._directory_id,
+            after=after,
+            limit=limit,
+        )
 
     def _count(self) -> int:
-        return self._read(queries.count_slice, self.project.view(), self.version, self._expr,
-                          directory_id=self._directory_id)
+        return self._read(
+            queries.count_slice, self.project.view(), self.version, self._expr, directory_id=self._directory_id
+        )
 
     def __repr__(self) -> str:
         at = f"pinned at version {self.version}" if self.pinned else f"latest, version {self.version}"

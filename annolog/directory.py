@@ -34,8 +34,14 @@ class Directory(Dataset):
     def _count(self) -> int:
         return self._read(queries.count_files, self.project.id, self.id, self.version)
 
-    def add_file(self, source: str | Path | bytes, *, name: str | None = None,
-                 metadata: dict[str, Any] | None = None, media_type: str | None = None) -> File:
+    def add_file(
+        self,
+        source: str | Path | bytes,
+        *,
+        name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        media_type: str | None = None,
+    ) -> File:
         """Add a file from a path or bytes (bytes need ``name``); images are checked and sized."""
         self._writable("add a file")
         if isinstance(source, bytes):
@@ -45,8 +51,14 @@ class Directory(Dataset):
         else:
             data, name = Path(source).read_bytes(), name or Path(source).name
         outcome, file_id = self.project.service.add_file(
-            self.project.id, self.project.actor, directory_id=self.id, data=data, name=name,
-            metadata=metadata, media_type=media_type)
+            self.project.id,
+            self.project.actor,
+            directory_id=self.id,
+            data=data,
+            name=name,
+            metadata=metadata,
+            media_type=media_type,
+        )
         self._committed(outcome)
         return self._files([file_id])[0]
 

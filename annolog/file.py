@@ -24,15 +24,18 @@ def _kind(kind: InstanceKind | str) -> InstanceKind:
         raise InvalidInputError(f"unknown instance kind {kind!r}; kinds: {kinds}") from None
 
 
-def _geometry(kind: InstanceKind | str | None, box: Box | None,
-              points: tuple[Point, ...] | list[Point] | None) -> tuple[InstanceKind, tuple[Point, ...]]:
+def _geometry(
+    kind: InstanceKind | str | None, box: Box | None, points: tuple[Point, ...] | list[Point] | None
+) -> tuple[InstanceKind, tuple[Point, ...]]:
     if box is not None:
         if points is not None or (kind is not None and kind != InstanceKind.box):
             raise InvalidInputError("give either box= (a box) or kind= with points=, not both")
         x_min, y_min, x_max, y_max = box
         return InstanceKind.box, ((x_min, y_min), (x_max, y_max))
     if kind is None:
-        raise InvalidInputError("an instance needs box=(x_min, y_min, x_max, y_max) or kind= (polygon, point, line, tag)")
+        raise InvalidInputError(
+            "an instance needs box=(x_min, y_min, x_max, y_max) or kind= (polygon, point, line, tag)"
+        )
     return _kind(kind), tuple((x, y) for x, y in points or ())
 
 
@@ -56,16 +59,31 @@ class File:
         """The file's bytes (checked against its sha256)."""
         return self.directory.project.service.blobs.get(self.sha256)
 
-    def add_instance(self, label: str, *, box: Box | None = None, kind: InstanceKind | str | None = None,
-                     points: tuple[Point, ...] | list[Point] | None = None,
-                     attributes: dict[str, Any] | None = None) -> "Instance":
+    def add_instance(
+        self,
+        label: str,
+        *,
+        box: Box | None = None,
+        kind: InstanceKind | str | None = None,
+        points: tuple[Point, ...] | list[Point] | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> "Instance":
         """Draw an instance: ``box=(x_min, y_min, x_max, y_max)``, or ``kind=`` and ``points=``."""
         kind_, points_ = _geometry(kind, box, points)
         command = AddInstance(file_id=self.id, label=label, kind=kind_, points=points_, attributes=attributes or {})
         self._commit([command])
-        instance = Instance(self, InstanceView(instance_id=command.instance_id, file_id=self.id, label=label,
-                                               kind=kind_.value, points=points_, attributes=attributes or {},
-                                               revision=1))
+        instance = Instance(
+            self,
+            InstanceView(
+                instance_id=command.instance_id,
+                file_id=self.id,
+                label=label,
+                kind=kind_.value,
+                points=points_,
+                attributes=attributes or {},
+                revision=1,
+            ),
+        )
         self.instances.append(instance)
         return instance
 
@@ -103,8 +121,9 @@ class Instance:
         self.id: UUID = view.instance_id
         self._set(view.label, InstanceKind(view.kind), view.points, view.attributes, view.revision)
 
-    def _set(self, label: str, kind: InstanceKind, points: tuple[Point, ...], attributes: dict[str, Any],
-             revision: int) -> None:
+    def _set(
+        self, label: str, kind: InstanceKind, points: tuple[Point, ...], attributes: dict[str, Any], revision: int
+    ) -> None:
         self.label, self.kind, self.points, self.attributes, self.revision = label, kind, points, attributes, revision
 
     @property
@@ -115,17 +134,28 @@ class Instance:
         (x_min, y_min), (x_max, y_max) = self.points
         return x_min, y_min, x_max, y_max
 
-    def update(self, *, label: str | None = None, box: Box | None = None, kind: InstanceKind | str | None = None,
-               points: tuple[Point, ...] | list[Point] | None = None,
-               attributes: dict[str, Any] | None = None) -> "Instance":
+    def update(
+        self,
+        *,
+        label: str | None = None,
+        box: Box | None = None,
+        kind: InstanceKind | str | None = None,
+        points: tuple[Point, ...] | list[Point] | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> "Instance":
         """Change the instance; what is not given stays as it is."""
         if box is None and points is None:
             kind_, points_ = self.kind, self.points
         else:
             kind_, points_ = _geometry(kind or (None if box is None else InstanceKind.box), box, points)
-        command = ChangeInstance(instance_id=self.id, expected_revision=self.revision, label=label or self.label,
-                                 kind=kind_, points=points_,
-                                 attributes=self.attributes if attributes is None else attributes)
+        command = ChangeInstance(
+            instance_id=self.id,
+            expected_revision=self.revision,
+            label=label or self.label,
+            kind=kind_,
+            points=points_,
+            attributes=self.attributes if attributes is None else attributes,
+        )
         self.file._commit([command])
         self._set(command.label, command.kind, command.points, command.attributes, self.revision + 1)
         return self

@@ -45,12 +45,17 @@ class Entry:
 def _entry(view: FileView, index: dict[str, int]) -> Entry:
     boxes = [i for i in view.instances if i.kind == InstanceKind.box]
     return Entry(
-        file_id=view.file_id, sha256=view.sha256, name=view.name,
+        file_id=view.file_id,
+        sha256=view.sha256,
+        name=view.name,
         boxes=tuple((b.points[0][0], b.points[0][1], b.points[1][0], b.points[1][1]) for b in boxes),
         box_labels=tuple(index[b.label] for b in boxes),
         tags=tuple(index[i.label] for i in view.instances if i.kind == InstanceKind.tag),
-        shapes=tuple((index[i.label], i.kind, i.points) for i in view.instances
-                     if i.kind not in (InstanceKind.box, InstanceKind.tag)),
+        shapes=tuple(
+            (index[i.label], i.kind, i.points)
+            for i in view.instances
+            if i.kind not in (InstanceKind.box, InstanceKind.tag)
+        ),
     )
 
 
@@ -66,9 +71,18 @@ def decode_image(data: bytes, name: str) -> "np.ndarray[Any, np.dtype[np.uint8]]
 class PinnedReader:
     """One project's files at one version (a directory, a slice or the whole project)."""
 
-    def __init__(self, *, settings: Settings, project_id: UUID, version: int, ids: list[UUID],
-                 classes: list[str], cache_dir: Path | None = None, cache_bytes: int = 10 * 2**30,
-                 max_in_flight: int = 16) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        project_id: UUID,
+        version: int,
+        ids: list[UUID],
+        classes: list[str],
+        cache_dir: Path | None = None,
+        cache_bytes: int = 10 * 2**30,
+        max_in_flight: int = 16,
+    ) -> None:
         self.settings, self.project_id, self.version = settings, project_id, version
         self.ids, self.classes = ids, classes
         self.cache_dir = cache_dir or settings.data_dir / "cache" / "blobs"
@@ -110,7 +124,8 @@ class PinnedReader:
     def _engine(self) -> Any:
         if "engine" not in self._opened:
             self._opened["engine"] = open_database(
-                self.settings.database_url, embedded=self.settings.embedded_database, read_only=True)
+                self.settings.database_url, embedded=self.settings.embedded_database, read_only=True
+            )
         return self._opened["engine"]
 
     def _store(self) -> BlobStore:
@@ -128,8 +143,9 @@ class PinnedReader:
                 import diskcache  # only remote stores need it
 
                 # Eviction unlinks files; a reader that already opened one keeps reading it (POSIX).
-                self._opened["cache"] = diskcache.Cache(str(self.cache_dir), size_limit=self.cache_bytes,
-                                                        eviction_policy="least-recently-used")
+                self._opened["cache"] = diskcache.Cache(
+                    str(self.cache_dir), size_limit=self.cache_bytes, eviction_policy="least-recently-used"
+                )
         return self._opened["cache"]
 
     def _pool(self) -> ThreadPoolExecutor:

@@ -3,10 +3,10 @@
 from collections.abc import Sequence
 from uuid import UUID
 
-from api.service import Service
 from annolog.dataset import Slice
 from annolog.directory import Directory
 from annolog.file import File, Instance
+from api.service import Service
 from core.commands import (
     Command,
     CreateDirectory,
@@ -57,21 +57,36 @@ class Project:
         self.execute([MoveTag(tag=name, version=version)])
 
     def grant(self, principal: str, role: Role | str, *, directory: Directory | None = None) -> None:
-        self.execute([GrantRole(principal=principal, role=Role(role),
-                                directory_id=directory.id if directory else None)])
+        self.execute(
+            [GrantRole(principal=principal, role=Role(role), directory_id=directory.id if directory else None)]
+        )
 
     def revoke(self, principal: str, role: Role | str, *, directory: Directory | None = None) -> None:
-        self.execute([RevokeRole(principal=principal, role=Role(role),
-                                 directory_id=directory.id if directory else None)])
+        self.execute(
+            [RevokeRole(principal=principal, role=Role(role), directory_id=directory.id if directory else None)]
+        )
 
-    def history(self, *, file: File | None = None, instance: Instance | None = None,
-                directory: Directory | None = None, actor: str | None = None,
-                since: int | None = None, until: int | None = None) -> list[HistoryEntry]:
+    def history(
+        self,
+        *,
+        file: File | None = None,
+        instance: Instance | None = None,
+        directory: Directory | None = None,
+        actor: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> list[HistoryEntry]:
         """Who changed what, when, at which version, with the values before and after."""
         return self._service.read(
-            queries.history_of, self.id, entity_id=instance.id if instance else None,
-            file_id=file.id if file else None, directory_id=directory.id if directory else None,
-            actor=actor, since=since, until=until)
+            queries.history_of,
+            self.id,
+            entity_id=instance.id if instance else None,
+            file_id=file.id if file else None,
+            directory_id=directory.id if directory else None,
+            actor=actor,
+            since=since,
+            until=until,
+        )
 
     def slice(self, query: str, *, version: int | str | None = None) -> Slice:
         """Files of any directory of the project matching ``query``, at ``version`` (default latest)."""

@@ -34,8 +34,10 @@ def to_item(entry: Entry, data: bytes) -> Item:
     if entry.tags:
         target["tags"] = torch.tensor(entry.tags, dtype=torch.int64)
     if entry.shapes:
-        target["shapes"] = [{"label": label, "kind": kind, "points": torch.tensor(points, dtype=torch.float32)}
-                            for label, kind, points in entry.shapes]
+        target["shapes"] = [
+            {"label": label, "kind": kind, "points": torch.tensor(points, dtype=torch.float32)}
+            for label, kind, points in entry.shapes
+        ]
     return image, target
 
 
@@ -82,8 +84,17 @@ class TorchStream(IterableDataset[Any]):
     exactly the rest of that epoch, even with a different number of workers.
     """
 
-    def __init__(self, reader: PinnedReader, *, shuffle: bool, seed: int, batch_size: int, rank: int,
-                 world_size: int, transform: Transform | None = None) -> None:
+    def __init__(
+        self,
+        reader: PinnedReader,
+        *,
+        shuffle: bool,
+        seed: int,
+        batch_size: int,
+        rank: int,
+        world_size: int,
+        transform: Transform | None = None,
+    ) -> None:
         if batch_size < 1:
             raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
         self.reader, self.transform = reader, transform
@@ -104,16 +115,23 @@ class TorchStream(IterableDataset[Any]):
         self.epoch, self._skip = epoch, 0
 
     def state_dict(self, *, samples_seen: int) -> dict[str, Any]:
-        return {"version": self.reader.version, "files": len(self.reader.ids), "seed": self.seed,
-                "shuffle": self.shuffle, "world_size": self.world_size, "epoch": self.epoch,
-                "samples_seen": samples_seen}
+        return {
+            "version": self.reader.version,
+            "files": len(self.reader.ids),
+            "seed": self.seed,
+            "shuffle": self.shuffle,
+            "world_size": self.world_size,
+            "epoch": self.epoch,
+            "samples_seen": samples_seen,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         mine = self.state_dict(samples_seen=state.get("samples_seen", 0))
         for key in ("version", "files", "seed", "shuffle", "world_size"):
             if state.get(key) != mine[key]:
                 raise InvalidInputError(
-                    f"cannot resume: the state was saved with {key}={state.get(key)!r}, this stream has {mine[key]!r}")
+                    f"cannot resume: the state was saved with {key}={state.get(key)!r}, this stream has {mine[key]!r}"
+                )
         self.epoch, self._skip = state["epoch"], state["samples_seen"]
 
     def _positions(self) -> list[int]:
@@ -125,13 +143,15 @@ class TorchStream(IterableDataset[Any]):
 
     def __iter__(self) -> Iterator[Any]:
         positions = self._positions()
-        chunks = [positions[i:i + _CHUNK] for i in range(0, len(positions), _CHUNK)]
+        chunks = [positions[i : i + _CHUNK] for i in range(0, len(positions), _CHUNK)]
         with ThreadPoolExecutor(1, thread_name_prefix="annolog-prefetch") as ahead:
-            pending: Future[list[Any]] | None = ahead.submit(_load, self.reader, chunks[0], self.transform) \
-                if chunks else None
+            pending: Future[list[Any]] | None = (
+                ahead.submit(_load, self.reader, chunks[0], self.transform) if chunks else None
+            )
             for k in range(len(chunks)):
                 assert pending is not None
                 items = pending.result()
-                pending = ahead.submit(_load, self.reader, chunks[k + 1], self.transform) \
-                    if k + 1 < len(chunks) else None
+                pending = (
+                    ahead.submit(_load, self.reader, chunks[k + 1], self.transform) if k + 1 < len(chunks) else None
+                )
                 yield from items

@@ -29,11 +29,11 @@ def rank_block(order: list[int], *, rank: int, world_size: int) -> list[int]:
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} is not in 0..{world_size - 1} (world_size {world_size})")
     share = len(order) // world_size
-    return order[rank * share:(rank + 1) * share]
+    return order[rank * share : (rank + 1) * share]
 
 
 def worker_items(block: list[int], *, skip: int, batch_size: int, worker: int, num_workers: int) -> list[int]:
     """What worker ``worker`` reads of ``block`` after the first ``skip`` items, in order."""
     remaining = block[skip:]
-    batches = [remaining[i:i + batch_size] for i in range(0, len(remaining), batch_size)]
+    batches = [remaining[i : i + batch_size] for i in range(0, len(remaining), batch_size)]
     return [item for k, batch in enumerate(batches) if k % num_workers == worker for item in batch]

@@ -36,5 +36,6 @@ def to_tensorflow(reader: PinnedReader) -> Any:
         "labels": tf.TensorSpec(shape=(None,), dtype=tf.int64),
         "file_id": tf.TensorSpec(shape=(), dtype=tf.string),
     }
-    return tf.data.Dataset.from_generator(lambda: _elements(reader), output_signature=signature) \
-        .prefetch(tf.data.AUTOTUNE)
+    return tf.data.Dataset.from_generator(lambda: _elements(reader), output_signature=signature).prefetch(
+        tf.data.AUTOTUNE
+    )

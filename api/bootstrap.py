@@ -44,5 +44,10 @@ def build_service(settings: Settings, *, project_in_process: bool | None = None)
     engine = open_database(settings.database_url, embedded=settings.embedded_database)
     create_schema(engine)
     in_process = settings.log_url is None if project_in_process is None else project_in_process
-    return Service(log=log, engine=engine, blobs=build_blobs(settings),
-                   projector=Projector(engine, log) if in_process else None, settings=settings)
+    return Service(
+        log=log,
+        engine=engine,
+        blobs=build_blobs(settings),
+        projector=Projector(engine, log) if in_process else None,
+        settings=settings,
+    )

@@ -81,10 +81,15 @@ def replay_command(
                 project_id = project_named(db, project).project_id
             replay_until(log, target, project_id, version)
             typer.echo(f"replayed project {project!r} up to version {version}")
-            ours, theirs = snapshot_checksums(live, project_id, version), snapshot_checksums(target, project_id, version)
+            ours, theirs = (
+                snapshot_checksums(live, project_id, version),
+                snapshot_checksums(target, project_id, version),
+            )
         for table, digest in ours.items():
-            typer.echo(f"  {table:<14} {digest[:16]}  {theirs[table][:16]}  "
-                       f"{'equal' if theirs[table] == digest else 'DIFFERENT'}")
+            typer.echo(
+                f"  {table:<14} {digest[:16]}  {theirs[table][:16]}  "
+                f"{'equal' if theirs[table] == digest else 'DIFFERENT'}"
+            )
     finally:
         if not keep:
             drop_database(target)

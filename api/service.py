@@ -20,7 +20,6 @@ from blobs.media import probe
 from blobs.store import BlobStore
 from core.commands import AddFile, Command
 from core.commit import Commit
-from core.events import Metadata
 from core.errors import (
     AccessDenied,
     AnnologError,
@@ -29,6 +28,7 @@ from core.errors import (
     NotFoundError,
     UnavailableError,
 )
+from core.events import Metadata
 from core.ids import uuid7
 from eventlog.log import EventLog, Position
 from projections import queries
@@ -49,8 +49,13 @@ def _commit_of(commands: Sequence[Command], project_id: UUID, actor: str, commit
     if not commands:
         raise InvalidInputError("a commit needs at least one command, got none")
     names = dict.fromkeys(type(c).__name__ for c in commands)
-    return Commit(commit_id=commit_id or uuid7(), project_id=project_id, actor=actor,
-                  command="+".join(names), events=tuple(e for c in commands for e in c.events()))
+    return Commit(
+        commit_id=commit_id or uuid7(),
+        project_id=project_id,
+        actor=actor,
+        command="+".join(names),
+        events=tuple(e for c in commands for e in c.events()),
+    )
 
 
 class Service:
@@ -61,8 +66,16 @@ class Service:
     for it, up to ``wait_timeout_s``.
     """
 
-    def __init__(self, *, log: EventLog, engine: Engine, blobs: BlobStore, projector: Projector | None,
-                 settings: Settings, wait_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        log: EventLog,
+        engine: Engine,
+        blobs: BlobStore,
+        projector: Projector | None,
+        settings: Settings,
+        wait_timeout_s: float = 30.0,
+    ) -> None:
         self.settings = settings  # what other processes (training workers) open the same stack with
         self.log = log
         self.engine = engine
@@ -71,8 +84,9 @@ class Service:
         self._wait_timeout_s = wait_timeout_s
         self._write_lock = threading.Lock()
 
-    def execute(self, project_id: UUID, actor: str, commands: Sequence[Command], *,
-                commit_id: UUID | None = None) -> Outcome:
+    def execute(
+        self, project_id: UUID, actor: str, commands: Sequence[Command], *, commit_id: UUID | None = None
+    ) -> Outcome:
         """Append the commands as one commit and return its outcome once judged.
 
         Raises the judge's error (``ConflictError``, ``NotFoundError``, ``AccessDenied``…)
@@ -85,13 +99,30 @@ class Service:
             self._await(position)
         return self._outcome(commit.commit_id)
 
-    def add_file(self, project_id: UUID, actor: str, *, directory_id: UUID, data: bytes, name: str,
-                 metadata: Metadata | None = None, media_type: str | None = None) -> tuple[Outcome, UUID]:
+    def add_file(
+        self,
+        project_id: UUID,
+        actor: str,
+        *,
+        directory_id: UUID,
+        data: bytes,
+        name: str,
+        metadata: Metadata | None = None,
+        media_type: str | None = None,
+    ) -> tuple[Outcome, UUID]:
         """Store the bytes (once per content) and add them as a file; refuses undecodable images."""
         media = probe(data, name=name, media_type=media_type)
         sha256 = self.blobs.put(data)
-        command = AddFile(directory_id=directory_id, sha256=sha256, name=name, media_type=media.media_type,
-                          size=len(data), width=media.width, height=media.height, metadata=metadata or {})
+        command = AddFile(
+            directory_id=directory_id,
+            sha256=sha256,
+            name=name,
+            media_type=media.media_type,
+            size=len(data),
+            width=media.width,
+            height=media.height,
+            metadata=metadata or {},
+        )
         return self.execute(project_id, actor, [command]), command.file_id
 
     @contextmanager
@@ -124,8 +155,9 @@ class Service:
 
     def _projected_until(self, partition: int) -> int:
         with self.reading() as db:
-            found = db.execute(select(log_positions.c.next_offset)
-                               .where(log_positions.c.partition == partition)).scalar_one_or_none()
+            found = db.execute(
+                select(log_positions.c.next_offset).where(log_positions.c.partition == partition)
+            ).scalar_one_or_none()
         return int(found or 0)
 
     def _outcome(self, commit_id: UUID) -> Outcome:

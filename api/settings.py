@@ -63,7 +63,5 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        message = describe_validation_error(
-            "settings", exc, field_name=lambda field: ENV_PREFIX + field.upper()
-        )
+        message = describe_validation_error("settings", exc, field_name=lambda field: ENV_PREFIX + field.upper())
         raise ConfigurationError(message) from exc

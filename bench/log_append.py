@@ -33,8 +33,9 @@ def _rate(label: str, count: int, nbytes: int, run: Callable[[], None]) -> float
 
 
 def _raw_producer(bootstrap: str) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                         linger_ms=0, max_request_size=17 * 1024 * 1024)
+    return KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0, max_request_size=17 * 1024 * 1024
+    )
 
 
 def bench_kafka(bootstrap: str, commits: int, instances: int) -> None:
@@ -44,24 +45,33 @@ def bench_kafka(bootstrap: str, commits: int, instances: int) -> None:
     payloads = [CommitCodec.default().encode(c) for c in batch]
     nbytes = sum(map(len, payloads))
     raw = _raw_producer(bootstrap)
-    print(f"Kafka at {bootstrap}: {commits} commits of {instances} instances, "
-          f"{nbytes / commits:,.0f} bytes each")
+    print(f"Kafka at {bootstrap}: {commits} commits of {instances} instances, {nbytes / commits:,.0f} bytes each")
     try:
         # Warm both clients (connections, topic metadata) so neither run pays for it.
         log.append_many(batch[:20])
         [raw.send(topic, value=p, partition=0).get(10) for p in payloads[:20]]
         n = commits // 4  # one-at-a-time runs are round-trip bound; a quarter is plenty
-        ours = _rate("KafkaLog.append, one at a time", n, nbytes // 4,
-                     lambda: [log.append(c) for c in batch[:n]])
-        theirs = _rate("raw send().get(), one at a time", n, nbytes // 4,
-                       lambda: [raw.send(topic, key=c.project_id.bytes, value=p, partition=0).get(10)
-                                for c, p in zip(batch[:n], payloads[:n])])
+        ours = _rate("KafkaLog.append, one at a time", n, nbytes // 4, lambda: [log.append(c) for c in batch[:n]])
+        theirs = _rate(
+            "raw send().get(), one at a time",
+            n,
+            nbytes // 4,
+            lambda: [
+                raw.send(topic, key=c.project_id.bytes, value=p, partition=0).get(10)
+                for c, p in zip(batch[:n], payloads[:n])
+            ],
+        )
         print(f"  ratio KafkaLog / raw (sequential): {ours / theirs:.2f}")
-        ours = _rate("KafkaLog.append_many (encode included)", commits, nbytes,
-                     lambda: log.append_many(batch))
-        theirs = _rate("raw send() all + flush (pre-encoded)", commits, nbytes,
-                       lambda: ([raw.send(topic, key=c.project_id.bytes, value=p, partition=0)
-                                 for c, p in zip(batch, payloads)], raw.flush()))
+        ours = _rate("KafkaLog.append_many (encode included)", commits, nbytes, lambda: log.append_many(batch))
+        theirs = _rate(
+            "raw send() all + flush (pre-encoded)",
+            commits,
+            nbytes,
+            lambda: (
+                [raw.send(topic, key=c.project_id.bytes, value=p, partition=0) for c, p in zip(batch, payloads)],
+                raw.flush(),
+            ),
+        )
         print(f"  ratio KafkaLog / raw (pipelined):  {ours / theirs:.2f}")
     finally:
         raw.close()
@@ -77,19 +87,23 @@ def bench_codec(commits: int, instances: int) -> None:
     payloads = [codec.encode(c) for c in batch]
     nbytes = sum(map(len, payloads))
     writer = codec.schema  # fastavro alone, on the same records, is the peer
-    records = [fastavro.schemaless_reader(io.BytesIO(p[10:]), writer, None, return_record_name=True)
-               for p in payloads]
+    records = [fastavro.schemaless_reader(io.BytesIO(p[10:]), writer, None, return_record_name=True) for p in payloads]
     print(f"Avro codec: {commits} commits of {instances} instances")
-    ours = _rate("CommitCodec.encode (pydantic -> Avro)", commits, nbytes,
-                 lambda: [codec.encode(c) for c in batch])
-    theirs = _rate("fastavro.schemaless_writer alone", commits, nbytes,
-                   lambda: [fastavro.schemaless_writer(io.BytesIO(), writer, r) for r in records])
+    ours = _rate("CommitCodec.encode (pydantic -> Avro)", commits, nbytes, lambda: [codec.encode(c) for c in batch])
+    theirs = _rate(
+        "fastavro.schemaless_writer alone",
+        commits,
+        nbytes,
+        lambda: [fastavro.schemaless_writer(io.BytesIO(), writer, r) for r in records],
+    )
     print(f"  ratio encode / fastavro: {ours / theirs:.2f}")
-    ours = _rate("CommitCodec.decode (Avro -> validated)", commits, nbytes,
-                 lambda: [codec.decode(p) for p in payloads])
-    theirs = _rate("fastavro.schemaless_reader alone", commits, nbytes,
-                   lambda: [fastavro.schemaless_reader(io.BytesIO(p[10:]), writer, None)
-                            for p in payloads])
+    ours = _rate("CommitCodec.decode (Avro -> validated)", commits, nbytes, lambda: [codec.decode(p) for p in payloads])
+    theirs = _rate(
+        "fastavro.schemaless_reader alone",
+        commits,
+        nbytes,
+        lambda: [fastavro.schemaless_reader(io.BytesIO(p[10:]), writer, None) for p in payloads],
+    )
     print(f"  ratio decode / fastavro: {ours / theirs:.2f}")
 
 

@@ -119,12 +119,13 @@ def _url_of(target: Engine) -> str:
 
 
 def _commit(project_id: UUID, commands: Sequence[Command], name: str) -> Commit:
-    return Commit(project_id=project_id, actor=ACTOR, command=name,
-                  events=tuple(e for c in commands for e in c.events()))
+    return Commit(
+        project_id=project_id, actor=ACTOR, command=name, events=tuple(e for c in commands for e in c.events())
+    )
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    return (items[i:i + size] for i in range(0, len(items), size))
+    return (items[i : i + size] for i in range(0, len(items), size))
 
 
 def _commits(project_id: UUID, commands: Sequence[Command], name: str, per_commit: int) -> list[Commit]:
@@ -139,15 +140,24 @@ def _new_project(*directories: str) -> tuple[UUID, list[UUID], list[Commit]]:
     """A project with ``LABELS`` and ``directories``: its id, the directories' ids, two commits."""
     create = CreateProject(name=f"bench-{uuid4().hex[:8]}")
     folders = [CreateDirectory(name=name) for name in directories]
-    opening = [_commit(create.project_id, [create, *_labels()], "CreateProject"),
-               _commit(create.project_id, folders, "CreateDirectory")]
+    opening = [
+        _commit(create.project_id, [create, *_labels()], "CreateProject"),
+        _commit(create.project_id, folders, "CreateDirectory"),
+    ]
     return create.project_id, [f.directory_id for f in folders], opening
 
 
 def _file(directory_id: UUID, index: int) -> AddFile:
-    return AddFile(directory_id=directory_id, sha256=hashlib.sha256(uuid4().bytes).hexdigest(),
-                   name=f"img-{index:07d}.jpg", media_type="image/jpeg", size=48_213 + index,
-                   width=640, height=480, metadata={"weather": ("rain", "sun", "fog")[index % 3], "camera": index % 8})
+    return AddFile(
+        directory_id=directory_id,
+        sha256=hashlib.sha256(uuid4().bytes).hexdigest(),
+        name=f"img-{index:07d}.jpg",
+        media_type="image/jpeg",
+        size=48_213 + index,
+        width=640,
+        height=480,
+        metadata={"weather": ("rain", "sun", "fog")[index % 3], "camera": index % 8},
+    )
 
 
 def _box(rng: random.Random) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -156,34 +166,57 @@ def _box(rng: random.Random) -> tuple[tuple[float, float], tuple[float, float]]:
 
 
 def _boxes(file_id: UUID, count: int, rng: random.Random) -> list[AddInstance]:
-    return [AddInstance(file_id=file_id, label=rng.choice(LABELS), kind="box", points=_box(rng),
-                        attributes={"score": round(rng.random(), 3)}) for _ in range(count)]
+    return [
+        AddInstance(
+            file_id=file_id,
+            label=rng.choice(LABELS),
+            kind="box",
+            points=_box(rng),
+            attributes={"score": round(rng.random(), 3)},
+        )
+        for _ in range(count)
+    ]
 
 
-def _import_commits(project_id: UUID, directory_ids: Sequence[UUID], files: int, per_file: int,
-                    rng: random.Random) -> tuple[list[Commit], list[AddFile], list[AddInstance]]:
+def _import_commits(
+    project_id: UUID, directory_ids: Sequence[UUID], files: int, per_file: int, rng: random.Random
+) -> tuple[list[Commit], list[AddFile], list[AddInstance]]:
     """Files spread over ``directory_ids``, each with its boxes in the same commit."""
     adds = [_file(directory_ids[i % len(directory_ids)], i) for i in range(files)]
     boxes = [_boxes(add.file_id, per_file, rng) for add in adds]
     groups: list[list[Command]] = [[add, *shapes] for add, shapes in zip(adds, boxes)]
     per_commit = max(1, EVENTS_PER_IMPORT_COMMIT // (1 + per_file))
-    imported = [_commit(project_id, [c for group in chunk for c in group], "ImportFiles")
-                for chunk in _chunks(groups, per_commit)]
+    imported = [
+        _commit(project_id, [c for group in chunk for c in group], "ImportFiles")
+        for chunk in _chunks(groups, per_commit)
+    ]
     return imported, adds, [box for shapes in boxes for box in shapes]
 
 
-def _curation_commits(project_id: UUID, review: UUID, adds: Sequence[AddFile], boxes: Sequence[AddInstance],
-                      rng: random.Random) -> list[Commit]:
+def _curation_commits(
+    project_id: UUID, review: UUID, adds: Sequence[AddFile], boxes: Sequence[AddInstance], rng: random.Random
+) -> list[Commit]:
     """What follows an import: mirrors into review, fixed boxes, new metadata, files dropped."""
     mirrors = [MirrorFile(file_id=a.file_id, directory_id=review) for a in adds[::10]]
-    fixes = [ChangeInstance(instance_id=b.instance_id, expected_revision=1, label=rng.choice(LABELS), kind="box",
-                            points=_box(rng), attributes={"reviewed": True}) for b in boxes[::20]]
+    fixes = [
+        ChangeInstance(
+            instance_id=b.instance_id,
+            expected_revision=1,
+            label=rng.choice(LABELS),
+            kind="box",
+            points=_box(rng),
+            attributes={"reviewed": True},
+        )
+        for b in boxes[::20]
+    ]
     notes = [ChangeFileMetadata(file_id=a.file_id, metadata={**a.metadata, "reviewed": True}) for a in adds[::20]]
     drops = [RemoveFileFromDirectory(file_id=a.file_id, directory_id=a.directory_id) for a in adds[5::50]]
-    return [*_commits(project_id, mirrors, "MirrorFile", EDITS_PER_COMMIT),
-            *_commits(project_id, fixes, "ChangeInstance", EDITS_PER_COMMIT),
-            *_commits(project_id, notes, "ChangeFileMetadata", EDITS_PER_COMMIT),
-            *_commits(project_id, drops, "RemoveFileFromDirectory", EDITS_PER_COMMIT)]
+    return [
+        *_commits(project_id, mirrors, "MirrorFile", EDITS_PER_COMMIT),
+        *_commits(project_id, fixes, "ChangeInstance", EDITS_PER_COMMIT),
+        *_commits(project_id, notes, "ChangeFileMetadata", EDITS_PER_COMMIT),
+        *_commits(project_id, drops, "RemoveFileFromDirectory", EDITS_PER_COMMIT),
+    ]
 
 
 def realistic_log(files: int, per_file: int) -> list[Commit]:
@@ -191,9 +224,13 @@ def realistic_log(files: int, per_file: int) -> list[Commit]:
     rng = random.Random(7)  # the same boxes and edits on every run
     project_id, (*splits, review), opening = _new_project("train", "val", "test", "review")
     imported, adds, boxes = _import_commits(project_id, splits, files, per_file, rng)
-    return [*opening, *imported, _commit(project_id, [TagVersion(tag="imported")], "TagVersion"),
-            *_curation_commits(project_id, review, adds, boxes, rng),
-            _commit(project_id, [TagVersion(tag="release-1")], "TagVersion")]
+    return [
+        *opening,
+        *imported,
+        _commit(project_id, [TagVersion(tag="imported")], "TagVersion"),
+        *_curation_commits(project_id, review, adds, boxes, rng),
+        _commit(project_id, [TagVersion(tag="release-1")], "TagVersion"),
+    ]
 
 
 # -- measuring ----------------------------------------------------------------------------------
@@ -224,8 +261,10 @@ def _check_all_accepted(target: Engine) -> None:
 
 def _row_counts(target: Engine) -> dict[str, int]:
     with target.connect() as db:
-        return {table.name: db.execute(select(func.count()).select_from(table)).scalar_one()
-                for table in tables.metadata.sorted_tables}
+        return {
+            table.name: db.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in tables.metadata.sorted_tables
+        }
 
 
 @contextmanager
@@ -268,21 +307,27 @@ def bench_rebuild(scratch: Scratch, files: int, per_file: int) -> None:
     events = sum(len(c.events) for c in batch)
     log = scratch.log()
     _append(log, batch)
-    print(f"1. Full rebuild: {files:,} files x {per_file} boxes -> {len(batch):,} commits, "
-          f"{events:,} events ({events / len(batch):.0f} per commit) in Kafka")
+    print(
+        f"1. Full rebuild: {files:,} files x {per_file} boxes -> {len(batch):,} commits, "
+        f"{events:,} events ({events / len(batch):.0f} per commit) in Kafka"
+    )
     _, reading = _timed(lambda: _read_back(log))
     print(f"  read + decode the log alone               {reading:>7.2f} s  {events / reading:>9,.0f} events/s")
     target = scratch.database()
     _, seconds = _timed(lambda: replay(log, target))
     _check_all_accepted(target)
     rows = sum(_row_counts(target).values())
-    print(f"  replay (projector, Kafka -> PostgreSQL)   {seconds:>7.2f} s  {events / seconds:>9,.0f} events/s  "
-          f"{len(batch) / seconds:>6,.0f} commits/s  {rows / seconds:>9,.0f} rows/s ({rows:,} rows)")
+    print(
+        f"  replay (projector, Kafka -> PostgreSQL)   {seconds:>7.2f} s  {events / seconds:>9,.0f} events/s  "
+        f"{len(batch) / seconds:>6,.0f} commits/s  {rows / seconds:>9,.0f} rows/s ({rows:,} rows)"
+    )
     dumps, peer = _copy_out(target), scratch.database()
     _, copying = _timed(lambda: _copy_in(peer, dumps))
     print(f"  COPY FROM STDIN of the same rows          {copying:>7.2f} s  {rows / copying:>9,.0f} rows/s")
-    print(f"  ratio projector rows/s / COPY rows/s: {copying / seconds:.3f}   "
-          f"wall time replay / COPY: {seconds / copying:.1f}x   replay / log read: {seconds / reading:.1f}x")
+    print(
+        f"  ratio projector rows/s / COPY rows/s: {copying / seconds:.3f}   "
+        f"wall time replay / COPY: {seconds / copying:.1f}x   replay / log read: {seconds / reading:.1f}x"
+    )
 
 
 # -- 2. append-to-visible latency -----------------------------------------------------------------
@@ -291,11 +336,15 @@ def bench_rebuild(scratch: Scratch, files: int, per_file: int) -> None:
 @contextmanager
 def _projector_process(settings: Settings, idle_pause: float) -> Iterator[None]:
     """`annolog projector` over ``settings``, in its own process, stopped with SIGTERM at the end."""
-    env = {**os.environ, "ANNOLOG_LOG_URL": str(settings.log_url), "ANNOLOG_DATABASE_URL": str(settings.database_url),
-           "ANNOLOG_KAFKA_TOPIC": settings.kafka_topic, "ANNOLOG_KAFKA_PARTITIONS": str(settings.kafka_partitions),
-           "ANNOLOG_DATA_DIR": str(settings.data_dir)}
-    process = subprocess.Popen([sys.executable, "-m", "api.cli", "projector", "--idle-pause", str(idle_pause)],
-                               env=env)
+    env = {
+        **os.environ,
+        "ANNOLOG_LOG_URL": str(settings.log_url),
+        "ANNOLOG_DATABASE_URL": str(settings.database_url),
+        "ANNOLOG_KAFKA_TOPIC": settings.kafka_topic,
+        "ANNOLOG_KAFKA_PARTITIONS": str(settings.kafka_partitions),
+        "ANNOLOG_DATA_DIR": str(settings.data_dir),
+    }
+    process = subprocess.Popen([sys.executable, "-m", "api.cli", "projector", "--idle-pause", str(idle_pause)], env=env)
     try:
         yield
     finally:
@@ -328,27 +377,42 @@ def _at_steady_rate(rate: float, count: int, run: Callable[[int], object]) -> tu
 def _percentiles(label: str, seconds: Sequence[float]) -> float:
     cuts = statistics.quantiles(seconds, n=100, method="inclusive")
     p50 = statistics.median(seconds)
-    print(f"  {label:<42} p50 {p50 * 1e3:>7.1f}  p95 {cuts[94] * 1e3:>7.1f}  p99 {cuts[98] * 1e3:>7.1f}  "
-          f"max {max(seconds) * 1e3:>7.1f} ms")
+    print(
+        f"  {label:<42} p50 {p50 * 1e3:>7.1f}  p95 {cuts[94] * 1e3:>7.1f}  p99 {cuts[98] * 1e3:>7.1f}  "
+        f"max {max(seconds) * 1e3:>7.1f} ms"
+    )
     return p50
 
 
 def bench_latency(scratch: Scratch, rate: float, duration: float, idle_pause: float) -> None:
     with tempfile.TemporaryDirectory(prefix="annolog-bench-") as data_dir:
-        settings = load_settings(log_url=f"kafka://{scratch.bootstrap}", database_url=_url_of(scratch.database()),
-                                 data_dir=Path(data_dir), kafka_topic=scratch.topic(), kafka_partitions=3)
+        settings = load_settings(
+            log_url=f"kafka://{scratch.bootstrap}",
+            database_url=_url_of(scratch.database()),
+            data_dir=Path(data_dir),
+            kafka_topic=scratch.topic(),
+            kafka_partitions=3,
+        )
         service = build_service(settings, project_in_process=False)
         count = max(2, int(rate * duration))
-        print(f"2. Append-to-visible latency: {count} commits of one AddInstance at {rate:g}/s; "
-              f"`annolog projector --idle-pause {idle_pause:g}` in a separate process, 3 partitions")
+        print(
+            f"2. Append-to-visible latency: {count} commits of one AddInstance at {rate:g}/s; "
+            f"`annolog projector --idle-pause {idle_pause:g}` in a separate process, 3 partitions"
+        )
         with closing(service.log), _projector_process(settings, idle_pause):
             project_id, file_ids = _live_project(service, files=50)
             rng = random.Random(11)
-            latencies, took = _at_steady_rate(rate, count, lambda i: service.execute(
-                project_id, ACTOR, _boxes(file_ids[i % len(file_ids)], 1, rng)))
+            latencies, took = _at_steady_rate(
+                rate, count, lambda i: service.execute(project_id, ACTOR, _boxes(file_ids[i % len(file_ids)], 1, rng))
+            )
             ours = _percentiles(f"Service.execute (achieved {count / took:.1f}/s)", latencies)
-            floors, _ = _at_steady_rate(rate, max(2, count // 2), lambda i: service.log.append(_commit(
-                project_id, _boxes(file_ids[i % len(file_ids)], 1, rng), "AddInstance")))
+            floors, _ = _at_steady_rate(
+                rate,
+                max(2, count // 2),
+                lambda i: service.log.append(
+                    _commit(project_id, _boxes(file_ids[i % len(file_ids)], 1, rng), "AddInstance")
+                ),
+            )
             theirs = _percentiles("KafkaLog.append alone (acks=all)", floors)
             print(f"  ratio p50 append-to-visible / p50 append: {ours / theirs:.1f}x")
         service.engine.dispose()
@@ -368,9 +432,12 @@ class BigDirectory:
 def _later_changes(project_id: UUID, directory_id: UUID, adds: Sequence[AddFile], changes: int) -> list[Commit]:
     """Half the changes drop files, a third change metadata, the rest add new files."""
     drops, notes = changes // 2, changes // 3
-    commands: list[Command] = [RemoveFileFromDirectory(file_id=a.file_id, directory_id=directory_id)
-                               for a in adds[:drops]]
-    commands += [ChangeFileMetadata(file_id=a.file_id, metadata={"reviewed": True}) for a in adds[drops:drops + notes]]
+    commands: list[Command] = [
+        RemoveFileFromDirectory(file_id=a.file_id, directory_id=directory_id) for a in adds[:drops]
+    ]
+    commands += [
+        ChangeFileMetadata(file_id=a.file_id, metadata={"reviewed": True}) for a in adds[drops : drops + notes]
+    ]
     commands += [_file(directory_id, len(adds) + i) for i in range(changes - drops - notes)]
     return _commits(project_id, commands, "Curate", 500)
 
@@ -392,11 +459,14 @@ def _seed_import(target: Engine, project_id: UUID, adds: Sequence[AddFile]) -> i
         project = tables.projects.c.project_id == project_id
         version = int(db.execute(select(tables.projects.c.version).where(project)).scalar_one()) + 1
         versioned = {"project_id": project_id, "valid_from": version, "valid_to": None}
-        file_rows = [a.model_dump(exclude={"directory_id"}) | {"copied_from": None, "created_version": version}
-                     for a in adds]
+        file_rows = [
+            a.model_dump(exclude={"directory_id"}) | {"copied_from": None, "created_version": version} for a in adds
+        ]
         db.execute(insert(tables.files), [row | versioned for row in file_rows])
-        db.execute(insert(tables.memberships),
-                   [{"directory_id": a.directory_id, "file_id": a.file_id} | versioned for a in adds])
+        db.execute(
+            insert(tables.memberships),
+            [{"directory_id": a.directory_id, "file_id": a.file_id} | versioned for a in adds],
+        )
         db.execute(update(tables.projects).where(project).values(version=version))
         db.execute(text("ANALYZE"))  # as autovacuum would soon after a bulk load
     return version
@@ -411,14 +481,18 @@ def build_big_directory(scratch: Scratch, files: int, changes: int) -> tuple[Eng
     projector.catch_up()
     adds = [_file(directory_id, i) for i in range(files)]
     imported, seeding = _timed(lambda: _seed_import(target, project_id, adds))
-    later = [_commit(project_id, [TagVersion(tag="imported", version=imported)], "TagVersion"),
-             *_later_changes(project_id, directory_id, adds, changes)]
+    later = [
+        _commit(project_id, [TagVersion(tag="imported", version=imported)], "TagVersion"),
+        *_later_changes(project_id, directory_id, adds, changes),
+    ]
     _append(log, later)
     _, projecting = _timed(projector.catch_up)
     _check_all_accepted(target)
     print(f"3. Reads of a {files:,}-file directory, then {changes:,} later changes (drops, metadata, new files)")
-    print(f"  import rows bulk-inserted as v{imported} in {seeding:.1f} s (see _seed_import); "
-          f"the changes projected in {projecting:.1f} s ({changes / projecting:,.0f} events/s)")
+    print(
+        f"  import rows bulk-inserted as v{imported} in {seeding:.1f} s (see _seed_import); "
+        f"the changes projected in {projecting:.1f} s ({changes / projecting:,.0f} events/s)"
+    )
     with target.begin() as db:
         db.execute(text("ANALYZE"))
     return target, BigDirectory(project_id, directory_id, *_versions(target, project_id))
@@ -437,7 +511,9 @@ def _reads(d: BigDirectory, version: int) -> dict[str, Callable[[Connection], ob
         "count_files": lambda db: queries.count_files(db, d.project_id, d.directory_id, version),
         "file_ids, first page of 500": first_page,
         "file_ids, full listing": lambda db: queries.file_ids(db, d.project_id, d.directory_id, version),
-        "files_by_id of the first page (+ page)": lambda db: queries.files_by_id(db, d.project_id, first_page(db), version),
+        "files_by_id of the first page (+ page)": lambda db: queries.files_by_id(
+            db, d.project_id, first_page(db), version
+        ),
     }
 
 
@@ -445,8 +521,10 @@ def bench_reads(scratch: Scratch, files: int, changes: int, repeats: int) -> Non
     target, d = build_big_directory(scratch, files, changes)
     with target.connect() as db:
         counts = [queries.count_files(db, d.project_id, d.directory_id, v) for v in (d.latest, d.pinned)]
-        print(f"  latest = v{d.latest} ({counts[0]:,} files), pinned = v{d.pinned} 'imported' ({counts[1]:,} files); "
-              f"median of {repeats}")
+        print(
+            f"  latest = v{d.latest} ({counts[0]:,} files), pinned = v{d.pinned} 'imported' ({counts[1]:,} files); "
+            f"median of {repeats}"
+        )
         print(f"  {'query':<38} {'latest ms':>10} {'pinned ms':>10} {'pinned/latest':>14}")
         latest, pinned = _reads(d, d.latest), _reads(d, d.pinned)
         for name in latest:
@@ -460,15 +538,21 @@ def bench_reads(scratch: Scratch, files: int, changes: int, repeats: int) -> Non
 def print_machine(engine: Engine, bootstrap: str) -> None:
     with engine.connect() as db:
         server = db.execute(text("SHOW server_version")).scalar_one()
-    print(f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, PostgreSQL {server} at "
-          f"{engine.url.render_as_string(hide_password=True)}, Kafka at {bootstrap}")
+    print(
+        f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, PostgreSQL {server} at "
+        f"{engine.url.render_as_string(hide_password=True)}, Kafka at {bootstrap}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", default=os.environ.get("ANNOLOG_TEST_KAFKA_BOOTSTRAP", "127.0.0.1:59092"))
-    parser.add_argument("--database-url", default=os.environ.get(
-        "ANNOLOG_TEST_DATABASE_URL", "postgresql+psycopg2://annolog:annolog@127.0.0.1:55432/annolog_test"))
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "ANNOLOG_TEST_DATABASE_URL", "postgresql+psycopg2://annolog:annolog@127.0.0.1:55432/annolog_test"
+        ),
+    )
     parser.add_argument("--files", type=int, default=2000, help="files in the rebuilt log")
     parser.add_argument("--instances-per-file", type=int, default=10, help="boxes per file in the rebuilt log")
     parser.add_argument("--rate", type=float, default=20.0, help="commits per second in the latency run")

@@ -130,6 +130,4 @@ def _refused_as_invalid(name: str, media_type: str) -> Iterator[None]:
 
 
 def _undecodable(name: str, media_type: str, reason: str) -> InvalidInputError:
-    return InvalidInputError(
-        f"file {name!r} declared as {media_type} is not a decodable image: {reason}"
-    )
+    return InvalidInputError(f"file {name!r} declared as {media_type} is not a decodable image: {reason}")

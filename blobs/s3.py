@@ -69,9 +69,7 @@ class S3BlobStore:
         sha256 = hash_file(path)
         if not self.exists(sha256):
             with open_source(path) as source, self._mapped("put", sha256):
-                self._client.upload_fileobj(
-                    source, self._bucket, self._key(sha256), Config=_transfer_config()
-                )
+                self._client.upload_fileobj(source, self._bucket, self._key(sha256), Config=_transfer_config())
         return sha256
 
     def get(self, sha256: str) -> bytes:
@@ -115,9 +113,7 @@ class S3BlobStore:
 
     def _head(self, sha256: str) -> dict[str, Any]:
         with self._mapped("look up", sha256):
-            head: dict[str, Any] = self._client.head_object(
-                Bucket=self._bucket, Key=self._key(sha256)
-            )
+            head: dict[str, Any] = self._client.head_object(Bucket=self._bucket, Key=self._key(sha256))
         return head
 
     def _key(self, sha256: str) -> str:
@@ -132,8 +128,10 @@ class S3BlobStore:
         from botocore.exceptions import (  # type: ignore[import-untyped]
             BotoCoreError,
             ClientError,
-            ConnectionError as EndpointUnreachable,
             HTTPClientError,
+        )
+        from botocore.exceptions import (
+            ConnectionError as EndpointUnreachable,
         )
 
         try:
@@ -147,8 +145,7 @@ class S3BlobStore:
             ) from exc
         except BotoCoreError as exc:  # no credentials, a bad parameter, ...
             raise BlobStoreUnavailable(
-                f"cannot {action} blob {sha256}: S3 endpoint {self._endpoint} "
-                f"(bucket {self._bucket!r}) failed: {exc}"
+                f"cannot {action} blob {sha256}: S3 endpoint {self._endpoint} (bucket {self._bucket!r}) failed: {exc}"
             ) from exc
 
     def _refused(self, response: dict[str, Any], action: str, sha256: str) -> AnnologError:
@@ -158,8 +155,7 @@ class S3BlobStore:
             return NotFoundError(f"blob {sha256} not found: no object {self._location(sha256)}")
         if code == "NoSuchBucket":
             return BlobStoreUnavailable(
-                f"cannot {action} blob {sha256}: bucket {self._bucket!r} does not exist "
-                f"at S3 endpoint {self._endpoint}"
+                f"cannot {action} blob {sha256}: bucket {self._bucket!r} does not exist at S3 endpoint {self._endpoint}"
             )
         return BlobStoreUnavailable(
             f"cannot {action} blob {sha256}: S3 endpoint {self._endpoint} refused it for "
@@ -198,9 +194,7 @@ def _make_client(endpoint_url: str | None) -> Any:
         # A session of its own: boto3's default session is not safe to share across threads.
         return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
     except ValueError as exc:
-        raise InvalidInputError(
-            f"endpoint_url {endpoint_url!r} is not a usable URL: {exc}"
-        ) from exc
+        raise InvalidInputError(f"endpoint_url {endpoint_url!r} is not a usable URL: {exc}") from exc
 
 
 def _transfer_config() -> Any:

@@ -74,9 +74,7 @@ class BlobStore(Protocol):
 def check_sha256(value: str) -> str:
     """``value`` if it is a lowercase hex sha256; refusing the rest also stops path traversal."""
     if not isinstance(value, str) or not _SHA256.fullmatch(value):
-        raise InvalidInputError(
-            f"sha256 must be 64 lowercase hexadecimal characters, got {value!r}"
-        )
+        raise InvalidInputError(f"sha256 must be 64 lowercase hexadecimal characters, got {value!r}")
     return value
 
 
@@ -151,8 +149,7 @@ class _VerifyingReader(io.RawIOBase):
             self._digest.update(chunk)
         elif self._digest.hexdigest() != self._sha256:
             raise CorruptBlob(
-                f"blob {self._sha256} at {self._where} is corrupt: "
-                f"its stored bytes hash to {self._digest.hexdigest()}"
+                f"blob {self._sha256} at {self._where} is corrupt: its stored bytes hash to {self._digest.hexdigest()}"
             )
 
 

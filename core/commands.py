@@ -44,6 +44,7 @@ from core.geometry import Shape
 from core.ids import project_id_for, uuid7
 from core.model import Model
 
+
 class Command(Model):
     """An order; ``events()`` is what it causes if the projector accepts it."""
 

@@ -28,8 +28,7 @@ def _check_box(points: tuple[Point, ...]) -> None:
     (x_min, y_min), (x_max, y_max) = points
     if not (x_max > x_min and y_max > y_min):
         raise InvalidInputError(
-            f"box {(x_min, y_min, x_max, y_max)} is empty or inverted: "
-            "it needs x_min < x_max and y_min < y_max"
+            f"box {(x_min, y_min, x_max, y_max)} is empty or inverted: it needs x_min < x_max and y_min < y_max"
         )
 
 

@@ -8,9 +8,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from core.errors import InvalidInputError
 
 
-def describe_validation_error(
-    model: str, exc: ValidationError, *, field_name: Callable[[str], str] = str
-) -> str:
+def describe_validation_error(model: str, exc: ValidationError, *, field_name: Callable[[str], str] = str) -> str:
     """One readable line per problem: which model, which field, what was wrong and the value.
 
     ``field_name`` renames a field's path for the reader (settings name their env variable).

@@ -224,9 +224,7 @@ class KafkaLog:
         try:
             yield
         except MessageSizeTooLargeError as exc:
-            raise CommitTooLarge(
-                f"Kafka topic {self._topic!r} refused a record as too large: {exc}"
-            ) from exc
+            raise CommitTooLarge(f"Kafka topic {self._topic!r} refused a record as too large: {exc}") from exc
         except KafkaError as exc:
             raise LogUnavailable(
                 f"could not {action} on Kafka at {self._bootstrap} (topic {self._topic!r}): {exc}"

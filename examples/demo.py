@@ -37,12 +37,15 @@ def show(title: str, directory: annolog.Directory) -> None:
 def change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
     """What an audited change did, in a few words: only the fields that changed."""
     if before is None and after is not None:
-        return f"in directory {after['directory']}" if "directory" in after else f"created {after.get('name') or after.get('label')}"
+        return (
+            f"in directory {after['directory']}"
+            if "directory" in after
+            else f"created {after.get('name') or after.get('label')}"
+        )
     if after is None:
         return "removed"
     assert before is not None
-    return ", ".join(f"{key}: {before.get(key)} -> {value}" for key, value in after.items()
-                     if before.get(key) != value)
+    return ", ".join(f"{key}: {before.get(key)} -> {value}" for key, value in after.items() if before.get(key) != value)
 
 
 def main() -> None:
@@ -53,8 +56,9 @@ def main() -> None:
     project = client.create_project("streets", labels=["car", "pedestrian"])
     everything = project.directory.new("all")
     review = project.directory.new("review")
-    photos = [everything.add_file(street_photo(i), name=f"street-{i}.jpg", metadata={"weather": "rain"})
-              for i in range(3)]
+    photos = [
+        everything.add_file(street_photo(i), name=f"street-{i}.jpg", metadata={"weather": "rain"}) for i in range(3)
+    ]
     for i, photo in enumerate(photos):
         photo.add_instance("car", box=(40 + i * 30, 110, 120 + i * 30, 150))
     review.add(photos[0])  # a mirror: the same file, the same instances
@@ -83,8 +87,10 @@ def main() -> None:
     pinned = project.directory.get("all", version="v1")
     first, second = train(pinned, steps=2, batch_size=2), train(pinned, steps=2, batch_size=2)
     print(f"\n5. a tiny CNN trained on v1 streamed from annolog (no export): losses {first.losses};")
-    print(f"   a second run on the same pinned version saw bit-identical batches: "
-          f"{first.batch_digests == second.batch_digests}")
+    print(
+        f"   a second run on the same pinned version saw bit-identical batches: "
+        f"{first.batch_digests == second.batch_digests}"
+    )
 
     service = project.service
     target = fresh_database(service.engine)

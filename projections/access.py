@@ -38,10 +38,17 @@ def rank_on_file(db: Connection, project_id: UUID, granted: dict[UUID, int], fil
     """Best rank through any current directory holding the file (project rank if it is in none)."""
     query = (
         select(directories.c.directory_id, directories.c.access_type)
-        .join(memberships, (memberships.c.project_id == directories.c.project_id)
-              & (memberships.c.directory_id == directories.c.directory_id))
-        .where(directories.c.project_id == project_id, memberships.c.file_id == file_id,
-               memberships.c.valid_to.is_(None), directories.c.valid_to.is_(None))
+        .join(
+            memberships,
+            (memberships.c.project_id == directories.c.project_id)
+            & (memberships.c.directory_id == directories.c.directory_id),
+        )
+        .where(
+            directories.c.project_id == project_id,
+            memberships.c.file_id == file_id,
+            memberships.c.valid_to.is_(None),
+            directories.c.valid_to.is_(None),
+        )
     )
     holders = db.execute(query).all()
     if not holders:

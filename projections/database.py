@@ -11,7 +11,6 @@ from core.errors import DatabaseUnavailable
 from eventlog.sql import open_sqlite
 from projections.tables import VERSIONED, metadata
 
-
 _SQLITE_UNAVAILABLE = ("locked", "unable to open", "disk I/O", "readonly", "busy")
 
 
@@ -41,5 +40,6 @@ def create_schema(engine: Engine) -> None:
         for table in VERSIONED:
             columns = ", ".join(c.name for c in table.columns if c.name != "valid_to")
             create = "CREATE OR REPLACE VIEW" if engine.dialect.name == "postgresql" else "CREATE VIEW IF NOT EXISTS"
-            db.execute(text(f"{create} {table.name}_current AS "
-                            f"SELECT {columns} FROM {table.name} WHERE valid_to IS NULL"))
+            db.execute(
+                text(f"{create} {table.name}_current AS SELECT {columns} FROM {table.name} WHERE valid_to IS NULL")
+            )

@@ -52,51 +52,76 @@ def resolve_version(db: Connection, project: ProjectView, version: int | str | N
         return _tagged(db, project, version)
     number = int(version)
     if not 1 <= number <= project.version:
-        raise NotFoundError(
-            f"version {number} of project {project.name!r} does not exist; latest is {project.version}"
-        )
+        raise NotFoundError(f"version {number} of project {project.name!r} does not exist; latest is {project.version}")
     return number
 
 
 def _tagged(db: Connection, project: ProjectView, tag: str) -> int:
-    found = db.execute(select(tags.c.version).where(tags.c.project_id == project.project_id, tags.c.tag == tag,
-                                                    tags.c.valid_to.is_(None))).scalar_one_or_none()
+    found = db.execute(
+        select(tags.c.version).where(
+            tags.c.project_id == project.project_id, tags.c.tag == tag, tags.c.valid_to.is_(None)
+        )
+    ).scalar_one_or_none()
     if found is None:
-        known = db.execute(select(tags.c.tag).where(tags.c.project_id == project.project_id,
-                                                    tags.c.valid_to.is_(None)).order_by(tags.c.tag)).scalars()
-        raise NotFoundError(f"tag {tag!r} does not exist in project {project.name!r}; tags: {', '.join(known) or 'none'}")
+        known = db.execute(
+            select(tags.c.tag)
+            .where(tags.c.project_id == project.project_id, tags.c.valid_to.is_(None))
+            .order_by(tags.c.tag)
+        ).scalars()
+        raise NotFoundError(
+            f"tag {tag!r} does not exist in project {project.name!r}; tags: {', '.join(known) or 'none'}"
+        )
     return int(found)
 
 
 def directory_named(db: Connection, project: ProjectView, name: str, version: int) -> DirectoryView:
-    row = db.execute(select(directories).where(
-        directories.c.project_id == project.project_id, directories.c.name == name,
-        valid_at(directories, version))).first()
+    row = db.execute(
+        select(directories).where(
+            directories.c.project_id == project.project_id, directories.c.name == name, valid_at(directories, version)
+        )
+    ).first()
     if row is None:
         raise NotFoundError(f"directory {name!r} does not exist in project {project.name!r} at version {version}")
     return DirectoryView(directory_id=row.directory_id, name=row.name, access_type=row.access_type, version=version)
 
 
 def list_directories(db: Connection, project: ProjectView, version: int) -> list[DirectoryView]:
-    rows = db.execute(select(directories).where(directories.c.project_id == project.project_id,
-                                                valid_at(directories, version)).order_by(directories.c.name))
-    return [DirectoryView(directory_id=r.directory_id, name=r.name, access_type=r.access_type, version=version)
-            for r in rows]
+    rows = db.execute(
+        select(directories)
+        .where(directories.c.project_id == project.project_id, valid_at(directories, version))
+        .order_by(directories.c.name)
+    )
+    return [
+        DirectoryView(directory_id=r.directory_id, name=r.name, access_type=r.access_type, version=version)
+        for r in rows
+    ]
 
 
 def _members(project_id: UUID, directory_id: UUID, version: int) -> Any:
     return select(memberships.c.file_id).where(
-        memberships.c.project_id == project_id, memberships.c.directory_id == directory_id,
-        valid_at(memberships, version))
+        memberships.c.project_id == project_id,
+        memberships.c.directory_id == directory_id,
+        valid_at(memberships, version),
+    )
 
 
 def count_files(db: Connection, project_id: UUID, directory_id: UUID, version: int) -> int:
-    return int(db.execute(select(func.count()).select_from(_members(project_id, directory_id, version).subquery()))
-               .scalar_one())
+    return int(
+        db.execute(
+            select(func.count()).select_from(_members(project_id, directory_id, version).subquery())
+        ).scalar_one()
+    )
 
 
-def file_ids(db: Connection, project_id: UUID, directory_id: UUID, version: int, *,
-             after: UUID | None = None, limit: int | None = None) -> list[UUID]:
+def file_ids(
+    db: Connection,
+    project_id: UUID,
+    directory_id: UUID,
+    version: int,
+    *,
+    after: UUID | None = None,
+    limit: int | None = None,
+) -> list[UUID]:
     """The directory's file ids at ``version`` in id order, after ``after`` (keyset paging)."""
     query = _members(project_id, directory_id, version).order_by(memberships.c.file_id)
     if after is not None:
@@ -104,35 +129,69 @@ def file_ids(db: Connection, project_id: UUID, directory_id: UUID, version: int,
     return list(db.execute(query.limit(limit)).scalars())
 
 
-def _instance_views(db: Connection, project_id: UUID, ids: Sequence[UUID], version: int) -> dict[UUID, list[InstanceView]]:
-    query = select(instances).where(instances.c.project_id == project_id, instances.c.file_id.in_(ids),
-                                    valid_at(instances, version)).order_by(instances.c.instance_id)
+def _instance_views(
+    db: Connection, project_id: UUID, ids: Sequence[UUID], version: int
+) -> dict[UUID, list[InstanceView]]:
+    query = (
+        select(instances)
+        .where(instances.c.project_id == project_id, instances.c.file_id.in_(ids), valid_at(instances, version))
+        .order_by(instances.c.instance_id)
+    )
     found: dict[UUID, list[InstanceView]] = defaultdict(list)
     for r in db.execute(query):
-        found[r.file_id].append(InstanceView(
-            instance_id=r.instance_id, file_id=r.file_id, label=r.label, kind=r.kind,
-            points=tuple(tuple(p) for p in r.points), attributes=r.attributes, revision=r.revision))
+        found[r.file_id].append(
+            InstanceView(
+                instance_id=r.instance_id,
+                file_id=r.file_id,
+                label=r.label,
+                kind=r.kind,
+                points=tuple(tuple(p) for p in r.points),
+                attributes=r.attributes,
+                revision=r.revision,
+            )
+        )
     return found
 
 
 def files_by_id(db: Connection, project_id: UUID, ids: Sequence[UUID], version: int) -> list[FileView]:
     """The files with ``ids`` as of ``version``, with their instances, in the order of ``ids``."""
-    rows = {r.file_id: r for r in db.execute(select(files).where(
-        files.c.project_id == project_id, files.c.file_id.in_(ids), valid_at(files, version)))}
+    rows = {
+        r.file_id: r
+        for r in db.execute(
+            select(files).where(files.c.project_id == project_id, files.c.file_id.in_(ids), valid_at(files, version))
+        )
+    }
     missing = [i for i in ids if i not in rows]
     if missing:
         raise NotFoundError(f"file {missing[0]} does not exist at version {version}")
     shapes = _instance_views(db, project_id, ids, version)
-    return [FileView(
-        file_id=r.file_id, sha256=r.sha256, name=r.name, media_type=r.media_type, size=r.size, width=r.width,
-        height=r.height, metadata=r.metadata, copied_from=r.copied_from, created_version=r.created_version,
-        version=version, instances=tuple(shapes.get(r.file_id, ())))
-        for r in (rows[i] for i in ids)]
+    return [
+        FileView(
+            file_id=r.file_id,
+            sha256=r.sha256,
+            name=r.name,
+            media_type=r.media_type,
+            size=r.size,
+            width=r.width,
+            height=r.height,
+            metadata=r.metadata,
+            copied_from=r.copied_from,
+            created_version=r.created_version,
+            version=version,
+            instances=tuple(shapes.get(r.file_id, ())),
+        )
+        for r in (rows[i] for i in ids)
+    ]
 
 
 def label_names(db: Connection, project_id: UUID, version: int) -> list[str]:
-    return list(db.execute(select(labels.c.name).where(labels.c.project_id == project_id, valid_at(labels, version))
-                           .order_by(labels.c.name)).scalars())
+    return list(
+        db.execute(
+            select(labels.c.name)
+            .where(labels.c.project_id == project_id, valid_at(labels, version))
+            .order_by(labels.c.name)
+        ).scalars()
+    )
 
 
 def class_names(db: Connection, project_id: UUID, version: int) -> list[str]:
@@ -142,13 +201,24 @@ def class_names(db: Connection, project_id: UUID, version: int) -> list[str]:
     return list(db.execute(query.order_by(labels.c.class_index)).scalars())
 
 
-def history_of(db: Connection, project_id: UUID, *, entity_id: UUID | None = None, file_id: UUID | None = None,
-               directory_id: UUID | None = None, actor: str | None = None, since: int | None = None,
-               until: int | None = None, limit: int = 1000) -> list[HistoryEntry]:
+def history_of(
+    db: Connection,
+    project_id: UUID,
+    *,
+    entity_id: UUID | None = None,
+    file_id: UUID | None = None,
+    directory_id: UUID | None = None,
+    actor: str | None = None,
+    since: int | None = None,
+    until: int | None = None,
+    limit: int = 1000,
+) -> list[HistoryEntry]:
     """Every change that touched the entity, file (with its instances) or directory, oldest first."""
-    query = (select(history, commits.c.time, commits.c.actor, commits.c.command)
-             .join(commits, commits.c.commit_id == history.c.commit_id)
-             .where(history.c.project_id == project_id))
+    query = (
+        select(history, commits.c.time, commits.c.actor, commits.c.command)
+        .join(commits, commits.c.commit_id == history.c.commit_id)
+        .where(history.c.project_id == project_id)
+    )
     if entity_id is not None:
         query = query.where(history.c.entity_id == str(entity_id))
     if file_id is not None:
@@ -162,9 +232,21 @@ def history_of(db: Connection, project_id: UUID, *, entity_id: UUID | None = Non
     if until is not None:
         query = query.where(history.c.version <= until)
     rows = db.execute(query.order_by(history.c.version, history.c.seq).limit(limit))
-    return [HistoryEntry(version=r.version, commit_id=r.commit_id, time=r.time, actor=r.actor, command=r.command,
-                         event=r.event, entity=r.entity, entity_id=r.entity_id, before=r.before, after=r.after)
-            for r in rows]
+    return [
+        HistoryEntry(
+            version=r.version,
+            commit_id=r.commit_id,
+            time=r.time,
+            actor=r.actor,
+            command=r.command,
+            event=r.event,
+            entity=r.entity,
+            entity_id=r.entity_id,
+            before=r.before,
+            after=r.after,
+        )
+        for r in rows
+    ]
 
 
 def commit_outcome(db: Connection, commit_id: UUID) -> Any:
@@ -176,16 +258,28 @@ def _sliced(db: Connection, project: ProjectView, version: int, expr: Expr, dire
     """File ids matching ``expr`` at ``version``, in ``directory_id`` or in any directory."""
     check_labels(db, project.project_id, project.name, expr)
     where = SliceCompiler(dialect=db.dialect.name, project_id=project.project_id, version=version).where(expr)
-    member = select(literal(1)).where(memberships.c.project_id == project.project_id,
-                                      memberships.c.file_id == files.c.file_id, valid_at(memberships, version))
+    member = select(literal(1)).where(
+        memberships.c.project_id == project.project_id,
+        memberships.c.file_id == files.c.file_id,
+        valid_at(memberships, version),
+    )
     if directory_id is not None:
         member = member.where(memberships.c.directory_id == directory_id)
-    return select(files.c.file_id).where(files.c.project_id == project.project_id, valid_at(files, version),
-                                         exists(member), where)
+    return select(files.c.file_id).where(
+        files.c.project_id == project.project_id, valid_at(files, version), exists(member), where
+    )
 
 
-def slice_file_ids(db: Connection, project: ProjectView, version: int, expr: Expr, *,
-                   directory_id: UUID | None = None, after: UUID | None = None, limit: int | None = None) -> list[UUID]:
+def slice_file_ids(
+    db: Connection,
+    project: ProjectView,
+    version: int,
+    expr: Expr,
+    *,
+    directory_id: UUID | None = None,
+    after: UUID | None = None,
+    limit: int | None = None,
+) -> list[UUID]:
     """Matching file ids in id order after ``after``: keyset pages never skip or repeat a file."""
     query = _sliced(db, project, version, expr, directory_id).order_by(files.c.file_id)
     if after is not None:
@@ -193,18 +287,25 @@ def slice_file_ids(db: Connection, project: ProjectView, version: int, expr: Exp
     return list(db.execute(query.limit(limit)).scalars())
 
 
-def count_slice(db: Connection, project: ProjectView, version: int, expr: Expr, *,
-                directory_id: UUID | None = None) -> int:
+def count_slice(
+    db: Connection, project: ProjectView, version: int, expr: Expr, *, directory_id: UUID | None = None
+) -> int:
     subquery = _sliced(db, project, version, expr, directory_id).subquery()
     return int(db.execute(select(func.count()).select_from(subquery)).scalar_one())
 
 
 def saved_slice(db: Connection, project: ProjectView, name: str) -> tuple[str, UUID | None]:
     """The latest definition (query, directory id) of the slice saved as ``name``."""
-    row = db.execute(select(slices.c.query, slices.c.directory_id).where(
-        slices.c.project_id == project.project_id, slices.c.name == name, slices.c.valid_to.is_(None))).first()
+    row = db.execute(
+        select(slices.c.query, slices.c.directory_id).where(
+            slices.c.project_id == project.project_id, slices.c.name == name, slices.c.valid_to.is_(None)
+        )
+    ).first()
     if row is None:
-        known = db.execute(select(slices.c.name).where(slices.c.project_id == project.project_id,
-                                                       slices.c.valid_to.is_(None)).order_by(slices.c.name)).scalars()
+        known = db.execute(
+            select(slices.c.name)
+            .where(slices.c.project_id == project.project_id, slices.c.valid_to.is_(None))
+            .order_by(slices.c.name)
+        ).scalars()
         raise NotFoundError(f"no slice named {name!r} in project {project.name!r}; saved: {', '.join(known) or 'none'}")
     return row.query, row.directory_id

@@ -51,8 +51,13 @@ def snapshot_checksums(engine: Engine, project_id: UUID, version: int) -> dict[s
     since a later commit may have closed a row that a replay to ``version`` leaves open)."""
     with engine.connect() as db:
         return {
-            table.name: _digest(db, table, select(*(c for c in table.columns if c.name != "valid_to"))
-                                .where(table.c.project_id == project_id, valid_at(table, version)))
+            table.name: _digest(
+                db,
+                table,
+                select(*(c for c in table.columns if c.name != "valid_to")).where(
+                    table.c.project_id == project_id, valid_at(table, version)
+                ),
+            )
             for table in VERSIONED
         }
 

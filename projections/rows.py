@@ -40,8 +40,9 @@ def close(db: Connection, table: Table, project_id: UUID, version: int, /, **key
     db.execute(update(table).where(is_current).values(valid_to=version))
 
 
-def replace(db: Connection, table: Table, project_id: UUID, version: int, key: dict[str, Any],
-            values: dict[str, Any]) -> None:
+def replace(
+    db: Connection, table: Table, project_id: UUID, version: int, key: dict[str, Any], values: dict[str, Any]
+) -> None:
     """The row with ``key`` has new ``values`` from ``version`` on; earlier versions keep the old."""
     close(db, table, project_id, version, **key)
     add(db, table, project_id, version, **key, **values)

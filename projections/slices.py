@@ -24,7 +24,12 @@ from core.query import And, Compare, Contains, Exists, Expr, Field, In, Namespac
 from projections.tables import files, instances, label_counts, labels, valid_at
 
 OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
-    "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 """The comparison operators of the language; they work on SQL columns and Python values alike."""
 
@@ -61,8 +66,11 @@ class _Json:
             self.text = column.op("#>>")(literal("{}"))
 
     def _typed(self, kind: str) -> ColumnElement[Any]:
-        names = {"number": ("integer", "real"), "string": ("text",), "array": ("array",)} if self._sqlite else \
-            {"number": ("number",), "string": ("string",), "array": ("array",)}
+        names = (
+            {"number": ("integer", "real"), "string": ("text",), "array": ("array",)}
+            if self._sqlite
+            else {"number": ("number",), "string": ("string",), "array": ("array",)}
+        )
         return self.type.in_(names[kind])
 
     def compare(self, op: str, value: Value) -> ColumnElement[bool]:
@@ -75,8 +83,11 @@ class _Json:
         return _compare(case((self._typed("string"), self.text)), op, value)
 
     def contains(self, value: Value, element: Callable[[], ColumnElement[bool]]) -> ColumnElement[bool]:
-        text_match = and_(self._typed("string"), _substring(self._dialect, self.text, value)) \
-            if isinstance(value, str) else false()
+        text_match = (
+            and_(self._typed("string"), _substring(self._dialect, self.text, value))
+            if isinstance(value, str)
+            else false()
+        )
         return or_(text_match, and_(self._typed("array"), element()))
 
     def exists(self) -> ColumnElement[bool]:
@@ -121,16 +132,21 @@ class SliceCompiler:
         """EXISTS over label_counts, or NOT EXISTS when a count of 0 satisfies the predicate
         (files without the label have no row): both let the database drive from the index."""
         rows = select(literal(1)).where(
-            label_counts.c.project_id == self._project_id, label_counts.c.file_id == files.c.file_id,
-            label_counts.c.label == p.field.path[0], valid_at(label_counts, self._version))
+            label_counts.c.project_id == self._project_id,
+            label_counts.c.file_id == files.c.file_id,
+            label_counts.c.label == p.field.path[0],
+            valid_at(label_counts, self._version),
+        )
         holds = self._holds(p, label_counts.c["count"])
         zero_holds = (0.0 in p.values) if isinstance(p, In) else OPERATORS[p.op](0.0, p.value)  # type: ignore[union-attr]
         return not_(exists(rows.where(not_(holds)))) if zero_holds else exists(rows.where(holds))
 
     def _instance_count(self, field: Field) -> ColumnElement[Any]:
         query = select(func.count()).where(
-            instances.c.project_id == self._project_id, instances.c.file_id == files.c.file_id,
-            valid_at(instances, self._version))
+            instances.c.project_id == self._project_id,
+            instances.c.file_id == files.c.file_id,
+            valid_at(instances, self._version),
+        )
         if field.path[0] != "count":
             query = query.where(instances.c.kind == field.path[0])
         return query.scalar_subquery()
@@ -138,9 +154,11 @@ class SliceCompiler:
     def _file_column(self, p: Predicate) -> ColumnElement[bool]:
         name = p.field.path[0]
         if name == "type":  # the part of the media type before the slash: "image", "video"…
+
             def major(kind: Value) -> ColumnElement[bool]:
                 prefix = f"{kind}/"
                 return func.substr(files.c.media_type, 1, len(prefix)) == prefix
+
             if isinstance(p, In):
                 return or_(*(major(v) for v in p.values))
             assert isinstance(p, Compare)  # the parser allows only = != and in on file.type
@@ -162,21 +180,34 @@ class SliceCompiler:
     def _array_has(self, column: ColumnElement[Any], path: Sequence[str], value: Value) -> ColumnElement[bool]:
         if self._dialect == "sqlite":
             # SQLite names json_each's columns itself and takes no column aliases.
-            items = func.json_each(column, literal("$" + "".join(f'."{key}"' for key in path))) \
-                .table_valued("value", "type")
+            items = func.json_each(column, literal("$" + "".join(f'."{key}"' for key in path))).table_valued(
+                "value", "type"
+            )
             typed = {bool: ("true" if value else "false",), float: ("integer", "real"), str: ("text",)}[type(value)]
-            match = items.c.type.in_(typed) if isinstance(value, bool) else \
-                and_(items.c.type.in_(typed), items.c.value == value)
+            match = (
+                items.c.type.in_(typed)
+                if isinstance(value, bool)
+                else and_(items.c.type.in_(typed), items.c.value == value)
+            )
             return exists(select(literal(1)).select_from(items).where(match))
-        element = func.json_array_elements(func.json_extract_path(column, *(literal(k) for k in path))) \
-            .table_valued("value").render_derived()
-        return exists(select(literal(1)).select_from(element).where(
-            _Json("postgresql", element.c.value, ()).compare("=", value)))
+        element = (
+            func.json_array_elements(func.json_extract_path(column, *(literal(k) for k in path)))
+            .table_valued("value")
+            .render_derived()
+        )
+        return exists(
+            select(literal(1)).select_from(element).where(_Json("postgresql", element.c.value, ()).compare("=", value))
+        )
 
     def _attributes(self, p: Predicate) -> ColumnElement[bool]:
-        return exists(select(literal(1)).where(
-            instances.c.project_id == self._project_id, instances.c.file_id == files.c.file_id,
-            valid_at(instances, self._version), func.coalesce(self._json(p, instances.c.attributes), false())))
+        return exists(
+            select(literal(1)).where(
+                instances.c.project_id == self._project_id,
+                instances.c.file_id == files.c.file_id,
+                valid_at(instances, self._version),
+                func.coalesce(self._json(p, instances.c.attributes), false()),
+            )
+        )
 
 
 def label_fields(expr: Expr) -> list[Field]:
@@ -196,5 +227,5 @@ def check_labels(db: Connection, project_id: UUID, project_name: str, expr: Expr
             close = difflib.get_close_matches(field.path[0], known, n=3, cutoff=0.5)
             hint = f"did you mean {' or '.join(close)}?" if close else f"labels: {', '.join(sorted(known)) or 'none'}"
             raise InvalidInputError(
-                f"unknown label {field.path[0]!r} at column {field.column} in project {project_name!r}; {hint}")
-
+                f"unknown label {field.path[0]!r} at column {field.column} in project {project_name!r}; {hint}"
+            )

@@ -41,7 +41,9 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _versioned(name: str, key: Sequence[Column[object]], *columns: Column[object], lookups: Sequence[str] = ()) -> Table:
+def _versioned(
+    name: str, key: Sequence[Column[object]], *columns: Column[object], lookups: Sequence[str] = ()
+) -> Table:
     """A view table keyed by ``key`` + ``valid_from``, with "latest" and as-of indexes.
 
     ``lookups`` are the columns reads filter on (e.g. a membership's directory); each gets
@@ -58,11 +60,22 @@ def _versioned(name: str, key: Sequence[Column[object]], *columns: Column[object
     )
     current = table.c.valid_to.is_(None)
     # At most one current row per key; also the exact index of every "current row of X" lookup.
-    Index(f"uq_{name}_current", table.c.project_id, *(table.c[c.name] for c in key), unique=True,
-          postgresql_where=current, sqlite_where=current)
+    Index(
+        f"uq_{name}_current",
+        table.c.project_id,
+        *(table.c[c.name] for c in key),
+        unique=True,
+        postgresql_where=current,
+        sqlite_where=current,
+    )
     for lookup in lookups:
-        Index(f"ix_{name}_{lookup}_current", table.c.project_id, table.c[lookup],
-              postgresql_where=current, sqlite_where=current)
+        Index(
+            f"ix_{name}_{lookup}_current",
+            table.c.project_id,
+            table.c[lookup],
+            postgresql_where=current,
+            sqlite_where=current,
+        )
     for lookup in lookups or [key[0].name]:
         Index(f"ix_{name}_{lookup}_asof", table.c.project_id, table.c[lookup], table.c.valid_from)
     return table
@@ -78,8 +91,9 @@ projects = Table(
 )
 
 # ``class_index`` is the label's position in definition order: training's stable class id.
-labels = _versioned("labels", [Column("name", String(500), primary_key=True)],
-                    Column("class_index", Integer, nullable=False))
+labels = _versioned(
+    "labels", [Column("name", String(500), primary_key=True)], Column("class_index", Integer, nullable=False)
+)
 
 directories = _versioned(
     "directories",

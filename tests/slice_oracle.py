@@ -78,14 +78,12 @@ def _file_holds(f: FileFacts, p: Predicate) -> bool:
     name = p.field.path[0]
     if name == "type":
         major = f.media_type.split("/")[0]
-        return any(major == v for v in p.values) if isinstance(p, In) else \
-            (major == p.value) == (p.op == "=")  # type: ignore[union-attr]
+        return any(major == v for v in p.values) if isinstance(p, In) else (major == p.value) == (p.op == "=")  # type: ignore[union-attr]
     value = getattr(f, name)
     if isinstance(p, Contains):
         return str(p.value) in value
     if isinstance(value, str):
-        return any(value == v for v in p.values) if isinstance(p, In) else \
-            bool(OPERATORS[p.op](value, p.value))  # type: ignore[union-attr]
+        return any(value == v for v in p.values) if isinstance(p, In) else bool(OPERATORS[p.op](value, p.value))  # type: ignore[union-attr]
     return _number_holds(value, p)
 
 

@@ -3,5 +3,19 @@
 from core.query.ast import And, Compare, Contains, Exists, Expr, Field, In, Namespace, Not, Or, Predicate, Value
 from core.query.parser import QueryError, parse
 
-__all__ = ["And", "Compare", "Contains", "Exists", "Expr", "Field", "In", "Namespace", "Not", "Or", "Predicate",
-           "QueryError", "Value", "parse"]
+__all__ = [
+    "And",
+    "Compare",
+    "Contains",
+    "Exists",
+    "Expr",
+    "Field",
+    "In",
+    "Namespace",
+    "Not",
+    "Or",
+    "Predicate",
+    "QueryError",
+    "Value",
+    "parse",
+]

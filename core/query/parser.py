@@ -24,10 +24,25 @@ TEXT_FILE_FIELDS = ("name", "type", "media_type")
 _INSTANCE_COUNTS = ("count", *InstanceKind)
 
 _EXPECTED = {
-    "COMPARATOR": "a comparison (= != < <= > >=)", "NUMBER": "a number", "STRING": 'a "quoted string"',
-    "NAME": "a field such as labels.car", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'",
-    "COMMA": "','", "DOT": "'.'", "_AND": "and", "_OR": "or", "_NOT": "not", "_IN": "in",
-    "_CONTAINS": "contains", "_EXISTS": "exists", "_TRUE": "true", "_FALSE": "false", "$END": "the end",
+    "COMPARATOR": "a comparison (= != < <= > >=)",
+    "NUMBER": "a number",
+    "STRING": 'a "quoted string"',
+    "NAME": "a field such as labels.car",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "COMMA": "','",
+    "DOT": "'.'",
+    "_AND": "and",
+    "_OR": "or",
+    "_NOT": "not",
+    "_IN": "in",
+    "_CONTAINS": "contains",
+    "_EXISTS": "exists",
+    "_TRUE": "true",
+    "_FALSE": "false",
+    "$END": "the end",
 }
 
 
@@ -45,8 +60,13 @@ def _suggest(wrong: str, known: list[str]) -> str:
 
 
 def _fields_known() -> list[str]:
-    return ["labels.<label>", *(f"file.{f}" for f in (*TEXT_FILE_FIELDS, *NUMERIC_FILE_FIELDS)),
-            "file.meta.<key>", "attributes.<key>", *(f"instances.{k}" for k in _INSTANCE_COUNTS)]
+    return [
+        "labels.<label>",
+        *(f"file.{f}" for f in (*TEXT_FILE_FIELDS, *NUMERIC_FILE_FIELDS)),
+        "file.meta.<key>",
+        "attributes.<key>",
+        *(f"instances.{k}" for k in _INSTANCE_COUNTS),
+    ]
 
 
 class _Unknown(Exception):
@@ -95,8 +115,11 @@ def _check(predicate: Predicate) -> Predicate:
         wrong = [v for v in values if _kind(v) != wanted]
         if wrong:
             raise _Unknown(f"{field} is a {wanted}, but is compared with {_kind(wrong[0])} {wrong[0]!r}", field.column)
-    if field.path == ("type",) and field.namespace is Namespace.file and (
-            isinstance(predicate, Contains) or (isinstance(predicate, Compare) and predicate.op not in ("=", "!="))):
+    if (
+        field.path == ("type",)
+        and field.namespace is Namespace.file
+        and (isinstance(predicate, Contains) or (isinstance(predicate, Compare) and predicate.op not in ("=", "!=")))
+    ):
         raise _Unknown('file.type is "image", "video"…; compare it only with =, != and in', field.column)
     if isinstance(predicate, Compare) and isinstance(predicate.value, bool) and predicate.op not in ("=", "!="):
         raise _Unknown(f"booleans compare only with = and !=, not {predicate.op}", field.column)
@@ -158,8 +181,9 @@ def _syntax_error(query: str, error: UnexpectedInput) -> QueryError:
     at_end = isinstance(error, UnexpectedEOF) or (isinstance(error, UnexpectedToken) and error.token.type == "$END")
     column = len(query) + 1 if at_end else getattr(error, "column", None) or len(query) + 1
     # ``accepts`` (what the parser state really takes) is narrower than LALR's ``expected``.
-    expected: set[str] = set(getattr(error, "accepts", None) or getattr(error, "expected", None)
-                             or getattr(error, "allowed", None) or ())
+    expected: set[str] = set(
+        getattr(error, "accepts", None) or getattr(error, "expected", None) or getattr(error, "allowed", None) or ()
+    )
     wanted = ", ".join(sorted({_EXPECTED.get(name, name) for name in expected})) or "something else"
     if isinstance(error, UnexpectedCharacters):
         got = repr(query[column - 1])

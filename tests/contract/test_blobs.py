@@ -65,9 +65,7 @@ class BlobStoreContract:
         assert store.get(sha256) == b""
         assert store.size(sha256) == 0
 
-    def test_the_same_bytes_are_stored_once(
-        self, store: BlobStore, stored: Stored, tmp_path: Path
-    ) -> None:
+    def test_the_same_bytes_are_stored_once(self, store: BlobStore, stored: Stored, tmp_path: Path) -> None:
         data = b"the same bytes, uploaded three times"
         source = tmp_path / "copy.bin"
         source.write_bytes(data)
@@ -79,9 +77,7 @@ class BlobStoreContract:
         assert len(first) == 1
         assert stored() == first
 
-    def test_a_big_file_streams_in_and_out_in_bounded_memory(
-        self, store: BlobStore, tmp_path: Path
-    ) -> None:
+    def test_a_big_file_streams_in_and_out_in_bounded_memory(self, store: BlobStore, tmp_path: Path) -> None:
         source = tmp_path / "video.bin"
         expected = _write_random_file(source, BIG_FILE_BYTES)
 
@@ -124,18 +120,14 @@ class BlobStoreContract:
             with pytest.raises(InvalidInputError, match=refused):
                 call(bad)
 
-    def test_corrupted_bytes_are_reported_naming_the_hash(
-        self, store: BlobStore, corrupt: Corrupt
-    ) -> None:
+    def test_corrupted_bytes_are_reported_naming_the_hash(self, store: BlobStore, corrupt: Corrupt) -> None:
         sha256 = store.put(b"the original bytes")
         corrupt(sha256, b"the tampered bytes")
 
         with pytest.raises(CorruptBlob, match=f"blob {sha256} .* is corrupt"):
             store.get(sha256)
 
-    def test_a_corrupted_blob_read_as_a_stream_fails_at_its_end(
-        self, store: BlobStore, corrupt: Corrupt
-    ) -> None:
+    def test_a_corrupted_blob_read_as_a_stream_fails_at_its_end(self, store: BlobStore, corrupt: Corrupt) -> None:
         sha256 = store.put(b"x" * 100)
         corrupt(sha256, b"y" * 100)
 
@@ -151,11 +143,9 @@ class BlobStoreContract:
         assert store.exists(sha256)
         assert store.size(sha256) == 5
 
-    def test_a_missing_source_file_is_not_found_naming_its_path(
-        self, store: BlobStore, tmp_path: Path
-    ) -> None:
+    def test_a_missing_source_file_is_not_found_naming_its_path(self, store: BlobStore, tmp_path: Path) -> None:
         source = tmp_path / "nowhere.jpg"
-        with pytest.raises(NotFoundError, match=f"cannot store file .*nowhere.jpg.*does not exist"):
+        with pytest.raises(NotFoundError, match="cannot store file .*nowhere.jpg.*does not exist"):
             store.put_file(source)
 
 
@@ -188,9 +178,7 @@ class TestLocalBlobStore(BlobStoreContract):
 
         return stored
 
-    def test_a_blob_lies_under_two_levels_of_its_hash_and_cannot_be_edited(
-        self, store: BlobStore, root: Path
-    ) -> None:
+    def test_a_blob_lies_under_two_levels_of_its_hash_and_cannot_be_edited(self, store: BlobStore, root: Path) -> None:
         sha256 = store.put(b"laid out by hash")
         path = root / sha256[:2] / sha256[2:4] / sha256
 
@@ -205,9 +193,7 @@ class TestLocalBlobStore(BlobStoreContract):
         with pytest.raises(BlobStoreUnavailable, match=unusable):
             LocalBlobStore(root)
 
-    def test_a_root_that_becomes_unusable_fails_puts_as_unavailable(
-        self, store: BlobStore, root: Path
-    ) -> None:
+    def test_a_root_that_becomes_unusable_fails_puts_as_unavailable(self, store: BlobStore, root: Path) -> None:
         for path in sorted(root.rglob("*"), reverse=True):
             path.rmdir()
         root.rmdir()
@@ -299,16 +285,12 @@ class TestS3BlobStore(BlobStoreContract):
             assert response.read() == b"fetched without credentials"
 
     @pytest.mark.parametrize("expires_s", [0, 7 * 24 * 3600 + 1])
-    def test_a_presigned_url_outside_s3s_validity_limits_is_refused(
-        self, store: S3BlobStore, expires_s: int
-    ) -> None:
+    def test_a_presigned_url_outside_s3s_validity_limits_is_refused(self, store: S3BlobStore, expires_s: int) -> None:
         refused = f"expires_s must be between 1 and 604800 seconds .*got {expires_s}"
         with pytest.raises(InvalidInputError, match=refused):
             store.presigned_url(MISSING, expires_s=expires_s)
 
-    def test_an_unreachable_endpoint_is_reported_within_seconds_naming_it(
-        self, aws_credentials: None
-    ) -> None:
+    def test_an_unreachable_endpoint_is_reported_within_seconds_naming_it(self, aws_credentials: None) -> None:
         endpoint = f"http://127.0.0.1:{_free_port()}"
         store = S3BlobStore("annolog-nowhere", endpoint_url=endpoint)
 
@@ -318,9 +300,7 @@ class TestS3BlobStore(BlobStoreContract):
             store.put(b"nowhere to go")
         assert time.monotonic() - started < 10
 
-    def test_a_missing_bucket_is_reported_unavailable_naming_it(
-        self, s3_endpoint: str, aws_credentials: None
-    ) -> None:
+    def test_a_missing_bucket_is_reported_unavailable_naming_it(self, s3_endpoint: str, aws_credentials: None) -> None:
         store = S3BlobStore("annolog-no-such-bucket", endpoint_url=s3_endpoint)
 
         missing = "bucket 'annolog-no-such-bucket' does not exist"

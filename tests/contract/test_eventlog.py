@@ -93,9 +93,7 @@ class EventLogContract:
         (record,) = log.read(position.partition, position.offset, limit=1)
         assert record.commit == big
 
-    def test_a_commit_over_the_size_limit_is_refused_and_nothing_is_written(
-        self, make_log: MakeLog
-    ) -> None:
+    def test_a_commit_over_the_size_limit_is_refused_and_nothing_is_written(self, make_log: MakeLog) -> None:
         log = make_log(max_commit_bytes=50_000)
         project = uuid4()
         partition = log.partition_of(project)
@@ -149,9 +147,7 @@ class TestSqlLog(EventLogContract):
 
         return append
 
-    def test_a_locked_database_is_reported_unavailable_and_nothing_is_written(
-        self, database: Path
-    ) -> None:
+    def test_a_locked_database_is_reported_unavailable_and_nothing_is_written(self, database: Path) -> None:
         log = SqlLog(open_sqlite(database, busy_timeout_s=0.2))
         project = uuid4()
         log.append(file_commit(project))
@@ -232,8 +228,7 @@ class TestKafkaLog(EventLogContract):
         admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
         try:
             admin.create_topics(
-                {topic: {"num_partitions": 1, "replication_factor": 1,
-                         "configs": {"cleanup.policy": "compact"}}},
+                {topic: {"num_partitions": 1, "replication_factor": 1, "configs": {"cleanup.policy": "compact"}}},
                 wait_for_metadata=True,
             )
         finally:

@@ -86,8 +86,9 @@ class ProjectionContract:
             target = fresh_database(service.engine)
             try:
                 replay_until(service.log, target, project.id, version)
-                assert snapshot_checksums(target, project.id, version) == \
-                    snapshot_checksums(service.engine, project.id, version), f"version {version}"
+                assert snapshot_checksums(target, project.id, version) == snapshot_checksums(
+                    service.engine, project.id, version
+                ), f"version {version}"
             finally:
                 drop_database(target)
 
@@ -110,7 +111,9 @@ class ProjectionContract:
 
         assert _rebuilt_equals_live(service)
 
-    def test_a_client_retry_of_the_same_commit_is_applied_once(self, project: annolog.Project, service: Service) -> None:
+    def test_a_client_retry_of_the_same_commit_is_applied_once(
+        self, project: annolog.Project, service: Service
+    ) -> None:
         photo = project.directory.new("all").add_file(jpeg(), name="p.jpg")
         command = AddInstance(file_id=photo.id, label="car", kind="box", points=((1, 1), (5, 5)))
         first = service.execute(project.id, "ana", [command])
@@ -173,14 +176,28 @@ class ProjectionContract:
         version = project.version
         cases = [
             (InvalidInputError, "box .* is empty or inverted", lambda: photo.add_instance("car", box=(50, 1, 10, 9))),
-            (InvalidInputError, "unknown instance kind 'blob'; kinds: box, polygon", lambda: photo.add_instance("car", kind="blob")),
-            (NotFoundError, "label 'horse' is not defined.*car, dog, person",
-             lambda: photo.add_instance("horse", box=(1, 1, 2, 2))),
-            (NotFoundError, f"version 99 of project '{project.name}' does not exist; latest is {version}",
-             lambda: project.directory.get("all", version=99)),
+            (
+                InvalidInputError,
+                "unknown instance kind 'blob'; kinds: box, polygon",
+                lambda: photo.add_instance("car", kind="blob"),
+            ),
+            (
+                NotFoundError,
+                "label 'horse' is not defined.*car, dog, person",
+                lambda: photo.add_instance("horse", box=(1, 1, 2, 2)),
+            ),
+            (
+                NotFoundError,
+                f"version 99 of project '{project.name}' does not exist; latest is {version}",
+                lambda: project.directory.get("all", version=99),
+            ),
             (NotFoundError, "tag 'v9' does not exist", lambda: project.directory.get("all", version="v9")),
             (InvalidInputError, "corrupt.jpg", lambda: everything.add_file(jpeg()[:200], name="corrupt.jpg")),
-            (ConflictError, "already has a file named 'p.jpg'", lambda: everything.add_file(jpeg(color="blue"), name="p.jpg")),
+            (
+                ConflictError,
+                "already has a file named 'p.jpg'",
+                lambda: everything.add_file(jpeg(color="blue"), name="p.jpg"),
+            ),
         ]
         for error, message, attempt in cases:
             with pytest.raises(error, match=message):
@@ -242,22 +259,31 @@ class TestEmbedded(ProjectionContract):
 
 
 @pytest.fixture
-def server_settings(kafka_bootstrap: str, database_url: str, s3_endpoint: str, tmp_path: Path,
-                    monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+def server_settings(
+    kafka_bootstrap: str, database_url: str, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
     """Kafka + PostgreSQL + S3, isolated per test: a fresh topic, schema and bucket."""
     suffix = uuid4().hex[:10]
     schema, topic, bucket = f"annolog_test_{suffix}", f"annolog-test-{suffix}", f"annolog-test-{suffix}"
-    for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     admin = create_engine(database_url)
     with admin.begin() as db:
         db.execute(text(f'CREATE SCHEMA "{schema}"'))
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
     yield load_settings(
-        data_dir=tmp_path, log_url=f"kafka://{kafka_bootstrap}", kafka_topic=topic, kafka_partitions=3,
-        database_url=f"{database_url}?options=-csearch_path%3D{schema}", blob_url=f"s3://{bucket}/blobs",
-        s3_endpoint_url=s3_endpoint)
+        data_dir=tmp_path,
+        log_url=f"kafka://{kafka_bootstrap}",
+        kafka_topic=topic,
+        kafka_partitions=3,
+        database_url=f"{database_url}?options=-csearch_path%3D{schema}",
+        blob_url=f"s3://{bucket}/blobs",
+        s3_endpoint_url=s3_endpoint,
+    )
     with admin.begin() as db:
         db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
@@ -288,8 +314,9 @@ class TestKafkaPostgres(ProjectionContract):
         positions = writer.log.append_many([*batch, batch[7]])  # one commit appended twice
         partition, end = positions[0].partition, positions[-1].offset + 1
 
-        projector = subprocess.Popen([sys.executable, "-m", "api.cli", "projector", "--batch-size", "50"],
-                                     env=_environment(server_settings))
+        projector = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "projector", "--batch-size", "50"], env=_environment(server_settings)
+        )
         try:
             stopped_at = _wait_for_progress(writer, partition, end)
             os.kill(projector.pid, signal.SIGKILL)
@@ -308,8 +335,9 @@ class TestKafkaPostgres(ProjectionContract):
 
 def _environment(settings: Settings) -> dict[str, str]:
     """The process environment that makes ``load_settings()`` return ``settings``."""
-    values = {f"{ENV_PREFIX}{name.upper()}": str(value)
-              for name, value in settings.model_dump().items() if value is not None}
+    values = {
+        f"{ENV_PREFIX}{name.upper()}": str(value) for name, value in settings.model_dump().items() if value is not None
+    }
     return {**os.environ, **values}
 
 

@@ -34,19 +34,27 @@ from tests.slice_oracle import FileFacts, holds
 LABELS = ("car", "dog", "person")
 _text = st.text(alphabet="abxyz", max_size=3)
 _scalar = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, -1.5, 2.25]), _text, st.booleans())
-_metadata = st.fixed_dictionaries({}, optional={
-    "a": _scalar,
-    "b": st.fixed_dictionaries({}, optional={"c": _scalar}),
-    "tags": st.one_of(_text, st.lists(_scalar, max_size=3)),
-})
+_metadata = st.fixed_dictionaries(
+    {},
+    optional={
+        "a": _scalar,
+        "b": st.fixed_dictionaries({}, optional={"c": _scalar}),
+        "tags": st.one_of(_text, st.lists(_scalar, max_size=3)),
+    },
+)
 _attributes = st.fixed_dictionaries({}, optional={"score": st.sampled_from([0.1, 0.5, 0.9]), "x": _scalar})
 _instance = st.tuples(st.sampled_from(LABELS), st.sampled_from(["box", "tag"]), _attributes)
-_file = st.fixed_dictionaries({
-    "name": _text, "media_type": st.sampled_from(["image/jpeg", "image/png", "text/plain"]),
-    "size": st.integers(0, 5), "width": st.none() | st.integers(1, 4), "metadata": _metadata,
-    "instances": st.lists(_instance, max_size=4),
-    "change": st.none() | st.tuples(_metadata, st.booleans(), _instance),  # new metadata, drop first, add
-})
+_file = st.fixed_dictionaries(
+    {
+        "name": _text,
+        "media_type": st.sampled_from(["image/jpeg", "image/png", "text/plain"]),
+        "size": st.integers(0, 5),
+        "width": st.none() | st.integers(1, 4),
+        "metadata": _metadata,
+        "instances": st.lists(_instance, max_size=4),
+        "change": st.none() | st.tuples(_metadata, st.booleans(), _instance),  # new metadata, drop first, add
+    }
+)
 
 
 def _literal(value: Any) -> str:
@@ -54,21 +62,36 @@ def _literal(value: Any) -> str:
 
 
 def _predicates() -> st.SearchStrategy[str]:
-    counts = st.sampled_from(["labels.car", "labels.dog", "labels.person", "instances.count", "instances.box",
-                              "file.size", "file.width"])
+    counts = st.sampled_from(
+        ["labels.car", "labels.dog", "labels.person", "instances.count", "instances.box", "file.size", "file.width"]
+    )
     ops = st.sampled_from(["=", "!=", "<", "<=", ">", ">="])
-    json_fields = st.sampled_from(["file.meta.a", "file.meta.b.c", "file.meta.tags", "attributes.score",
-                                   "attributes.x"])
+    json_fields = st.sampled_from(
+        ["file.meta.a", "file.meta.b.c", "file.meta.tags", "attributes.score", "attributes.x"]
+    )
     json_compare = st.tuples(json_fields, ops, _scalar).filter(
-        lambda t: not isinstance(t[2], bool) or t[1] in ("=", "!="))
+        lambda t: not isinstance(t[2], bool) or t[1] in ("=", "!=")
+    )
     return st.one_of(
         st.builds(lambda f, o, v: f"{f} {o} {v}", counts, ops, st.integers(0, 4)),
-        st.builds(lambda f, vs: f"{f} in [{', '.join(map(str, vs))}]", counts, st.lists(st.integers(0, 3), min_size=1, max_size=3)),
+        st.builds(
+            lambda f, vs: f"{f} in [{', '.join(map(str, vs))}]",
+            counts,
+            st.lists(st.integers(0, 3), min_size=1, max_size=3),
+        ),
         st.builds(lambda o, v: f"file.name {o} {json.dumps(v)}", ops, _text),
-        st.builds(lambda v: f'file.name contains {json.dumps(v)}', _text),
-        st.builds(lambda o, v: f"file.type {o} {json.dumps(v)}", st.sampled_from(["=", "!="]), st.sampled_from(["image", "text"])),
+        st.builds(lambda v: f"file.name contains {json.dumps(v)}", _text),
+        st.builds(
+            lambda o, v: f"file.type {o} {json.dumps(v)}",
+            st.sampled_from(["=", "!="]),
+            st.sampled_from(["image", "text"]),
+        ),
         json_compare.map(lambda t: f"{t[0]} {t[1]} {_literal(t[2])}"),
-        st.builds(lambda f, vs: f"{f} in [{', '.join(map(_literal, vs))}]", json_fields, st.lists(_scalar, min_size=1, max_size=3)),
+        st.builds(
+            lambda f, vs: f"{f} in [{', '.join(map(_literal, vs))}]",
+            json_fields,
+            st.lists(_scalar, min_size=1, max_size=3),
+        ),
         st.builds(lambda f, v: f"{f} contains {_literal(v)}", json_fields, _scalar),
         st.builds(lambda f: f"{f} exists", json_fields),
     )
@@ -102,16 +125,28 @@ class _World:
         version = self._version() + 1
         before: dict[UUID, FileFacts] = {}
         for i, spec in enumerate(specs):
-            add = AddFile(directory_id=directory.directory_id, sha256=hashlib.sha256(bytes([i])).hexdigest(),
-                          name=f"{i}{spec['name']}", media_type=spec["media_type"], size=spec["size"],
-                          width=spec["width"], metadata=spec["metadata"])
+            add = AddFile(
+                directory_id=directory.directory_id,
+                sha256=hashlib.sha256(bytes([i])).hexdigest(),
+                name=f"{i}{spec['name']}",
+                media_type=spec["media_type"],
+                size=spec["size"],
+                width=spec["width"],
+                metadata=spec["metadata"],
+            )
             commands.append(add)
             self.ids.append(add.file_id)
-            before[add.file_id] = FileFacts(add.name, add.media_type, add.size, add.width, None, version,
-                                            spec["metadata"], list(spec["instances"]))
+            before[add.file_id] = FileFacts(
+                add.name, add.media_type, add.size, add.width, None, version, spec["metadata"], list(spec["instances"])
+            )
             for n, (label, kind, attributes) in enumerate(spec["instances"]):
-                instance = AddInstance(file_id=add.file_id, label=label, kind=kind,
-                                       points=((0, 0), (1, 1)) if kind == "box" else (), attributes=attributes)
+                instance = AddInstance(
+                    file_id=add.file_id,
+                    label=label,
+                    kind=kind,
+                    points=((0, 0), (1, 1)) if kind == "box" else (),
+                    attributes=attributes,
+                )
                 commands.append(instance)
                 if n == 0:
                     first_instances[add.file_id] = instance.instance_id
@@ -131,8 +166,15 @@ class _World:
             if drop_first and file_id in first:
                 commands.append(DeleteInstance(instance_id=first[file_id], expected_revision=1))
                 after[file_id].instances.pop(0)
-            commands.append(AddInstance(file_id=file_id, label=label, kind=kind,
-                                        points=((0, 0), (1, 1)) if kind == "box" else (), attributes=attributes))
+            commands.append(
+                AddInstance(
+                    file_id=file_id,
+                    label=label,
+                    kind=kind,
+                    points=((0, 0), (1, 1)) if kind == "box" else (),
+                    attributes=attributes,
+                )
+            )
             after[file_id].instances.append((label, kind, attributes))
         if commands:
             self._execute(commands)
@@ -146,7 +188,9 @@ class _World:
 
     def sql(self, query: str, version: int) -> set[UUID]:
         project = self.service.read(queries.project_named, self.name)
-        found = self.service.read(queries.slice_file_ids, project, version, parse(query), directory_id=self.directory_id)
+        found = self.service.read(
+            queries.slice_file_ids, project, version, parse(query), directory_id=self.directory_id
+        )
         return set(found)
 
     def python(self, query: str, version: int) -> set[UUID]:
@@ -158,8 +202,11 @@ class SliceContract:
     """Subclasses provide a class-scoped ``service``."""
 
     # One contract, several backends: the same test method runs on each subclass by design.
-    @settings(max_examples=60, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors])
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors],
+    )
     @given(specs=st.lists(_file, min_size=1, max_size=6), query_list=st.lists(_queries, min_size=1, max_size=4))
     def test_sql_equals_brute_force_at_latest_and_pinned_versions(
         self, service: Service, specs: list[dict[str, Any]], query_list: list[str]
@@ -170,16 +217,30 @@ class SliceContract:
                 assert world.sql(query, version) == world.python(query, version), (query, version)
 
     def test_injection_in_names_and_values_is_harmless(self, service: Service) -> None:
-        world = _World(service, [{"name": "a", "media_type": "image/jpeg", "size": 1, "width": 1,
-                                  "metadata": {"a": "x"}, "instances": [("car", "box", {})], "change": None}])
-        evil = ["file.meta.a = \"x'; DROP TABLE files; --\"",
-                "file.meta.\"a') OR 1=1 --\" exists",
-                "file.name contains \"%\"",
-                "attributes.\"x'); DELETE FROM instances; --\" = 1"]
+        world = _World(
+            service,
+            [
+                {
+                    "name": "a",
+                    "media_type": "image/jpeg",
+                    "size": 1,
+                    "width": 1,
+                    "metadata": {"a": "x"},
+                    "instances": [("car", "box", {})],
+                    "change": None,
+                }
+            ],
+        )
+        evil = [
+            'file.meta.a = "x\'; DROP TABLE files; --"',
+            'file.meta."a\') OR 1=1 --" exists',
+            'file.name contains "%"',
+            'attributes."x\'); DELETE FROM instances; --" = 1',
+        ]
         for query in evil:
             assert world.sql(query, max(world.facts)) == set(), query
-        with pytest.raises(InvalidInputError, match="unknown label \"car'; DROP TABLE files; --\""):
-            world.sql("labels.\"car'; DROP TABLE files; --\" > 0", max(world.facts))
+        with pytest.raises(InvalidInputError, match='unknown label "car\'; DROP TABLE files; --"'):
+            world.sql('labels."car\'; DROP TABLE files; --" > 0', max(world.facts))
         with service.reading() as db:
             assert {"files", "instances"} <= set(inspect(db).get_table_names())
         assert len(world.sql("labels.car = 1", max(world.facts))) == 1
@@ -193,16 +254,23 @@ def sqlite_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service
 
 
 @pytest.fixture(scope="module")
-def postgres_service(kafka_bootstrap: str, database_url: str,
-                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def postgres_service(
+    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
     schema = f"annolog_test_{uuid4().hex[:10]}"
     admin = create_engine(database_url)
     with admin.begin() as db:
         db.execute(text(f'CREATE SCHEMA "{schema}"'))
-    service = build_service(load_settings(
-        data_dir=tmp_path_factory.mktemp("slices"), log_url=f"kafka://{kafka_bootstrap}",
-        kafka_topic=f"annolog-test-{schema}", kafka_partitions=1,
-        database_url=f"{database_url}?options=-csearch_path%3D{schema}"), project_in_process=True)
+    service = build_service(
+        load_settings(
+            data_dir=tmp_path_factory.mktemp("slices"),
+            log_url=f"kafka://{kafka_bootstrap}",
+            kafka_topic=f"annolog-test-{schema}",
+            kafka_partitions=1,
+            database_url=f"{database_url}?options=-csearch_path%3D{schema}",
+        ),
+        project_in_process=True,
+    )
     yield service
     service.log.close()
     service.engine.dispose()
@@ -225,22 +293,25 @@ class TestPostgresSlices(SliceContract):
         return postgres_service
 
 
-@pytest.mark.parametrize(("query", "message"), [
-    ("labels.car >", 'syntax error at column 13: expected a "quoted string", a number, false, true; got the end'),
-    ("labels.car >> 3", "syntax error at column 13: expected .*; got '>'"),
-    ("labels.car > 1 labels.dog > 2", "syntax error at column 16: expected and, or, the end; got 'labels'"),
-    ("(labels.car > 1", "syntax error at column 16: expected '\\)'; got the end of the query"),
-    ("labels.car > 1 & x", "syntax error at column 16: .*got '&'"),
-    ("", "empty query"),
-    ("label.cars > 1", "unknown field 'label.cars' at column 1; did you mean labels.<label>"),
-    ("file.colour = \"x\"", "unknown field 'file.colour' at column 1; did you mean"),
-    ("labels.car = \"x\"", "labels.car is a number, but is compared with string 'x'"),
-    ("file.name > 3", "file.name is a string, but is compared with number 3.0"),
-    ("file.meta.ok > true", "booleans compare only with = and !=, not >"),
-    ("file.name exists", "file.name is a string; compare it with"),
-    ("labels.car contains 3", "labels.car is a number; compare it with"),
-    ("file.type > \"image\"", "file.type is \"image\", \"video\"…; compare it only with =, != and in"),
-])
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("labels.car >", 'syntax error at column 13: expected a "quoted string", a number, false, true; got the end'),
+        ("labels.car >> 3", "syntax error at column 13: expected .*; got '>'"),
+        ("labels.car > 1 labels.dog > 2", "syntax error at column 16: expected and, or, the end; got 'labels'"),
+        ("(labels.car > 1", "syntax error at column 16: expected '\\)'; got the end of the query"),
+        ("labels.car > 1 & x", "syntax error at column 16: .*got '&'"),
+        ("", "empty query"),
+        ("label.cars > 1", "unknown field 'label.cars' at column 1; did you mean labels.<label>"),
+        ('file.colour = "x"', "unknown field 'file.colour' at column 1; did you mean"),
+        ('labels.car = "x"', "labels.car is a number, but is compared with string 'x'"),
+        ("file.name > 3", "file.name is a string, but is compared with number 3.0"),
+        ("file.meta.ok > true", "booleans compare only with = and !=, not >"),
+        ("file.name exists", "file.name is a string; compare it with"),
+        ("labels.car contains 3", "labels.car is a number; compare it with"),
+        ('file.type > "image"', 'file.type is "image", "video"…; compare it only with =, != and in'),
+    ],
+)
 def test_every_query_error_says_where_and_what(query: str, message: str) -> None:
     with pytest.raises(QueryError, match=message) as error:
         parse(query)
@@ -249,8 +320,9 @@ def test_every_query_error_says_where_and_what(query: str, message: str) -> None
 
 
 def test_precedence_is_not_then_and_then_or() -> None:
-    assert parse("labels.a > 0 or labels.b > 0 and not labels.c > 0") == \
-        parse("labels.a > 0 or (labels.b > 0 and (not labels.c > 0))")
+    assert parse("labels.a > 0 or labels.b > 0 and not labels.c > 0") == parse(
+        "labels.a > 0 or (labels.b > 0 and (not labels.c > 0))"
+    )
     assert parse("labels.a > 0 AND NOT labels.b > 0") == parse("labels.a > 0 and not labels.b > 0")
 
 

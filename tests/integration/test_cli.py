@@ -11,8 +11,13 @@ import annolog
 
 
 def _annolog(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True, text=True,
-                          env={"ANNOLOG_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        capture_output=True,
+        text=True,
+        env={"ANNOLOG_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
 
 
 def _project(data_dir: Path) -> annolog.Project:
@@ -40,7 +45,12 @@ def test_replay_up_to_a_version_equals_the_views_read_as_of_it(tmp_path: Path) -
 
 
 def test_a_bad_setting_stops_the_command_naming_the_variable(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "api.cli", "replay"], capture_output=True, text=True,
-                            env={"ANNOLOG_LOG_URL": "http://nope", "PATH": "/usr/bin:/bin"}, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "api.cli", "replay"],
+        capture_output=True,
+        text=True,
+        env={"ANNOLOG_LOG_URL": "http://nope", "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "ConfigurationError" in result.stderr and "ANNOLOG_LOG_URL" in result.stderr

@@ -67,8 +67,9 @@ def test_items_are_in_torchvision_detection_format_with_stable_class_indices(dir
 
 def test_a_dataloader_batch_is_collated_as_lists(directory: annolog.Directory) -> None:
     images, targets = next(iter(DataLoader(directory.to_pytorch(), batch_size=4, collate_fn=collate)))
-    assert len(images) == len(targets) == 4 and [t["file_id"] for t in targets] == \
-        [str(f.id) for f in list(directory)[:4]]
+    assert len(images) == len(targets) == 4 and [t["file_id"] for t in targets] == [
+        str(f.id) for f in list(directory)[:4]
+    ]
 
 
 def test_the_same_seed_and_version_give_the_same_batches(directory: annolog.Directory) -> None:
@@ -91,8 +92,9 @@ def test_two_ranks_of_two_workers_read_every_item_exactly_once(directory: annolo
 
 
 def test_ranks_get_equal_shares_and_the_remainder_waits_for_another_epoch(directory: annolog.Directory) -> None:
-    per_rank = [directory.to_pytorch(streaming=True, shuffle=True, seed=1, batch_size=1, rank=r, world_size=4)
-                for r in range(4)]
+    per_rank = [
+        directory.to_pytorch(streaming=True, shuffle=True, seed=1, batch_size=1, rank=r, world_size=4) for r in range(4)
+    ]
     epochs = []
     for epoch in (0, 1):
         ids = []
@@ -141,9 +143,12 @@ def test_a_pinned_dataset_does_not_change_when_the_directory_does(directory: ann
 
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])
-def test_workers_started_by_fork_or_spawn_open_their_own_connections(directory: annolog.Directory, context: str) -> None:
-    loader = DataLoader(directory.to_pytorch(), batch_size=5, collate_fn=collate, num_workers=2,
-                        multiprocessing_context=context)
+def test_workers_started_by_fork_or_spawn_open_their_own_connections(
+    directory: annolog.Directory, context: str
+) -> None:
+    loader = DataLoader(
+        directory.to_pytorch(), batch_size=5, collate_fn=collate, num_workers=2, multiprocessing_context=context
+    )
     assert sorted(_ids(loader)) == sorted(str(f.id) for f in directory)
 
 
@@ -180,13 +185,17 @@ def test_tensorflow_reads_the_same_items(directory: annolog.Directory) -> None:
 
 @pytest.fixture
 def s3_directory(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[annolog.Directory]:
-    for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     bucket = f"annolog-train-{tmp_path.name[-8:].lower().replace('_', '-')}"
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
-    service = build_service(load_settings(data_dir=tmp_path / "data", blob_url=f"s3://{bucket}",
-                                          s3_endpoint_url=s3_endpoint))
+    service = build_service(
+        load_settings(data_dir=tmp_path / "data", blob_url=f"s3://{bucket}", s3_endpoint_url=s3_endpoint)
+    )
     project = annolog.Client(service, actor="ana").create_project("s3", labels=["person", "car", "night"])
     yield _fill(project, _noisy_jpeg)
     service.engine.dispose()

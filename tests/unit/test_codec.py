@@ -28,8 +28,11 @@ def _with_new_event_type(schema: dict[str, Any]) -> dict[str, Any]:
     evolved = copy.deepcopy(schema)
     events = next(f for f in evolved["fields"] if f["name"] == "events")
     events["type"]["items"].append(
-        {"type": "record", "name": "LabelRenamed",
-         "fields": [{"name": "old", "type": "string"}, {"name": "new", "type": "string"}]}
+        {
+            "type": "record",
+            "name": "LabelRenamed",
+            "fields": [{"name": "old", "type": "string"}, {"name": "new", "type": "string"}],
+        }
     )
     return evolved
 
@@ -55,13 +58,24 @@ def test_a_commit_with_many_event_kinds_round_trips_exactly() -> None:
     assert codec.decode(codec.encode(commit)) == commit
 
 
-@given(name=st.text(min_size=1, max_size=100), metadata=st.dictionaries(
-    st.text(max_size=10),
-    st.recursive(st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20)
-                 | st.floats(allow_nan=False, allow_infinity=False),
-                 lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
-                 max_leaves=10),
-    max_size=5))
+@given(
+    name=st.text(min_size=1, max_size=100),
+    metadata=st.dictionaries(
+        st.text(max_size=10),
+        st.recursive(
+            st.none()
+            | st.booleans()
+            | st.integers(-(2**53), 2**53)
+            | st.text(max_size=20)
+            | st.floats(allow_nan=False, allow_infinity=False),
+            lambda children: (
+                st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+            ),
+            max_leaves=10,
+        ),
+        max_size=5,
+    ),
+)
 def test_any_name_and_json_metadata_survive_the_round_trip(name: str, metadata: dict[str, Any]) -> None:
     codec = CommitCodec.default()
     commit = Commit(
