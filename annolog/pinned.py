@@ -77,7 +77,7 @@ class PinnedReader:
         settings: Settings,
         project_id: UUID,
         version: int,
-        ids: list[UUID],
+        ids: list[str],
         classes: list[str],
         cache_dir: Path | None = None,
         cache_bytes: int = 10 * 2**30,
@@ -95,25 +95,23 @@ class PinnedReader:
     def entries(self, positions: list[int]) -> list[Entry]:
         """Manifest entries of the files at ``positions``, in that order (one round trip)."""
         index = {name: i for i, name in enumerate(self.classes)}
-        ids = [self.ids[p] for p in positions]
+        ids = [UUID(self.ids[p]) for p in positions]  # kept as text: 100k UUID objects cost 0.5 s
         with self._engine().connect() as db:
             views = queries.files_by_id(db, self.project_id, ids, self.version)
         return [_entry(view, index) for view in views]
 
     def fetch(self, entries: list[Entry]) -> list[bytes]:
-        """The blobs of ``entries``, in parallel (bounded), from the cache when they are in it."""
-        return list(self._pool().map(self._blob, entries))
-
-    def _blob(self, entry: Entry) -> bytes:
-        store, cache = self._store(), self._cache()
-        if cache is None:
-            return self._get(store, entry)
-        cached = cache.get(entry.sha256)
-        if isinstance(cached, bytes):
-            return cached
-        data = self._get(store, entry)
-        cache.set(entry.sha256, data)
-        return data
+        """The blobs of ``entries``: cache hits and a local store are read here, in this thread;
+        remote misses in parallel (bounded), then cached."""
+        store, cache = self._store(), self._cache()  # opened once, here, not by each fetch thread
+        if cache is None:  # blobs are local files: reading here beats handing off to threads
+            return [self._get(store, entry) for entry in entries]
+        found = {e.sha256: data for e in entries if isinstance(data := cache.get(e.sha256), bytes)}
+        missing = list({e.sha256: e for e in entries if e.sha256 not in found}.values())
+        for entry, data in zip(missing, self._pool().map(lambda e: self._get(store, e), missing)):
+            cache.set(entry.sha256, data)
+            found[entry.sha256] = data
+        return [found[e.sha256] for e in entries]
 
     def _get(self, store: BlobStore, entry: Entry) -> bytes:
         try:
@@ -143,8 +141,14 @@ class PinnedReader:
                 import diskcache  # only remote stores need it
 
                 # Eviction unlinks files; a reader that already opened one keeps reading it (POSIX).
+                # Every blob as a file (disk_min_file_size=0): values kept inside diskcache's
+                # SQLite index would grow a file that never shrinks, and past the limit each
+                # insert would evict everything.
                 self._opened["cache"] = diskcache.Cache(
-                    str(self.cache_dir), size_limit=self.cache_bytes, eviction_policy="least-recently-used"
+                    str(self.cache_dir),
+                    size_limit=self.cache_bytes,
+                    eviction_policy="least-recently-used",
+                    disk_min_file_size=0,
                 )
         return self._opened["cache"]
 

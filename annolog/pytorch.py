@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
@@ -25,7 +26,8 @@ _CHUNK = 32  # files read per round trip while streaming; the next chunk loads w
 
 def to_item(entry: Entry, data: bytes) -> Item:
     """The (image, target) of one file."""
-    image = torch.from_numpy(decode_image(data, entry.name)).permute(2, 0, 1).contiguous()
+    # numpy's transpose copy is steadier than torch's multi-threaded one outside workers
+    image = torch.from_numpy(np.ascontiguousarray(decode_image(data, entry.name).transpose(2, 0, 1)))
     target: dict[str, Any] = {
         "boxes": torch.tensor(entry.boxes, dtype=torch.float32).reshape(-1, 4),
         "labels": torch.tensor(entry.box_labels, dtype=torch.int64),
