@@ -39,6 +39,10 @@ class Dataset(ABC):
         """File ids after ``after`` (all of them with ``limit=None``), in id order."""
 
     @abstractmethod
+    def _keys(self) -> list[str]:
+        """Every file id at the dataset's version, as text, in id order (for training manifests)."""
+
+    @abstractmethod
     def _count(self) -> int:
         """How many files the dataset has at its version."""
 
@@ -70,7 +74,7 @@ class Dataset(ABC):
             settings=self.project.service.settings,
             project_id=self.project.id,
             version=self.version,
-            ids=self._page(None, None),
+            ids=self._keys(),
             classes=self.classes,
             cache_dir=cache_dir,
             cache_bytes=cache_bytes,
@@ -201,6 +205,11 @@ class Slice(Dataset):
             directory_id=self._directory_id,
             after=after,
             limit=limit,
+        )
+
+    def _keys(self) -> list[str]:
+        return self._read(
+            queries.slice_file_keys, self.project.view(), self.version, self._expr, directory_id=self._directory_id
         )
 
     def _count(self) -> int:

@@ -31,6 +31,9 @@ class Directory(Dataset):
     def _page(self, after: UUID | None, limit: int | None) -> list[UUID]:
         return self._read(queries.file_ids, self.project.id, self.id, self.version, after=after, limit=limit)
 
+    def _keys(self) -> list[str]:
+        return self._read(queries.file_keys, self.project.id, self.id, self.version)
+
     def _count(self) -> int:
         return self._read(queries.count_files, self.project.id, self.id, self.version)
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Select, exists, func, literal, select
+from sqlalchemy import Connection, Select, String, cast, exists, func, literal, select
 
 from core.errors import NotFoundError
 from core.query import Expr
@@ -127,6 +127,19 @@ def file_ids(
     if after is not None:
         query = query.where(memberships.c.file_id > after)
     return list(db.execute(query.limit(limit)).scalars())
+
+
+def _as_text(db: Connection, ids: Select[Any]) -> list[str]:
+    """The ids ``ids`` selects, in id order, as the database's text: for a 100k-file training
+    manifest, building UUID objects costs more than the query (and pickles ten times larger)."""
+    selected = ids.subquery()
+    column = selected.c[0]
+    return list(db.execute(select(cast(column, String)).order_by(column)).scalars())
+
+
+def file_keys(db: Connection, project_id: UUID, directory_id: UUID, version: int) -> list[str]:
+    """Every file id of the directory at ``version``, as text, in id order."""
+    return _as_text(db, _members(project_id, directory_id, version))
 
 
 def _instance_views(
@@ -285,6 +298,13 @@ def slice_file_ids(
     if after is not None:
         query = query.where(files.c.file_id > after)
     return list(db.execute(query.limit(limit)).scalars())
+
+
+def slice_file_keys(
+    db: Connection, project: ProjectView, version: int, expr: Expr, *, directory_id: UUID | None = None
+) -> list[str]:
+    """Every matching file id, as text, in id order."""
+    return _as_text(db, _sliced(db, project, version, expr, directory_id))
 
 
 def count_slice(
