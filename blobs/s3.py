@@ -2,6 +2,8 @@
 
 import functools
 import hashlib
+import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -179,6 +181,24 @@ class _MappedBody:
         self._body.close()
 
 
+_session_lock = threading.Lock()
+_sessions: list[Any] = []  # at most one: loading a Session costs 60-150 ms, a client from it ~5 ms
+
+
+def _session(boto3: Any) -> Any:
+    if not _sessions:
+        _sessions.append(boto3.session.Session())
+    return _sessions[0]
+
+
+def _new_lock_after_fork() -> None:
+    global _session_lock
+    _session_lock = threading.Lock()  # a fork may have copied the lock while another thread held it
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
+
+
 def _make_client(endpoint_url: str | None) -> Any:
     """A boto3 S3 client that gives up on a dead endpoint in seconds, not minutes."""
     import boto3  # type: ignore[import-untyped]
@@ -191,8 +211,8 @@ def _make_client(endpoint_url: str | None) -> Any:
         signature_version="s3v4",  # what every region accepts for presigned URLs
     )
     try:
-        # A session of its own: boto3's default session is not safe to share across threads.
-        return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+        with _session_lock:  # a Session makes clients safely one thread at a time
+            return _session(boto3).client("s3", endpoint_url=endpoint_url, config=config)
     except ValueError as exc:
         raise InvalidInputError(f"endpoint_url {endpoint_url!r} is not a usable URL: {exc}") from exc
 
