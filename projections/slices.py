@@ -107,19 +107,20 @@ class SliceCompiler:
             return or_(*(self.where(e) for e in expr.operands))
         if isinstance(expr, Not):
             return not_(self.where(expr.operand))
-        return func.coalesce(self._predicate(expr), false())
+        return self._predicate(expr)
 
     def _predicate(self, p: Predicate) -> ColumnElement[bool]:
+        """Two-valued SQL for one predicate. EXISTS and COUNT are never NULL, and are left bare:
+        wrapped in COALESCE, PostgreSQL could no longer plan an EXISTS as a semi-join."""
         namespace = p.field.namespace
         if namespace is Namespace.labels:
             return self._label_count(p)
         if namespace is Namespace.instances:
             return self._holds(p, self._instance_count(p.field))
-        if namespace is Namespace.file:
-            return self._file_column(p)
-        if namespace is Namespace.meta:
-            return self._json(p, files.c.metadata)
-        return self._attributes(p)
+        if namespace is Namespace.attributes:
+            return self._attributes(p)
+        column = self._file_column(p) if namespace is Namespace.file else self._json(p, files.c.metadata)
+        return func.coalesce(column, false())  # a missing value or width makes NULL; it means false
 
     def _holds(self, p: Predicate, column: ColumnElement[Any]) -> ColumnElement[bool]:
         if isinstance(p, In):
