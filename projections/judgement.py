@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, exists, insert, select, update
 
 from core.commit import Commit
 from core.errors import AccessDenied, ConflictError, NotFoundError
@@ -180,14 +180,19 @@ class Judgement:
             )
 
     def free_name_in(self, directory: Row[Any], name: str) -> None:
-        same_name = select(files.c.file_id).where(
-            files.c.project_id == self.project_id, files.c.name == name, files.c.valid_to.is_(None)
-        )
-        query = select(memberships.c.file_id).where(
+        # From the few files with this name to their membership, both by index: the other way
+        # round scans the whole directory whenever the planner has no statistics (a replay).
+        member = select(memberships.c.file_id).where(
             memberships.c.project_id == self.project_id,
             memberships.c.directory_id == directory.directory_id,
+            memberships.c.file_id == files.c.file_id,
             memberships.c.valid_to.is_(None),
-            memberships.c.file_id.in_(same_name),
+        )
+        query = select(files.c.file_id).where(
+            files.c.project_id == self.project_id,
+            files.c.name == name,
+            files.c.valid_to.is_(None),
+            exists(member),
         )
         if self.db.execute(query.limit(1)).first() is not None:
             raise ConflictError(f"directory {directory.name!r} already has a file named {name!r}")
