@@ -21,6 +21,7 @@ demo: $(INSTALLED)
 ## test: lint, type-check, start PostgreSQL, Kafka and the S3 server, run the whole suite, stop them
 test: $(INSTALLED)
 	$(PY) -m ruff check
+	$(PY) -m ruff format --check
 	$(PY) -m mypy
 	@bash -c 'set -euo pipefail; trap "scripts/services.sh stop" EXIT; \
 	  eval "$$(scripts/services.sh start)"; \
@@ -36,8 +37,9 @@ stop:
 
 ## bench: run the benchmarks against the real services
 bench: $(INSTALLED)
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[bench]"
 	@bash -c 'set -euo pipefail; eval "$$(scripts/services.sh start)"; \
-	  $(PY) -m bench.log_append; $(PY) -m bench.project'
+	  $(PY) -m bench.log_append; $(PY) -m bench.project; $(PY) -m bench.slice; $(PY) -m bench.stream'
 
 typecheck: $(INSTALLED)
 	$(PY) -m mypy
