@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Select, String, cast, exists, func, literal, select
+from sqlalchemy import Connection, Select, String, Table, cast, exists, func, literal, select
 
 from core.errors import NotFoundError
 from core.query import Expr
@@ -56,6 +56,16 @@ def resolve_version(db: Connection, project: ProjectView, version: int | str | N
     return number
 
 
+def _current_names(db: Connection, table: Table, column: str, project_id: UUID) -> str:
+    """What does exist, for a not-found message: "v1, v2", or "none"."""
+    names = db.execute(
+        select(table.c[column])
+        .where(table.c.project_id == project_id, table.c.valid_to.is_(None))
+        .order_by(table.c[column])
+    ).scalars()
+    return ", ".join(names) or "none"
+
+
 def _tagged(db: Connection, project: ProjectView, tag: str) -> int:
     found = db.execute(
         select(tags.c.version).where(
@@ -63,14 +73,8 @@ def _tagged(db: Connection, project: ProjectView, tag: str) -> int:
         )
     ).scalar_one_or_none()
     if found is None:
-        known = db.execute(
-            select(tags.c.tag)
-            .where(tags.c.project_id == project.project_id, tags.c.valid_to.is_(None))
-            .order_by(tags.c.tag)
-        ).scalars()
-        raise NotFoundError(
-            f"tag {tag!r} does not exist in project {project.name!r}; tags: {', '.join(known) or 'none'}"
-        )
+        known = _current_names(db, tags, "tag", project.project_id)
+        raise NotFoundError(f"tag {tag!r} does not exist in project {project.name!r}; tags: {known}")
     return int(found)
 
 
@@ -322,10 +326,6 @@ def saved_slice(db: Connection, project: ProjectView, name: str) -> tuple[str, U
         )
     ).first()
     if row is None:
-        known = db.execute(
-            select(slices.c.name)
-            .where(slices.c.project_id == project.project_id, slices.c.valid_to.is_(None))
-            .order_by(slices.c.name)
-        ).scalars()
-        raise NotFoundError(f"no slice named {name!r} in project {project.name!r}; saved: {', '.join(known) or 'none'}")
+        known = _current_names(db, slices, "name", project.project_id)
+        raise NotFoundError(f"no slice named {name!r} in project {project.name!r}; saved: {known}")
     return row.query, row.directory_id
