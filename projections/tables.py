@@ -42,7 +42,11 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def _versioned(
-    name: str, key: Sequence[Column[object]], *columns: Column[object], lookups: Sequence[str] = ()
+    name: str,
+    key: Sequence[Column[object]],
+    *columns: Column[object],
+    lookups: Sequence[str] = (),
+    covering: dict[str, list[str]] | None = None,
 ) -> Table:
     """A view table keyed by ``key`` + ``valid_from``, with "latest" and as-of indexes.
 
@@ -77,7 +81,14 @@ def _versioned(
             sqlite_where=current,
         )
     for lookup in lookups or [key[0].name]:
-        Index(f"ix_{name}_{lookup}_asof", table.c.project_id, table.c[lookup], table.c.valid_from)
+        extra = (covering or {}).get(lookup, [])  # PostgreSQL answers from the index alone
+        Index(
+            f"ix_{name}_{lookup}_asof",
+            table.c.project_id,
+            table.c[lookup],
+            table.c.valid_from,
+            postgresql_include=extra,
+        )
     return table
 
 
@@ -143,6 +154,9 @@ label_counts = _versioned(
     [Column("file_id", Uuid, primary_key=True), Column("label", String(500), primary_key=True)],
     Column("count", Integer, nullable=False),
     lookups=("file_id", "label"),
+    # Slices scan one label's counts at a version: measured on 1M files / 10M instances,
+    # counts run 2-5x faster and a near-empty first page 1.2 s -> 16 ms (bench/slice.py).
+    covering={"label": ["file_id", "count", "valid_to"]},
 )
 
 tags = _versioned(
