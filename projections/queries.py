@@ -110,11 +110,7 @@ def _members(project_id: UUID, directory_id: UUID, version: int) -> Any:
 
 
 def count_files(db: Connection, project_id: UUID, directory_id: UUID, version: int) -> int:
-    return int(
-        db.execute(
-            select(func.count()).select_from(_members(project_id, directory_id, version).subquery())
-        ).scalar_one()
-    )
+    return _count(db, _members(project_id, directory_id, version))
 
 
 def file_ids(
@@ -127,10 +123,18 @@ def file_ids(
     limit: int | None = None,
 ) -> list[UUID]:
     """The directory's file ids at ``version`` in id order, after ``after`` (keyset paging)."""
-    query = _members(project_id, directory_id, version).order_by(memberships.c.file_id)
-    if after is not None:
-        query = query.where(memberships.c.file_id > after)
+    return _page(db, _members(project_id, directory_id, version), after=after, limit=limit)
+
+
+def _page(db: Connection, ids: Select[Any], *, after: UUID | None, limit: int | None) -> list[UUID]:
+    """The ids ``ids`` selects, in id order, after ``after``: keyset pages never skip or repeat one."""
+    column = ids.selected_columns[0]
+    query = ids.order_by(column) if after is None else ids.where(column > after).order_by(column)
     return list(db.execute(query.limit(limit)).scalars())
+
+
+def _count(db: Connection, ids: Select[Any]) -> int:
+    return int(db.execute(select(func.count()).select_from(ids.subquery())).scalar_one())
 
 
 def _as_text(db: Connection, ids: Select[Any]) -> list[str]:
@@ -298,10 +302,7 @@ def slice_file_ids(
     limit: int | None = None,
 ) -> list[UUID]:
     """Matching file ids in id order after ``after``: keyset pages never skip or repeat a file."""
-    query = _sliced(db, project, version, expr, directory_id).order_by(files.c.file_id)
-    if after is not None:
-        query = query.where(files.c.file_id > after)
-    return list(db.execute(query.limit(limit)).scalars())
+    return _page(db, _sliced(db, project, version, expr, directory_id), after=after, limit=limit)
 
 
 def slice_file_keys(
@@ -314,8 +315,7 @@ def slice_file_keys(
 def count_slice(
     db: Connection, project: ProjectView, version: int, expr: Expr, *, directory_id: UUID | None = None
 ) -> int:
-    subquery = _sliced(db, project, version, expr, directory_id).subquery()
-    return int(db.execute(select(func.count()).select_from(subquery)).scalar_one())
+    return _count(db, _sliced(db, project, version, expr, directory_id))
 
 
 def saved_slice(db: Connection, project: ProjectView, name: str) -> tuple[str, UUID | None]:
