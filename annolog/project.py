@@ -19,7 +19,7 @@ from core.commands import (
 )
 from core.events import AccessType, Role
 from projections import queries
-from projections.readmodels import HistoryEntry, Outcome, ProjectView
+from projections.readmodels import HistoryEntry, Outcome, ProjectView, StoredBlob
 
 
 class Project:
@@ -105,9 +105,16 @@ class Project:
         directory = next(d for d in self.directory.list(version=version) if d.id == directory_id)
         return directory.slice(query)
 
-    def execute(self, commands: Sequence[Command]) -> Outcome:
-        """Commit ``commands`` as one commit of this project (all or nothing)."""
-        return self._service.execute(self.id, self.actor, commands)
+    def execute(self, commands: Sequence[Command], *, commit_id: UUID | None = None) -> Outcome:
+        """Commit ``commands`` as one commit of this project (all or nothing).
+
+        Pass the ``commit_id`` of an earlier attempt to retry safely: it is applied once.
+        """
+        return self._service.execute(self.id, self.actor, commands, commit_id=commit_id)
+
+    def store_blob(self, data: bytes, *, name: str, media_type: str | None = None) -> StoredBlob:
+        """Probe and store bytes for ``AddFile`` commands committed later (bulk ingest)."""
+        return self._service.store_blob(data, name=name, media_type=media_type)
 
     @property
     def service(self) -> Service:

@@ -34,7 +34,7 @@ from eventlog.log import EventLog, Position
 from projections import queries
 from projections.database import database_errors
 from projections.projector import Projector
-from projections.readmodels import Outcome
+from projections.readmodels import Outcome, StoredBlob
 from projections.tables import log_positions
 
 T = TypeVar("T")
@@ -111,19 +111,24 @@ class Service:
         media_type: str | None = None,
     ) -> tuple[Outcome, UUID]:
         """Store the bytes (once per content) and add them as a file; refuses undecodable images."""
+        stored = self.store_blob(data, name=name, media_type=media_type)
+        command = AddFile(directory_id=directory_id, name=name, metadata=metadata or {}, **stored.model_dump())
+        return self.execute(project_id, actor, [command]), command.file_id
+
+    def store_blob(self, data: bytes, *, name: str, media_type: str | None = None) -> StoredBlob:
+        """Probe and store bytes (once per content) ahead of the ``AddFile`` commands naming them.
+
+        Bulk ingest stores many blobs, then commits many files at once. Undecodable
+        images are refused here, before anything is stored.
+        """
         media = probe(data, name=name, media_type=media_type)
-        sha256 = self.blobs.put(data)
-        command = AddFile(
-            directory_id=directory_id,
-            sha256=sha256,
-            name=name,
+        return StoredBlob(
+            sha256=self.blobs.put(data),
             media_type=media.media_type,
             size=len(data),
             width=media.width,
             height=media.height,
-            metadata=metadata or {},
         )
-        return self.execute(project_id, actor, [command]), command.file_id
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

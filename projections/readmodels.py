@@ -69,3 +69,13 @@ class Outcome(ReadModel):
 
     commit_id: UUID
     version: int
+
+
+class StoredBlob(ReadModel):
+    """Bytes in the blob store, probed: what an ``AddFile`` needs to describe them."""
+
+    sha256: str
+    media_type: str
+    size: int
+    width: int | None
+    height: int | None

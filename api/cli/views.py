@@ -1,16 +1,14 @@
-"""The `annolog` command line: run the projector, replay the log, for people at a terminal."""
+"""Commands that run or check the projection: the projector, replay."""
 
 import signal
 import time
 from types import FrameType
 
 import typer
-from sqlalchemy import Engine
 
 from api.bootstrap import build_log
+from api.cli.app import app, database
 from api.settings import load_settings
-from core.errors import AnnologError
-from projections.database import create_schema, open_database
 from projections.projector import Projector
 from projections.queries import project_named
 from projections.replay import (
@@ -21,15 +19,6 @@ from projections.replay import (
     replay_until,
     snapshot_checksums,
 )
-
-app = typer.Typer(help="annolog: versioned training data on an event log.", no_args_is_help=True)
-
-
-def _database() -> Engine:
-    settings = load_settings()
-    engine = open_database(settings.database_url, embedded=settings.embedded_database)
-    create_schema(engine)
-    return engine
 
 
 @app.command()
@@ -50,7 +39,7 @@ def projector(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    worker = Projector(_database(), build_log(load_settings()), batch_size=batch_size)
+    worker = Projector(database(), build_log(load_settings()), batch_size=batch_size)
     typer.echo("projector running", err=True)
     while not stopping:
         if worker.catch_up() == 0:
@@ -70,7 +59,7 @@ def replay_command(
     """
     if (project is None) != (version is None):
         raise typer.BadParameter("--project and --version go together")
-    live, log = _database(), build_log(load_settings())
+    live, log = database(), build_log(load_settings())
     target = fresh_database(live)
     try:
         if project is None:
@@ -95,15 +84,3 @@ def replay_command(
             drop_database(target)
     if ours != theirs:
         raise typer.Exit(code=1)
-
-
-def main() -> None:
-    try:
-        app()
-    except AnnologError as error:
-        typer.echo(f"annolog: {type(error).__name__}: {error}", err=True)
-        raise SystemExit(2) from error
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,17 @@
+"""The `annolog` command line, for people at a terminal; each module adds its commands."""
+
+import typer
+
+from api.cli import views
+from api.cli.app import app
+from core.errors import AnnologError
+
+__all__ = ["app", "main", "views"]
+
+
+def main() -> None:
+    try:
+        app()
+    except AnnologError as error:
+        typer.echo(f"annolog: {type(error).__name__}: {error}", err=True)
+        raise SystemExit(2) from error

@@ -1,0 +1,31 @@
+"""The `annolog` Typer application and what its commands share: settings, the database."""
+
+from typing import TYPE_CHECKING
+
+import typer
+from sqlalchemy import Engine
+
+from api.bootstrap import build_service
+from api.settings import load_settings
+from projections.database import create_schema, open_database
+
+if TYPE_CHECKING:
+    import annolog
+
+app = typer.Typer(help="annolog: versioned training data on an event log.", no_args_is_help=True)
+
+
+def database() -> Engine:
+    """The views' database the settings name, with its schema in place."""
+    settings = load_settings()
+    engine = open_database(settings.database_url, embedded=settings.embedded_database)
+    create_schema(engine)
+    return engine
+
+
+def open_client(actor: str | None = None) -> "annolog.Client":
+    """The SDK client the settings name, acting as ``actor`` (default: the operating-system user)."""
+    import annolog  # the SDK builds on api; imported here so `api` never needs it at import time
+
+    settings = load_settings()
+    return annolog.Client(build_service(settings), actor=actor)
