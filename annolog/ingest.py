@@ -1,0 +1,321 @@
+"""Bulk ingest into a directory: many files and boxes per commit, blobs stored in parallel, safe to re-run.
+
+>>> summary = import_coco(project.directory.get("train"), "instances.json", "images/")  # doctest: +SKIP
+>>> summary.files_added, summary.instances_added, summary.problems                      # doctest: +SKIP
+(118, 2340, [Problem(location='annotations[17] (id 4521)', message='category_id 99 is not in categories')])
+
+Re-running an import, after an interruption or on purpose, skips what the directory
+already holds: a file with the same name and bytes (sha256), and on it each box with
+the same label, geometry and attributes. Commit ids derive from each batch's content,
+so a batch whose commit was appended but never acknowledged is not applied twice.
+"""
+
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Never
+from uuid import UUID, uuid5
+
+from pydantic import BaseModel, ConfigDict, JsonValue
+from tqdm import tqdm
+
+from annolog.batches import batches, commit_once
+from annolog.coco import plan_coco, read_coco
+from annolog.plan import Box, Plan, PlannedBox, PlannedFile, Problem, plan_files
+from core.commands import AddFile, AddInstance, Command, DefineLabel
+from core.errors import AnnologError, ConflictError, InvalidInputError, NotFoundError, ReadOnlyError
+from projections.readmodels import StoredBlob
+
+if TYPE_CHECKING:
+    from annolog.directory import Directory
+    from annolog.file import File
+
+Signature = tuple[str, str, tuple[tuple[float, float], ...], str]
+
+
+class IngestSummary(BaseModel):
+    """What an import did: counts, labels it defined, versions it made, and every refused part."""
+
+    model_config = ConfigDict(frozen=True)
+
+    project: str
+    directory: str
+    files_added: int
+    files_present: int  # already in the directory, same name and bytes: skipped
+    instances_added: int
+    instances_present: int  # already on their file: skipped
+    labels_defined: list[str]
+    problems: list[Problem]
+    commits: int
+    first_version: int | None  # the versions this import made, None if it made none
+    last_version: int | None
+    seconds: float
+
+
+def add_files(
+    directory: "Directory",
+    sources: Iterable[str | Path],
+    *,
+    workers: int = 8,
+    batch_files: int = 200,
+    progress: bool = False,
+) -> IngestSummary:
+    """Add files (paths; a folder adds the images in it, named by their path inside it), many per commit.
+
+    >>> add_files(project.directory.new("raw"), ["photos/"], progress=True)  # doctest: +SKIP
+    """
+    return ingest(directory, plan_files(sources), workers=workers, batch_files=batch_files, progress=progress)
+
+
+def import_coco(
+    directory: "Directory",
+    annotations_path: str | Path,
+    images_dir: str | Path | None = None,
+    *,
+    predictions: bool = False,
+    workers: int = 8,
+    batch_files: int = 200,
+    progress: bool = False,
+) -> IngestSummary:
+    """Import a COCO file's images (from ``images_dir``) with their boxes; categories become labels.
+
+    Without ``images_dir`` the images must already be in the directory (e.g. model
+    predictions for images imported before). With ``predictions`` every annotation needs
+    a ``score``, kept as ``attributes.score`` for slices such as ``attributes.score > 0.9``.
+    Malformed JSON is refused whole with its line and column; every other problem refuses
+    only its part, and is listed in the summary with where it is in the file.
+    """
+    document = read_coco(Path(annotations_path))
+    plan = plan_coco(document, images_dir=None if images_dir is None else Path(images_dir), predictions=predictions)
+    return ingest(directory, plan, workers=workers, batch_files=batch_files, progress=progress)
+
+
+def ingest(
+    directory: "Directory", plan: Plan, *, workers: int = 8, batch_files: int = 200, progress: bool = False
+) -> IngestSummary:
+    """Carry out ``plan`` in ``directory``: labels first (one commit), then files and boxes in batches."""
+    if directory.pinned:
+        raise ReadOnlyError(f"cannot import into {directory!r}: read it without version= to write")
+    if workers < 1 or batch_files < 1:
+        raise InvalidInputError(f"workers and batch_files must be at least 1, got {workers} and {batch_files}")
+    started = time.perf_counter()
+    directory.refresh()
+    labels, versions = _define_labels(directory, plan.labels)
+    run = _Run(directory, _present(directory), directory.project.version, list(plan.problems), versions)
+    with tqdm(total=len(plan.files), unit="file", desc=f"import into {directory.name}", disable=not progress) as bar:
+        run.all(_chunks(plan.files, batch_files), workers, bar)
+    directory.refresh()
+    return run.summary(labels, time.perf_counter() - started)
+
+
+def _chunks(files: Sequence[PlannedFile], size: int) -> list[Sequence[PlannedFile]]:
+    return [files[i : i + size] for i in range(0, len(files), size)]
+
+
+def _define_labels(directory: "Directory", wanted: Sequence[str]) -> tuple[list[str], list[int]]:
+    """Define the labels the project lacks, in one commit named after them (a retry defines them once);
+    the labels defined and the version that defined them."""
+    project = directory.project
+    known = set(project.labels)
+    missing = [name for name in wanted if name not in known]
+    if not missing:
+        return [], []
+    commit_id = uuid5(project.id, "define labels\n" + "\n".join(missing))
+    return missing, [project.execute([DefineLabel(name=name) for name in missing], commit_id=commit_id).version]
+
+
+def _signature(label: str, kind: str, points: Iterable[Sequence[float]], attributes: dict[str, JsonValue]) -> Signature:
+    """What makes two instances the same for a re-run: label, kind, geometry (to a millionth) and attributes."""
+    rounded = tuple((round(x, 6), round(y, 6)) for x, y in points)
+    return label, kind, rounded, json.dumps(attributes, sort_keys=True)
+
+
+def _box_signature(box: PlannedBox) -> Signature:
+    x_min, y_min, x_max, y_max = box.box
+    return _signature(box.label, "box", ((x_min, y_min), (x_max, y_max)), box.attributes)
+
+
+@dataclass(frozen=True)
+class _Present:
+    """A file the directory already holds, and its instances, to skip on a re-run."""
+
+    file_id: UUID
+    sha256: str
+    width: int | None
+    height: int | None
+    signatures: Counter[Signature]
+
+
+def _present(directory: "Directory") -> dict[str, _Present]:
+    return {file.name: _present_file(file) for file in directory}
+
+
+def _present_file(file: "File") -> _Present:
+    signatures = Counter(_signature(i.label, i.kind, i.points, i.attributes) for i in file.instances)
+    return _Present(file.id, file.sha256, file.width, file.height, signatures)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One planned file checked and its bytes stored (``stored`` None: already in), with its new boxes.
+
+    Commands are made from it later, in plan order on one thread: their uuid7 ids then
+    follow the plan, and so does the order the directory lists its files in.
+    """
+
+    planned: PlannedFile
+    stored: StoredBlob | None
+    present: _Present | None
+    boxes: list[PlannedBox]
+
+    def commands(self, directory_id: UUID) -> list[Command]:
+        head: list[Command] = []
+        if self.present is not None:
+            file_id = self.present.file_id
+        else:
+            assert self.stored is not None
+            add = AddFile(
+                directory_id=directory_id,
+                name=self.planned.name,
+                metadata=self.planned.metadata,
+                **self.stored.model_dump(),
+            )
+            file_id, head = add.file_id, [add]
+        return head + [
+            AddInstance(file_id=file_id, label=b.label, kind="box", points=_points(b.box), attributes=b.attributes)
+            for b in self.boxes
+        ]
+
+
+def _points(box: Box) -> tuple[tuple[float, float], tuple[float, float]]:
+    x_min, y_min, x_max, y_max = box
+    return (x_min, y_min), (x_max, y_max)
+
+
+def _rejected(groups: list[tuple[_Prepared, list[Command]]], batch: list[Command], error: AnnologError) -> Problem:
+    """A rejected commit as one problem naming the span of files it held."""
+    held = {id(command) for command in batch}
+    where = [p.planned.location for p, commands in groups if any(id(c) in held for c in commands)]
+    span = where[0] if len(where) == 1 else f"{where[0]} … {where[-1]} ({len(where)} files)"
+    return Problem(location=span, message=f"the commit was rejected: {type(error).__name__}: {error}")
+
+
+@dataclass
+class _Run:
+    """One import's progress through its plan: what it committed, skipped and refused."""
+
+    directory: "Directory"
+    present: dict[str, _Present]
+    started_at: int
+    problems: list[Problem]
+    versions: list[int]
+    files_added: int = 0
+    files_present: int = 0
+    instances_added: int = 0
+    instances_present: int = 0
+
+    def all(self, chunks: list[Sequence[PlannedFile]], workers: int, bar: "tqdm[Never]") -> None:
+        """Each chunk's blobs are stored while the chunk before it is committed."""
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="annolog-ingest") as pool:
+            pending = self._submit(pool, chunks[0]) if chunks else []
+            try:
+                for index in range(len(chunks)):
+                    ready = [future.result() for future in pending]
+                    pending = self._submit(pool, chunks[index + 1]) if index + 1 < len(chunks) else []
+                    self.commit(ready)
+                    bar.update(len(ready))
+                    bar.set_postfix(instances=self.instances_added, refresh=False)
+            finally:
+                for future in pending:
+                    future.cancel()
+
+    def _submit(self, pool: ThreadPoolExecutor, chunk: Sequence[PlannedFile]) -> list["Future[_Prepared | Problem]"]:
+        return [pool.submit(self.prepare, planned) for planned in chunk]
+
+    def prepare(self, planned: PlannedFile) -> "_Prepared | Problem":
+        """Read, check and store one file's bytes (in a worker thread); a refusal is a problem."""
+        try:
+            return self._prepared(planned)
+        except OSError as exc:
+            return Problem(location=planned.location, message=f"cannot read {planned.source}: {exc.strerror or exc}")
+        except InvalidInputError as exc:
+            return Problem(location=planned.location, message=str(exc))
+
+    def _prepared(self, planned: PlannedFile) -> "_Prepared | Problem":
+        present = self.present.get(planned.name)
+        if present is not None:
+            return self._already_in(planned, present)
+        if planned.source is None:
+            return self._refused(planned, f"image {planned.name!r} is not in directory {self.directory.name!r}")
+        stored = self.directory.project.store_blob(planned.source.read_bytes(), name=planned.name)
+        return self._checked(planned, stored, None, (stored.width, stored.height))
+
+    def _already_in(self, planned: PlannedFile, present: _Present) -> "_Prepared | Problem":
+        if planned.source is not None and present.sha256 != hashlib.sha256(planned.source.read_bytes()).hexdigest():
+            return self._refused(
+                planned, f"directory {self.directory.name!r} has a different file named {planned.name!r}"
+            )
+        return self._checked(planned, None, present, (present.width, present.height))
+
+    def _checked(
+        self,
+        planned: PlannedFile,
+        stored: StoredBlob | None,
+        present: _Present | None,
+        size: tuple[int | None, int | None],
+    ) -> "_Prepared | Problem":
+        """The file with the boxes it does not have yet, if its real size is the size the input states."""
+        stated = (planned.width, planned.height)
+        if planned.width is not None and size != stated:
+            return self._refused(planned, f"the image is {size[0]}x{size[1]} pixels, not {stated[0]}x{stated[1]}")
+        unseen = Counter(present.signatures) if present else Counter()
+        new = []
+        for box in planned.boxes:
+            if unseen[_box_signature(box)] > 0:
+                unseen[_box_signature(box)] -= 1
+            else:
+                new.append(box)
+        return _Prepared(planned, stored, present, new)
+
+    def _refused(self, planned: PlannedFile, message: str) -> Problem:
+        boxes = f" (with its {len(planned.boxes)} boxes)" if planned.boxes else ""
+        return Problem(location=planned.location, message=message + boxes)
+
+    def commit(self, ready: list["_Prepared | Problem"]) -> None:
+        prepared = [p for p in ready if isinstance(p, _Prepared)]
+        self.problems += [p for p in ready if isinstance(p, Problem)]
+        self.files_present += sum(1 for p in prepared if p.present is not None)
+        self.instances_present += sum(len(p.planned.boxes) - len(p.boxes) for p in prepared)
+        groups = [(p, p.commands(self.directory.id)) for p in prepared]
+        for batch in batches(commands for _, commands in groups if commands):
+            try:
+                outcome = commit_once(
+                    self.directory.project, batch, namespace=self.directory.id, started_at=self.started_at
+                )
+            except (ConflictError, NotFoundError, InvalidInputError) as error:
+                self.problems.append(_rejected(groups, batch.commands, error))
+                continue
+            self.versions.append(outcome.version)
+            self.files_added += sum(1 for c in batch.commands if isinstance(c, AddFile))
+            self.instances_added += sum(1 for c in batch.commands if isinstance(c, AddInstance))
+
+    def summary(self, labels: list[str], seconds: float) -> IngestSummary:
+        return IngestSummary(
+            project=self.directory.project.name,
+            directory=self.directory.name,
+            files_added=self.files_added,
+            files_present=self.files_present,
+            instances_added=self.instances_added,
+            instances_present=self.instances_present,
+            labels_defined=labels,
+            problems=self.problems,
+            commits=len(self.versions),
+            first_version=min(self.versions, default=None),
+            last_version=max(self.versions, default=None),
+            seconds=round(seconds, 3),
+        )
