@@ -93,7 +93,15 @@ def plan_coco(document: dict[str, Any], *, images_dir: Path | None, predictions:
         seen[annotation.id] = where
         boxes[annotation.image_id].append(_planned_box(annotation, labels[annotation.category_id], where))
     files = tuple(_planned_file(image, where, images_dir, boxes[image.id]) for image, where in images.values())
+    sections = {name: rank for rank, name in enumerate(document)}
+    problems.sort(key=lambda p: _position(p.location, sections))
     return Plan(files=files, labels=tuple(dict.fromkeys(labels.values())), problems=tuple(problems))
+
+
+def _position(location: str, sections: dict[str, int]) -> tuple[int, int]:
+    """Where "annotations[17] (id 4521)" is in the file, so problems are listed in file order."""
+    section, _, rest = location.partition("[")
+    return sections.get(section, len(sections)), int(rest.partition("]")[0])
 
 
 def _entries(
