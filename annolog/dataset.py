@@ -1,26 +1,24 @@
 """Datasets: files read at one version, sized, indexable and iterable in a stable order."""
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from annolog.file import File
 from annolog.pinned import PinnedReader
 from core.errors import ReadOnlyError
-from core.query import Expr, parse
-from projections import queries
-from projections.readmodels import Outcome
+from core.query import parse
+from projections.audit import after_version
+from projections.readmodels import HistoryEntry, Outcome, Scope
 
 if TYPE_CHECKING:
     from annolog.project import Project
 
 PAGE = 500  # files fetched per query while iterating
-T = TypeVar("T")
 
 
-class Dataset(ABC):
+class Dataset:
     """Files of a project at one version, in file-id (creation) order.
 
     A pinned dataset (read with ``version=``) always shows that version and is read-only.
@@ -34,20 +32,13 @@ class Dataset(ABC):
         self.pinned = pinned
         self._ids: list[UUID] | None = None
 
-    @abstractmethod
-    def _page(self, after: UUID | None, limit: int | None) -> list[UUID]:
-        """File ids after ``after`` (all of them with ``limit=None``), in id order."""
-
-    @abstractmethod
-    def _keys(self) -> list[str]:
-        """Every file id at the dataset's version, as text, in id order (for training manifests)."""
-
-    @abstractmethod
-    def _count(self) -> int:
-        """How many files the dataset has at its version."""
+    @property
+    def scope(self) -> Scope:
+        """What this dataset reads, as the backend is asked for it."""
+        return Scope(project=self.project.name, version=self.version, directory_id=self.directory_id)
 
     def __len__(self) -> int:
-        return len(self._ids) if self._ids is not None else self._count()
+        return len(self._ids) if self._ids is not None else self.project.backend.file_count(self.scope)
 
     def __getitem__(self, index: int) -> File:
         ids = self._file_ids()
@@ -57,26 +48,37 @@ class Dataset(ABC):
 
     def __iter__(self) -> Iterator[File]:
         after: UUID | None = None
-        while page := self._page(after, PAGE):
+        while page := self.project.backend.file_page(self.scope, after=after, limit=PAGE):
             yield from self._files(page)
             after = page[-1]
 
     @property
     def classes(self) -> list[str]:
         """Label names by class index at this version, in the order they were defined."""
-        return self._read(queries.class_names, self.project.id, self.version)
+        return self.project.backend.classes(self.project.name, self.version)
+
+    def subscribe(self, *, since: int | None = None) -> Iterator[HistoryEntry]:
+        """Changes to this dataset's directories after version ``since`` (default: the version
+        it is at), as they are projected: files added or removed, instances and metadata
+        changed, tags. Never ends; each change carries the version it produced.
+
+        >>> for change in ds.subscribe(since=ds.version):  # doctest: +SKIP
+        ...     print(change.version, change.event, change.entity_id)
+        """
+        start = self.version if since is None else since
+        return self.project.backend.subscribe(self.scope, after=after_version(start))
 
     def pinned_reader(
         self, *, cache_dir: Path | None = None, cache_bytes: int = 10 * 2**30, max_in_flight: int = 16
     ) -> PinnedReader:
         """What training datasets read this dataset's version with, in any process."""
+        scope, backend = self.scope, self.project.backend
         return PinnedReader(
-            settings=self.project.service.settings,
-            project_id=self.project.id,
+            source=backend.manifest_source(scope),
             version=self.version,
-            ids=self._keys(),
+            ids=backend.file_keys(scope),
             classes=self.classes,
-            cache_dir=cache_dir,
+            cache_dir=cache_dir or Path.home() / ".cache" / "annolog" / "blobs",
             cache_bytes=cache_bytes,
             max_in_flight=max_in_flight,
         )
@@ -138,17 +140,13 @@ class Dataset(ABC):
         """The directory the dataset is confined to; None for the whole project."""
         return None
 
-    def _read(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return self.project.service.read(query, *args, **kwargs)
-
     def _file_ids(self) -> list[UUID]:
         if self._ids is None:
-            self._ids = self._page(None, None)
+            self._ids = self.project.backend.file_page(self.scope)
         return self._ids
 
     def _files(self, ids: list[UUID]) -> list[File]:
-        views = self._read(queries.files_by_id, self.project.id, ids, self.version)
-        return [File(self, view) for view in views]
+        return [File(self, view) for view in self.project.backend.files(self.scope, ids)]
 
     def _writable(self, action: str) -> None:
         if self.pinned:
@@ -186,36 +184,18 @@ class Slice(Dataset):
         self, project: "Project", query: str, *, version: int, pinned: bool, within: Dataset | None = None
     ) -> None:
         super().__init__(project, version=version, pinned=pinned)
-        self._within = within
         self.query: str = query if not isinstance(within, Slice) else f"({within.query}) and ({query})"
-        self._expr: Expr = parse(self.query)
+        parse(self.query)  # a typo fails here, with its column
         self._directory_id = within.directory_id if within is not None else None
-        self._count()  # unknown labels are reported now, not on first read
+        len(self)  # unknown labels are reported now, not on first read
 
     @property
     def directory_id(self) -> UUID | None:
         return self._directory_id
 
-    def _page(self, after: UUID | None, limit: int | None) -> list[UUID]:
-        return self._read(
-            queries.slice_file_ids,
-            self.project.view(),
-            self.version,
-            self._expr,
-            directory_id=self._directory_id,
-            after=after,
-            limit=limit,
-        )
-
-    def _keys(self) -> list[str]:
-        return self._read(
-            queries.slice_file_keys, self.project.view(), self.version, self._expr, directory_id=self._directory_id
-        )
-
-    def _count(self) -> int:
-        return self._read(
-            queries.count_slice, self.project.view(), self.version, self._expr, directory_id=self._directory_id
-        )
+    @property
+    def scope(self) -> Scope:
+        return super().scope.model_copy(update={"query": self.query})
 
     def __repr__(self) -> str:
         at = f"pinned at version {self.version}" if self.pinned else f"latest, version {self.version}"

@@ -6,9 +6,8 @@ from uuid import UUID
 
 from annolog.dataset import Dataset
 from annolog.file import File
-from core.commands import MirrorFile, RemoveFileFromDirectory
+from core.commands import AddFile, MirrorFile, RemoveFileFromDirectory
 from core.errors import InvalidInputError
-from projections import queries
 from projections.readmodels import DirectoryView
 
 if TYPE_CHECKING:
@@ -28,15 +27,6 @@ class Directory(Dataset):
     def directory_id(self) -> UUID:
         return self.id
 
-    def _page(self, after: UUID | None, limit: int | None) -> list[UUID]:
-        return self._read(queries.file_ids, self.project.id, self.id, self.version, after=after, limit=limit)
-
-    def _keys(self) -> list[str]:
-        return self._read(queries.file_keys, self.project.id, self.id, self.version)
-
-    def _count(self) -> int:
-        return self._read(queries.count_files, self.project.id, self.id, self.version)
-
     def add_file(
         self,
         source: str | Path | bytes,
@@ -53,17 +43,10 @@ class Directory(Dataset):
             data = source
         else:
             data, name = Path(source).read_bytes(), name or Path(source).name
-        outcome, file_id = self.project.service.add_file(
-            self.project.id,
-            self.project.actor,
-            directory_id=self.id,
-            data=data,
-            name=name,
-            metadata=metadata,
-            media_type=media_type,
-        )
-        self._committed(outcome)
-        return self._files([file_id])[0]
+        stored = self.project.store_blob(data, name=name, media_type=media_type)
+        command = AddFile(directory_id=self.id, name=name, metadata=metadata or {}, **stored.model_dump())
+        self._committed(self.project.execute([command]))
+        return self._files([command.file_id])[0]
 
     def add(self, file: File) -> File:
         """Mirror ``file`` here: the same file and instances, seen in both directories."""

@@ -57,7 +57,7 @@ class File:
 
     def read(self) -> bytes:
         """The file's bytes (checked against its sha256)."""
-        return self.directory.project.service.blobs.get(self.sha256)
+        return self.directory.project.backend.read_blob(self.directory.scope, self.id)
 
     def add_instance(
         self,

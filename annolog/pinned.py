@@ -1,18 +1,19 @@
 """Reading one pinned version from any process: file ids, manifest pages, blob bytes.
 
 A ``PinnedReader`` is what training datasets carry into DataLoader workers. It pickles
-as plain settings and ids, and opens its own read-only database engine and blob store
-lazily in each process (fork or spawn). Blobs from a remote store go through a bounded
-disk cache keyed by sha256 — an immutable key, so a hit is always right — and are fetched
-in parallel with a bounded number of requests in flight. ``cache_bytes`` bounds the
-cache's whole size on disk, its index included.
+as plain ids and a ``ManifestSource`` — the embedded database and blob store, or an
+annolog server's URL and token — which opens its connections lazily in each process
+(fork or spawn). Blobs from a remote store go through a bounded disk cache keyed by
+sha256 — an immutable key, so a hit is always right — and are fetched in parallel with
+a bounded number of requests in flight. ``cache_bytes`` bounds the cache's whole size
+on disk, its index included.
 """
 
 import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import numpy as np
@@ -68,56 +69,45 @@ def decode_image(data: bytes, name: str) -> "np.ndarray[Any, np.dtype[np.uint8]]
         raise CorruptBlob(f"file {name!r} does not decode as an image: {exc}") from exc
 
 
-class PinnedReader:
-    """One project's files at one version (a directory, a slice or the whole project)."""
+class ManifestSource(Protocol):
+    """Where a pinned reader gets file views and bytes; pickles, and reconnects per process."""
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        project_id: UUID,
-        version: int,
-        ids: list[str],
-        classes: list[str],
-        cache_dir: Path | None = None,
-        cache_bytes: int = 10 * 2**30,
-        max_in_flight: int = 16,
-    ) -> None:
+    @property
+    def remote(self) -> bool:
+        """Whether bytes come over the network (and are worth a local disk cache)."""
+        ...
+
+    def views(self, ids: list[UUID]) -> list[FileView]:
+        """The files with ``ids`` at the pinned version, with their instances, in that order."""
+        ...
+
+    def fetch(self, entry: Entry) -> bytes:
+        """The bytes of ``entry``'s file, checked against its sha256."""
+        ...
+
+
+class DatabaseSource:
+    """The views' database and the blob store, opened read-only from the settings (embedded,
+    or a trusted process on the server stack). The file ids come from an access-checked
+    read, so this only ever reads files its reader was allowed to list."""
+
+    def __init__(self, settings: Settings, project_id: UUID, version: int) -> None:
         self.settings, self.project_id, self.version = settings, project_id, version
-        self.ids, self.classes = ids, classes
-        self.cache_dir = cache_dir or settings.data_dir / "cache" / "blobs"
-        self.cache_bytes, self.max_in_flight = cache_bytes, max_in_flight
         self._opened: dict[str, Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_opened": {}}  # connections, pools and caches are per process
+        return {**self.__dict__, "_opened": {}}  # connections and pools are per process
 
-    def entries(self, positions: list[int]) -> list[Entry]:
-        """Manifest entries of the files at ``positions``, in that order (one round trip)."""
-        index = {name: i for i, name in enumerate(self.classes)}
-        ids = [UUID(self.ids[p]) for p in positions]  # kept as text: 100k UUID objects cost 0.5 s
+    @property
+    def remote(self) -> bool:
+        return not isinstance(self._store(), LocalBlobStore)
+
+    def views(self, ids: list[UUID]) -> list[FileView]:
         with self._engine().connect() as db:
-            views = queries.files_by_id(db, self.project_id, ids, self.version)
-        return [_entry(view, index) for view in views]
+            return queries.files_by_id(db, self.project_id, ids, self.version)
 
-    def fetch(self, entries: list[Entry]) -> list[bytes]:
-        """The blobs of ``entries``: cache hits and a local store are read here, in this thread;
-        remote misses in parallel (bounded), then cached."""
-        store, cache = self._store(), self._cache()  # opened once, here, not by each fetch thread
-        if cache is None:  # blobs are local files: reading here beats handing off to threads
-            return [self._get(store, entry) for entry in entries]
-        found = {e.sha256: data for e in entries if isinstance(data := cache.get(e.sha256), bytes)}
-        missing = list({e.sha256: e for e in entries if e.sha256 not in found}.values())
-        for entry, data in zip(missing, self._pool().map(lambda e: self._get(store, e), missing)):
-            cache.set(entry.sha256, data)
-            found[entry.sha256] = data
-        return [found[e.sha256] for e in entries]
-
-    def _get(self, store: BlobStore, entry: Entry) -> bytes:
-        try:
-            return store.get(entry.sha256)
-        except AnnologError as exc:
-            raise type(exc)(f"file {entry.name!r} ({entry.file_id}): {exc}") from exc
+    def fetch(self, entry: Entry) -> bytes:
+        return self._store().get(entry.sha256)
 
     def _engine(self) -> Any:
         if "engine" not in self._opened:
@@ -132,10 +122,57 @@ class PinnedReader:
         store: BlobStore = self._opened["store"]
         return store
 
+
+class PinnedReader:
+    """One project's files at one version (a directory, a slice or the whole project)."""
+
+    def __init__(
+        self,
+        *,
+        source: ManifestSource,
+        version: int,
+        ids: list[str],
+        classes: list[str],
+        cache_dir: Path,
+        cache_bytes: int = 10 * 2**30,
+        max_in_flight: int = 16,
+    ) -> None:
+        self.source, self.version, self.ids, self.classes = source, version, ids, classes
+        self.cache_dir, self.cache_bytes, self.max_in_flight = cache_dir, cache_bytes, max_in_flight
+        self._opened: dict[str, Any] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_opened": {}}  # pools and caches are per process
+
+    def entries(self, positions: list[int]) -> list[Entry]:
+        """Manifest entries of the files at ``positions``, in that order (one round trip)."""
+        index = {name: i for i, name in enumerate(self.classes)}
+        ids = [UUID(self.ids[p]) for p in positions]  # kept as text: 100k UUID objects cost 0.5 s
+        return [_entry(view, index) for view in self.source.views(ids)]
+
+    def fetch(self, entries: list[Entry]) -> list[bytes]:
+        """The blobs of ``entries``: cache hits and a local store are read here, in this thread;
+        remote misses in parallel (bounded), then cached."""
+        cache = self._cache()  # opened once, here, not by each fetch thread
+        if cache is None:  # blobs are local files: reading here beats handing off to threads
+            return [self._get(entry) for entry in entries]
+        found = {e.sha256: data for e in entries if isinstance(data := cache.get(e.sha256), bytes)}
+        missing = list({e.sha256: e for e in entries if e.sha256 not in found}.values())
+        for entry, data in zip(missing, self._pool().map(self._get, missing)):
+            cache.set(entry.sha256, data)
+            found[entry.sha256] = data
+        return [found[e.sha256] for e in entries]
+
+    def _get(self, entry: Entry) -> bytes:
+        try:
+            return self.source.fetch(entry)
+        except AnnologError as exc:
+            raise type(exc)(f"file {entry.name!r} ({entry.file_id}): {exc}") from exc
+
     def _cache(self) -> Any:
         """A size-bounded LRU disk cache for remote stores; None when blobs are already local."""
         if "cache" not in self._opened:
-            if isinstance(self._store(), LocalBlobStore):
+            if not self.source.remote:
                 self._opened["cache"] = None
             else:
                 import diskcache  # only remote stores need it

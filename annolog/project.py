@@ -3,10 +3,10 @@
 from collections.abc import Sequence
 from uuid import UUID
 
+from annolog.backend import Backend
 from annolog.dataset import Slice
 from annolog.directory import Directory
 from annolog.file import File, Instance
-from api.service import Service
 from core.commands import (
     Command,
     CreateDirectory,
@@ -18,16 +18,15 @@ from core.commands import (
     TagVersion,
 )
 from core.events import AccessType, Role
-from projections import queries
-from projections.readmodels import HistoryEntry, Outcome, ProjectView, StoredBlob
+from projections.readmodels import CommitView, HistoryEntry, Outcome, ProjectView, StoredBlob
 
 
 class Project:
     """A labelled dataset project: the unit of versions, labels and access."""
 
-    def __init__(self, service: Service, actor: str, view: ProjectView) -> None:
-        self._service = service
-        self.actor = actor
+    def __init__(self, backend: Backend, view: ProjectView) -> None:
+        self.backend = backend
+        self.actor = backend.actor
         self.id: UUID = view.project_id
         self.name = view.name
         self.directory = Directories(self)
@@ -38,11 +37,11 @@ class Project:
         return self.view().version
 
     def view(self) -> ProjectView:
-        return self._service.read(queries.project_named, self.name)
+        return self.backend.project(self.name)
 
     @property
     def labels(self) -> list[str]:
-        return self._service.read(queries.label_names, self.id, self.version)
+        return self.backend.labels(self.name, self.version)
 
     def define_labels(self, *names: str) -> int:
         """Define labels (all or none); returns the version that made them."""
@@ -73,25 +72,46 @@ class Project:
         instance: Instance | None = None,
         directory: Directory | None = None,
         actor: str | None = None,
+        event: str | None = None,
         since: int | None = None,
         until: int | None = None,
+        after: tuple[int, int] | None = None,
+        limit: int = 1000,
     ) -> list[HistoryEntry]:
-        """Who changed what, when, at which version, with the values before and after."""
-        return self._service.read(
-            queries.history_of,
-            self.id,
-            entity_id=instance.id if instance else None,
+        """Who changed what, when, at which version, with the values before and after.
+
+        Of a file (with its instances), an instance or a directory; the whole project's
+        needs admin. Filter by ``actor``, ``event`` type (e.g. "InstanceChanged") and
+        versions ``since``..``until``; page with ``after=(entry.version, entry.seq)``.
+        """
+        return self.backend.history(
+            self.name,
             file_id=file.id if file else None,
+            instance_id=instance.id if instance else None,
             directory_id=directory.id if directory else None,
             actor=actor,
+            event=event,
             since=since,
             until=until,
+            after=after,
+            limit=limit,
         )
+
+    def commits(
+        self,
+        *,
+        actor: str | None = None,
+        accepted: bool | None = None,
+        after: int | None = None,
+        limit: int = 1000,
+    ) -> list[CommitView]:
+        """Judged commits in log order, rejected ones with their reason (admins see everyone's;
+        others pass their own ``actor``); page with ``after=commit.offset``."""
+        return self.backend.commits(self.name, actor=actor, accepted=accepted, after=after, limit=limit)
 
     def slice(self, query: str, *, version: int | str | None = None) -> Slice:
         """Files of any directory of the project matching ``query``, at ``version`` (default latest)."""
-        resolved = self._service.read(queries.resolve_version, self.view(), version)
-        return Slice(self, query, version=resolved, pinned=version is not None)
+        return Slice(self, query, version=self.backend.resolve(self.name, version), pinned=version is not None)
 
     def save_slice(self, name: str, query: str, *, directory: Directory | None = None) -> None:
         """Save ``query`` as ``name`` (over ``directory``, or the whole project)."""
@@ -99,7 +119,7 @@ class Project:
 
     def saved_slice(self, name: str, *, version: int | str | None = None) -> Slice:
         """The slice saved as ``name``, its query evaluated at ``version`` (default latest)."""
-        query, directory_id = self._service.read(queries.saved_slice, self.view(), name)
+        query, directory_id = self.backend.saved_slice(self.name, name)
         if directory_id is None:
             return self.slice(query, version=version)
         directory = next(d for d in self.directory.list(version=version) if d.id == directory_id)
@@ -110,15 +130,11 @@ class Project:
 
         Pass the ``commit_id`` of an earlier attempt to retry safely: it is applied once.
         """
-        return self._service.execute(self.id, self.actor, commands, commit_id=commit_id)
+        return self.backend.execute(self.id, commands, commit_id=commit_id)
 
     def store_blob(self, data: bytes, *, name: str, media_type: str | None = None) -> StoredBlob:
         """Probe and store bytes for ``AddFile`` commands committed later (bulk ingest)."""
-        return self._service.store_blob(data, name=name, media_type=media_type)
-
-    @property
-    def service(self) -> Service:
-        return self._service
+        return self.backend.store_blob(self.name, data, name=name, media_type=media_type)
 
     def __repr__(self) -> str:
         return f"Project({self.name!r})"
@@ -137,13 +153,12 @@ class Directories:
 
     def get(self, name: str, *, version: int | str | None = None) -> Directory:
         """The directory at the latest version, or pinned at ``version`` (a number or a tag)."""
-        project = self._project.view()
-        resolved = self._project.service.read(queries.resolve_version, project, version)
-        view = self._project.service.read(queries.directory_named, project, name, resolved)
+        backend, project = self._project.backend, self._project.name
+        view = backend.directory(project, name, backend.resolve(project, version))
         return Directory(self._project, view, pinned=version is not None)
 
     def list(self, *, version: int | str | None = None) -> list[Directory]:
-        project = self._project.view()
-        resolved = self._project.service.read(queries.resolve_version, project, version)
-        views = self._project.service.read(queries.list_directories, project, resolved)
+        """The directories at ``version`` (default latest) this client may read."""
+        backend, project = self._project.backend, self._project.name
+        views = backend.directories(project, backend.resolve(project, version))
         return [Directory(self._project, view, pinned=version is not None) for view in views]

@@ -7,7 +7,6 @@ calls this in-process when embedded; the HTTP API calls the same methods on the 
 """
 
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -33,6 +32,7 @@ from core.ids import uuid7
 from eventlog.log import EventLog, Position
 from projections import queries
 from projections.database import database_errors
+from projections.notify import PostgresListener, Progress
 from projections.projector import Projector
 from projections.readmodels import Outcome, StoredBlob
 from projections.tables import log_positions
@@ -83,6 +83,9 @@ class Service:
         self._projector = projector
         self._wait_timeout_s = wait_timeout_s
         self._write_lock = threading.Lock()
+        self._listener_lock = threading.Lock()
+        self.progress = Progress()
+        self._listener: PostgresListener | None = None
 
     def execute(
         self, project_id: UUID, actor: str, commands: Sequence[Command], *, commit_id: UUID | None = None
@@ -94,9 +97,11 @@ class Service:
         retry safely: a commit id is applied at most once.
         """
         commit = _commit_of(commands, project_id, actor, commit_id)
-        with self._write_lock:  # embedded: append and project one commit at a time
-            position = self.log.append(commit)
-            self._await(position)
+        if self._projector is None:  # the server: appends run concurrently, a projector judges them
+            self._await(self.log.append(commit))
+        else:
+            with self._write_lock:  # in process: append and project one commit at a time
+                self._await(self.log.append(commit))
         return self._outcome(commit.commit_id)
 
     def add_file(
@@ -145,18 +150,28 @@ class Service:
         if self._projector is not None:
             with database_errors(self.engine, "project the commit"):
                 self._projector.catch_up([position.partition])
+            self.progress.advance()
             return
-        # Polled until PostgreSQL LISTEN/NOTIFY wakes writers (the service issue); the short
-        # cap keeps append-to-visible near the projector's own latency.
-        deadline, pause = time.monotonic() + self._wait_timeout_s, 0.001
-        while self._projected_until(position.partition) <= position.offset:
-            if time.monotonic() > deadline:
-                raise UnavailableError(
-                    f"the commit at {position} was appended but not judged within {self._wait_timeout_s}s; "
-                    "is `annolog projector` running? It will be applied when the projector catches up"
-                )
-            time.sleep(pause)
-            pause = min(pause * 2, 0.01)
+        if not self.watch(lambda: self._projected_until(position.partition) > position.offset, self._wait_timeout_s):
+            raise UnavailableError(
+                f"the commit at {position} was appended but not judged within {self._wait_timeout_s}s; "
+                "is `annolog projector` running? It will be applied when the projector catches up"
+            )
+
+    def watch(self, ready: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait until ``ready()`` holds, re-checking each time the projector commits a batch
+        (PostgreSQL NOTIFY on the server stack); False if ``timeout_s`` passed first."""
+        if self._listener is None and self.engine.dialect.name == "postgresql":
+            with self._listener_lock:
+                self._listener = self._listener or PostgresListener(self.engine, self.progress)
+        return self.progress.wait_until(ready, timeout_s)
+
+    def close(self) -> None:
+        """Release the log, the database pool and the listener thread."""
+        if self._listener is not None:
+            self._listener.close()
+        self.log.close()
+        self.engine.dispose()
 
     def _projected_until(self, partition: int) -> int:
         with self.reading() as db:

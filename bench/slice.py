@@ -346,9 +346,9 @@ def _reader(project: Project, kind: str, version: int, expr: Expr) -> Callable[[
     """The read as the service does it; returns the number of files it found."""
     if kind == "page":
         return lambda db: len(
-            queries.slice_file_ids(db, project.view, version, expr, directory_id=project.directory_id, limit=PAGE)
+            queries.slice_file_ids(db, project.view, version, expr, directory_ids=[project.directory_id], limit=PAGE)
         )
-    return lambda db: queries.count_slice(db, project.view, version, expr, directory_id=project.directory_id)
+    return lambda db: queries.count_slice(db, project.view, version, expr, directory_ids=[project.directory_id])
 
 
 @dataclass(frozen=True)

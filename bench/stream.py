@@ -224,7 +224,7 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 def upload(project: annolog.Project, samples: Sequence[Sample]) -> list[str]:
     """The samples' bytes in the project's blob store, in parallel; their sha256 in order."""
-    store = project.service.blobs
+    store = project.backend.service.blobs
     with ThreadPoolExecutor(BLOB_UPLOADS_IN_FLIGHT) as pool:
         return list(pool.map(lambda sample: store.put(sample.path.read_bytes()), samples))
 

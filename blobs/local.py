@@ -60,6 +60,11 @@ class LocalBlobStore:
     def exists(self, sha256: str) -> bool:
         return self._path(sha256).is_file()
 
+    def url(self, sha256: str, *, expires_s: int = 300) -> None:
+        """None: a directory on the server's disk has no URL of its own."""
+        check_sha256(sha256)
+        return None
+
     def size(self, sha256: str) -> int:
         path = self._path(sha256)
         with self._unusable_on_os_error(f"read the size of blob {sha256}"):

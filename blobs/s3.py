@@ -94,7 +94,7 @@ class S3BlobStore:
     def size(self, sha256: str) -> int:
         return int(self._head(sha256)["ContentLength"])
 
-    def presigned_url(self, sha256: str, *, expires_s: int = 300) -> str:
+    def url(self, sha256: str, *, expires_s: int = 300) -> str:
         """A URL that lets anyone holding it GET the blob for ``expires_s`` seconds.
 
         Lets a client download straight from S3 instead of through the API. Signing is

@@ -70,6 +70,11 @@ class BlobStore(Protocol):
         """The stored blob's length in bytes; ``NotFoundError`` when there is none."""
         ...
 
+    def url(self, sha256: str, *, expires_s: int = 300) -> str | None:
+        """A URL anyone holding it may GET the blob from for ``expires_s`` seconds, or None
+        when the store cannot issue one (the bytes then go out through the service)."""
+        ...
+
 
 def check_sha256(value: str) -> str:
     """``value`` if it is a lowercase hex sha256; refusing the rest also stops path traversal."""

@@ -5,7 +5,8 @@
     ├── InvalidInputError            bad input found without looking at state (schema, geometry)
     ├── NotFoundError                a named thing does not exist (project, file, version, tag)
     ├── ConflictError                the state moved on (stale revision, name taken)
-    ├── AccessDenied                 the actor lacks the role the command needs
+    ├── NotAuthenticated             no API token, an unknown one, or an expired one
+    ├── AccessDenied                 the actor lacks the role the command or read needs
     ├── ReadOnlyError                a write through something read at a pinned version
     ├── CorruptBlob                  stored bytes no longer match their sha256
     ├── UnavailableError             a backing service cannot be reached; retrying may help
@@ -41,6 +42,10 @@ class NotFoundError(AnnologError, LookupError):
 
 class ConflictError(AnnologError):
     """The command was judged against newer state than it expected."""
+
+
+class NotAuthenticated(AnnologError):
+    """The caller did not prove who it is: no token, an unknown token, or an expired one."""
 
 
 class AccessDenied(AnnologError):

@@ -24,8 +24,11 @@ class Position:
 
 @dataclass(frozen=True)
 class LogRecord:
+    """A commit where it is in the log, with the exact bytes stored (what the audit chain hashes)."""
+
     position: Position
     commit: Commit
+    payload: bytes
 
 
 class EventLog(Protocol):
@@ -83,7 +86,7 @@ def check_size(data: bytes, commit: Commit, limit: int) -> None:
 def decode_record(codec: CommitCodec, position: Position, payload: bytes) -> LogRecord:
     """The record at ``position``; an undecodable one is reported with where it is."""
     try:
-        return LogRecord(position, codec.decode(payload))
+        return LogRecord(position, codec.decode(payload), payload)
     except UndecodableRecord as exc:
         raise UndecodableRecord(
             f"log record at partition {position.partition}, offset {position.offset}: {exc}"

@@ -19,8 +19,10 @@ from core.commit import Commit
 from core.errors import AnnologError, ConflictError, InvalidInputError, NotFoundError
 from core.events import ProjectCreated
 from eventlog.log import EventLog, LogRecord
+from projections.chain import link, previous_link
 from projections.judge import judge
 from projections.judgement import Judgement
+from projections.notify import announce
 from projections.tables import commits, log_positions, projects
 
 log = logging.getLogger(__name__)
@@ -96,7 +98,8 @@ def apply_record(db: Connection, record: LogRecord) -> None:
         )
         return
     savepoint.commit()
-    db.execute(insert(commits).values(_outcome(record, accepted=True, version=version + 1)))
+    chain = link(previous_link(db, commit.project_id, version + 1), version + 1, record.payload)
+    db.execute(insert(commits).values(_outcome(record, accepted=True, version=version + 1, chain=chain)))
 
 
 def stored_offset(db: Connection, partition: int, *, lock: bool = False) -> int:
@@ -146,6 +149,7 @@ class Projector:
                 .where(log_positions.c.partition == partition)
                 .values(next_offset=records[-1].position.offset + 1)
             )
+            announce(db)
         return len(records)
 
     def catch_up(self, partitions: Iterable[int] | None = None) -> int:

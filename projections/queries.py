@@ -1,4 +1,4 @@
-"""Reads of the views as of any version: projects, directories, files with instances, history.
+"""Reads of the views as of any version: projects, directories, files with instances, slices.
 
 Every read takes a resolved version; ``valid_at`` makes "as of V" one predicate, so the
 same query answers latest and pinned reads. Directory listings are keyset-paged by
@@ -14,13 +14,12 @@ from sqlalchemy import Connection, Select, String, Table, cast, exists, func, li
 
 from core.errors import NotFoundError
 from core.query import Expr
-from projections.readmodels import DirectoryView, FileView, HistoryEntry, InstanceView, ProjectView
+from projections.readmodels import DirectoryView, FileView, InstanceView, ProjectView
 from projections.slices import SliceCompiler, check_labels
 from projections.tables import (
     commits,
     directories,
     files,
-    history,
     instances,
     labels,
     memberships,
@@ -126,6 +125,18 @@ def file_ids(
     return _page(db, _members(project_id, directory_id, version), after=after, limit=limit)
 
 
+def members_among(
+    db: Connection, project_id: UUID, ids: Sequence[UUID], version: int, directory_ids: Sequence[UUID] | None
+) -> set[UUID]:
+    """Which of ``ids`` are, at ``version``, in one of ``directory_ids`` (None: in any directory)."""
+    query = select(memberships.c.file_id).where(
+        memberships.c.project_id == project_id, memberships.c.file_id.in_(ids), valid_at(memberships, version)
+    )
+    if directory_ids is not None:
+        query = query.where(memberships.c.directory_id.in_(directory_ids))
+    return set(db.execute(query.distinct()).scalars())
+
+
 def _page(db: Connection, ids: Select[Any], *, after: UUID | None, limit: int | None) -> list[UUID]:
     """The ids ``ids`` selects, in id order, after ``after``: keyset pages never skip or repeat one."""
     column = ids.selected_columns[0]
@@ -222,61 +233,15 @@ def class_names(db: Connection, project_id: UUID, version: int) -> list[str]:
     return list(db.execute(query.order_by(labels.c.class_index)).scalars())
 
 
-def history_of(
-    db: Connection,
-    project_id: UUID,
-    *,
-    entity_id: UUID | None = None,
-    file_id: UUID | None = None,
-    directory_id: UUID | None = None,
-    actor: str | None = None,
-    since: int | None = None,
-    until: int | None = None,
-    limit: int = 1000,
-) -> list[HistoryEntry]:
-    """Every change that touched the entity, file (with its instances) or directory, oldest first."""
-    query = (
-        select(history, commits.c.time, commits.c.actor, commits.c.command)
-        .join(commits, commits.c.commit_id == history.c.commit_id)
-        .where(history.c.project_id == project_id)
-    )
-    if entity_id is not None:
-        query = query.where(history.c.entity_id == str(entity_id))
-    if file_id is not None:
-        query = query.where((history.c.file_id == file_id) | (history.c.entity_id == str(file_id)))
-    if directory_id is not None:
-        query = query.where(history.c.directory_id == directory_id)
-    if actor is not None:
-        query = query.where(commits.c.actor == actor)
-    if since is not None:
-        query = query.where(history.c.version >= since)
-    if until is not None:
-        query = query.where(history.c.version <= until)
-    rows = db.execute(query.order_by(history.c.version, history.c.seq).limit(limit))
-    return [
-        HistoryEntry(
-            version=r.version,
-            commit_id=r.commit_id,
-            time=r.time,
-            actor=r.actor,
-            command=r.command,
-            event=r.event,
-            entity=r.entity,
-            entity_id=r.entity_id,
-            before=r.before,
-            after=r.after,
-        )
-        for r in rows
-    ]
-
-
 def commit_outcome(db: Connection, commit_id: UUID) -> Any:
     """The judged commit's row (accepted, version, error, reason), or None if not judged yet."""
     return db.execute(select(commits).where(commits.c.commit_id == commit_id)).first()
 
 
-def _sliced(db: Connection, project: ProjectView, version: int, expr: Expr, directory_id: UUID | None) -> Select[Any]:
-    """File ids matching ``expr`` at ``version``, in ``directory_id`` or in any directory."""
+def _sliced(
+    db: Connection, project: ProjectView, version: int, expr: Expr, directory_ids: Sequence[UUID] | None
+) -> Select[Any]:
+    """File ids matching ``expr`` at ``version``, in one of ``directory_ids`` (None: in any directory)."""
     check_labels(db, project.project_id, project.name, expr)
     where = SliceCompiler(dialect=db.dialect.name, project_id=project.project_id, version=version).where(expr)
     member = select(literal(1)).where(
@@ -284,8 +249,8 @@ def _sliced(db: Connection, project: ProjectView, version: int, expr: Expr, dire
         memberships.c.file_id == files.c.file_id,
         valid_at(memberships, version),
     )
-    if directory_id is not None:
-        member = member.where(memberships.c.directory_id == directory_id)
+    if directory_ids is not None:
+        member = member.where(memberships.c.directory_id.in_(directory_ids))
     return select(files.c.file_id).where(
         files.c.project_id == project.project_id, valid_at(files, version), exists(member), where
     )
@@ -297,25 +262,25 @@ def slice_file_ids(
     version: int,
     expr: Expr,
     *,
-    directory_id: UUID | None = None,
+    directory_ids: Sequence[UUID] | None = None,
     after: UUID | None = None,
     limit: int | None = None,
 ) -> list[UUID]:
     """Matching file ids in id order after ``after``: keyset pages never skip or repeat a file."""
-    return _page(db, _sliced(db, project, version, expr, directory_id), after=after, limit=limit)
+    return _page(db, _sliced(db, project, version, expr, directory_ids), after=after, limit=limit)
 
 
 def slice_file_keys(
-    db: Connection, project: ProjectView, version: int, expr: Expr, *, directory_id: UUID | None = None
+    db: Connection, project: ProjectView, version: int, expr: Expr, *, directory_ids: Sequence[UUID] | None = None
 ) -> list[str]:
     """Every matching file id, as text, in id order."""
-    return _as_text(db, _sliced(db, project, version, expr, directory_id))
+    return _as_text(db, _sliced(db, project, version, expr, directory_ids))
 
 
 def count_slice(
-    db: Connection, project: ProjectView, version: int, expr: Expr, *, directory_id: UUID | None = None
+    db: Connection, project: ProjectView, version: int, expr: Expr, *, directory_ids: Sequence[UUID] | None = None
 ) -> int:
-    return _count(db, _sliced(db, project, version, expr, directory_id))
+    return _count(db, _sliced(db, project, version, expr, directory_ids))
 
 
 def saved_slice(db: Connection, project: ProjectView, name: str) -> tuple[str, UUID | None]:

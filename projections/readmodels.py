@@ -50,9 +50,14 @@ class FileView(ReadModel):
 
 
 class HistoryEntry(ReadModel):
-    """One change to one entity, with who made it, when, in which commit and version."""
+    """One change to one entity, with who made it, when, in which commit and version.
+
+    ``(version, seq)`` orders a project's changes; it is the cursor of history pages and
+    the id of a subscription's events.
+    """
 
     version: int
+    seq: int
     commit_id: UUID
     time: datetime
     actor: str
@@ -62,6 +67,32 @@ class HistoryEntry(ReadModel):
     entity_id: str
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+
+
+class CommitView(ReadModel):
+    """A judged commit: accepted (with the version it made and its chain hash) or rejected (why)."""
+
+    commit_id: UUID
+    partition: int
+    offset: int
+    time: datetime
+    actor: str
+    command: str
+    accepted: bool
+    version: int | None
+    error: str | None
+    reason: str | None
+    chain: str | None
+
+
+class Scope(ReadModel):
+    """What a dataset reads: a project's files at one version, in a directory or in any
+    directory the reader may read, all of them or those matching a slice ``query``."""
+
+    project: str
+    version: int
+    directory_id: UUID | None = None
+    query: str | None = None
 
 
 class Outcome(ReadModel):

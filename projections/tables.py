@@ -199,7 +199,10 @@ commits = Table(
     Column("version", Integer),  # the version it made, when accepted
     Column("error", String(40)),  # the error class of a rejection, e.g. "ConflictError"
     Column("reason", Text),
+    # Tamper evidence: sha256 over the previous accepted commit's chain and this record's bytes.
+    Column("chain", String(64)),
     Index("ix_commits_project_version", "project_id", "version"),
+    Index("ix_commits_project_offset", "project_id", "offset"),
 )
 
 # The audit history: one row per applied event, with the entity's value before and after.
@@ -233,6 +236,6 @@ log_positions = Table(
 VERSIONED = (labels, directories, files, memberships, instances, label_counts, tags, roles, slices)
 
 
-def valid_at(table: Table, version: int) -> ColumnElement[bool]:
+def valid_at(table: Table, version: int | ColumnElement[int]) -> ColumnElement[bool]:
     """Rows of ``table`` that were the truth right after commit ``version``."""
     return (table.c.valid_from <= version) & (table.c.valid_to.is_(None) | (table.c.valid_to > version))

@@ -280,7 +280,7 @@ class TestS3BlobStore(BlobStoreContract):
     def test_a_presigned_url_downloads_the_blob(self, store: S3BlobStore) -> None:
         sha256 = store.put(b"fetched without credentials")
 
-        url = store.presigned_url(sha256, expires_s=60)
+        url = store.url(sha256, expires_s=60)
         with urllib.request.urlopen(url, timeout=10) as response:
             assert response.read() == b"fetched without credentials"
 
@@ -288,7 +288,7 @@ class TestS3BlobStore(BlobStoreContract):
     def test_a_presigned_url_outside_s3s_validity_limits_is_refused(self, store: S3BlobStore, expires_s: int) -> None:
         refused = f"expires_s must be between 1 and 604800 seconds .*got {expires_s}"
         with pytest.raises(InvalidInputError, match=refused):
-            store.presigned_url(MISSING, expires_s=expires_s)
+            store.url(MISSING, expires_s=expires_s)
 
     def test_an_unreachable_endpoint_is_reported_within_seconds_naming_it(self, aws_credentials: None) -> None:
         endpoint = f"http://127.0.0.1:{_free_port()}"

@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from uuid import uuid4
 
@@ -41,12 +41,21 @@ def jpeg(width: int = 64, height: int = 48, color: str = "red") -> bytes:
     return out.getvalue()
 
 
+Connect = Callable[[str], annolog.Client]
+"""A client acting as the principal named."""
+
+
 class ProjectionContract:
-    """Subclasses provide ``service`` (a Service whose writes are judged before they return)."""
+    """Subclasses provide ``service`` (a Service whose writes are judged before they return)
+    and may override ``connect`` to reach it another way (over HTTP)."""
 
     @pytest.fixture
-    def client(self, service: Service) -> annolog.Client:
-        return annolog.Client(service, actor="ana")
+    def connect(self, service: Service) -> Connect:
+        return lambda actor: annolog.Client(service, actor=actor)
+
+    @pytest.fixture
+    def client(self, connect: Connect) -> annolog.Client:
+        return connect("ana")
 
     @pytest.fixture
     def project(self, client: annolog.Client) -> annolog.Project:
@@ -206,21 +215,32 @@ class ProjectionContract:
         assert [f.name for f in project.directory.get("all")] == ["p.jpg"]
 
     def test_roles_gate_writes_and_restricted_directories_need_their_own_grant(
-        self, project: annolog.Project, service: Service
+        self, project: annolog.Project, connect: Connect
     ) -> None:
         secret = project.directory.new("secret", access_type="restricted")
         photo = secret.add_file(jpeg(), name="p.jpg")
         project.grant("ben", "annotator")
-        as_ben = annolog.Client(service, actor="ben").project(project.name)
-        photo_for_ben = as_ben.directory.get("secret")[0]
+        as_ben = connect("ben").project(project.name)
+        drawing = AddInstance(file_id=photo.id, label="car", kind="box", points=((1, 1), (5, 5)))
 
+        with pytest.raises(AccessDenied, match="ben may not read directory 'secret'"):
+            as_ben.directory.get("secret")
+        assert [d.name for d in as_ben.directory.list()] == []
         with pytest.raises(AccessDenied, match="ben may not InstanceAdded.*needs annotator.*ben has no role there"):
-            photo_for_ben.add_instance("car", box=(1, 1, 5, 5))
+            as_ben.execute([drawing])
         project.grant("ben", "annotator", directory=secret)
-        photo_for_ben.add_instance("car", box=(1, 1, 5, 5))
+        as_ben.directory.get("secret")[0].add_instance("car", box=(1, 1, 5, 5))
         with pytest.raises(AccessDenied, match="ben may not DirectoryCreated"):
             as_ben.directory.new("mine")
-        assert len(photo.directory.project.directory.get("secret")[0].instances) == 1
+        assert len(project.directory.get("secret")[0].instances) == 1
+
+    def test_no_role_in_a_project_reads_nothing_of_it(self, project: annolog.Project, connect: Connect) -> None:
+        project.directory.new("all").add_file(jpeg(), name="p.jpg")
+        stranger = connect("eve")
+
+        assert project.name not in [p.name for p in stranger.projects()]
+        with pytest.raises(AccessDenied, match="eve has no role in project"):
+            stranger.project(project.name)
 
 
 def _rebuilt_equals_live(service: Service) -> bool:

@@ -189,7 +189,7 @@ class _World:
     def sql(self, query: str, version: int) -> set[UUID]:
         project = self.service.read(queries.project_named, self.name)
         found = self.service.read(
-            queries.slice_file_ids, project, version, parse(query), directory_id=self.directory_id
+            queries.slice_file_ids, project, version, parse(query), directory_ids=[self.directory_id]
         )
         return set(found)
 

@@ -154,7 +154,7 @@ def test_workers_started_by_fork_or_spawn_open_their_own_connections(
 
 def test_a_corrupt_blob_is_an_error_naming_the_file_not_a_hung_worker(directory: annolog.Directory) -> None:
     victim = directory[3]
-    store_root = directory.project.service.settings.data_dir / "blobs"
+    store_root = directory.project.backend.service.settings.data_dir / "blobs"
     path = next(store_root.rglob(victim.sha256))
     path.chmod(0o644)
     path.write_bytes(b"garbage")
@@ -165,7 +165,7 @@ def test_a_corrupt_blob_is_an_error_naming_the_file_not_a_hung_worker(directory:
 
 def test_a_missing_blob_is_an_error_naming_the_file(directory: annolog.Directory) -> None:
     victim = directory[5]
-    next((directory.project.service.settings.data_dir / "blobs").rglob(victim.sha256)).unlink()
+    next((directory.project.backend.service.settings.data_dir / "blobs").rglob(victim.sha256)).unlink()
     with pytest.raises(NotFoundError, match="file '05.jpg'"):
         directory.to_pytorch()[5]
 

@@ -1,0 +1,277 @@
+"""What one principal may do: every read checks the principal's roles, every write is judged.
+
+A ``Session`` is the service as seen by one actor. The embedded SDK calls it directly and
+the HTTP API calls it for the principal its token names, so both enforce the same rules:
+
+- a project is visible to anyone with a role in it (on the project or on a directory);
+- a directory is readable with a project role, unless it is restricted: then it takes a
+  grant of its own (project admins and owners read everything);
+- a file is readable through a directory the principal may read, at the version read;
+- the whole project's history and commit list are for admins (the audit); the history
+  of a file, an instance or a directory is for whoever may read it.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, select
+
+from api.service import Service
+from core.commands import Command, CreateProject, DefineLabel
+from core.errors import AccessDenied, InvalidInputError, NotFoundError
+from core.events import Role
+from core.permissions import RANK
+from core.query import parse
+from projections import audit, queries
+from projections.access import PROJECT_SCOPE, grants, rank_in_directory, rank_on_file
+from projections.readmodels import (
+    CommitView,
+    DirectoryView,
+    FileView,
+    HistoryEntry,
+    Outcome,
+    ProjectView,
+    Scope,
+    StoredBlob,
+)
+from projections.tables import directories, instances
+
+VIEWER, EDITOR, ADMIN = RANK[Role.viewer], RANK[Role.editor], RANK[Role.admin]
+
+
+class Session:
+    """The service for ``actor``: the SDK's backend when embedded, and what each HTTP request runs."""
+
+    def __init__(self, service: Service, actor: str) -> None:
+        self.service = service
+        self.actor = actor
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def create_project(self, name: str, *, labels: Sequence[str] = ()) -> ProjectView:
+        """A new project owned by the actor, with ``labels`` defined in the same commit."""
+        command = CreateProject(name=name)
+        self.execute(command.project_id, [command, *(DefineLabel(name=label) for label in labels)])
+        return self.project(name)
+
+    def execute(self, project_id: UUID, commands: Sequence[Command], *, commit_id: UUID | None = None) -> Outcome:
+        """One commit of ``commands``, judged (roles included) before this returns."""
+        return self.service.execute(project_id, self.actor, commands, commit_id=commit_id)
+
+    def store_blob(self, project: str, data: bytes, *, name: str, media_type: str | None = None) -> StoredBlob:
+        """Probe and store bytes for files added later; only for those who may add files."""
+        with self.service.reading() as db:
+            view, granted = self._project(db, project)
+        if max(granted.values(), default=0) < EDITOR:
+            raise AccessDenied(f"{self.actor} may not upload files to project {view.name!r}: that needs editor")
+        return self.service.store_blob(data, name=name, media_type=media_type)
+
+    # -- projects, labels, directories -------------------------------------------------------
+
+    def projects(self) -> list[ProjectView]:
+        """The projects the actor has a role in."""
+        with self.service.reading() as db:
+            return [p for p in queries.list_projects(db) if grants(db, p.project_id, self.actor)]
+
+    def project(self, name: str) -> ProjectView:
+        with self.service.reading() as db:
+            return self._project(db, name)[0]
+
+    def resolve(self, project: str, version: int | str | None) -> int:
+        """A version number from a number, a tag, or None (the latest)."""
+        with self.service.reading() as db:
+            return queries.resolve_version(db, self._project(db, project)[0], version)
+
+    def labels(self, project: str, version: int) -> list[str]:
+        with self.service.reading() as db:
+            return queries.label_names(db, self._project(db, project)[0].project_id, version)
+
+    def classes(self, project: str, version: int) -> list[str]:
+        with self.service.reading() as db:
+            return queries.class_names(db, self._project(db, project)[0].project_id, version)
+
+    def directories(self, project: str, version: int) -> list[DirectoryView]:
+        """The directories at ``version`` the actor may read."""
+        with self.service.reading() as db:
+            view, granted = self._project(db, project)
+            return _readable(queries.list_directories(db, view, version), granted)
+
+    def directory(self, project: str, name: str, version: int) -> DirectoryView:
+        with self.service.reading() as db:
+            view, granted = self._project(db, project)
+            directory = queries.directory_named(db, view, name, version)
+            self._may_read(directory, granted)
+            return directory
+
+    def saved_slice(self, project: str, name: str) -> tuple[str, UUID | None]:
+        """The query and directory (None: the whole project) saved as ``name``."""
+        with self.service.reading() as db:
+            return queries.saved_slice(db, self._project(db, project)[0], name)
+
+    # -- the files of a dataset --------------------------------------------------------------
+
+    def file_page(self, scope: Scope, *, after: UUID | None = None, limit: int | None = None) -> list[UUID]:
+        """File ids of the dataset in id order after ``after``: keyset pages, stable under writes."""
+        with self.service.reading() as db:
+            view, within = self._scope(db, scope)
+            if scope.query is None:
+                return queries.file_ids(db, view.project_id, _directory(scope), scope.version, after=after, limit=limit)
+            expr = parse(scope.query)
+            return queries.slice_file_ids(db, view, scope.version, expr, directory_ids=within, after=after, limit=limit)
+
+    def file_keys(self, scope: Scope) -> list[str]:
+        """Every file id of the dataset, as text, in id order: a training manifest's spine."""
+        with self.service.reading() as db:
+            view, within = self._scope(db, scope)
+            if scope.query is None:
+                return queries.file_keys(db, view.project_id, _directory(scope), scope.version)
+            return queries.slice_file_keys(db, view, scope.version, parse(scope.query), directory_ids=within)
+
+    def file_count(self, scope: Scope) -> int:
+        with self.service.reading() as db:
+            view, within = self._scope(db, scope)
+            if scope.query is None:
+                return queries.count_files(db, view.project_id, _directory(scope), scope.version)
+            return queries.count_slice(db, view, scope.version, parse(scope.query), directory_ids=within)
+
+    def files(self, scope: Scope, ids: Sequence[UUID]) -> list[FileView]:
+        """The files with ``ids`` and their instances, as of the scope's version.
+
+        Every id must be a file of the scope's directories at that version: ids learnt
+        elsewhere do not open a restricted directory's files.
+        """
+        with self.service.reading() as db:
+            view, within = self._scope(db, scope)
+            found = queries.members_among(db, view.project_id, ids, scope.version, within)
+            outside = [i for i in ids if i not in found]
+            if outside:
+                raise NotFoundError(
+                    f"file {outside[0]} is not in {_described(scope)} of project {view.name!r} "
+                    f"at version {scope.version}, or {self.actor} may not read it"
+                )
+            return queries.files_by_id(db, view.project_id, ids, scope.version)
+
+    def blob(self, scope: Scope, file_id: UUID) -> tuple[FileView, str | None]:
+        """A readable file, and a short-lived URL of its bytes when the store can issue one
+        (the caller reads the bytes through the service otherwise)."""
+        (file,) = self.files(scope, [file_id])
+        return file, self.service.blobs.url(file.sha256)
+
+    # -- the audit trail and subscriptions ---------------------------------------------------
+
+    def history(
+        self,
+        project: str,
+        *,
+        file_id: UUID | None = None,
+        instance_id: UUID | None = None,
+        directory_id: UUID | None = None,
+        **filters: Any,
+    ) -> list[HistoryEntry]:
+        """Every change to the file, instance or directory (or, for admins, the project),
+        filtered by ``actor``, ``event``, ``since``/``until`` and paged ``after``/``limit``."""
+        with self.service.reading() as db:
+            view, granted = self._project(db, project)
+            self._may_audit(db, view, granted, file_id=file_id, instance_id=instance_id, directory_id=directory_id)
+            return audit.history_of(
+                db, view.project_id, entity_id=instance_id, file_id=file_id, directory_id=directory_id, **filters
+            )
+
+    def commits(self, project: str, *, actor: str | None = None, **filters: Any) -> list[CommitView]:
+        """Judged commits, accepted and rejected (with the reason): admins see all, others their own."""
+        with self.service.reading() as db:
+            view, granted = self._project(db, project)
+            if actor != self.actor and granted.get(PROJECT_SCOPE, 0) < ADMIN:
+                raise AccessDenied(
+                    f"{self.actor} may not list other people's commits in project {view.name!r}: that needs admin; "
+                    f"pass actor={self.actor!r} for your own"
+                )
+            return audit.commits_of(db, view.project_id, actor=actor, **filters)
+
+    def changes(self, scope: Scope, *, after: audit.Cursor, limit: int = 1000) -> list[HistoryEntry]:
+        """Changes to the scope's directories after ``after`` (see ``projections.audit.changes``)."""
+        with self.service.reading() as db:
+            latest = queries.project_named(db, scope.project).version  # who may read what is decided now
+            view, within = self._scope(db, scope.model_copy(update={"version": latest}))
+            every = within or [d.directory_id for d in queries.list_directories(db, view, latest)]
+            return audit.changes(db, view.project_id, every, after=after, limit=limit)
+
+    # -- the checks --------------------------------------------------------------------------
+
+    def _project(self, db: Connection, name: str) -> tuple[ProjectView, dict[UUID, int]]:
+        view = queries.project_named(db, name)
+        granted = grants(db, view.project_id, self.actor)
+        if not granted:
+            raise AccessDenied(f"{self.actor} has no role in project {name!r}; an admin of it can grant one")
+        return view, granted
+
+    def _may_read(self, directory: Any, granted: dict[UUID, int]) -> None:
+        if rank_in_directory(granted, directory) < VIEWER:
+            raise AccessDenied(
+                f"{self.actor} may not read directory {directory.name!r}: it is restricted and needs a grant of its own"
+            )
+
+    def _scope(self, db: Connection, scope: Scope) -> tuple[ProjectView, list[UUID] | None]:
+        """The scope's project and the directories it may read there (None: every directory)."""
+        view, granted = self._project(db, scope.project)
+        every = queries.list_directories(db, view, scope.version)
+        if scope.directory_id is not None:
+            directory = next((d for d in every if d.directory_id == scope.directory_id), None)
+            if directory is None:
+                raise NotFoundError(
+                    f"directory {scope.directory_id} does not exist in project {view.name!r} at version {scope.version}"
+                )
+            self._may_read(directory, granted)
+            return view, [directory.directory_id]
+        readable = _readable(every, granted)
+        return view, None if len(readable) == len(every) else [d.directory_id for d in readable]
+
+    def _may_audit(
+        self,
+        db: Connection,
+        view: ProjectView,
+        granted: dict[UUID, int],
+        *,
+        file_id: UUID | None,
+        instance_id: UUID | None,
+        directory_id: UUID | None,
+    ) -> None:
+        if granted.get(PROJECT_SCOPE, 0) >= ADMIN:
+            return
+        if directory_id is not None:
+            row = _latest(db, directories, view.project_id, directory_id=directory_id)
+            if row is not None and rank_in_directory(granted, row) >= VIEWER:
+                return
+        elif instance_id is not None or file_id is not None:
+            if file_id is None:
+                row = _latest(db, instances, view.project_id, instance_id=instance_id)
+                file_id = row.file_id if row is not None else None
+            if file_id is not None and rank_on_file(db, view.project_id, granted, file_id) >= VIEWER:
+                return
+        raise AccessDenied(
+            f"{self.actor} may not read this history of project {view.name!r}: the history of a file, instance "
+            "or directory needs read access to it, and the whole project's needs admin"
+        )
+
+
+def _directory(scope: Scope) -> UUID:
+    if scope.directory_id is None:
+        raise InvalidInputError("a dataset is a directory or a slice: give directory_id, query or both")
+    return scope.directory_id
+
+
+def _readable(every: list[DirectoryView], granted: dict[UUID, int]) -> list[DirectoryView]:
+    return [d for d in every if rank_in_directory(granted, d) >= VIEWER]
+
+
+def _described(scope: Scope) -> str:
+    where = f"directory {scope.directory_id}" if scope.directory_id else "the readable directories"
+    return where if scope.query is None else f"the slice {scope.query!r} of {where}"
+
+
+def _latest(db: Connection, table: Any, project_id: UUID, **key: Any) -> Any:
+    """The newest row of the entity ``key`` names, current or not (history outlives it)."""
+    query = select(table).where(table.c.project_id == project_id, *(table.c[k] == v for k, v in key.items()))
+    return db.execute(query.order_by(table.c.valid_from.desc()).limit(1)).first()
+

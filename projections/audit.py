@@ -1,0 +1,116 @@
+"""The audit trail: what changed (history), every judged commit (accepted or not), and
+the changes a subscriber to a directory is sent."""
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select
+
+from projections.readmodels import CommitView, HistoryEntry
+from projections.tables import commits, history, memberships, valid_at
+
+Cursor = tuple[int, int]
+"""(version, seq) of a history entry: where a page or a subscription goes on from."""
+
+_LAST_SEQ = 2**31 - 1
+
+
+def after_version(version: int) -> Cursor:
+    """The cursor just past every change of ``version``."""
+    return (version, _LAST_SEQ)
+
+
+def _after(cursor: Cursor | None) -> ColumnElement[bool]:
+    if cursor is None:
+        return and_(True)
+    version, seq = cursor
+    return or_(history.c.version > version, and_(history.c.version == version, history.c.seq > seq))
+
+
+def _entries(db: Connection, where: Sequence[ColumnElement[bool]], limit: int) -> list[HistoryEntry]:
+    query = (
+        select(history, commits.c.time, commits.c.actor, commits.c.command)
+        .join(commits, commits.c.commit_id == history.c.commit_id)
+        .where(*where)
+        .order_by(history.c.version, history.c.seq)
+        .limit(limit)
+    )
+    return [HistoryEntry.model_validate(row._mapping) for row in db.execute(query)]
+
+
+def history_of(
+    db: Connection,
+    project_id: UUID,
+    *,
+    entity_id: UUID | None = None,
+    file_id: UUID | None = None,
+    directory_id: UUID | None = None,
+    actor: str | None = None,
+    event: str | None = None,
+    since: int | None = None,
+    until: int | None = None,
+    after: Cursor | None = None,
+    limit: int = 1000,
+) -> list[HistoryEntry]:
+    """Changes to the entity, the file (with its instances) or the directory, oldest first,
+    filtered by actor, event type and version range; keyset-paged after ``after``."""
+    where: list[ColumnElement[bool]] = [history.c.project_id == project_id, _after(after)]
+    if entity_id is not None:
+        where.append(history.c.entity_id == str(entity_id))
+    if file_id is not None:
+        where.append((history.c.file_id == file_id) | (history.c.entity_id == str(file_id)))
+    if directory_id is not None:
+        where.append(history.c.directory_id == directory_id)
+    if actor is not None:
+        where.append(commits.c.actor == actor)
+    if event is not None:
+        where.append(history.c.event == event)
+    if since is not None:
+        where.append(history.c.version >= since)
+    if until is not None:
+        where.append(history.c.version <= until)
+    return _entries(db, where, limit)
+
+
+def changes(
+    db: Connection, project_id: UUID, directory_ids: Sequence[UUID], *, after: Cursor, limit: int = 1000
+) -> list[HistoryEntry]:
+    """What changed in ``directory_ids`` after ``after``: files joining or leaving them, changes
+    to files that were in one of them at that version (instances, metadata), and tags."""
+    member_then = exists(
+        select(memberships.c.file_id).where(
+            memberships.c.project_id == project_id,
+            memberships.c.file_id == history.c.file_id,
+            memberships.c.directory_id.in_(directory_ids),
+            valid_at(memberships, history.c.version),
+        )
+    )
+    touches = or_(
+        history.c.directory_id.in_(directory_ids),
+        history.c.entity == "tag",
+        and_(history.c.directory_id.is_(None), history.c.file_id.is_not(None), member_then),
+    )
+    return _entries(db, [history.c.project_id == project_id, _after(after), touches], limit)
+
+
+def commits_of(
+    db: Connection,
+    project_id: UUID,
+    *,
+    actor: str | None = None,
+    accepted: bool | None = None,
+    after: int | None = None,
+    limit: int = 1000,
+) -> list[CommitView]:
+    """The project's judged commits in log order, rejected ones with their reason; paged
+    after the log offset ``after`` (a project's commits are all in one partition)."""
+    where: list[Any] = [commits.c.project_id == project_id]
+    if actor is not None:
+        where.append(commits.c.actor == actor)
+    if accepted is not None:
+        where.append(commits.c.accepted.is_(accepted))
+    if after is not None:
+        where.append(commits.c.offset > after)
+    query = select(commits).where(*where).order_by(commits.c.offset).limit(limit)
+    return [CommitView.model_validate(row._mapping) for row in db.execute(query)]
