@@ -1,104 +1,206 @@
-"""annolog on the embedded default: label, mirror, pin a version, edit, audit, replay.
+"""annolog on the embedded default, the whole story: import, mirror, pin, edit, slice, audit, export, train, replay.
 
-Run with `make demo`. No services: the log, the views and the blobs live in a fresh
-temporary directory (set ANNOLOG_DATA_DIR to keep them somewhere).
+Run with `make demo`. No services and no downloads: the photographs are the samples
+scikit-image ships, and the log, the views and the blobs live in a fresh temporary
+directory (set ANNOLOG_DATA_DIR to keep them somewhere).
 """
 
-import io
+import json
 import os
 import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw
+import numpy as np
+from PIL import Image
+from skimage import data as samples
 
 import annolog
+from annolog.export import export_coco, export_yolo
+from annolog.ingest import IngestSummary, import_coco
+from api.bootstrap import build_service
+from api.service import Service
+from api.settings import load_settings
 from examples.train import train
 from projections.replay import checksums, drop_database, fresh_database, replay
 
+CATEGORIES = ["person", "helmet", "flag", "rocket", "cup", "spoon", "cat", "camera"]
+# Boxes drawn by hand on scikit-image's sample photographs: x, y, width, height in pixels.
+PHOTOS: dict[str, tuple[str, list[tuple[str, tuple[int, int, int, int]]]]] = {
+    "astronaut.jpg": (
+        "astronaut",
+        [("person", (18, 12, 345, 500)), ("helmet", (276, 343, 235, 169)), ("rocket", (350, 0, 110, 280)),
+         ("flag", (0, 0, 97, 509))],
+    ),
+    "coffee.jpg": ("coffee", [("cup", (170, 18, 242, 291)), ("spoon", (315, 67, 109, 260))]),
+    "chelsea.jpg": ("chelsea", [("cat", (16, 0, 382, 298))]),
+    "rocket.jpg": ("rocket", [("rocket", (300, 121, 40, 306))]),
+    "camera.jpg": ("camera", [("person", (0, 64, 325, 448)), ("camera", (252, 137, 79, 48))]),
+}  # fmt: skip
+PREDICTIONS = {"astronaut.jpg": 0.97, "coffee.jpg": 0.93, "chelsea.jpg": 0.88, "rocket.jpg": 0.64, "camera.jpg": 0.95}
 
-def street_photo(seed: int) -> bytes:
-    """A small synthetic street scene (a road and a car-coloured block), as JPEG bytes."""
-    image = Image.new("RGB", (320, 200), (120 + seed * 20, 170, 210))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((0, 130, 320, 200), fill=(70, 70, 70))
-    draw.rectangle((40 + seed * 30, 110, 120 + seed * 30, 150), fill=(200, 30, 30))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=90)
-    return out.getvalue()
+
+def section(title: str) -> None:
+    print(f"\n{title}\n{'-' * len(title)}")
 
 
-def show(title: str, directory: annolog.Directory) -> None:
-    print(f"  {title} ({directory!r}):")
-    for file in directory:
-        boxes = ", ".join(f"{i.label} {i.box}" for i in file.instances) or "no instances"
-        print(f"    {file.name:<12} {boxes}")
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Rows under their headers, each column as wide as its widest cell."""
+    cells = [[str(c) for c in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for n, row in enumerate(cells):
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        if n == 0:
+            print("  " + "  ".join("-" * width for width in widths))
+
+
+def write_photos(folder: Path) -> tuple[Path, Path]:
+    """The sample photographs as JPEGs, a COCO file of their boxes (with one mistake), and model predictions."""
+    folder.mkdir(parents=True, exist_ok=True)
+    images, boxes, guesses = [], [], []
+    ids = {name: i + 1 for i, name in enumerate(CATEGORIES)}
+    for image_id, (name, (sample, shapes)) in enumerate(PHOTOS.items(), start=1):
+        pixels: np.ndarray[Any, Any] = getattr(samples, sample)()
+        Image.fromarray(pixels).save(folder / name, "JPEG", quality=90)
+        images.append({"id": image_id, "file_name": name, "width": pixels.shape[1], "height": pixels.shape[0]})
+        for label, bbox in shapes:
+            boxes.append({"id": len(boxes) + 1, "image_id": image_id, "category_id": ids[label], "bbox": list(bbox)})
+        label, bbox = shapes[0]
+        guess = [bbox[0] + 4, bbox[1] + 4, bbox[2] - 8, bbox[3] - 8]
+        guesses.append({"id": image_id, "image_id": image_id, "category_id": ids[label], "bbox": guess,
+                        "score": PREDICTIONS[name]})  # fmt: skip
+    boxes.append({"id": 99, "image_id": 3, "category_id": 42, "bbox": [10, 10, 50, 50]})  # a category that is not there
+    categories = [{"id": i, "name": name} for name, i in ids.items()]
+    truth, predictions = folder / "boxes.json", folder / "predictions.json"
+    truth.write_text(json.dumps({"images": images, "annotations": boxes, "categories": categories}, indent=1))
+    predictions.write_text(json.dumps({"images": images, "annotations": guesses, "categories": categories}, indent=1))
+    return truth, predictions
+
+
+def show_import(summary: IngestSummary) -> None:
+    table(
+        ["files added", "instances added", "labels defined", "versions", "seconds"],
+        [[summary.files_added, summary.instances_added, len(summary.labels_defined),
+          versions(summary), f"{summary.seconds:.2f}"]],
+    )  # fmt: skip
+    for problem in summary.problems:
+        print(f"  refused, with where it is: {problem}")
+
+
+def versions(summary: IngestSummary) -> str:
+    first, last = summary.first_version, summary.last_version
+    return "none" if first is None else str(first) if first == last else f"{first} to {last}"
+
+
+def boxes_of(directory: annolog.Directory, name: str) -> str:
+    file = next(f for f in directory if f.name == name)
+    return ", ".join(f"{i.label} {tuple(round(c) for c in i.box or ())}" for i in file.instances)
 
 
 def change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
     """What an audited change did, in a few words: only the fields that changed."""
     if before is None and after is not None:
         return (
-            f"in directory {after['directory']}"
+            f"into {after['directory']}"
             if "directory" in after
             else f"created {after.get('name') or after.get('label')}"
         )
     if after is None:
         return "removed"
     assert before is not None
-    return ", ".join(f"{key}: {before.get(key)} -> {value}" for key, value in after.items() if before.get(key) != value)
+    changed = [key for key in after if key != "revision" and before.get(key) != after[key]]
+    return ", ".join(f"{key} {short(before.get(key))} -> {short(after[key])}" for key in changed)
+
+
+def short(value: object) -> str:
+    """Points as whole pixels, the rest as it is."""
+    if isinstance(value, list) and all(isinstance(point, list) for point in value):
+        return " ".join(f"({round(x)}, {round(y)})" for x, y in value)
+    return str(value)
+
+
+def replayed_identically(service: Service) -> None:
+    target = fresh_database(service.engine)
+    try:
+        records = replay(service.log, target)
+        live, rebuilt = checksums(service.engine), checksums(target)
+    finally:
+        drop_database(target)
+    print(f"  {records} log records replayed into fresh tables; checksum of each view:")
+    table(["view", "live", "rebuilt", ""], [[t, d[:12], rebuilt[t][:12], "equal" if rebuilt[t] == d else "DIFFERENT"]
+                                          for t, d in live.items()])  # fmt: skip
 
 
 def main() -> None:
-    data_dir = os.environ.get("ANNOLOG_DATA_DIR") or tempfile.mkdtemp(prefix="annolog-demo-")
-    client = annolog.Client(data_dir, actor="ana")
-    print(f"annolog demo, embedded default in {data_dir}\n")
+    started = time.perf_counter()
+    data_dir = Path(os.environ.get("ANNOLOG_DATA_DIR") or tempfile.mkdtemp(prefix="annolog-demo-"))
+    service = build_service(load_settings(data_dir=data_dir))  # one service, two people using it
+    ana, ben = annolog.Client(service, actor="ana"), annolog.Client(service, actor="ben")
+    print(f"annolog demo: the embedded default in {data_dir} (no services)")
 
-    project = client.create_project("streets", labels=["car", "pedestrian"])
-    everything = project.directory.new("all")
-    review = project.directory.new("review")
-    photos = [
-        everything.add_file(street_photo(i), name=f"street-{i}.jpg", metadata={"weather": "rain"}) for i in range(3)
-    ]
-    for i, photo in enumerate(photos):
-        photo.add_instance("car", box=(40 + i * 30, 110, 120 + i * 30, 150))
-    review.add(photos[0])  # a mirror: the same file, the same instances
+    section("1. Import five photographs and a COCO file of their boxes")
+    truth, predictions = write_photos(data_dir / "incoming")
+    project = ana.create_project("photos")
+    photos = project.directory.new("photos")
+    show_import(import_coco(photos, truth, truth.parent))
+
+    section("2. Mirror the photos with people into 'people'; tag v1")
+    people = project.directory.new("people")
+    for file in photos:
+        if any(i.label == "person" for i in file.instances):
+            people.add(file)  # the same file with the same boxes, not a copy
     v1 = project.tag("v1")
-    print(f"1. three photos with a car each; street-0 mirrored into 'review'; tagged v1 = version {v1}")
+    print(f"  'people' holds {', '.join(f.name for f in people)}; v1 = version {v1}")
 
+    section("3. Ben edits a box through the mirror; the pinned v1 does not move")
+    project.define_labels("photographer")
     project.grant("ben", "annotator")
-    as_ben = annolog.Client(project.service, actor="ben").project("streets")
-    car = as_ben.directory.get("review")[0].instances[0]
-    car.update(box=(42, 108, 124, 152), attributes={"reviewed": True})
-    print("2. ben, granted annotator, moves the car's box through the 'review' directory\n")
-    show("all, latest: the mirror shows the edit", project.directory.get("all"))
-    show("all, pinned at v1: unchanged", project.directory.get("all", version="v1"))
+    cameraman = next(f for f in ben.project("photos").directory.get("people") if f.name == "camera.jpg")
+    person = next(i for i in cameraman.instances if i.label == "person")
+    person.update(label="photographer", box=(20, 64, 320, 512))
+    table(
+        ["camera.jpg seen through", "boxes"],
+        [["people, latest", boxes_of(project.directory.get("people"), "camera.jpg")],
+         ["photos, latest (the mirror)", boxes_of(project.directory.get("photos"), "camera.jpg")],
+         ["photos, pinned at v1", boxes_of(project.directory.get("photos", version="v1"), "camera.jpg")]],
+    )  # fmt: skip
 
-    stale = project.directory.get("all", version=None)[0].instances[0]
-    car.update(label="pedestrian")
-    try:
-        stale.update(label="car")
-    except annolog.ConflictError as error:
-        print(f"\n3. a stale edit is refused, never lost:\n    ConflictError: {error}")
+    section("4. Import a model's predictions; slice by score")
+    show_import(import_coco(project.directory.get("photos"), predictions, predictions=True))
+    confident = project.directory.get("photos").slice("attributes.score > 0.9")
+    table(
+        ["file", "prediction score"],
+        [[f.name, max(i.attributes["score"] for i in f.instances if "score" in i.attributes)] for f in confident],  # type: ignore[type-var]
+    )
+    print(f"  {len(confident)} of {len(photos)} photos match 'attributes.score > 0.9'")
 
-    print("\n4. the audit history of street-0.jpg:")
-    for entry in project.history(file=photos[0]):
-        print(f"    v{entry.version:<3} {entry.actor:<4} {entry.event:<16} {change(entry.before, entry.after)}")
-
-    pinned = project.directory.get("all", version="v1")
-    first, second = train(pinned, steps=2, batch_size=2), train(pinned, steps=2, batch_size=2)
-    print(f"\n5. a tiny CNN trained on v1 streamed from annolog (no export): losses {first.losses};")
-    print(
-        f"   a second run on the same pinned version saw bit-identical batches: "
-        f"{first.batch_digests == second.batch_digests}"
+    section("5. The audit history of camera.jpg")
+    table(
+        ["version", "who", "what", "change"],
+        [[f"v{e.version}", e.actor, e.event, change(e.before, e.after)] for e in project.history(file=cameraman)],
     )
 
-    service = project.service
-    target = fresh_database(service.engine)
-    records = replay(service.log, target)
-    same = checksums(target) == checksums(service.engine)
-    drop_database(target)
-    print(f"\n6. replayed {records} log records into fresh tables: identical to the live views: {same}")
-    client.close()
+    section("6. Export v1 for other tools")
+    pinned = project.directory.get("photos", version="v1")
+    exports = data_dir / "exports"
+    coco, yolo = export_coco(pinned, exports / "coco", images=True), export_yolo(pinned, exports / "yolo")
+    table(
+        ["format", "files", "boxes", "written to"],
+        [["COCO", coco.files, coco.instances, f"{coco.out}/annotations.json (+ images/)"],
+         ["YOLO", yolo.files, yolo.instances, f"{yolo.out}/labels/*.txt, classes.txt"]],
+    )  # fmt: skip
+
+    section("7. Train on v1, streamed from annolog, twice")
+    first, second = train(pinned, steps=3, batch_size=2), train(pinned, steps=3, batch_size=2)
+    table(["run", "losses per step"], [["1", first.losses], ["2", second.losses]])
+    print(f"  both runs saw bit-identical batches: {first.batch_digests == second.batch_digests}")
+
+    section("8. Replay the log: the views are a pure function of it")
+    replayed_identically(service)
+    ana.close()
+    print(f"\ndone in {time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":
