@@ -10,7 +10,9 @@ from api.service import Service
 from api.settings import load_settings
 
 
-def _backend(target: str | Path | Service, actor: str | None, token: str | None) -> Backend:
+def _backend(target: str | Path | Service | Backend, actor: str | None, token: str | None) -> Backend:
+    if not isinstance(target, str | Path | Service):
+        return target
     if isinstance(target, str) and target.startswith(("http://", "https://")):
         from annolog.http import HttpBackend  # httpx is only needed by clients of a server
 
@@ -30,12 +32,15 @@ class Client:
 
     ``target`` is a directory (the embedded default: SQLite, SqlLog and local blobs in it,
     no services), a ``Service`` already built over Kafka + PostgreSQL + S3, or the URL
-    of an annolog server (``annolog serve``) with an API ``token``. Locally, commits are
+    of an annolog server (``annolog serve``) with an API ``token`` — or any ``Backend``
+    (tests pass an ``HttpBackend`` over an in-process transport). Locally, commits are
     made as ``actor`` (default: the operating-system user); a server takes the actor
     from the token.
     """
 
-    def __init__(self, target: str | Path | Service, *, actor: str | None = None, token: str | None = None) -> None:
+    def __init__(
+        self, target: str | Path | Service | Backend, *, actor: str | None = None, token: str | None = None
+    ) -> None:
         self.backend = _backend(target, actor, token)
         self.actor = self.backend.actor
 

@@ -130,7 +130,7 @@ class Project:
 
         Pass the ``commit_id`` of an earlier attempt to retry safely: it is applied once.
         """
-        return self.backend.execute(self.id, commands, commit_id=commit_id)
+        return self.backend.execute(self.name, commands, commit_id=commit_id)
 
     def store_blob(self, data: bytes, *, name: str, media_type: str | None = None) -> StoredBlob:
         """Probe and store bytes for ``AddFile`` commands committed later (bulk ingest)."""

@@ -52,11 +52,14 @@ class Session:
     def create_project(self, name: str, *, labels: Sequence[str] = ()) -> ProjectView:
         """A new project owned by the actor, with ``labels`` defined in the same commit."""
         command = CreateProject(name=name)
-        self.execute(command.project_id, [command, *(DefineLabel(name=label) for label in labels)])
+        commands = [command, *(DefineLabel(name=label) for label in labels)]
+        self.service.execute(command.project_id, self.actor, commands)
         return self.project(name)
 
-    def execute(self, project_id: UUID, commands: Sequence[Command], *, commit_id: UUID | None = None) -> Outcome:
+    def execute(self, project: str, commands: Sequence[Command], *, commit_id: UUID | None = None) -> Outcome:
         """One commit of ``commands``, judged (roles included) before this returns."""
+        with self.service.reading() as db:
+            project_id = queries.project_named(db, project).project_id
         return self.service.execute(project_id, self.actor, commands, commit_id=commit_id)
 
     def store_blob(self, project: str, data: bytes, *, name: str, media_type: str | None = None) -> StoredBlob:
@@ -274,4 +277,3 @@ def _latest(db: Connection, table: Any, project_id: UUID, **key: Any) -> Any:
     """The newest row of the entity ``key`` names, current or not (history outlives it)."""
     query = select(table).where(table.c.project_id == project_id, *(table.c[k] == v for k, v in key.items()))
     return db.execute(query.order_by(table.c.valid_from.desc()).limit(1)).first()
-

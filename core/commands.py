@@ -211,3 +211,7 @@ class SaveSlice(Command):
 
     def events(self) -> tuple[Event, ...]:
         return (SliceSaved(**self.model_dump()),)
+
+
+COMMANDS: dict[str, type[Command]] = {command.__name__: command for command in Command.__subclasses__()}
+"""Every command by name: how a command travels over HTTP, ``{"command": name, "args": {...}}``."""

@@ -1,6 +1,8 @@
 """The `annolog` Typer application and what its commands share: settings, the database."""
 
-from typing import TYPE_CHECKING
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import typer
 from sqlalchemy import Engine
@@ -29,3 +31,8 @@ def open_client(actor: str | None = None) -> "annolog.Client":
 
     settings = load_settings()
     return annolog.Client(build_service(settings), actor=actor)
+
+
+def emit(value: Any, as_json: bool, human: Callable[[Any], str]) -> None:
+    """Print ``value`` as JSON for scripts (``--json``), or as ``human`` renders it for people."""
+    typer.echo(json.dumps(value, indent=2, default=str) if as_json else human(value))

@@ -25,9 +25,7 @@ app.add_typer(export_app, name="export")
 ProjectOption = Annotated[str, typer.Option("--project", "-p", help="the project (created if missing)")]
 DirectoryOption = Annotated[str, typer.Option("--directory", "-d", help="the directory (created if missing)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print the summary as JSON")]
-VersionOption = Annotated[
-    str | None, typer.Option("--version", help="a version number or a tag (default: latest)")
-]
+VersionOption = Annotated[str | None, typer.Option("--version", help="a version number or a tag (default: latest)")]
 ImagesOption = Annotated[bool, typer.Option("--images", help="copy the images too, into OUT/images/")]
 WorkersOption = Annotated[int, typer.Option(min=1, help="files read and stored in parallel")]
 BatchOption = Annotated[int, typer.Option(min=1, help="files per commit (fewer if their boxes are many)")]

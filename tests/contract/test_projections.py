@@ -13,10 +13,14 @@ from uuid import uuid4
 import boto3
 import pytest
 from kafka import KafkaAdminClient
+from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import create_engine, func, select, text
 
 import annolog
+from annolog.http import HttpBackend
+from api.http import create_app
+from api.tokens import Tokens
 from api.bootstrap import build_service
 from api.service import Service
 from api.settings import ENV_PREFIX, Settings, load_settings
@@ -125,8 +129,8 @@ class ProjectionContract:
     ) -> None:
         photo = project.directory.new("all").add_file(jpeg(), name="p.jpg")
         command = AddInstance(file_id=photo.id, label="car", kind="box", points=((1, 1), (5, 5)))
-        first = service.execute(project.id, "ana", [command])
-        retry = service.execute(project.id, "ana", [command], commit_id=first.commit_id)
+        first = project.execute([command])
+        retry = project.execute([command], commit_id=first.commit_id)
 
         assert retry == first and project.version == first.version
         assert len(project.directory.get("all")[0].instances) == 1
@@ -276,6 +280,27 @@ class TestEmbedded(ProjectionContract):
         service = build_service(load_settings(data_dir=tmp_path))
         yield service
         service.engine.dispose()
+
+
+class TestInProcessHttp(ProjectionContract):
+    """The embedded stack behind the HTTP API, reached through an in-process transport."""
+
+    @pytest.fixture
+    def service(self, tmp_path: Path) -> Iterator[Service]:
+        service = build_service(load_settings(data_dir=tmp_path))
+        yield service
+        service.engine.dispose()
+
+    @pytest.fixture
+    def connect(self, service: Service) -> Connect:
+        app, tokens = create_app(service), Tokens(service.engine)
+
+        def connect(actor: str) -> annolog.Client:
+            token = tokens.create(actor, created_by="test")
+            transport = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+            return annolog.Client(HttpBackend(transport, token=token))
+
+        return connect
 
 
 @pytest.fixture

@@ -1,0 +1,40 @@
+"""Commands that run the HTTP API and hand out its tokens."""
+
+from datetime import timedelta
+
+import typer
+
+from api.cli.app import app, database, emit
+from api.tokens import Tokens
+
+token_app = typer.Typer(help="API tokens (stored only as hashes).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="the address to listen on"),
+    port: int = typer.Option(8000, help="the port to listen on"),
+    workers: int = typer.Option(1, help="API processes; they share nothing but the stack"),
+) -> None:
+    """Run the HTTP API (OpenAPI at /docs) over the stack the ANNOLOG_* settings name.
+
+    On the server stack run `annolog projector` beside it; on the embedded default each
+    API process projects its own writes.
+    """
+    import uvicorn
+
+    uvicorn.run("api.http:from_settings", factory=True, host=host, port=port, workers=workers)
+
+
+@token_app.command("create")
+def create_token(
+    principal: str = typer.Argument(..., help="who the token acts as: the actor of its commits"),
+    admin: bool = typer.Option(False, help="a server admin may create tokens for others through the API"),
+    expires_in_days: float = typer.Option(None, help="days until it expires (default: never)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+) -> None:
+    """Create an API token and print it: the only time it is shown."""
+    expires = None if expires_in_days is None else timedelta(days=expires_in_days)
+    token = Tokens(database()).create(principal, created_by="annolog token create", admin=admin, expires_in=expires)
+    emit({"principal": principal, "admin": admin, "token": token}, as_json, lambda _: token)

@@ -1,0 +1,38 @@
+"""The HTTP API: FastAPI over the same ``Session`` the embedded SDK uses.
+
+>>> app = create_app(build_service(load_settings()))  # doctest: +SKIP
+"""
+
+from fastapi import FastAPI
+
+from api.http import audit, files, problems, projects, system
+from api.service import Service
+from api.tokens import Tokens
+
+
+def create_app(service: Service, *, tokens: Tokens | None = None) -> FastAPI:
+    """The API over ``service``; it keeps no state of its own, so processes can run side by side."""
+    app = FastAPI(
+        title="annolog",
+        summary="Versioned training data on an event log",
+        description="Every change is an event; every version can be read or replayed. Errors are RFC 9457 "
+        "problem details. Authenticate with `Authorization: Bearer <token>` (`annolog token create`).",
+        version="0.1.0",
+    )
+    app.state.service = service
+    app.state.tokens = tokens or Tokens(service.engine)
+    problems.install(app)
+    for module in (system, projects, files, audit):
+        app.include_router(module.router)
+    return app
+
+
+def from_settings() -> FastAPI:
+    """The app over the stack the ``ANNOLOG_*`` settings name (uvicorn's factory for workers)."""
+    from api.bootstrap import build_service
+    from api.settings import load_settings
+
+    return create_app(build_service(load_settings()))
+
+
+__all__ = ["create_app", "from_settings"]

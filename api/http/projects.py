@@ -1,0 +1,76 @@
+"""Projects, labels, directories, versions, saved slices, uploads and commits."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from api.http.deps import SessionDep
+from api.wire import CommitRequest, NewProject, SavedSliceBody, Version
+from projections.readmodels import DirectoryView, Outcome, ProjectView, StoredBlob
+
+router = APIRouter(prefix="/projects", tags=["projects"])
+
+
+@router.get("", response_model=list[ProjectView], summary="Projects the caller has a role in")
+def list_projects(session: SessionDep) -> list[ProjectView]:
+    return session.projects()
+
+
+@router.post("", response_model=ProjectView, status_code=201, summary="Create a project; the caller owns it")
+def create_project(body: NewProject, session: SessionDep) -> ProjectView:
+    return session.create_project(body.name, labels=body.labels)
+
+
+@router.get("/{project}", response_model=ProjectView)
+def get_project(project: str, session: SessionDep) -> ProjectView:
+    return session.project(project)
+
+
+@router.get("/{project}/versions/{version}", response_model=Version, summary="A version number, tag or 'latest'")
+def resolve(project: str, version: str, session: SessionDep) -> Version:
+    return Version(version=session.resolve(project, None if version == "latest" else version))
+
+
+@router.get("/{project}/labels", response_model=list[str], summary="Label names at a version, by name")
+def labels(project: str, version: int, session: SessionDep) -> list[str]:
+    return session.labels(project, version)
+
+
+@router.get("/{project}/classes", response_model=list[str], summary="Label names by class index")
+def classes(project: str, version: int, session: SessionDep) -> list[str]:
+    return session.classes(project, version)
+
+
+@router.get("/{project}/directories", response_model=list[DirectoryView], summary="Directories the caller may read")
+def directories(project: str, version: int, session: SessionDep) -> list[DirectoryView]:
+    return session.directories(project, version)
+
+
+@router.get("/{project}/directories/{name}", response_model=DirectoryView)
+def directory(project: str, name: str, version: int, session: SessionDep) -> DirectoryView:
+    return session.directory(project, name, version)
+
+
+@router.get("/{project}/slices/{name}", response_model=SavedSliceBody)
+def saved_slice(project: str, name: str, session: SessionDep) -> SavedSliceBody:
+    query, directory_id = session.saved_slice(project, name)
+    return SavedSliceBody(query=query, directory_id=directory_id)
+
+
+@router.post("/{project}/commits", response_model=Outcome, summary="Commit commands (all or nothing), judged")
+def commit(project: str, body: CommitRequest, session: SessionDep) -> Outcome:
+    commands = [envelope.parsed() for envelope in body.commands]
+    return session.execute(project, commands, commit_id=body.commit_id)
+
+
+@router.post("/{project}/blobs", response_model=StoredBlob, status_code=201, summary="Upload bytes for new files")
+def upload(
+    project: str,
+    session: SessionDep,
+    file: Annotated[UploadFile, File(description="the bytes, streamed as multipart")],
+    name: Annotated[str | None, Form()] = None,
+    media_type: Annotated[str | None, Form()] = None,
+) -> StoredBlob:
+    # The upload was spooled to disk while it arrived; nothing is stored unless all of it did.
+    data = file.file.read()
+    return session.store_blob(project, data, name=name or file.filename or "upload", media_type=media_type)
