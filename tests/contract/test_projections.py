@@ -12,18 +12,18 @@ from uuid import uuid4
 
 import boto3
 import pytest
-from kafka import KafkaAdminClient
 from fastapi.testclient import TestClient
+from kafka import KafkaAdminClient
 from PIL import Image
 from sqlalchemy import create_engine, func, select, text
 
 import annolog
 from annolog.http import HttpBackend
-from api.http import create_app
-from api.tokens import Tokens
 from api.bootstrap import build_service
+from api.http import create_app
 from api.service import Service
 from api.settings import ENV_PREFIX, Settings, load_settings
+from api.tokens import Tokens
 from core import (
     AccessDenied,
     AddInstance,
