@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigurationError
@@ -18,6 +18,8 @@ class Settings(BaseSettings):
 
     Set ``ANNOLOG_LOG_URL=kafka://host:9092``, ``ANNOLOG_DATABASE_URL=postgresql+psycopg2://…``
     and ``ANNOLOG_BLOB_URL=s3://bucket/prefix`` to run on the server stack instead.
+    The command line talks to an annolog server instead when ``ANNOLOG_SERVER_URL`` (and
+    ``ANNOLOG_TOKEN``) are set.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="forbid", frozen=True)
@@ -30,6 +32,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     blob_url: str | None = None
     s3_endpoint_url: str | None = None
+    server_url: str | None = None
+    token: SecretStr | None = None
 
     @field_validator("log_url")
     @classmethod
@@ -50,6 +54,13 @@ class Settings(BaseSettings):
     def _blob_url_is_s3(cls, value: str | None) -> str | None:
         if value is not None and (urlsplit(value).scheme != "s3" or not urlsplit(value).netloc):
             raise ValueError("expected s3://bucket[/prefix] (unset for the local blob directory)")
+        return value
+
+    @field_validator("server_url")
+    @classmethod
+    def _server_url_is_http(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("expected http(s)://host:port of `annolog serve`")
         return value
 
     @property

@@ -7,7 +7,7 @@ accepted record — or editing a stored hash — breaks every link from there on
 """
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -67,8 +67,10 @@ def _records(log: EventLog) -> Iterator[LogRecord]:
         yield from log.read(partition, 0)
 
 
-def verify(engine: Engine, log: EventLog) -> Verification:
-    """Recompute every project's chain from the log and compare it with the stored hashes."""
+def verify(engine: Engine, log: EventLog, *, on_record: Callable[[], object] = lambda: None) -> Verification:
+    """Recompute every project's chain from the log and compare it with the stored hashes.
+
+    ``on_record`` is called for each log record read (a progress bar's tick)."""
     with engine.connect() as db:
         stored = {
             row.commit_id: row
@@ -81,6 +83,7 @@ def verify(engine: Engine, log: EventLog) -> Verification:
     heads: dict[UUID, _Head] = {}
     checked = 0
     for record in _records(log):
+        on_record()
         row = stored.pop(record.commit.commit_id, None)
         if row is None:
             continue  # rejected, a duplicate append, or not projected yet

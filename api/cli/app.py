@@ -26,10 +26,14 @@ def database() -> Engine:
 
 
 def open_client(actor: str | None = None) -> "annolog.Client":
-    """The SDK client the settings name, acting as ``actor`` (default: the operating-system user)."""
+    """The SDK client the settings name: an annolog server (``ANNOLOG_SERVER_URL``, as the
+    token's principal), or the stack itself as ``actor`` (default: the operating-system user)."""
     import annolog  # the SDK builds on api; imported here so `api` never needs it at import time
 
     settings = load_settings()
+    if settings.server_url is not None:
+        token = settings.token.get_secret_value() if settings.token else None
+        return annolog.Client(settings.server_url, token=token)
     return annolog.Client(build_service(settings), actor=actor)
 
 

@@ -1,14 +1,18 @@
-"""Commands that run or check the projection: the projector, replay."""
+"""Commands that run or check the projection: the projector, replay, verify."""
 
 import signal
 import time
+from dataclasses import asdict
 from types import FrameType
 
 import typer
+from tqdm import tqdm
 
 from api.bootstrap import build_log
-from api.cli.app import app, database
+from api.cli.app import app, database, emit
 from api.settings import load_settings
+from projections.chain import Verification
+from projections.chain import verify as verify_chain
 from projections.projector import Projector
 from projections.queries import project_named
 from projections.replay import (
@@ -84,3 +88,29 @@ def replay_command(
             drop_database(target)
     if ours != theirs:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def verify(as_json: bool = typer.Option(False, "--json", help="print JSON for scripts")) -> None:
+    """Recompute every project's tamper-evidence chain from the log; report the first break.
+
+    Exits 1 when a stored hash does not match the log (a record or a view was altered).
+    """
+    log = build_log(load_settings())
+    with tqdm(desc="verifying", unit=" records", disable=as_json, leave=False) as bar:
+        outcome = verify_chain(database(), log, on_record=lambda: bar.update())
+    found = outcome.first_break
+    result = {"checked": outcome.checked, "intact": found is None, "first_break": found and asdict(found)}
+    emit(result, as_json, lambda _: _verdict(outcome))
+    if found is not None:
+        raise typer.Exit(code=1)
+
+
+def _verdict(outcome: Verification) -> str:
+    found = outcome.first_break
+    if found is None:
+        return f"chain intact: {outcome.checked} accepted commits match the log"
+    return (
+        f"chain BROKEN after {outcome.checked} matching commits: project {found.project_id}, "
+        f"version {found.version} (commit {found.commit_id}): {found.reason}"
+    )
