@@ -5,8 +5,12 @@ Outside `make test` a test that needs a missing service is skipped; under `make 
 """
 
 import os
+from collections.abc import Iterator
 
 import pytest
+
+from api.settings import Settings
+from tests.stack import isolated_stack, running_server
 
 
 def _service(variable: str, what: str) -> str:
@@ -32,3 +36,13 @@ def database_url() -> str:
 @pytest.fixture(scope="session")
 def s3_endpoint() -> str:
     return _service("ANNOLOG_TEST_S3_ENDPOINT", "the S3 server")
+
+
+@pytest.fixture(scope="module")
+def running_stack(
+    kafka_bootstrap: str, database_url: str, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Settings, str]]:
+    """One real `annolog serve` and `annolog projector` over an isolated stack, for the module."""
+    with isolated_stack(kafka_bootstrap, database_url, s3_endpoint, tmp_path_factory.mktemp("stack")) as settings:
+        with running_server(settings) as url:
+            yield settings, url

@@ -10,19 +10,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from uuid import uuid4
 
-import boto3
 import pytest
 from fastapi.testclient import TestClient
-from kafka import KafkaAdminClient
 from PIL import Image
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 import annolog
 from annolog.http import HttpBackend
 from api.bootstrap import build_service
 from api.http import create_app
 from api.service import Service
-from api.settings import ENV_PREFIX, Settings, load_settings
+from api.settings import Settings, load_settings
 from api.tokens import Tokens
 from core import (
     AccessDenied,
@@ -37,6 +35,7 @@ from core import (
 from projections.projector import Projector, stored_offset
 from projections.replay import checksums, drop_database, fresh_database, replay, replay_until, snapshot_checksums
 from projections.tables import commits
+from tests.stack import environment, isolated_stack
 
 
 def jpeg(width: int = 64, height: int = 48, color: str = "red") -> bytes:
@@ -304,37 +303,10 @@ class TestInProcessHttp(ProjectionContract):
 
 
 @pytest.fixture
-def server_settings(
-    kafka_bootstrap: str, database_url: str, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Settings]:
+def server_settings(kafka_bootstrap: str, database_url: str, s3_endpoint: str, tmp_path: Path) -> Iterator[Settings]:
     """Kafka + PostgreSQL + S3, isolated per test: a fresh topic, schema and bucket."""
-    suffix = uuid4().hex[:10]
-    schema, topic, bucket = f"annolog_test_{suffix}", f"annolog-test-{suffix}", f"annolog-test-{suffix}"
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    admin = create_engine(database_url)
-    with admin.begin() as db:
-        db.execute(text(f'CREATE SCHEMA "{schema}"'))
-    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
-    yield load_settings(
-        data_dir=tmp_path,
-        log_url=f"kafka://{kafka_bootstrap}",
-        kafka_topic=topic,
-        kafka_partitions=3,
-        database_url=f"{database_url}?options=-csearch_path%3D{schema}",
-        blob_url=f"s3://{bucket}/blobs",
-        s3_endpoint_url=s3_endpoint,
-    )
-    with admin.begin() as db:
-        db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
-    kafka_admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    kafka_admin.delete_topics([topic])
-    kafka_admin.close()
+    with isolated_stack(kafka_bootstrap, database_url, s3_endpoint, tmp_path) as settings:
+        yield settings
 
 
 @pytest.mark.kafka
@@ -360,7 +332,7 @@ class TestKafkaPostgres(ProjectionContract):
         partition, end = positions[0].partition, positions[-1].offset + 1
 
         projector = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "projector", "--batch-size", "50"], env=_environment(server_settings)
+            [sys.executable, "-m", "api.cli", "projector", "--batch-size", "50"], env=environment(server_settings)
         )
         try:
             stopped_at = _wait_for_progress(writer, partition, end)
@@ -378,14 +350,6 @@ class TestKafkaPostgres(ProjectionContract):
         assert _rebuilt_equals_live(writer)
 
 
-def _environment(settings: Settings) -> dict[str, str]:
-    """The process environment that makes ``load_settings()`` return ``settings``."""
-    values = {
-        f"{ENV_PREFIX}{name.upper()}": str(value) for name, value in settings.model_dump().items() if value is not None
-    }
-    return {**os.environ, **values}
-
-
 def _wait_for_progress(service: Service, partition: int, end: int) -> int:
     """The projector's stored offset, as soon as it has moved but not finished."""
     deadline = time.monotonic() + 60
@@ -396,3 +360,21 @@ def _wait_for_progress(service: Service, partition: int, end: int) -> int:
             return offset
         time.sleep(0.005)
     raise AssertionError("the projector made no progress within 60 s")
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+@pytest.mark.s3
+class TestServerOverHttp(ProjectionContract):
+    """The SDK over real HTTP to `annolog serve`, with `annolog projector` judging on Kafka + PostgreSQL + S3."""
+
+    @pytest.fixture
+    def service(self, running_stack: tuple[Settings, str]) -> Iterator[Service]:
+        service = build_service(running_stack[0], project_in_process=False)
+        yield service
+        service.close()
+
+    @pytest.fixture
+    def connect(self, service: Service, running_stack: tuple[Settings, str]) -> Connect:
+        tokens = Tokens(service.engine)
+        return lambda actor: annolog.Client(running_stack[1], token=tokens.create(actor, created_by="test"))

@@ -1,0 +1,101 @@
+"""The real server stack for tests: an isolated Kafka topic, PostgreSQL schema and S3 bucket,
+and `annolog serve` + `annolog projector` running as real processes over them."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from uuid import uuid4
+
+import boto3
+import httpx
+from kafka import KafkaAdminClient
+from sqlalchemy import create_engine, text
+
+from api.settings import ENV_PREFIX, Settings, load_settings
+
+AWS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@contextmanager
+def isolated_stack(kafka_bootstrap: str, database_url: str, s3_endpoint: str, data_dir: Path) -> Iterator[Settings]:
+    """Settings over a fresh topic, schema and bucket, all removed afterwards."""
+    os.environ.update({k: os.environ.get(k, v) for k, v in AWS.items()})
+    suffix = uuid4().hex[:10]
+    schema, topic, bucket = f"annolog_test_{suffix}", f"annolog-test-{suffix}", f"annolog-test-{suffix}"
+    admin = create_engine(database_url)
+    with admin.begin() as db:
+        db.execute(text(f'CREATE SCHEMA "{schema}"'))
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+    try:
+        yield load_settings(
+            data_dir=data_dir,
+            log_url=f"kafka://{kafka_bootstrap}",
+            kafka_topic=topic,
+            kafka_partitions=3,
+            database_url=f"{database_url}?options=-csearch_path%3D{schema}",
+            blob_url=f"s3://{bucket}/blobs",
+            s3_endpoint_url=s3_endpoint,
+        )
+    finally:
+        with admin.begin() as db:
+            db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+        kafka_admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        kafka_admin.delete_topics([topic])
+        kafka_admin.close()
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    """The process environment that makes ``load_settings()`` return ``settings``."""
+    values = {
+        f"{ENV_PREFIX}{name.upper()}": str(value) for name, value in settings.model_dump().items() if value is not None
+    }
+    return {**os.environ, **AWS, **values}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_api(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+    """`annolog serve` on ``port``, ready (GET /ready is 200) when this returns."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+        env=environment(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"annolog serve exited: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("annolog serve was not ready within 60 s")
+
+
+@contextmanager
+def running_server(settings: Settings) -> Iterator[str]:
+    """The API and a projector as real processes; yields the API's base URL."""
+    projector = subprocess.Popen([sys.executable, "-m", "api.cli", "projector"], env=environment(settings))
+    port = free_port()
+    api = start_api(settings, port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for process in (api, projector):
+            process.terminate()
+        for process in (api, projector):
+            process.wait(timeout=30)
