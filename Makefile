@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.4,<1"
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,train,tensorflow]"
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,train,tensorflow,demo]"
 	touch $@
 
 ## demo: run the main job on the embedded default (no services needed)
@@ -39,7 +39,8 @@ stop:
 bench: $(INSTALLED)
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[bench]"
 	@bash -c 'set -euo pipefail; eval "$$(scripts/services.sh start)"; \
-	  $(PY) -m bench.log_append; $(PY) -m bench.project; $(PY) -m bench.slice; $(PY) -m bench.stream'
+	  $(PY) -m bench.log_append; $(PY) -m bench.project; $(PY) -m bench.slice; $(PY) -m bench.stream; \
+	  $(PY) -m bench.ingest; $(PY) -m bench.api'
 
 typecheck: $(INSTALLED)
 	$(PY) -m mypy

@@ -13,6 +13,7 @@ from projections.audit import after_version
 from projections.readmodels import HistoryEntry, Outcome, Scope
 
 if TYPE_CHECKING:
+    from annolog.export import ExportSummary
     from annolog.project import Project
 
 PAGE = 500  # files fetched per query while iterating
@@ -124,6 +125,18 @@ class Dataset:
         from annolog.tensorflow import to_tensorflow
 
         return to_tensorflow(self.pinned_reader(cache_dir=cache_dir, cache_bytes=cache_bytes))
+
+    def export_coco(self, out: str | Path, *, images: bool = False, progress: bool = False) -> "ExportSummary":
+        """Write this dataset's version as COCO (``annotations.json``, and the images with ``images=True``)."""
+        from annolog import export
+
+        return export.export_coco(self, out, images=images, progress=progress)
+
+    def export_yolo(self, out: str | Path, *, images: bool = False, progress: bool = False) -> "ExportSummary":
+        """Write this dataset's version as YOLO text labels (one file per image, and ``classes.txt``)."""
+        from annolog import export
+
+        return export.export_yolo(self, out, images=images, progress=progress)
 
     def slice(self, query: str) -> "Slice":
         """The files of this dataset matching ``query``, at the same version."""

@@ -1,5 +1,6 @@
 """A directory as a dataset; writable when read at the latest version."""
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -11,6 +12,7 @@ from core.errors import InvalidInputError
 from projections.readmodels import DirectoryView
 
 if TYPE_CHECKING:
+    from annolog.ingest import IngestSummary
     from annolog.project import Project
 
 
@@ -47,6 +49,45 @@ class Directory(Dataset):
         command = AddFile(directory_id=self.id, name=name, metadata=metadata or {}, **stored.model_dump())
         self._committed(self.project.execute([command]))
         return self._files([command.file_id])[0]
+
+    def add_files(
+        self, sources: Iterable[str | Path], *, workers: int = 8, batch_files: int = 200, progress: bool = False
+    ) -> "IngestSummary":
+        """Add many files (a folder adds the images in it) in batched commits; see ``annolog.ingest``.
+
+        Re-running skips what is already in, so an interrupted run can simply be run again.
+        """
+        from annolog import ingest
+
+        self._writable("add files")
+        return ingest.add_files(self, sources, workers=workers, batch_files=batch_files, progress=progress)
+
+    def import_coco(
+        self,
+        annotations: str | Path,
+        images: str | Path | None = None,
+        *,
+        predictions: bool = False,
+        workers: int = 8,
+        batch_files: int = 200,
+        progress: bool = False,
+    ) -> "IngestSummary":
+        """Import a COCO file's images and boxes (``predictions=True``: scored, as ``attributes.score``).
+
+        Invalid parts are listed with their place in the file and left out; see ``annolog.ingest``.
+        """
+        from annolog import ingest
+
+        self._writable("import into it")
+        return ingest.import_coco(
+            self,
+            annotations,
+            images,
+            predictions=predictions,
+            workers=workers,
+            batch_files=batch_files,
+            progress=progress,
+        )
 
     def add(self, file: File) -> File:
         """Mirror ``file`` here: the same file and instances, seen in both directories."""

@@ -18,8 +18,7 @@ from PIL import Image
 from skimage import data as samples
 
 import annolog
-from annolog.export import export_coco, export_yolo
-from annolog.ingest import IngestSummary, import_coco
+from annolog.ingest import IngestSummary
 from api.bootstrap import build_service
 from api.service import Service
 from api.settings import load_settings
@@ -144,7 +143,7 @@ def main() -> None:
     truth, predictions = write_photos(data_dir / "incoming")
     project = ana.create_project("photos")
     photos = project.directory.new("photos")
-    show_import(import_coco(photos, truth, truth.parent))
+    show_import(photos.import_coco(truth, truth.parent))
 
     section("2. Mirror the photos with people into 'people'; tag v1")
     people = project.directory.new("people")
@@ -168,7 +167,7 @@ def main() -> None:
     )  # fmt: skip
 
     section("4. Import a model's predictions; slice by score")
-    show_import(import_coco(project.directory.get("photos"), predictions, predictions=True))
+    show_import(project.directory.get("photos").import_coco(predictions, predictions=True))
     confident = project.directory.get("photos").slice("attributes.score > 0.9")
     table(
         ["file", "prediction score"],
@@ -185,7 +184,7 @@ def main() -> None:
     section("6. Export v1 for other tools")
     pinned = project.directory.get("photos", version="v1")
     exports = data_dir / "exports"
-    coco, yolo = export_coco(pinned, exports / "coco", images=True), export_yolo(pinned, exports / "yolo")
+    coco, yolo = pinned.export_coco(exports / "coco", images=True), pinned.export_yolo(exports / "yolo")
     table(
         ["format", "files", "boxes", "written to"],
         [["COCO", coco.files, coco.instances, f"{coco.out}/annotations.json (+ images/)"],

@@ -2,11 +2,11 @@
 
 import typer
 
-from api.cli import browse, server, views
+from api.cli import browse, server, transfer, views
 from api.cli.app import app
 from core.errors import AnnologError
 
-__all__ = ["app", "browse", "main", "server", "views"]
+__all__ = ["app", "browse", "main", "server", "transfer", "views"]
 
 
 def main() -> None:

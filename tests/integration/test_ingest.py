@@ -13,7 +13,6 @@ from sqlalchemy import create_engine, text
 
 import annolog
 from annolog.batches import batches
-from annolog.ingest import add_files, import_coco
 from api.bootstrap import build_service
 from api.settings import Settings, load_settings
 from core import AddFile, AddInstance, InvalidInputError, UnavailableError
@@ -112,7 +111,7 @@ def test_a_coco_import_adds_every_image_and_box_and_its_categories_become_labels
     project = client.create_project("streets", labels=["car"])
     directory = project.directory.new("train")
 
-    summary = import_coco(directory, annotations, images, batch_files=5)
+    summary = directory.import_coco(annotations, images, batch_files=5)
 
     assert (summary.files_added, summary.instances_added, summary.problems) == (12, 60, [])
     assert summary.labels_defined == ["person", "bicycle"]  # car was defined already
@@ -131,10 +130,10 @@ def test_a_coco_import_adds_every_image_and_box_and_its_categories_become_labels
 def test_running_an_import_again_adds_nothing_and_makes_no_version(client: annolog.Client, tmp_path: Path) -> None:
     annotations, images = synthetic_coco(tmp_path / "coco", images=6, per_image=3)
     directory = client.create_project("streets").directory.new("train")
-    import_coco(directory, annotations, images)
+    directory.import_coco(annotations, images)
     before, version = _contents(directory), directory.project.version
 
-    again = import_coco(directory, annotations, images)
+    again = directory.import_coco(annotations, images)
 
     assert (again.files_added, again.files_present, again.instances_added, again.instances_present) == (0, 6, 0, 18)
     assert again.commits == 0 and directory.project.version == version and _contents(directory) == before
@@ -146,16 +145,16 @@ def test_an_import_interrupted_midway_then_run_again_equals_one_clean_import(
 ) -> None:
     annotations, images = synthetic_coco(tmp_path / "coco", images=10, per_image=4)
     clean = client.create_project("clean").directory.new("train")
-    import_coco(clean, annotations, images, batch_files=3)
+    clean.import_coco(annotations, images, batch_files=3)
     project = client.create_project("resumed")
     directory = project.directory.new("train")
     _interrupted(project, monkeypatch, call=3, after=after)  # labels, files 1-3, then files 4-6 fail
 
     with pytest.raises(UnavailableError, match="injected"):
-        import_coco(directory, annotations, images, batch_files=3)
+        directory.import_coco(annotations, images, batch_files=3)
     directory.refresh()
     assert len(directory) == (6 if after else 3)
-    resumed = import_coco(directory, annotations, images, batch_files=3)
+    resumed = directory.import_coco(annotations, images, batch_files=3)
 
     assert resumed.files_present == len(directory) - resumed.files_added
     assert _contents(directory) == _contents(clean)
@@ -183,7 +182,7 @@ def test_each_invalid_part_is_refused_with_its_location_and_the_valid_parts_go_i
     path = write_coco(tmp_path / "annotations.json", document_images, good + bad)
     directory = embedded.create_project("streets").directory.new("train")
 
-    summary = import_coco(directory, path, tmp_path / "images")
+    summary = directory.import_coco(path, tmp_path / "images")
 
     assert [str(p) for p in summary.problems] == [
         "images[4] (id 2): duplicate image id 2, first at images[1] (id 2)",
@@ -213,7 +212,7 @@ def test_malformed_json_is_refused_with_its_line_and_column_and_nothing_is_writt
     version = project.version
 
     with pytest.raises(InvalidInputError, match=r"is not valid JSON: line 3, column 27: Expecting ',' delimiter"):
-        import_coco(directory, path, tmp_path)
+        directory.import_coco(path, tmp_path)
     assert project.version == version and project.labels == []
 
 
@@ -225,7 +224,7 @@ def test_an_image_whose_real_size_is_not_the_size_the_file_states_is_refused_wit
     path = write_coco(tmp_path / "annotations.json", entries, boxes_for(entries, 3))
     directory = embedded.create_project("streets").directory.new("train")
 
-    summary = import_coco(directory, path, tmp_path / "images")
+    summary = directory.import_coco(path, tmp_path / "images")
 
     assert [str(p) for p in summary.problems] == [
         "images[1] (id 2): the image is 64x48 pixels, not 640x480 (with its 3 boxes)"
@@ -238,7 +237,7 @@ def test_a_different_file_under_a_name_the_directory_has_is_refused(embedded: an
     directory = embedded.create_project("streets").directory.new("train")
     directory.add_file((tmp_path / "images" / "img-00001.jpg").read_bytes(), name="img-00000.jpg")
 
-    summary = import_coco(directory, write_coco(tmp_path / "a.json", entries, []), tmp_path / "images")
+    summary = directory.import_coco(write_coco(tmp_path / "a.json", entries, []), tmp_path / "images")
 
     assert [str(p) for p in summary.problems] == [
         "images[0] (id 1): directory 'train' has a different file named 'img-00000.jpg'"
@@ -252,13 +251,13 @@ def test_predictions_with_scores_become_instances_a_slice_on_attributes_score_fi
     entries = write_images(tmp_path / "images", 6)
     project = client.create_project("streets")
     directory = project.directory.new("train")
-    import_coco(directory, write_coco(tmp_path / "truth.json", entries, boxes_for(entries, 2)), tmp_path / "images")
+    directory.import_coco(write_coco(tmp_path / "truth.json", entries, boxes_for(entries, 2)), tmp_path / "images")
     scored = [
         {"id": i + 1, "image_id": e["id"], "category_id": 1, "bbox": [2, 2, 10, 10], "score": s}
         for i, (e, s) in enumerate(zip(entries, [0.95, 0.2, 0.91, 0.9, 0.5, 0.99]))
     ]
 
-    summary = import_coco(directory, write_coco(tmp_path / "predictions.json", entries, scored), predictions=True)
+    summary = directory.import_coco(write_coco(tmp_path / "predictions.json", entries, scored), predictions=True)
 
     assert (summary.files_present, summary.instances_added, summary.problems) == (6, 6, [])
     confident = project.directory.get("train").slice("attributes.score > 0.9")
@@ -271,13 +270,13 @@ def test_predictions_without_a_score_or_for_images_not_in_the_directory_are_refu
 ) -> None:
     entries = write_images(tmp_path / "images", 2)
     directory = embedded.create_project("streets").directory.new("train")
-    import_coco(directory, write_coco(tmp_path / "truth.json", entries[:1], []), tmp_path / "images")
+    directory.import_coco(write_coco(tmp_path / "truth.json", entries[:1], []), tmp_path / "images")
     predictions = [
         {"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 2, 10, 10]},
         {"id": 2, "image_id": 2, "category_id": 1, "bbox": [2, 2, 10, 10], "score": 0.7},
     ]
 
-    summary = import_coco(directory, write_coco(tmp_path / "p.json", entries, predictions), predictions=True)
+    summary = directory.import_coco(write_coco(tmp_path / "p.json", entries, predictions), predictions=True)
 
     assert [str(p) for p in summary.problems] == [
         "annotations[0] (id 1): a prediction needs a score",
@@ -295,7 +294,7 @@ def test_add_files_adds_a_folders_images_by_relative_name_and_lists_the_corrupt_
     (tmp_path / "photos" / "notes.txt").write_text("not an image, not imported")
     directory = client.create_project("streets").directory.new("raw")
 
-    summary = add_files(directory, [tmp_path / "photos"], batch_files=2)
+    summary = directory.add_files([tmp_path / "photos"], batch_files=2)
 
     assert summary.files_added == 5 and len(summary.problems) == 1
     assert summary.problems[0].location == str(tmp_path / "photos" / "broken.jpg")
