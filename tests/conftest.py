@@ -6,6 +6,7 @@ Outside `make test` a test that needs a missing service is skipped; under `make 
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,10 @@ def running_stack(
     with isolated_stack(kafka_bootstrap, database_url, s3_endpoint, tmp_path_factory.mktemp("stack")) as settings:
         with running_server(settings) as url:
             yield settings, url
+
+
+@pytest.fixture
+def server_settings(kafka_bootstrap: str, database_url: str, s3_endpoint: str, tmp_path: Path) -> Iterator[Settings]:
+    """Kafka + PostgreSQL + S3, isolated per test: a fresh topic, schema and bucket."""
+    with isolated_stack(kafka_bootstrap, database_url, s3_endpoint, tmp_path / "server") as settings:
+        yield settings

@@ -4,6 +4,7 @@ Progress bars go to stderr; the summary to stdout, for people or, with --json, f
 An import that refused part of its input exits with status 1 after listing every part.
 """
 
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,9 +19,7 @@ if TYPE_CHECKING:
     from annolog.ingest import IngestSummary
 
 import_app = typer.Typer(help="Bring files and annotations in, many per commit; re-running skips what is in.")
-export_app = typer.Typer(help="Write a directory as it is at a version, for other tools.")
 app.add_typer(import_app, name="import")
-app.add_typer(export_app, name="export")
 
 ProjectOption = Annotated[str, typer.Option("--project", "-p", help="the project (created if missing)")]
 DirectoryOption = Annotated[str, typer.Option("--directory", "-d", help="the directory (created if missing)")]
@@ -80,38 +79,28 @@ def import_coco(
     _report_import(summary, created, as_json=as_json)
 
 
-@export_app.command("coco")
-def export_coco(
-    out: Annotated[Path, typer.Argument(file_okay=False, help="the folder to write annotations.json (and images/) in")],
+class Format(str, Enum):
+    coco = "coco"
+    yolo = "yolo"
+
+
+@app.command("export")
+def export_dataset(
+    kind: Annotated[
+        Format, typer.Argument(metavar="coco|yolo", help="COCO (pycocotools reads it) or YOLO text labels")
+    ],
+    out: Annotated[Path, typer.Argument(file_okay=False, help="the folder to write the annotations (and images/) in")],
     project: Annotated[str, typer.Option("--project", "-p")],
     directory: Annotated[str, typer.Option("--directory", "-d")],
     version: VersionOption = None,
     images: ImagesOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Write the directory at VERSION as a COCO file that pycocotools reads."""
-    from annolog import export
-
+    """Write the directory at VERSION for other tools: COCO annotations.json, or YOLO labels/*.txt + classes.txt."""
     with open_client() as client:
         dataset = client.project(project).directory.get(directory, version=_version(version))
-        _report_export(export.export_coco(dataset, out, images=images, progress=True), as_json=as_json)
-
-
-@export_app.command("yolo")
-def export_yolo(
-    out: Annotated[Path, typer.Argument(file_okay=False, help="the folder to write classes.txt and labels/ in")],
-    project: Annotated[str, typer.Option("--project", "-p")],
-    directory: Annotated[str, typer.Option("--directory", "-d")],
-    version: VersionOption = None,
-    images: ImagesOption = False,
-    as_json: JsonOption = False,
-) -> None:
-    """Write the directory at VERSION as YOLO text labels (one .txt per image, classes.txt)."""
-    from annolog import export
-
-    with open_client() as client:
-        dataset = client.project(project).directory.get(directory, version=_version(version))
-        _report_export(export.export_yolo(dataset, out, images=images, progress=True), as_json=as_json)
+        write = dataset.export_coco if kind is Format.coco else dataset.export_yolo
+        _report_export(write(out, images=images, progress=True), as_json=as_json)
 
 
 def _version(text: str | None) -> int | str | None:

@@ -35,7 +35,7 @@ from core import (
 from projections.projector import Projector, stored_offset
 from projections.replay import checksums, drop_database, fresh_database, replay, replay_until, snapshot_checksums
 from projections.tables import commits
-from tests.stack import environment, isolated_stack
+from tests.stack import environment
 
 
 def jpeg(width: int = 64, height: int = 48, color: str = "red") -> bytes:
@@ -300,13 +300,6 @@ class TestInProcessHttp(ProjectionContract):
             return annolog.Client(HttpBackend(transport, token=token))
 
         return connect
-
-
-@pytest.fixture
-def server_settings(kafka_bootstrap: str, database_url: str, s3_endpoint: str, tmp_path: Path) -> Iterator[Settings]:
-    """Kafka + PostgreSQL + S3, isolated per test: a fresh topic, schema and bucket."""
-    with isolated_stack(kafka_bootstrap, database_url, s3_endpoint, tmp_path) as settings:
-        yield settings
 
 
 @pytest.mark.kafka

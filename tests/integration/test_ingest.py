@@ -6,53 +6,15 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-import boto3
 import pytest
-from kafka import KafkaAdminClient
-from sqlalchemy import create_engine, text
 
 import annolog
 from annolog.batches import batches
 from api.bootstrap import build_service
-from api.settings import Settings, load_settings
 from core import AddFile, AddInstance, InvalidInputError, UnavailableError
 from tests.cocofiles import CATEGORIES, boxes_for, synthetic_coco, write_coco, write_images
 
 Contents = list[tuple[str, str, tuple[tuple[str, Any, str], ...]]]
-
-
-@pytest.fixture
-def server_settings(
-    kafka_bootstrap: str, database_url: str, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Settings]:
-    """Kafka + PostgreSQL + S3, isolated per test: a fresh topic, schema and bucket."""
-    suffix = uuid4().hex[:10]
-    schema, topic, bucket = f"annolog_test_{suffix}", f"annolog-test-{suffix}", f"annolog-test-{suffix}"
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    admin = create_engine(database_url)
-    with admin.begin() as db:
-        db.execute(text(f'CREATE SCHEMA "{schema}"'))
-    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
-    yield load_settings(
-        data_dir=tmp_path / "server",
-        log_url=f"kafka://{kafka_bootstrap}",
-        kafka_topic=topic,
-        kafka_partitions=3,
-        database_url=f"{database_url}?options=-csearch_path%3D{schema}",
-        blob_url=f"s3://{bucket}/blobs",
-        s3_endpoint_url=s3_endpoint,
-    )
-    with admin.begin() as db:
-        db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
-    kafka_admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    kafka_admin.delete_topics([topic])
-    kafka_admin.close()
 
 
 @pytest.fixture(
