@@ -16,6 +16,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="the address to listen on"),
     port: int = typer.Option(8000, help="the port to listen on"),
     workers: int = typer.Option(1, help="API processes; they share nothing but the stack"),
+    access_log: bool = typer.Option(True, help="a line per request on stderr"),
 ) -> None:
     """Run the HTTP API (OpenAPI at /docs) over the stack the ANNOLOG_* settings name.
 
@@ -24,7 +25,7 @@ def serve(
     """
     import uvicorn
 
-    uvicorn.run("api.http:from_settings", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run("api.http:from_settings", factory=True, host=host, port=port, workers=workers, access_log=access_log)
 
 
 @token_app.command("create")
