@@ -16,7 +16,7 @@ import httpx
 from httpx_sse import connect_sse
 
 from annolog.pinned import Entry
-from api.wire import CommandEnvelope, CommitRequest
+from api.wire import CommandEnvelope, CommitRequest, Lookup
 from core import errors
 from core.commands import Command
 from projections.audit import Cursor
@@ -159,10 +159,11 @@ class HttpBackend:
         return int(self._get(f"{self._project(scope.project)}/files/count", **_scope_params(scope))["count"])
 
     def files(self, scope: Scope, ids: Sequence[UUID]) -> list[FileView]:
-        body = {**_scope_params(scope), "ids": [str(i) for i in ids]}
-        body["directory_id"], body["query"] = scope.directory_id and str(scope.directory_id), scope.query
-        body.pop("directory", None)
-        return [FileView.model_validate(f) for f in self._post(f"{self._project(scope.project)}/files/lookup", body)]
+        body = Lookup(version=scope.version, directory_id=scope.directory_id, query=scope.query, ids=list(ids))
+        return [
+            FileView.model_validate(f)
+            for f in self._post(f"{self._project(scope.project)}/files/lookup", body.model_dump(mode="json"))
+        ]
 
     def read_blob(self, scope: Scope, file_id: UUID) -> bytes:
         (view,) = self.files(scope, [file_id])
