@@ -47,7 +47,7 @@ from api.settings import ENV_PREFIX, Settings
 from api.tokens import Tokens
 from api.wire import CommandEnvelope, CommitRequest
 from bench.ingest import _server_settings
-from bench.project import Scratch, print_machine
+from bench.project import Scratch, print_machine, service_arguments
 from core.commands import AddInstance
 from projections.readmodels import FileView, Outcome, Scope
 from tests.cocofiles import CATEGORIES, synthetic_coco
@@ -366,14 +366,7 @@ def _timed(work: Callable[[], T]) -> tuple[T, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap", default=os.environ.get("ANNOLOG_TEST_KAFKA_BOOTSTRAP", "127.0.0.1:59092"))
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "ANNOLOG_TEST_DATABASE_URL", "postgresql+psycopg2://annolog:annolog@127.0.0.1:55432/annolog_test"
-        ),
-    )
-    parser.add_argument("--s3-endpoint", default=os.environ.get("ANNOLOG_TEST_S3_ENDPOINT", "http://127.0.0.1:55000"))
+    service_arguments(parser, s3=True)
     parser.add_argument("--files", type=int, default=200, help="JPEGs in the directory")
     parser.add_argument("--per-file", type=int, default=10, help="boxes per file")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32], help="concurrent clients per run")

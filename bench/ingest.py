@@ -33,7 +33,7 @@ from annolog.ingest import IngestSummary, import_coco
 from api.bootstrap import build_service
 from api.service import Service
 from api.settings import Settings, load_settings
-from bench.project import Scratch, _copy_in, _copy_out, _row_counts, _url_of
+from bench.project import Scratch, _copy_in, _copy_out, _row_counts, _url_of, service_arguments
 from core.commit import Commit
 from eventlog.log import EventLog
 from eventlog.sql import SqlLog, open_sqlite
@@ -139,14 +139,7 @@ def bench_server(scratch: Scratch, endpoint: str, annolog_data: Path, images: Pa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap", default=os.environ.get("ANNOLOG_TEST_KAFKA_BOOTSTRAP", "127.0.0.1:59092"))
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "ANNOLOG_TEST_DATABASE_URL", "postgresql+psycopg2://annolog:annolog@127.0.0.1:55432/annolog_test"
-        ),
-    )
-    parser.add_argument("--s3-endpoint", default=os.environ.get("ANNOLOG_TEST_S3_ENDPOINT", "http://127.0.0.1:55000"))
+    service_arguments(parser, s3=True)
     parser.add_argument("--images", type=int, default=600, help="images in the COCO file")
     parser.add_argument("--per-image", type=int, default=20, help="boxes per image")
     parser.add_argument("--batch-files", type=int, default=100, help="files per commit")

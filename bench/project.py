@@ -544,8 +544,8 @@ def print_machine(engine: Engine, bootstrap: str) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def service_arguments(parser: argparse.ArgumentParser, *, s3: bool = False) -> None:
+    """--bootstrap, --database-url (and --s3-endpoint): the services `make services` starts."""
     parser.add_argument("--bootstrap", default=os.environ.get("ANNOLOG_TEST_KAFKA_BOOTSTRAP", "127.0.0.1:59092"))
     parser.add_argument(
         "--database-url",
@@ -553,6 +553,15 @@ def main() -> None:
             "ANNOLOG_TEST_DATABASE_URL", "postgresql+psycopg2://annolog:annolog@127.0.0.1:55432/annolog_test"
         ),
     )
+    if s3:
+        parser.add_argument(
+            "--s3-endpoint", default=os.environ.get("ANNOLOG_TEST_S3_ENDPOINT", "http://127.0.0.1:55000")
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    service_arguments(parser)
     parser.add_argument("--files", type=int, default=2000, help="files in the rebuilt log")
     parser.add_argument("--instances-per-file", type=int, default=10, help="boxes per file in the rebuilt log")
     parser.add_argument("--rate", type=float, default=20.0, help="commits per second in the latency run")
