@@ -31,6 +31,19 @@ class LogRecord:
     payload: bytes
 
 
+@dataclass(frozen=True)
+class BadRecord:
+    """A record at ``position`` that is not a valid, authentic commit, and why.
+
+    The projector judges it rejected where it stands (a replay decides the same) and
+    goes on: one bad record never stalls its partition.
+    """
+
+    position: Position
+    payload: bytes
+    reason: str
+
+
 class EventLog(Protocol):
     """An append-only, ordered log of commits, split into partitions by project.
 
