@@ -7,7 +7,6 @@ here, on the client, so that a retried command carries the same ids.
 """
 
 from abc import abstractmethod
-from typing import Annotated
 from uuid import UUID
 
 from pydantic import Field
@@ -28,8 +27,8 @@ from core.events import (
     InstanceDeleted,
     LabelDefined,
     Metadata,
-    Name,
     ProjectCreated,
+    Revision,
     Role,
     RoleGranted,
     RoleRevoked,
@@ -43,6 +42,7 @@ from core.events import (
 from core.geometry import Shape
 from core.ids import project_id_for, uuid7
 from core.model import Model
+from core.text import Name, PathName
 
 
 class Command(Model):
@@ -67,7 +67,7 @@ class Command(Model):
 
 
 class CreateProject(Command):
-    name: Name
+    name: PathName
 
     @property
     def project_id(self) -> UUID:
@@ -85,7 +85,7 @@ class DefineLabel(Command):
 
 
 class CreateDirectory(Command):
-    name: Name
+    name: PathName
     access_type: AccessType = AccessType.project
     directory_id: UUID = Field(default_factory=uuid7)
 
@@ -152,7 +152,7 @@ class AddInstance(Command, Shape):
 
 class ChangeInstance(Command, Shape):
     instance_id: UUID
-    expected_revision: Annotated[int, Field(ge=1)]
+    expected_revision: Revision
 
     def events(self) -> tuple[Event, ...]:
         return (InstanceChanged(**self.model_dump()),)
@@ -160,7 +160,7 @@ class ChangeInstance(Command, Shape):
 
 class DeleteInstance(Command):
     instance_id: UUID
-    expected_revision: Annotated[int, Field(ge=1)]
+    expected_revision: Revision
 
     def events(self) -> tuple[Event, ...]:
         return (InstanceDeleted(**self.model_dump()),)

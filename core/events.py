@@ -10,15 +10,17 @@ from enum import StrEnum
 from typing import Annotated, Literal, Union
 from uuid import UUID
 
-from pydantic import AfterValidator, Field, JsonValue
+from pydantic import AfterValidator, Field
 
 from core.geometry import Shape
 from core.model import Model
 from core.query import parse
+from core.text import JsonObject, Name, PathName, check_text
 
-Name = Annotated[str, Field(min_length=1, max_length=500)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-Metadata = dict[str, JsonValue]
+Metadata = JsonObject
+INT32_MAX = 2**31 - 1
+"""The largest version, revision or pixel size: what a 32-bit database integer holds."""
 
 
 def _not_a_version_number(tag: str) -> str:
@@ -32,7 +34,8 @@ TagName = Annotated[
     Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"),
     AfterValidator(_not_a_version_number),
 ]
-Version = Annotated[int, Field(ge=1)]
+Version = Annotated[int, Field(ge=1, le=INT32_MAX)]
+Revision = Annotated[int, Field(ge=1, le=INT32_MAX)]
 
 
 class AccessType(StrEnum):
@@ -51,7 +54,7 @@ class Role(StrEnum):
 class ProjectCreated(Model):
     type: Literal["ProjectCreated"] = "ProjectCreated"
     project_id: UUID
-    name: Name
+    name: PathName
 
 
 class LabelDefined(Model):
@@ -62,7 +65,7 @@ class LabelDefined(Model):
 class DirectoryCreated(Model):
     type: Literal["DirectoryCreated"] = "DirectoryCreated"
     directory_id: UUID
-    name: Name
+    name: PathName
     access_type: AccessType = AccessType.project
 
 
@@ -72,9 +75,9 @@ class FileDescription(Model):
     sha256: Sha256
     name: Name
     media_type: Name
-    size: Annotated[int, Field(ge=0)]
-    width: Annotated[int, Field(gt=0)] | None = None
-    height: Annotated[int, Field(gt=0)] | None = None
+    size: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    width: Annotated[int, Field(gt=0, le=INT32_MAX)] | None = None
+    height: Annotated[int, Field(gt=0, le=INT32_MAX)] | None = None
     metadata: Metadata = Field(default_factory=dict)
 
 
@@ -131,13 +134,13 @@ class InstanceChanged(Shape):
 
     type: Literal["InstanceChanged"] = "InstanceChanged"
     instance_id: UUID
-    expected_revision: Annotated[int, Field(ge=1)]
+    expected_revision: Revision
 
 
 class InstanceDeleted(Model):
     type: Literal["InstanceDeleted"] = "InstanceDeleted"
     instance_id: UUID
-    expected_revision: Annotated[int, Field(ge=1)]
+    expected_revision: Revision
 
 
 class VersionTagged(Model):
@@ -170,7 +173,7 @@ def _parses(query: str) -> str:
     return query
 
 
-SliceQuery = Annotated[str, Field(min_length=1, max_length=10_000), AfterValidator(_parses)]
+SliceQuery = Annotated[str, Field(min_length=1, max_length=10_000), AfterValidator(check_text), AfterValidator(_parses)]
 
 
 class SliceSaved(Model):

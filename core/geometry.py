@@ -4,15 +4,16 @@ import math
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, JsonValue, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from core.errors import InvalidInputError
 from core.model import Model
+from core.text import JsonObject, check_name
 
 Point = tuple[float, float]
 """An (x, y) pixel coordinate; the origin is the image's top-left corner."""
 
-Attributes = dict[str, JsonValue]
+Attributes = JsonObject
 """Free-form JSON attributes of an instance (e.g. ``{"score": 0.91, "occluded": true}``)."""
 
 
@@ -65,7 +66,7 @@ class Shape(Model):
     events that record both, so the rules live in one place.
     """
 
-    label: Annotated[str, Field(min_length=1, max_length=200)]
+    label: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_name)]
     kind: InstanceKind
     points: tuple[Point, ...] = ()
     attributes: Attributes = Field(default_factory=dict)

@@ -30,7 +30,7 @@ from core.errors import (
 MEDIA_TYPE = "application/problem+json"
 
 STATUS: dict[type[AnnologError], int] = {
-    InvalidInputError: 400,
+    InvalidInputError: 422,  # well-formed, but a value is wrong: the detail names the field
     NotAuthenticated: 401,
     AccessDenied: 403,
     NotFoundError: 404,

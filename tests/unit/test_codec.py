@@ -58,19 +58,23 @@ def test_a_commit_with_many_event_kinds_round_trips_exactly() -> None:
     assert codec.decode(codec.encode(commit)) == commit
 
 
+NAME_CHARS = st.characters(exclude_categories=("Cc", "Cs"))
+"""What core accepts in names: printable text (core/text.py)."""
+JSON_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=20)
+"""What core accepts in JSON strings: anything but NUL and lone surrogates."""
+
+
 @given(
-    name=st.text(min_size=1, max_size=100),
+    name=st.text(NAME_CHARS, min_size=1, max_size=100),
     metadata=st.dictionaries(
-        st.text(max_size=10),
+        JSON_TEXT,
         st.recursive(
             st.none()
             | st.booleans()
             | st.integers(-(2**53), 2**53)
-            | st.text(max_size=20)
+            | JSON_TEXT
             | st.floats(allow_nan=False, allow_infinity=False),
-            lambda children: (
-                st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
-            ),
+            lambda children: st.lists(children, max_size=3) | st.dictionaries(JSON_TEXT, children, max_size=3),
             max_leaves=10,
         ),
         max_size=5,
