@@ -16,10 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, JsonValue, Posit
 
 from annolog.plan import Plan, PlannedBox, PlannedFile, Problem
 from core.errors import InvalidInputError
-
-EDGE_SLACK = 1.0
-"""Pixels a box may reach past the image's edge: real datasets round box corners
-outwards by a fraction of a pixel, and refusing those would refuse whole datasets."""
+from core.geometry import EDGE_SLACK
 
 _IMAGE_KEYS = {"id", "file_name", "width", "height"}
 Entry = TypeVar("Entry", bound=BaseModel)

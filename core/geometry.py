@@ -59,6 +59,28 @@ def check_geometry(kind: InstanceKind, points: tuple[Point, ...]) -> None:
         _check_box(points)
 
 
+EDGE_SLACK = 1.0
+"""Pixels a point may lie past the image's edge: real datasets round box corners
+outwards by a fraction of a pixel, and refusing those would refuse whole datasets."""
+
+
+def check_inside(points: tuple[Point, ...], width: int | None, height: int | None) -> None:
+    """Raise ``InvalidInputError`` unless every point lies on the ``width`` x ``height`` image.
+
+    Files of unknown size (not images) take any finite point. Up to ``EDGE_SLACK`` pixels
+    past an edge is accepted, so that boxes rounded by other tools still import; exports
+    clip to the image.
+    """
+    if width is None or height is None:
+        return
+    for x, y in points:
+        if not (-EDGE_SLACK <= x <= width + EDGE_SLACK and -EDGE_SLACK <= y <= height + EDGE_SLACK):
+            raise InvalidInputError(
+                f"point {(x, y)} lies outside its {width}x{height} image: "
+                f"coordinates must be within 0..{width} and 0..{height} pixels"
+            )
+
+
 class Shape(Model):
     """What an instance is: a label, a kind, its geometry and attributes.
 

@@ -36,6 +36,7 @@ from core.events import (
     TagMoved,
     VersionTagged,
 )
+from core.geometry import check_inside
 from core.permissions import RANK
 from projections import rows
 from projections.access import PROJECT_SCOPE, grants
@@ -123,7 +124,7 @@ def _file_added(j: Judgement, e: FileAdded) -> None:
     j.record(e, "file", e.file_id, None, values | {"file_id": str(e.file_id)}, file_id=e.file_id)
     j.free_name_in(directory, e.name)  # a new file is in no directory yet
     _join(j, e, e.file_id, directory)
-    j.knows_new_file(e.file_id, directory)
+    j.knows_new_file(e.file_id, directory, (e.width, e.height))
 
 
 def _file_metadata_changed(j: Judgement, e: FileMetadataChanged) -> None:
@@ -189,7 +190,7 @@ def _file_copied(j: Judgement, e: FileCopied) -> None:
         _copy_instances(j, e)
     j.record(e, "file", e.file_id, None, public(j.file(e.file_id)), file_id=e.file_id)
     _add_membership(j, e, e.file_id, directory, source.name)
-    j.knows_new_file(e.file_id, directory)
+    j.knows_new_file(e.file_id, directory, (source.width, source.height))
 
 
 def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
@@ -197,8 +198,9 @@ def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
 
 
 def _instance_added(j: Judgement, e: InstanceAdded) -> None:
-    j.require_file(e.file_id)
+    size = j.file_size(e.file_id)
     j.authorize(e, file_id=e.file_id)
+    check_inside(e.points, *size)
     j.label(e.label)
     j.add_instance({"instance_id": e.instance_id, "file_id": e.file_id, "revision": 1, **_shape(e)})
     j.count_label(e.file_id, e.label, +1)
@@ -208,6 +210,7 @@ def _instance_added(j: Judgement, e: InstanceAdded) -> None:
 def _instance_changed(j: Judgement, e: InstanceChanged) -> None:
     before = j.instance(e.instance_id, e.expected_revision)
     j.authorize(e, file_id=before.file_id)
+    check_inside(e.points, *j.file_size(before.file_id))
     j.label(e.label)
     after = _shape(e) | {"file_id": before.file_id, "revision": before.revision + 1}
     rows.replace(j.db, instances, j.project_id, j.version, {"instance_id": e.instance_id}, after)

@@ -46,7 +46,7 @@ class Judgement:
     _grants: dict[UUID, int] | None = None
     _file_ranks: dict[UUID, int] = field(default_factory=dict)
     _labels: set[str] | None = None
-    _known_files: set[UUID] = field(default_factory=set)
+    _file_sizes: dict[UUID, tuple[int | None, int | None]] = field(default_factory=dict)
     _directories: dict[UUID, Row[Any]] = field(default_factory=dict)
     # New instances are inserted together; any other rule flushes them first (it may read them).
     _new_instances: list[dict[str, Any]] = field(default_factory=list)
@@ -133,18 +133,20 @@ class Judgement:
             self._directories[directory_id] = found
         return self._directories[directory_id]
 
-    def knows_new_file(self, file_id: UUID, directory: Row[Any]) -> None:
-        """A file this commit added to ``directory``: it exists, and the actor's rank on it is the
-        rank in its only directory (which the add itself was authorized against)."""
-        self._known_files.add(file_id)
+    def knows_new_file(self, file_id: UUID, directory: Row[Any], size: tuple[int | None, int | None]) -> None:
+        """A file of ``size`` (width, height) this commit added to ``directory``: it exists, and the
+        actor's rank on it is the rank in its only directory (which the add was authorized against)."""
+        self._file_sizes[file_id] = size
         if self._grants is not None:
             self._file_ranks[file_id] = rank_in_directory(self._grants, directory)
 
-    def require_file(self, file_id: UUID) -> None:
-        """Like ``file`` when only existence matters; remembered for the rest of the commit."""
-        if file_id not in self._known_files:
-            self.file(file_id)
-            self._known_files.add(file_id)
+    def file_size(self, file_id: UUID) -> tuple[int | None, int | None]:
+        """The file's (width, height), raising like ``file`` if it does not exist; remembered for
+        the rest of the commit (a file's size never changes)."""
+        if file_id not in self._file_sizes:
+            found = self.file(file_id)
+            self._file_sizes[file_id] = (found.width, found.height)
+        return self._file_sizes[file_id]
 
     def file(self, file_id: UUID) -> Row[Any]:
         found = rows.current(self.db, files, self.project_id, file_id=file_id)

@@ -206,6 +206,18 @@ class ProjectionContract:
             (NotFoundError, "tag 'v9' does not exist", lambda: project.directory.get("all", version="v9")),
             (InvalidInputError, "corrupt.jpg", lambda: everything.add_file(jpeg()[:200], name="corrupt.jpg")),
             (
+                InvalidInputError,
+                r"point \(500.0, 40.0\) lies outside its 64x48 image",
+                lambda: photo.add_instance("car", box=(10, 10, 500, 40)),
+            ),
+            (InvalidInputError, "name: must not contain control", lambda: project.define_labels("c\x00r")),
+            (
+                InvalidInputError,
+                "metadata: sky: must not contain NUL",
+                lambda: everything.add_file(jpeg(color="green"), name="n.jpg", metadata={"sky": "grey\x00"}),
+            ),
+            (InvalidInputError, "must not contain '/'", lambda: project.directory.new("a/b")),
+            (
                 ConflictError,
                 "already has a file named 'p.jpg'",
                 lambda: everything.add_file(jpeg(color="blue"), name="p.jpg"),
