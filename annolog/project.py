@@ -56,14 +56,10 @@ class Project:
         self.execute([MoveTag(tag=name, version=version)])
 
     def grant(self, principal: str, role: Role | str, *, directory: Directory | None = None) -> None:
-        self.execute(
-            [GrantRole(principal=principal, role=Role(role), directory_id=directory.id if directory else None)]
-        )
+        self.execute([GrantRole(principal=principal, role=Role(role), directory_id=_id_of(directory))])
 
     def revoke(self, principal: str, role: Role | str, *, directory: Directory | None = None) -> None:
-        self.execute(
-            [RevokeRole(principal=principal, role=Role(role), directory_id=directory.id if directory else None)]
-        )
+        self.execute([RevokeRole(principal=principal, role=Role(role), directory_id=_id_of(directory))])
 
     def history(
         self,
@@ -88,7 +84,7 @@ class Project:
             self.name,
             file_id=file.id if file else None,
             instance_id=instance.id if instance else None,
-            directory_id=directory.id if directory else None,
+            directory_id=_id_of(directory),
             actor=actor,
             event=event,
             since=since,
@@ -115,7 +111,7 @@ class Project:
 
     def save_slice(self, name: str, query: str, *, directory: Directory | None = None) -> None:
         """Save ``query`` as ``name`` (over ``directory``, or the whole project)."""
-        self.execute([SaveSlice(name=name, query=query, directory_id=directory.id if directory else None)])
+        self.execute([SaveSlice(name=name, query=query, directory_id=_id_of(directory))])
 
     def saved_slice(self, name: str, *, version: int | str | None = None) -> Slice:
         """The slice saved as ``name``, its query evaluated at ``version`` (default latest)."""
@@ -162,3 +158,9 @@ class Directories:
         backend, project = self._project.backend, self._project.name
         views = backend.directories(project, backend.resolve(project, version))
         return [Directory(self._project, view, pinned=version is not None) for view in views]
+
+
+def _id_of(directory: Directory | None) -> UUID | None:
+    """The directory's id; tested against None, since an empty directory (a dataset) is falsy
+    and taking it for "no directory" would grant, revoke or save for the whole project."""
+    return None if directory is None else directory.id

@@ -7,6 +7,8 @@ the HTTP API calls it for the principal its token names, so both enforce the sam
 - a directory is readable with a project role, unless it is restricted: then it takes a
   grant of its own (project admins and owners read everything);
 - a file is readable through a directory the principal may read, at the version read;
+  a file in no directory any more is governed by the directories that held it last;
+- a saved slice of a restricted directory is for those who may read that directory;
 - the whole project's history and commit list are for admins (the audit); the history
   of a file, an instance or a directory is for whoever may read it.
 """
@@ -108,9 +110,14 @@ class Session:
             return directory
 
     def saved_slice(self, project: str, name: str) -> tuple[str, UUID | None]:
-        """The query and directory (None: the whole project) saved as ``name``."""
+        """The query and directory (None: the whole project) saved as ``name``; a slice of a
+        restricted directory is for those who may read that directory."""
         with self.service.reading() as db:
-            return queries.saved_slice(db, self._project(db, project)[0], name)
+            view, granted = self._project(db, project)
+            query, directory_id = queries.saved_slice(db, view, name)
+            if directory_id is not None:
+                self._may_read(_latest(db, directories, view.project_id, directory_id=directory_id), granted)
+            return query, directory_id
 
     # -- the files of a dataset --------------------------------------------------------------
 
@@ -197,7 +204,9 @@ class Session:
         with self.service.reading() as db:
             latest = queries.project_named(db, scope.project).version  # who may read what is decided now
             view, within = self._scope(db, scope.model_copy(update={"version": latest}))
-            every = within or [d.directory_id for d in queries.list_directories(db, view, latest)]
+            # None is every directory; an empty list is none: a viewer who may read no directory
+            # is sent no change of any (tags are project-wide, so those still come).
+            every = [d.directory_id for d in queries.list_directories(db, view, latest)] if within is None else within
             return audit.changes(db, view.project_id, every, after=after, limit=limit)
 
     # -- the checks --------------------------------------------------------------------------
@@ -242,16 +251,17 @@ class Session:
     ) -> None:
         if granted.get(PROJECT_SCOPE, 0) >= ADMIN:
             return
+        readable: list[bool] = []  # one answer per entity named: the filters combine, so each must be readable
         if directory_id is not None:
             row = _latest(db, directories, view.project_id, directory_id=directory_id)
-            if row is not None and rank_in_directory(granted, row) >= VIEWER:
-                return
-        elif instance_id is not None or file_id is not None:
-            if file_id is None:
-                row = _latest(db, instances, view.project_id, instance_id=instance_id)
-                file_id = row.file_id if row is not None else None
-            if file_id is not None and rank_on_file(db, view.project_id, granted, file_id) >= VIEWER:
-                return
+            readable.append(row is not None and rank_in_directory(granted, row) >= VIEWER)
+        if instance_id is not None:
+            row = _latest(db, instances, view.project_id, instance_id=instance_id)
+            readable.append(row is not None and rank_on_file(db, view.project_id, granted, row.file_id) >= VIEWER)
+        if file_id is not None:
+            readable.append(rank_on_file(db, view.project_id, granted, file_id) >= VIEWER)
+        if readable and all(readable):
+            return
         raise AccessDenied(
             f"{self.actor} may not read this history of project {view.name!r}: the history of a file, instance "
             "or directory needs read access to it, and the whole project's needs admin"

@@ -33,8 +33,8 @@ from projections.tables import (
 def project_named(db: Connection, name: str) -> ProjectView:
     row = db.execute(select(projects).where(projects.c.name == name)).first()
     if row is None:
-        known = db.execute(select(projects.c.name).order_by(projects.c.name).limit(20)).scalars()
-        raise NotFoundError(f"project {name!r} does not exist; projects: {', '.join(known) or 'none'}")
+        # Other projects' names are not listed: anyone with a token could enumerate them.
+        raise NotFoundError(f"project {name!r} does not exist; `annolog project list` shows yours")
     return ProjectView(project_id=row.project_id, name=row.name, version=row.version)
 
 
