@@ -15,6 +15,7 @@ from uuid import UUID
 from sqlalchemy import Connection, Engine, select
 
 from api.settings import Settings
+from api.uploads import Uploads
 from blobs.media import probe
 from blobs.store import BlobStore
 from core.commands import AddFile, Command
@@ -80,6 +81,7 @@ class Service:
         self.log = log
         self.engine = engine
         self.blobs = blobs
+        self.uploads = Uploads(engine)  # which project each blob was uploaded to: what its files may name
         self._projector = projector
         self._wait_timeout_s = wait_timeout_s
         self._write_lock = threading.Lock()

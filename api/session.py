@@ -9,6 +9,8 @@ the HTTP API calls it for the principal its token names, so both enforce the sam
 - a file is readable through a directory the principal may read, at the version read;
   a file in no directory any more is governed by the directories that held it last;
 - a saved slice of a restricted directory is for those who may read that directory;
+- a file may only name bytes its project holds: uploaded to it, or those of one of its files
+  (blobs are shared by sha256 across projects, so a hash alone must open nothing);
 - the whole project's history and commit list are for admins (the audit); the history
   of a file, an instance or a directory is for whoever may read it.
 """
@@ -20,7 +22,8 @@ from uuid import UUID
 from sqlalchemy import Connection, select
 
 from api.service import Service
-from core.commands import Command, CreateProject, DefineLabel
+from api.uploads import unheld
+from core.commands import AddFile, Command, CreateProject, DefineLabel
 from core.errors import AccessDenied, InvalidInputError, NotFoundError
 from core.events import Role
 from core.permissions import RANK
@@ -59,18 +62,28 @@ class Session:
         return self.project(name)
 
     def execute(self, project: str, commands: Sequence[Command], *, commit_id: UUID | None = None) -> Outcome:
-        """One commit of ``commands``, judged (roles included) before this returns."""
+        """One commit of ``commands``, judged (roles included) before this returns.
+
+        Every ``AddFile`` must name bytes the project holds (one query for all of them),
+        checked here because who uploaded what is not in the log the judge reads.
+        """
         with self.service.reading() as db:
-            project_id = queries.project_named(db, project).project_id
-        return self.service.execute(project_id, self.actor, commands, commit_id=commit_id)
+            view = queries.project_named(db, project)
+            self._may_name_blobs(db, view, commands)
+        return self.service.execute(view.project_id, self.actor, commands, commit_id=commit_id)
 
     def store_blob(self, project: str, data: bytes, *, name: str, media_type: str | None = None) -> StoredBlob:
-        """Probe and store bytes for files added later; only for those who may add files."""
+        """Probe and store bytes for files added later; only for those who may add files.
+
+        The upload is recorded for the project: that is what lets its files name these bytes.
+        """
         with self.service.reading() as db:
             view, granted = self._project(db, project)
         if max(granted.values(), default=0) < EDITOR:
             raise AccessDenied(f"{self.actor} may not upload files to project {view.name!r}: that needs editor")
-        return self.service.store_blob(data, name=name, media_type=media_type)
+        stored = self.service.store_blob(data, name=name, media_type=media_type)
+        self.service.uploads.record(view.project_id, stored.sha256, actor=self.actor)
+        return stored
 
     # -- projects, labels, directories -------------------------------------------------------
 
@@ -210,6 +223,16 @@ class Session:
             return audit.changes(db, view.project_id, every, after=after, limit=limit)
 
     # -- the checks --------------------------------------------------------------------------
+
+    def _may_name_blobs(self, db: Connection, view: ProjectView, commands: Sequence[Command]) -> None:
+        # One answer whether the bytes are elsewhere or nowhere: a refusal is no oracle for hashes.
+        missing = sorted(unheld(db, view.project_id, {c.sha256 for c in commands if isinstance(c, AddFile)}))
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise NotFoundError(
+                f"blob {missing[0]}{more} is not in project {view.name!r}: it was not uploaded to it and no file "
+                "of it has these bytes; upload them to the project first (store_blob, or POST .../blobs)"
+            )
 
     def _project(self, db: Connection, name: str) -> tuple[ProjectView, dict[UUID, int]]:
         view = queries.project_named(db, name)

@@ -223,10 +223,14 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 def upload(project: annolog.Project, samples: Sequence[Sample]) -> list[str]:
-    """The samples' bytes in the project's blob store, in parallel; their sha256 in order."""
-    store = project.backend.service.blobs
+    """The samples' bytes uploaded to the project (its files may name only those), in parallel;
+    their sha256 in order."""
+
+    def one(sample: Sample) -> str:
+        return project.store_blob(sample.path.read_bytes(), name=sample.path.name).sha256
+
     with ThreadPoolExecutor(BLOB_UPLOADS_IN_FLIGHT) as pool:
-        return list(pool.map(lambda sample: store.put(sample.path.read_bytes()), samples))
+        return list(pool.map(one, samples))
 
 
 def ingest(project: annolog.Project, samples: Sequence[Sample], directory: str) -> annolog.Directory:
@@ -399,7 +403,7 @@ def build_big_directory(client: annolog.Client, samples: Sequence[Sample], files
     (content addressing lets files share bytes), the first ``len(samples)`` with their boxes."""
     project = client.create_project("big", labels=list(CLASSES))
     directory_id = project.directory.new("big").id
-    hashes = upload(project, samples)  # already stored: only hashes them
+    hashes = upload(project, samples)  # already stored: probed and recorded for this project
     for chunk in _chunks(range(files), BIG_FILES_PER_COMMIT):
         project.execute(
             [
