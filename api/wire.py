@@ -57,11 +57,6 @@ class NewToken(BaseModel):
         return None if self.expires_in_s is None else timedelta(seconds=self.expires_in_s)
 
 
-class IssuedToken(BaseModel):
-    principal: str
-    token: str
-
-
 class Me(BaseModel):
     principal: str
     admin: bool

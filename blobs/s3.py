@@ -24,6 +24,12 @@ _PART_BYTES = 8 * 1024 * 1024
 _PARTS_IN_FLIGHT = 4
 
 _MAX_PRESIGNED_S = 7 * 24 * 3600  # the longest validity S3 accepts for a signed URL
+
+# A signed URL cannot be recalled: it works for its whole validity whatever happens to the
+# token or the role it was issued to. One minute is ample to start a download (S3 checks
+# the signature when a GET starts, not while it streams), and keeps a URL issued just
+# before a revocation, or passed on, from outliving it for long.
+_SIGNED_URL_S = 60
 _NOT_FOUND_CODES = ("404", "NoSuchKey", "NotFound")
 
 
@@ -94,7 +100,7 @@ class S3BlobStore:
     def size(self, sha256: str) -> int:
         return int(self._head(sha256)["ContentLength"])
 
-    def url(self, sha256: str, *, expires_s: int = 300) -> str:
+    def url(self, sha256: str, *, expires_s: int = _SIGNED_URL_S) -> str:
         """A URL that lets anyone holding it GET the blob for ``expires_s`` seconds.
 
         Lets a client download straight from S3 instead of through the API. Signing is

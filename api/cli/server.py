@@ -5,7 +5,7 @@ from datetime import timedelta
 import typer
 
 from api.cli.app import app, database, emit
-from api.tokens import Tokens
+from api.tokens import PREFIX, Principal, Tokens, token_id
 
 token_app = typer.Typer(help="API tokens (stored only as hashes).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -38,4 +38,24 @@ def create_token(
     """Create an API token and print it: the only time it is shown."""
     expires = None if expires_in_days is None else timedelta(days=expires_in_days)
     token = Tokens(database()).create(principal, created_by="annolog token create", admin=admin, expires_in=expires)
-    emit({"principal": principal, "admin": admin, "token": token}, as_json, lambda _: token)
+    issued = {"principal": principal, "admin": admin, "token": token, "token_id": token_id(token)}
+    emit(issued, as_json, lambda _: token)
+
+
+@token_app.command("revoke")
+def revoke_token(
+    token: str = typer.Argument(None, help="the token's id (from create or GET /tokens), or the token itself"),
+    principal: str = typer.Option(None, help="instead: revoke every token of this principal"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+) -> None:
+    """Revoke a token (or all of a principal's): the next request with it is refused."""
+    if (token is None) == (principal is None):
+        raise typer.BadParameter("give a token id (or the token), or --principal, not both")
+    tokens = Tokens(database())
+    if principal is not None:
+        revoked = tokens.revoke_all(principal)
+    else:
+        key = token_id(token) if token.startswith(PREFIX) else token
+        tokens.revoke(Principal("annolog token revoke", admin=True), key)
+        revoked = 1
+    emit({"revoked": revoked}, as_json, lambda done: f"revoked {done['revoked']} token(s)")

@@ -1,15 +1,17 @@
 """Health, readiness, who-am-I and tokens."""
 
 from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.http.deps import PrincipalDep, ServiceDep, TokensDep
 from api.http.problems import problem
 from api.service import Service
-from api.wire import IssuedToken, Me, NewToken
+from api.tokens import IssuedToken, TokenInfo
+from api.wire import Me, NewToken
 from core.errors import AnnologError
 
 router = APIRouter(tags=["system"])
@@ -59,7 +61,31 @@ def me(principal: PrincipalDep) -> Me:
     return Me(principal=principal.name, admin=principal.admin)
 
 
-@router.post("/tokens", response_model=IssuedToken, status_code=201, summary="Create a token (admins: for anyone)")
+@router.post(
+    "/tokens",
+    response_model=IssuedToken,
+    status_code=201,
+    summary="Create a token (admins: for anyone); it expires no later than the caller's",
+)
 def create_token(body: NewToken, principal: PrincipalDep, tokens: TokensDep) -> IssuedToken:
-    token = tokens.create_for(principal, body.principal, expires_in=body.expires_in)
-    return IssuedToken(principal=body.principal, token=token)
+    return tokens.create_for(principal, body.principal, expires_in=body.expires_in)
+
+
+@router.get("/tokens", response_model=list[TokenInfo], summary="The caller's tokens (admins: anyone's), no secrets")
+def list_tokens(
+    principal: PrincipalDep,
+    tokens: TokensDep,
+    of: Annotated[str | None, Query(alias="principal", description="whose (default: the caller's)")] = None,
+) -> list[TokenInfo]:
+    return tokens.list_for(principal, of or principal.name)
+
+
+@router.delete(
+    "/tokens/{token_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Revoke a token by its id (one's own; admins: anyone's); refused from the next request on",
+)
+def revoke_token(token_id: str, principal: PrincipalDep, tokens: TokensDep) -> Response:
+    tokens.revoke(principal, token_id)
+    return Response(status_code=204)
