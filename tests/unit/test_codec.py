@@ -121,3 +121,23 @@ def test_a_truncated_record_is_refused() -> None:
     record = codec.encode(file_commit(uuid7()))
     with pytest.raises(UndecodableRecord, match="does not decode as a commit"):
         codec.decode(record[:-5])
+
+
+@given(body=st.binary(max_size=400))
+def test_any_bytes_after_a_known_header_decode_to_a_commit_or_are_refused_as_undecodable(body: bytes) -> None:
+    codec = CommitCodec.default()
+    try:
+        codec.decode(b"\xc3\x01" + codec.fingerprint + body)
+    except UndecodableRecord:
+        pass  # anything else escaping would crash-loop the projector on one hostile record
+
+
+@given(st.data())
+def test_a_record_with_any_byte_changed_decodes_to_a_commit_or_is_refused_as_undecodable(data: st.DataObject) -> None:
+    codec = CommitCodec.default()
+    record = bytearray(codec.encode(file_commit(uuid7(), instances=2)))
+    record[data.draw(st.integers(10, len(record) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        codec.decode(bytes(record))
+    except UndecodableRecord:
+        pass
