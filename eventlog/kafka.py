@@ -24,7 +24,7 @@ from kafka.partitioner.default import murmur2
 from core.commit import Commit
 from core.errors import CommitTooLarge, LogMisconfigured, LogUnavailable
 from eventlog.codec import CommitCodec
-from eventlog.log import DEFAULT_MAX_COMMIT_BYTES, LogRecord, Position, check_size, decode_record
+from eventlog.log import DEFAULT_MAX_COMMIT_BYTES, Position, Record, check_size, decode_record
 
 _RECORD_OVERHEAD = 64 * 1024  # key, headers and batch framing on top of the encoded commit
 
@@ -102,7 +102,7 @@ class KafkaLog:
             acks = [future.get(timeout=self._timeout_s) for future in futures]
         return [Position(ack.partition, ack.offset) for ack in acks]
 
-    def read(self, partition: int, start: int, *, limit: int | None = None) -> Iterator[LogRecord]:
+    def read(self, partition: int, start: int, *, limit: int | None = None) -> Iterator[Record]:
         stop = self.end(partition)
         if limit is not None:
             stop = min(stop, start + limit)  # offsets are dense on our non-transactional topic
@@ -123,7 +123,8 @@ class KafkaLog:
                 for record in batches.get(tp, []):
                     if record.offset >= stop:
                         return
-                    yield decode_record(self._codec, Position(partition, record.offset), record.value)
+                    position = Position(partition, record.offset)
+                    yield decode_record(self._codec, position, record.value, partition_of=self.partition_of)
 
     def end(self, partition: int) -> int:
         tp = TopicPartition(self._topic, partition)

@@ -1,6 +1,6 @@
 """The port every event log implements: append a commit, read in order from a position."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
@@ -44,6 +44,12 @@ class BadRecord:
     reason: str
 
 
+Record = LogRecord | BadRecord
+"""What reading a log yields at each position: a commit, or a record that is not one."""
+
+_MAX_REASON_CHARS = 1000  # a hostile record can make a decoder's message as long as itself
+
+
 class EventLog(Protocol):
     """An append-only, ordered log of commits, split into partitions by project.
 
@@ -73,8 +79,12 @@ class EventLog(Protocol):
         """Append several commits, pipelined; positions in the same order as ``commits``."""
         ...
 
-    def read(self, partition: int, start: int, *, limit: int | None = None) -> Iterator[LogRecord]:
-        """Records of ``partition`` from offset ``start`` to the end as it was when called."""
+    def read(self, partition: int, start: int, *, limit: int | None = None) -> Iterator[Record]:
+        """Records of ``partition`` from offset ``start`` to the end as it was when called.
+
+        A record that is not a valid commit is yielded as a ``BadRecord`` where it stands,
+        never raised: the reader decides what to do with it and goes on.
+        """
         ...
 
     def end(self, partition: int) -> int:
@@ -96,11 +106,34 @@ def check_size(data: bytes, commit: Commit, limit: int) -> None:
         )
 
 
-def decode_record(codec: CommitCodec, position: Position, payload: bytes) -> LogRecord:
-    """The record at ``position``; an undecodable one is reported with where it is."""
+def decode_record(
+    codec: CommitCodec,
+    position: Position,
+    payload: bytes | None,
+    *,
+    partition_of: Callable[[UUID], int] | None = None,
+) -> Record:
+    """The commit at ``position``, or a ``BadRecord`` saying why the bytes are not one.
+
+    A missing value (Kafka hands one back for a record written without a value) is an
+    empty record. With ``partition_of`` a commit outside its project's partition is bad
+    too: judged there, its project's order would depend on how partitions interleave.
+    The reason is a pure function of the record, so a replay states it again.
+    """
+    data = payload or b""
     try:
-        return LogRecord(position, codec.decode(payload), payload)
+        commit = codec.decode(data)
     except UndecodableRecord as exc:
-        raise UndecodableRecord(
-            f"log record at partition {position.partition}, offset {position.offset}: {exc}"
-        ) from exc
+        return BadRecord(position, data, _bounded(str(exc)))
+    home = position.partition if partition_of is None else partition_of(commit.project_id)
+    if home != position.partition:
+        reason = (
+            f"commit {commit.commit_id} of project {commit.project_id} is in partition {position.partition}, "
+            f"but that project's commits are in partition {home}"
+        )
+        return BadRecord(position, data, reason)
+    return LogRecord(position, commit, data)
+
+
+def _bounded(reason: str) -> str:
+    return reason if len(reason) <= _MAX_REASON_CHARS else reason[: _MAX_REASON_CHARS - 1] + "…"

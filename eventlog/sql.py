@@ -31,7 +31,7 @@ from sqlalchemy.exc import OperationalError
 from core.commit import Commit
 from core.errors import LogUnavailable
 from eventlog.codec import CommitCodec
-from eventlog.log import DEFAULT_MAX_COMMIT_BYTES, LogRecord, Position, check_size, decode_record
+from eventlog.log import DEFAULT_MAX_COMMIT_BYTES, Position, Record, check_size, decode_record
 
 _PAGE = 500  # records fetched per query while reading: bounded memory on long replays
 
@@ -113,7 +113,7 @@ class SqlLog:
             offsets = [db.execute(append.values(row)).scalar_one() for row in rows]
         return [Position(0, offset) for offset in offsets]
 
-    def read(self, partition: int, start: int, *, limit: int | None = None) -> Iterator[LogRecord]:
+    def read(self, partition: int, start: int, *, limit: int | None = None) -> Iterator[Record]:
         stop = self.end(partition)
         remaining = limit if limit is not None else stop
         while start < stop and remaining > 0:

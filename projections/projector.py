@@ -6,26 +6,36 @@ and recorded as rejected with its reason — and (3) stores the next offset. A c
 anywhere loses the whole batch and nothing else; the next run starts again from the
 stored offset. A ``commit_id`` already judged is skipped, so a client's retry that
 appended the same commit twice is applied once.
+
+Nothing a record holds can stop a partition: a record that is not a valid commit is
+recorded in ``rejected_records``, and a commit the judge fails on (a bug in a rule) is
+rejected with the failure as its reason. Only a database outage aborts the batch, which
+is then retried from the stored offset as a whole.
 """
 
+import hashlib
+import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from core.commit import Commit
-from core.errors import AnnologError, ConflictError, InvalidInputError, NotFoundError
+from core.errors import AnnologError, ConflictError, DatabaseUnavailable, InvalidInputError, NotFoundError
 from core.events import ProjectCreated
-from eventlog.log import EventLog, LogRecord
+from eventlog.log import BadRecord, EventLog, LogRecord, Record
 from projections.chain import link, previous_link
 from projections.judge import judge
 from projections.judgement import Judgement
 from projections.notify import announce
-from projections.tables import commits, log_positions, projects
+from projections.tables import commits, log_positions, projects, rejected_records
 
 log = logging.getLogger(__name__)
+
+JUDGE_FAILED = "JudgeFailed"
+"""The ``error`` of a commit rejected because judging it raised an unexpected exception."""
 
 
 def _opening(db: Connection, commit: Commit) -> tuple[str, int]:
@@ -52,6 +62,16 @@ def _opening(db: Connection, commit: Commit) -> tuple[str, int]:
     return first.name, 0
 
 
+def commit_digest(commit: Commit) -> str:
+    """sha256 of what ``commit`` says: its project, actor, command and events, not its time.
+
+    Stored with the outcome, it tells a retry (same digest: the first outcome stands) from
+    a commit id re-sent with other contents (a conflict the service reports).
+    """
+    said = commit.model_dump(mode="json", include={"project_id", "actor", "command", "events"})
+    return hashlib.sha256(json.dumps(said, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def _outcome(record: LogRecord, **outcome: Any) -> dict[str, Any]:
     commit = record.commit
     return {
@@ -62,12 +82,57 @@ def _outcome(record: LogRecord, **outcome: Any) -> dict[str, Any]:
         "actor": commit.actor,
         "time": commit.time,
         "command": commit.command,
+        "digest": commit_digest(commit),
         **outcome,
     }
 
 
-def apply_record(db: Connection, record: LogRecord) -> None:
-    """Judge one record inside the caller's transaction: accepted, rejected, or a duplicate."""
+def _is_outage(exc: Exception) -> bool:
+    """The database went away: the batch must be retried, not its commits rejected."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (OperationalError, DatabaseUnavailable))
+
+
+def _rejection(record: LogRecord, exc: Exception) -> dict[str, Any]:
+    """The outcome row of a commit the judge refused, or failed on."""
+    if isinstance(exc, AnnologError):
+        return _outcome(record, accepted=False, error=type(exc).__name__, reason=str(exc))
+    if isinstance(exc, IntegrityError):  # a rule the judge missed; the database's constraint caught it
+        return _outcome(
+            record, accepted=False, error=ConflictError.__name__, reason=f"conflicts with stored data: {exc.orig}"
+        )
+    log.exception("the judge failed on commit %s at %s; it is rejected", record.commit.commit_id, record.position)
+    reason = f"the judge failed on this commit ({type(exc).__name__}: {exc}); it was rejected so that the log goes on"
+    return _outcome(record, accepted=False, error=JUDGE_FAILED, reason=reason)
+
+
+def _reject_bad_record(db: Connection, record: BadRecord) -> None:
+    log.error(
+        "log record at partition %d, offset %d is not a valid commit and is rejected: %s",
+        record.position.partition,
+        record.position.offset,
+        record.reason,
+    )
+    db.execute(
+        insert(rejected_records).values(
+            partition=record.position.partition,
+            offset=record.position.offset,
+            payload_sha256=hashlib.sha256(record.payload).hexdigest(),
+            size=len(record.payload),
+            reason=record.reason,
+        )
+    )
+
+
+def apply_record(db: Connection, record: Record) -> None:
+    """Judge one record inside the caller's transaction: accepted, rejected, or a duplicate.
+
+    Raises only when the database is unreachable; then the caller's transaction is lost.
+    """
+    if isinstance(record, BadRecord):
+        _reject_bad_record(db, record)
+        return
     commit = record.commit
     if db.execute(select(commits.c.commit_id).where(commits.c.commit_id == commit.commit_id)).first():
         log.info("commit %s at %s was judged before; skipped", commit.commit_id, record.position)
@@ -76,26 +141,11 @@ def apply_record(db: Connection, record: LogRecord) -> None:
     try:
         name, version = _opening(db, commit)
         judge(Judgement(db, commit, name, version + 1))
-    except AnnologError as rejection:
+    except Exception as exc:  # anything but an outage is this commit's rejection
+        if _is_outage(exc):
+            raise
         savepoint.rollback()
-        db.execute(
-            insert(commits).values(
-                _outcome(record, accepted=False, error=type(rejection).__name__, reason=str(rejection))
-            )
-        )
-        return
-    except IntegrityError as exc:  # a rule the judge missed; the database's constraint caught it
-        savepoint.rollback()
-        db.execute(
-            insert(commits).values(
-                _outcome(
-                    record,
-                    accepted=False,
-                    error=ConflictError.__name__,
-                    reason=f"conflicts with stored data: {exc.orig}",
-                )
-            )
-        )
+        db.execute(insert(commits).values(_rejection(record, exc)))
         return
     savepoint.commit()
     chain = link(previous_link(db, commit.project_id, version + 1), version + 1, record.payload)
@@ -127,8 +177,9 @@ class Projector:
         self._log = log
         self._batch_size = batch_size
 
-    def run_batch(self, partition: int) -> int:
-        """Project up to ``batch_size`` new records of ``partition``; how many were applied.
+    def run_batch(self, partition: int, *, until: int | None = None) -> int:
+        """Project up to ``batch_size`` new records of ``partition``, none at or past the offset
+        ``until``; how many were applied.
 
         Records are read before the write transaction opens (the embedded log shares the
         SQLite file, whose write lock the transaction holds); if another projector moved
@@ -136,7 +187,11 @@ class Projector:
         """
         with self._engine.connect() as db:
             start = stored_offset(db, partition)
-        records = list(self._log.read(partition, start, limit=self._batch_size))
+        limit = self._batch_size if until is None else min(self._batch_size, until - start)
+        if limit <= 0:
+            return 0
+        read = self._log.read(partition, start, limit=limit)
+        records = [r for r in read if until is None or r.position.offset < until]
         if not records:
             return 0
         with self._engine.begin() as db:
@@ -152,10 +207,15 @@ class Projector:
             announce(db)
         return len(records)
 
-    def catch_up(self, partitions: Iterable[int] | None = None) -> int:
-        """Project everything appended so far; the number of records projected."""
+    def catch_up(self, partitions: Iterable[int] | None = None, *, until: Mapping[int, int] | None = None) -> int:
+        """Project everything appended so far; the number of records projected.
+
+        ``until`` gives each partition an offset to stop before, and leaves a partition it
+        does not name alone: a replay that must end where another projection stands.
+        """
         total = 0
         for partition in partitions if partitions is not None else range(self._log.partitions):
-            while (count := self.run_batch(partition)) > 0:
+            stop = None if until is None else until.get(partition, 0)
+            while (count := self.run_batch(partition, until=stop)) > 0:
                 total += count
         return total

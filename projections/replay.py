@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,15 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import Connection, Engine, Table, create_engine, select, text
 
-from eventlog.log import EventLog
+from eventlog.log import EventLog, LogRecord
 from eventlog.sql import open_sqlite
 from projections.database import create_schema
 from projections.projector import Projector, apply_record
 from projections.tables import VERSIONED, metadata, projects, valid_at
 
 
-def _canonical(value: Any) -> Any:
+def canonical(value: Any) -> Any:
+    """A column value as JSON holds it, the same from every database: ids and times as text."""
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, datetime):
@@ -35,7 +37,7 @@ def _canonical(value: Any) -> Any:
 def _digest(db: Connection, table: Table, query: Any) -> str:
     digest = hashlib.sha256()
     for row in db.execute(query.order_by(*table.primary_key.columns)):
-        line = json.dumps([_canonical(v) for v in row], sort_keys=True, separators=(",", ":"))
+        line = json.dumps([canonical(v) for v in row], sort_keys=True, separators=(",", ":"))
         digest.update(line.encode() + b"\n")
     return digest.hexdigest()
 
@@ -87,10 +89,13 @@ def drop_database(engine: Engine) -> None:
     engine.dispose()
 
 
-def replay(log: EventLog, target: Engine, *, batch_size: int = 1000) -> int:
-    """Project the whole log into ``target``'s (fresh) tables; the number of records read."""
+def replay(log: EventLog, target: Engine, *, until: Mapping[int, int] | None = None, batch_size: int = 1000) -> int:
+    """Project the whole log into ``target``'s (fresh) tables; the number of records read.
+
+    ``until`` stops each partition before that offset (where another projection stands).
+    """
     create_schema(target)
-    return Projector(target, log, batch_size=batch_size).catch_up()
+    return Projector(target, log, batch_size=batch_size).catch_up(until=until)
 
 
 def replay_until(log: EventLog, target: Engine, project_id: UUID, version: int) -> None:
@@ -99,7 +104,8 @@ def replay_until(log: EventLog, target: Engine, project_id: UUID, version: int) 
     partition = log.partition_of(project_id)
     with target.begin() as db:
         for record in log.read(partition, 0):
-            if record.commit.project_id == project_id and _version(db, project_id) >= version:
+            mine = isinstance(record, LogRecord) and record.commit.project_id == project_id
+            if mine and _version(db, project_id) >= version:
                 continue
             apply_record(db, record)
 

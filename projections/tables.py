@@ -201,6 +201,9 @@ commits = Table(
     Column("reason", Text),
     # Tamper evidence: sha256 over the previous accepted commit's chain and this record's bytes.
     Column("chain", String(64)),
+    # sha256 of what the commit says (see ``projector.commit_digest``): a commit id re-sent
+    # with other contents is told apart from a retry.
+    Column("digest", String(64)),
     Index("ix_commits_project_version", "project_id", "version"),
     Index("ix_commits_project_offset", "project_id", "offset"),
 )
@@ -231,6 +234,19 @@ log_positions = Table(
     metadata,
     Column("partition", Integer, primary_key=True),
     Column("next_offset", BigInteger, nullable=False),
+)
+
+# Log records that are not a valid commit (undecodable bytes, a commit the model refuses),
+# judged rejected where they stand so that their partition goes on; written in the same
+# transaction as the position, so a replay records the very same rows.
+rejected_records = Table(
+    "rejected_records",
+    metadata,
+    Column("partition", Integer, primary_key=True),
+    Column("offset", BigInteger, primary_key=True),
+    Column("payload_sha256", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
 )
 
 VERSIONED = (labels, directories, files, memberships, instances, label_counts, tags, roles, slices)

@@ -1,18 +1,25 @@
-"""Commands that run or check the projection: the projector, replay, verify."""
+"""Commands that run or check the projection: the projector, status, replay, verify."""
 
+import json
 import signal
 import time
 from dataclasses import asdict
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import typer
+from sqlalchemy import Engine
 from tqdm import tqdm
 
 from api.bootstrap import build_log
 from api.cli.app import app, database, emit
 from api.settings import load_settings
-from projections.chain import Verification
+from core.errors import InvalidInputError
+from eventlog.log import EventLog
+from projections.chain import Anchor, Verification
 from projections.chain import verify as verify_chain
+from projections.deep import Difference, deep_verify
 from projections.projector import Projector
 from projections.queries import project_named
 from projections.replay import (
@@ -23,6 +30,7 @@ from projections.replay import (
     replay_until,
     snapshot_checksums,
 )
+from projections.status import RejectedRecord, Status, projection_status
 
 
 @app.command()
@@ -78,6 +86,7 @@ def replay_command(
                 snapshot_checksums(live, project_id, version),
                 snapshot_checksums(target, project_id, version),
             )
+        _report_rejected(target, log)
         for table, digest in ours.items():
             typer.echo(
                 f"  {table:<14} {digest[:16]}  {theirs[table][:16]}  "
@@ -90,27 +99,110 @@ def replay_command(
         raise typer.Exit(code=1)
 
 
+def _report_rejected(target: Engine, log: EventLog) -> None:
+    """Say which log records the replay found not to be commits (it judged them and went on)."""
+    replayed = projection_status(target, log)
+    if replayed.rejected_records:
+        typer.echo(f"{replayed.rejected_records} log record(s) are not commits; rejected where they stand:")
+        typer.echo(_rejected_lines(replayed.latest_rejected, replayed.rejected_records))
+
+
+def _rejected_lines(records: list[RejectedRecord], total: int) -> str:
+    lines = [f"  partition {r.partition}, offset {r.offset} ({r.size} bytes): {r.reason}" for r in records]
+    if total > len(records):
+        lines.append(f"  … and {total - len(records)} more")
+    return "\n".join(lines)
+
+
 @app.command()
-def verify(as_json: bool = typer.Option(False, "--json", help="print JSON for scripts")) -> None:
+def status(as_json: bool = typer.Option(False, "--json", help="print JSON for scripts")) -> None:
+    """How far each log partition is projected, and the log records rejected as not being commits."""
+    found = projection_status(database(), build_log(load_settings()))
+    emit(asdict(found), as_json, lambda _: _status_text(found))
+
+
+def _status_text(found: Status) -> str:
+    lines = [f"{'partition':>9}  {'projected':>12}  {'end':>12}  {'rejected':>8}"]
+    lines += [f"{p.partition:>9}  {p.projected:>12}  {p.end:>12}  {p.rejected_records:>8}" for p in found.partitions]
+    lines.append(f"{found.rejected_records} log record(s) rejected as not being commits")
+    if found.latest_rejected:
+        lines.append(_rejected_lines(found.latest_rejected, found.rejected_records))
+    return "\n".join(lines)
+
+
+@app.command()
+def verify(
+    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts; keep it to anchor later runs"),
+    deep: bool = typer.Option(False, "--deep", help="also replay the log into scratch tables and compare every row"),
+    head: list[str] = typer.Option(
+        [], "--head", help="PROJECT=VERSION:HASH, a head the chain must still pass through (repeatable)"
+    ),
+    heads: Path = typer.Option(None, "--heads", help="a file `annolog verify --json` wrote: its heads, as --head"),
+) -> None:
     """Recompute every project's tamper-evidence chain from the log; report the first break.
 
-    Exits 1 when a stored hash does not match the log (a record or a view was altered).
+    Prints each project's head (PROJECT=VERSION:HASH): keep heads outside the database and
+    pass them back with --head or --heads, and a log rewritten wholesale no longer reaches
+    them. --deep replays the log and names the first view row (a commit's actor, a history
+    row, any view) that differs from what the log makes. Exits 1 on any of these; log
+    records that are not commits are listed, and the check goes on past them.
     """
-    log = build_log(load_settings())
+    anchors = [_anchor(text) for text in head] + (_anchors_in(heads) if heads is not None else [])
+    engine, log = database(), build_log(load_settings())
     with tqdm(desc="verifying", unit=" records", disable=as_json, leave=False) as bar:
-        outcome = verify_chain(database(), log, on_record=lambda: bar.update())
-    found = outcome.first_break
-    result = {"checked": outcome.checked, "intact": found is None, "first_break": found and asdict(found)}
-    emit(result, as_json, lambda _: _verdict(outcome))
-    if found is not None:
+        outcome = verify_chain(engine, log, anchors=anchors, on_record=lambda: bar.update())
+    difference = deep_verify(engine, log) if deep else None
+    intact = outcome.first_break is None and difference is None
+    result: dict[str, Any] = {"intact": intact, **asdict(outcome)}
+    if deep:
+        result["first_difference"] = difference and asdict(difference)
+    emit(result, as_json, lambda _: _verdict(outcome, deep, difference))
+    if not intact:
         raise typer.Exit(code=1)
 
 
-def _verdict(outcome: Verification) -> str:
+def _anchor(text: str) -> Anchor:
+    try:
+        return Anchor.parse(text)
+    except InvalidInputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--head") from exc
+
+
+def _anchors_in(path: Path) -> list[Anchor]:
+    try:
+        report = json.loads(path.read_text())
+        return [Anchor(h["project"], int(h["version"]), h["chain"]) for h in report["heads"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise typer.BadParameter(
+            f"{path} is not a report `annolog verify --json` wrote ({type(exc).__name__}: {exc})", param_hint="--heads"
+        ) from exc
+
+
+def _verdict(outcome: Verification, deep: bool, difference: Difference | None) -> str:
     found = outcome.first_break
     if found is None:
-        return f"chain intact: {outcome.checked} accepted commits match the log"
-    return (
-        f"chain BROKEN after {outcome.checked} matching commits: project {found.project_id}, "
-        f"version {found.version} (commit {found.commit_id}): {found.reason}"
+        lines = [f"chain intact: {outcome.checked} accepted commits match the log"]
+    else:
+        lines = [
+            f"chain BROKEN after {outcome.checked} matching commits: project {found.project_id}, "
+            f"version {found.version} (commit {found.commit_id}): {found.reason}"
+        ]
+    lines += ["heads (keep them elsewhere; check them later with --head):"] + [f"  {h}" for h in outcome.heads]
+    if outcome.bad_records:
+        lines.append(f"{len(outcome.bad_records)} log record(s) are not commits (rejected where they stand):")
+        lines += [f"  partition {r.partition}, offset {r.offset}: {r.reason}" for r in outcome.bad_records]
+    if deep:
+        lines.append(_difference_text(difference))
+    return "\n".join(lines)
+
+
+def _difference_text(difference: Difference | None) -> str:
+    if difference is None:
+        return "deep check: every view row equals what a replay of the log makes"
+    if difference.live is None or difference.replayed is None:
+        where = "the replay" if difference.live is None else "the live views"
+        return f"deep check: views DIFFER: table {difference.table}, row {difference.key} exists only in {where}"
+    changes = ", ".join(
+        f"{c}: live {difference.live[c]!r}, replayed {difference.replayed[c]!r}" for c in difference.columns
     )
+    return f"deep check: views DIFFER: table {difference.table}, row {difference.key}: {changes}"

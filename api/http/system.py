@@ -13,6 +13,7 @@ from api.service import Service
 from api.tokens import IssuedToken, TokenInfo
 from api.wire import Me, NewToken
 from core.errors import AnnologError
+from projections.status import rejected_count
 
 router = APIRouter(tags=["system"])
 
@@ -47,11 +48,19 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def _rejected_records(service: Service) -> int | None:
+    """Log records rejected as not being commits: an operator's signal, never a reason to be unready."""
+    try:
+        return service.read(rejected_count)
+    except AnnologError:
+        return None
+
+
 @router.get("/ready", summary="Readiness: the log, the database and the blob store are reachable")
 def ready(service: ServiceDep) -> Response:
     checks = _checks(service)
     if all(state == "ok" for state in checks.values()):
-        return JSONResponse({"status": "ready", **checks})
+        return JSONResponse({"status": "ready", **checks, "rejected_records": _rejected_records(service)})
     down = ", ".join(f"{name} ({state})" for name, state in checks.items() if state != "ok")
     return problem(503, "Not ready", f"not ready: {down}", error="UnavailableError", checks=checks)
 

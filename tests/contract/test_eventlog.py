@@ -11,9 +11,9 @@ from uuid import UUID, uuid4
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 
-from core import CommitTooLarge, LogMisconfigured, LogUnavailable, UndecodableRecord, uuid7
+from core import CommitTooLarge, LogMisconfigured, LogUnavailable, uuid7
 from eventlog.kafka import KafkaLog
-from eventlog.log import EventLog
+from eventlog.log import BadRecord, EventLog, LogRecord
 from eventlog.sql import SqlLog, open_sqlite
 from tests.factories import file_commit
 
@@ -104,19 +104,21 @@ class EventLogContract:
             log.append_many([file_commit(project), file_commit(project, instances=5_000)])
         assert log.end(partition) == end
 
-    def test_a_record_with_an_unknown_schema_is_reported_with_its_position(
+    def test_a_record_with_an_unknown_schema_is_read_as_a_bad_record_and_reading_goes_on(
         self, make_log: MakeLog, append_raw: AppendRaw
     ) -> None:
         log = make_log()
         project = uuid4()
         partition = log.partition_of(project)
-        log.append(file_commit(project))
+        first = log.append(file_commit(project))
         append_raw(project, b"\xc3\x01" + bytes(8) + b"future")
+        after = file_commit(project)
+        last = log.append(after)
 
-        records = log.read(partition, 0)
-        next(records)
-        with pytest.raises(UndecodableRecord, match=r"offset \d+: .*fingerprint 0000000000000000"):
-            next(records)
+        good, bad, later = log.read(partition, first.offset)
+        assert isinstance(good, LogRecord) and isinstance(later, LogRecord) and later.commit == after
+        assert isinstance(bad, BadRecord) and first.offset < bad.position.offset < last.offset
+        assert bad.payload == b"\xc3\x01" + bytes(8) + b"future" and "fingerprint 0000000000000000" in bad.reason
 
 
 class TestSqlLog(EventLogContract):

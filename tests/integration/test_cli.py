@@ -74,7 +74,8 @@ def _json(data_dir: Path, *args: str) -> Any:
 def test_verify_finds_the_chain_intact_and_names_the_version_whose_record_was_rewritten(tmp_path: Path) -> None:
     project = _project(tmp_path)
     intact = _json(tmp_path, "verify")
-    assert intact == {"checked": project.version, "intact": True, "first_break": None}
+    assert (intact["checked"], intact["intact"], intact["first_break"]) == (project.version, True, None)
+    assert [(h["project"], h["version"]) for h in intact["heads"]] == [("cli", project.version)]
 
     engine = create_engine(f"sqlite:///{tmp_path / 'annolog.db'}")
     codec = CommitCodec.default()
