@@ -34,7 +34,7 @@ from eventlog.log import EventLog, Position
 from projections import queries
 from projections.database import database_errors
 from projections.notify import PostgresListener, Progress
-from projections.projector import Projector
+from projections.projector import Projector, commit_digest
 from projections.readmodels import Outcome, StoredBlob
 from projections.tables import log_positions
 
@@ -104,7 +104,7 @@ class Service:
         else:
             with self._write_lock:  # in process: append and project one commit at a time
                 self._await(self.log.append(commit))
-        return self._outcome(commit.commit_id)
+        return self._outcome(commit)
 
     def add_file(
         self,
@@ -182,10 +182,17 @@ class Service:
             ).scalar_one_or_none()
         return int(found or 0)
 
-    def _outcome(self, commit_id: UUID) -> Outcome:
+    def _outcome(self, commit: Commit) -> Outcome:
+        """The judged outcome of ``commit``; a conflict when its id was first judged with other contents."""
+        commit_id = commit.commit_id
         row = self.read(queries.commit_outcome, commit_id)
         if row is None:
             raise UnavailableError(f"commit {commit_id} was projected but has no outcome; the views are inconsistent")
+        if row.digest is not None and row.digest != commit_digest(commit):
+            raise ConflictError(
+                f"commit id {commit_id} was already used for a commit with other contents; "
+                "a retry must re-send the same commands, new commands need a new commit id"
+            )
         if not row.accepted:
             raise _REJECTIONS.get(row.error, ConflictError)(row.reason)
         return Outcome(commit_id=commit_id, version=row.version)

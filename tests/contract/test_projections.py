@@ -28,9 +28,11 @@ from core import (
     ConflictError,
     CreateDirectory,
     CreateProject,
+    DefineLabel,
     InvalidInputError,
     NotFoundError,
     ReadOnlyError,
+    uuid7,
 )
 from projections.projector import Projector, stored_offset
 from projections.replay import checksums, drop_database, fresh_database, replay, replay_until, snapshot_checksums
@@ -107,6 +109,17 @@ class ProjectionContract:
     def test_a_full_rebuild_equals_the_incremental_views(self, project: annolog.Project, service: Service) -> None:
         _build_history(project)
         assert _rebuilt_equals_live(service)
+
+    def test_a_commit_id_resent_with_other_commands_is_a_conflict_and_a_true_retry_gets_the_first_outcome(
+        self, project: annolog.Project
+    ) -> None:
+        commit_id = uuid7()
+        first = project.execute([DefineLabel(name="truck")], commit_id=commit_id)
+
+        assert project.execute([DefineLabel(name="truck")], commit_id=commit_id) == first
+        with pytest.raises(ConflictError, match=f"commit id {commit_id} was already used for a commit with other"):
+            project.execute([DefineLabel(name="bus")], commit_id=commit_id)
+        assert "bus" not in project.labels and project.version == first.version
 
     def test_two_handles_editing_one_instance_one_wins_and_a_replay_decides_the_same(
         self, project: annolog.Project, service: Service
