@@ -1,28 +1,61 @@
 """The composition root: builds the adapters the settings name, and nothing else does."""
 
+import logging
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import urlsplit
+
+from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from api.service import Service
 from api.settings import Settings
 from blobs.local import LocalBlobStore
 from blobs.s3 import S3BlobStore
 from blobs.store import BlobStore
+from core.errors import UnavailableError
 from eventlog.kafka import KafkaLog
 from eventlog.log import EventLog
 from eventlog.sql import SqlLog, open_sqlite
 from projections.database import create_schema, open_database
 from projections.projector import Projector
 
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def wait_until_up(build: Callable[[], T], *, wait_s: float) -> T:
+    """``build()``, retried with back-off for up to ``wait_s`` while a backing service is unavailable.
+
+    `annolog serve` and `annolog projector` start this way, so that they may start before
+    Kafka and PostgreSQL (as `docker compose up` does) instead of exiting.
+    """
+    retrying = Retrying(
+        retry=retry_if_exception_type(UnavailableError),
+        stop=stop_after_delay(wait_s),
+        wait=wait_exponential(multiplier=0.5, max=5),
+        before_sleep=before_sleep_log(log, logging.WARNING),
+        reraise=True,
+    )
+    return retrying(build)
+
 
 def build_log(settings: Settings) -> EventLog:
     """Kafka when ``log_url`` is set, else the SqlLog in the embedded SQLite file."""
     if settings.log_url is None:
         return SqlLog(open_sqlite(settings.embedded_database))
+    if settings.signing_keys is None:
+        log.warning(
+            "ANNOLOG_LOG_SIGNING_KEYS is not set: commits go to Kafka unsigned, and any record written "
+            "to topic %r is projected as a commit; set it to kid:secret (see README, the server stack)",
+            settings.kafka_topic,
+        )
     return KafkaLog(
         urlsplit(settings.log_url).netloc,
         topic=settings.kafka_topic,
         partitions=settings.kafka_partitions,
         replication_factor=settings.kafka_replication_factor,
+        signing=settings.signing_keys,
     )
 
 

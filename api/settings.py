@@ -4,11 +4,12 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigurationError
 from core.model import describe_validation_error
+from eventlog.signing import SigningKeys
 
 ENV_PREFIX = "ANNOLOG_"
 
@@ -22,13 +23,19 @@ class Settings(BaseSettings):
     ``ANNOLOG_TOKEN``) are set.
     """
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="forbid", frozen=True)
+    # Inputs stay out of pydantic's own messages (tracebacks): some are secrets. Our message
+    # (``load_settings``) names each bad field's value, and never a secret's (see below).
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="forbid", frozen=True, hide_input_in_errors=True
+    )
 
     data_dir: Path = Path("annolog-data")
     log_url: str | None = None
     kafka_topic: str = "annolog.commits"
     kafka_partitions: Annotated[int, Field(ge=1)] = 12
     kafka_replication_factor: Annotated[int, Field(ge=1)] = 1
+    log_signing_keys: SecretStr | None = None
+    """``kid:secret[,kid:secret…]``: the first signs the commits appended to Kafka, all verify."""
     database_url: str | None = None
     blob_url: str | None = None
     s3_endpoint_url: str | None = None
@@ -62,6 +69,22 @@ class Settings(BaseSettings):
         if value is not None and urlsplit(value).scheme not in ("http", "https"):
             raise ValueError("expected http(s)://host:port of `annolog serve`")
         return value
+
+    @model_validator(mode="after")
+    def _signing_keys_parse(self) -> "Settings":
+        # A model-level check: a field's error would echo its input, and this input is a secret.
+        try:
+            self.signing_keys
+        except ValueError as exc:
+            raise ValueError(f"{ENV_PREFIX}LOG_SIGNING_KEYS: {exc}") from None
+        return self
+
+    @property
+    def signing_keys(self) -> SigningKeys | None:
+        """The keys that sign and verify Kafka records, or None when the log is unsigned."""
+        if self.log_signing_keys is None:
+            return None
+        return SigningKeys.parse(self.log_signing_keys.get_secret_value())
 
     @property
     def embedded_database(self) -> Path:

@@ -9,8 +9,17 @@ Appends use an idempotent producer with ``acks=all``, so a broker-side retry can
 duplicate or reorder a project's commits. Reads ``assign()`` one partition and ``seek()``
 to an offset the caller stored (the projector keeps its offsets in its database), so
 there are no consumer groups and no offsets committed to Kafka.
+
+With ``SigningKeys`` every appended record carries an HMAC of its key and value, and a
+record read without a valid one is yielded as a ``BadRecord``: writing to the topic
+around ``annolog serve`` (see ``eventlog.signing``) cannot put a commit in the views.
+
+Outages heal: a producer whose append failed is replaced by a new one on the next
+append (see ``_discard``), and the reader reconnects by itself.
 """
 
+import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -24,16 +33,20 @@ from kafka.partitioner.default import murmur2
 from core.commit import Commit
 from core.errors import CommitTooLarge, LogMisconfigured, LogUnavailable
 from eventlog.codec import CommitCodec
-from eventlog.log import DEFAULT_MAX_COMMIT_BYTES, Position, Record, check_size, decode_record
+from eventlog.log import DEFAULT_MAX_COMMIT_BYTES, BadRecord, Position, Record, check_size, decode_record
+from eventlog.signing import HEADER, SigningKeys
+
+log = logging.getLogger(__name__)
 
 _RECORD_OVERHEAD = 64 * 1024  # key, headers and batch framing on top of the encoded commit
+_CHECK_TIMEOUT_MS = 2000  # a readiness probe must answer quickly, broker down or not
 
 
 class KafkaLog:
     """The ``EventLog`` on Apache Kafka (see ``eventlog.log.EventLog``).
 
-    Appending is thread-safe; reading is not (one reader per ``KafkaLog``, as in the
-    projector, which reads one partition at a time).
+    Appending and ``check`` are thread-safe; reading is not (one reader per ``KafkaLog``,
+    as in the projector, which reads one partition at a time).
 
     >>> log = KafkaLog("127.0.0.1:9092", topic="annolog.commits", partitions=12)  # doctest: +SKIP
     """
@@ -48,6 +61,7 @@ class KafkaLog:
         max_commit_bytes: int = DEFAULT_MAX_COMMIT_BYTES,
         timeout_s: float = 10.0,
         codec: CommitCodec | None = None,
+        signing: SigningKeys | None = None,
     ) -> None:
         self._bootstrap = bootstrap_servers
         self._topic = topic
@@ -55,19 +69,13 @@ class KafkaLog:
         self._max_commit_bytes = max_commit_bytes
         self._timeout_s = timeout_s
         self._codec = codec or CommitCodec.default()
+        self._signing = signing
         self._consumer: KafkaConsumer | None = None
+        self._reader_lock = threading.Lock()  # for concurrent ``check`` calls
+        self._producer_lock = threading.Lock()
         with self._errors_mapped("connect"):
             self._ensure_topic(replication_factor)
-            self._producer = KafkaProducer(
-                **self._connection_options(),
-                client_id="annolog-log",
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=0,  # appends are waited on one by one; append_many pipelines anyway
-                max_request_size=max_commit_bytes + _RECORD_OVERHEAD,
-                max_block_ms=int(timeout_s * 1000),
-                delivery_timeout_ms=int(timeout_s * 1000) + 1000,
-            )
+            self._producer: KafkaProducer | None = self._new_producer()
 
     @property
     def partitions(self) -> int:
@@ -89,17 +97,23 @@ class KafkaLog:
         projector applies it once.
         """
         payloads = [self._encode(commit) for commit in commits]
-        with self._errors_mapped(f"append {len(commits)} commit(s)"):
-            futures = [
-                self._producer.send(
-                    self._topic,
-                    key=commit.project_id.bytes,
-                    value=payload,
-                    partition=self.partition_of(commit.project_id),
-                )
-                for commit, payload in zip(commits, payloads)
-            ]
-            acks = [future.get(timeout=self._timeout_s) for future in futures]
+        producer = self._writer()
+        try:
+            with self._errors_mapped(f"append {len(commits)} commit(s)"):
+                futures = [
+                    producer.send(
+                        self._topic,
+                        key=commit.project_id.bytes,
+                        value=payload,
+                        partition=self.partition_of(commit.project_id),
+                        headers=self._signature(commit.project_id.bytes, payload),
+                    )
+                    for commit, payload in zip(commits, payloads)
+                ]
+                acks = [future.get(timeout=self._timeout_s) for future in futures]
+        except LogUnavailable:
+            self._discard(producer)
+            raise
         return [Position(ack.partition, ack.offset) for ack in acks]
 
     def read(self, partition: int, start: int, *, limit: int | None = None) -> Iterator[Record]:
@@ -124,6 +138,10 @@ class KafkaLog:
                     if record.offset >= stop:
                         return
                     position = Position(partition, record.offset)
+                    forged = self._forgery(record)
+                    if forged is not None:
+                        yield BadRecord(position, record.value or b"", forged)
+                        continue
                     yield decode_record(self._codec, position, record.value, partition_of=self.partition_of)
 
     def end(self, partition: int) -> int:
@@ -132,10 +150,83 @@ class KafkaLog:
             offsets = self._reader().end_offsets([tp], timeout_ms=int(self._timeout_s * 1000))
         return int(offsets[tp])
 
+    def check(self) -> None:
+        """Raise ``LogUnavailable`` unless the partitions' leaders answer within 2 s and a
+        producer that has not failed since it connected is ready to append."""
+        partitions = [TopicPartition(self._topic, p) for p in range(self._partitions)]
+        with self._reader_lock, self._errors_mapped("ask the partitions' leaders for their end offsets"):
+            self._reader().end_offsets(partitions, timeout_ms=_CHECK_TIMEOUT_MS)
+        self._writer()
+
     def close(self) -> None:
-        self._producer.close(timeout=self._timeout_s)
+        if self._producer is not None:
+            self._producer.close(timeout=self._timeout_s)
         if self._consumer is not None:
             self._consumer.close()
+
+    def _new_producer(self) -> KafkaProducer:
+        return KafkaProducer(
+            **self._connection_options(),
+            client_id="annolog-log",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=0,  # appends are waited on one by one; append_many pipelines anyway
+            max_request_size=self._max_commit_bytes + _RECORD_OVERHEAD,
+            max_block_ms=int(self._timeout_s * 1000),
+            delivery_timeout_ms=int(self._timeout_s * 1000) + 1000,
+        )
+
+    def _writer(self) -> KafkaProducer:
+        """The producer, or a new one when the last one failed.
+
+        Connecting happens outside the lock, so that appends during an outage each fail
+        within ``timeout_s`` instead of queueing behind one another's attempts.
+        """
+        current = self._producer
+        if current is not None:
+            return current
+        with self._errors_mapped("connect a producer"):
+            fresh = self._new_producer()
+        with self._producer_lock:
+            if self._producer is None:
+                self._producer, current = fresh, fresh
+            else:
+                current = self._producer
+        if current is not fresh:  # another append connected first
+            fresh.close(timeout=0)
+        return current
+
+    def _discard(self, producer: KafkaProducer) -> None:
+        """Stop using a producer whose append failed; the next append connects a new one.
+
+        kafka-python 3.0's idempotent producer never sends again once a batch expired
+        while being retried (as in any broker outage under load): it resets its producer
+        id and never asks for a new one. A new producer gets a new id, so after every
+        failure the producer is replaced. Its pending records fail with it; their appends
+        raise, and a retry with the same ``commit_id`` is applied once.
+        """
+        with self._producer_lock:
+            replaced_already = self._producer is not producer  # by another failed append
+            if not replaced_already:
+                self._producer = None
+        if replaced_already:
+            return
+        log.warning("Kafka producer for %r failed; the next append connects a new one", self._topic)
+        try:
+            producer.close(timeout=0)
+        except KafkaError:
+            # close() flushes first and, with records it will never send, raises before it
+            # stops the producer's I/O thread; stop that thread here so it does not leak.
+            producer._sender.force_close()
+
+    def _signature(self, key: bytes, payload: bytes) -> list[tuple[str, bytes]] | None:
+        return None if self._signing is None else [(HEADER, self._signing.sign(key, payload))]
+
+    def _forgery(self, record: Any) -> str | None:
+        """Why a consumed record is not signed by us, or None (always None when unsigned)."""
+        if self._signing is None:
+            return None
+        return self._signing.verify(record.key or b"", record.value or b"", record.headers or [])
 
     def _connection_options(self) -> dict[str, Any]:
         """Bound every wait by ``timeout_s``: a down broker must fail fast, not back off for 30s."""

@@ -91,6 +91,10 @@ class EventLog(Protocol):
         """An offset no record of ``partition`` has yet: reading from it yields nothing."""
         ...
 
+    def check(self) -> None:
+        """Raise ``LogUnavailable`` unless appending and reading can work now; quick, for ``/ready``."""
+        ...
+
     def close(self) -> None:
         """Release connections; the log object is unusable afterwards."""
         ...

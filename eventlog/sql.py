@@ -129,6 +129,9 @@ class SqlLog:
             last = db.execute(select(func.max(log_records.c.position))).scalar_one()
         return (last or 0) + 1
 
+    def check(self) -> None:
+        self.end(0)
+
     def close(self) -> None:
         self._engine.dispose()
 
