@@ -4,7 +4,9 @@ from datetime import timedelta
 
 import typer
 
+from api.bootstrap import build_service, wait_until_up
 from api.cli.app import app, database, emit
+from api.settings import load_settings
 from api.tokens import PREFIX, Principal, Tokens, token_id
 
 token_app = typer.Typer(help="API tokens (stored only as hashes).", no_args_is_help=True)
@@ -17,6 +19,7 @@ def serve(
     port: int = typer.Option(8000, help="the port to listen on"),
     workers: int = typer.Option(1, help="API processes; they share nothing but the stack"),
     access_log: bool = typer.Option(True, help="a line per request on stderr"),
+    wait: float = typer.Option(120, help="seconds to wait at start for Kafka, the database and S3 to be up"),
 ) -> None:
     """Run the HTTP API (OpenAPI at /docs) over the stack the ANNOLOG_* settings name.
 
@@ -25,6 +28,8 @@ def serve(
     """
     import uvicorn
 
+    settings = load_settings()
+    wait_until_up(lambda: build_service(settings).close(), wait_s=wait)  # each worker then builds its own
     uvicorn.run("api.http:from_settings", factory=True, host=host, port=port, workers=workers, access_log=access_log)
 
 

@@ -2,7 +2,7 @@
 
 import json
 import signal
-import time
+import threading
 from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
@@ -12,15 +12,15 @@ import typer
 from sqlalchemy import Engine
 from tqdm import tqdm
 
-from api.bootstrap import build_log
+from api.bootstrap import build_log, wait_until_up
 from api.cli.app import app, database, emit
 from api.settings import load_settings
 from core.errors import InvalidInputError
 from eventlog.log import EventLog
 from projections.chain import Anchor, Verification
 from projections.chain import verify as verify_chain
+from projections.daemon import run
 from projections.deep import Difference, deep_verify
-from projections.projector import Projector
 from projections.queries import project_named
 from projections.replay import (
     checksums,
@@ -37,25 +37,26 @@ from projections.status import RejectedRecord, Status, projection_status
 def projector(
     batch_size: int = typer.Option(500, help="commits judged per database transaction"),
     idle_pause: float = typer.Option(0.01, help="seconds to wait when the log has nothing new"),
+    wait: float = typer.Option(120, help="seconds to wait at start for Kafka and the database to be up"),
 ) -> None:
     """Project the log into the views until stopped (SIGTERM/SIGINT finish the current batch).
 
     Positions live in the database, in the same transaction as the rows, so a projector
     that crashed resumes exactly where it stopped; several may run (they take turns).
+    Outages of Kafka or the database pause it (one warning each) until they are over.
     """
-    stopping = False
+    stop = threading.Event()
 
-    def stop(_signal: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
+    def stopping(_signal: int, _frame: FrameType | None) -> None:
+        stop.set()
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    worker = Projector(database(), build_log(load_settings()), batch_size=batch_size)
+    signal.signal(signal.SIGTERM, stopping)
+    signal.signal(signal.SIGINT, stopping)
+    settings = load_settings()
+    engine = wait_until_up(database, wait_s=wait)
+    event_log = wait_until_up(lambda: build_log(settings), wait_s=wait)
     typer.echo("projector running", err=True)
-    while not stopping:
-        if worker.catch_up() == 0:
-            time.sleep(idle_pause)
+    run(engine, event_log, stop=stop, batch_size=batch_size, idle_pause_s=idle_pause)
 
 
 @app.command(name="replay")
