@@ -19,7 +19,7 @@ def serve(
     port: int = typer.Option(8000, help="the port to listen on"),
     workers: int = typer.Option(1, help="API processes; they share nothing but the stack"),
     access_log: bool = typer.Option(True, help="a line per request on stderr"),
-    wait: float = typer.Option(120, help="seconds to wait at start for Kafka, the database and S3 to be up"),
+    wait: float = typer.Option(120, help="seconds to wait at start for Kafka and the database to be up"),
 ) -> None:
     """Run the HTTP API (OpenAPI at /docs) over the stack the ANNOLOG_* settings name.
 
