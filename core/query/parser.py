@@ -4,15 +4,20 @@ The grammar (``grammar.lark``) is parsed by lark's LALR parser: precedence is
 not > and > or, and a syntax error reports the column and what was expected there.
 Field names and value types are checked here too, so a query that parses is one the
 SQL compiler and any other evaluator can run without further validation.
+
+Everything after lark's parser walks the tree recursively (lark's transformer, the SQL
+compiler, the database's own parser), so a query is bounded in length and in how deeply
+its conditions nest before any of them runs; the parser itself keeps an explicit stack.
 """
 
 import difflib
 import json
+import unicodedata
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from core.errors import InvalidInputError
@@ -22,6 +27,15 @@ from core.query.ast import And, Compare, Contains, Exists, Expr, Field, In, Name
 NUMERIC_FILE_FIELDS = ("size", "width", "height", "created_version")
 TEXT_FILE_FIELDS = ("name", "type", "media_type")
 _INSTANCE_COUNTS = ("count", *InstanceKind)
+
+MAX_QUERY_LENGTH = 10_000
+"""The most characters a slice query may have, wherever it comes from."""
+MAX_QUERY_DEPTH = 25
+"""The most ``not``/``and``/``or`` a condition may sit inside. Each is a pair of brackets in the
+SQL, and SQLite's parser (before 3.46) overflows its stack at about 30 of them with our
+predicates inside; people write a handful, and wide queries (``a or b or …``) are not deep."""
+_NESTING = ("negation", "and_expr", "or_expr")
+_SHOWN = 80  # characters of the query an error shows around the column it points at
 
 _EXPECTED = {
     "COMPARATOR": "a comparison (= != < <= > >=)",
@@ -50,7 +64,9 @@ class QueryError(InvalidInputError):
     """A slice query that does not parse or names something that does not exist."""
 
     def __init__(self, message: str, *, query: str, column: int) -> None:
-        super().__init__(f"{message}\n  {query}\n  {' ' * (column - 1)}^")
+        start = max(0, column - _SHOWN // 2)
+        shown = ("…" if start else "") + query[start : start + _SHOWN]
+        super().__init__(f"{message}\n  {shown}\n  {' ' * (column - 1 - start + (start > 0))}^")
         self.column = column
 
 
@@ -126,6 +142,24 @@ def _check(predicate: Predicate) -> Predicate:
     return predicate
 
 
+def _string(token: Token) -> str:
+    """A quoted string's value. It is a JSON string, so control characters are written escaped
+    (``"a\\tb"``); and never NUL or a lone surrogate, which no database stores as text."""
+    column = token.column or 1
+    try:
+        value: str = json.loads(token)
+    except json.JSONDecodeError as error:
+        at, wrong = column + error.pos, token[error.pos]
+        if unicodedata.category(wrong) == "Cc":
+            fix = "strings must not contain it" if wrong == "\x00" else f"write it as {json.dumps(wrong)[1:-1]}"
+            raise _Unknown(f"control character U+{ord(wrong):04X} in a string at column {at}; {fix}", at) from None
+        raise _Unknown(f"{error.msg.lower()} in a string at column {at}", at) from None
+    for char in value:
+        if char == "\x00" or unicodedata.category(char) == "Cs":
+            raise _Unknown(f"strings must not contain U+{ord(char):04X} (the string at column {column})", column)
+    return value
+
+
 @v_args(inline=True)
 class _ToAst(Transformer[Token, Expr]):
     def field(self, *segments: Token) -> Field:
@@ -135,7 +169,7 @@ class _ToAst(Transformer[Token, Expr]):
         return token
 
     def STRING(self, token: Token) -> Token:  # noqa: N802 - lark names terminal callbacks after them
-        return token.update(value=json.loads(token))
+        return token.update(value=_string(token))
 
     def number(self, token: Token) -> float:
         return float(token)
@@ -174,7 +208,23 @@ class _ToAst(Transformer[Token, Expr]):
 @cache
 def _parser() -> Lark:
     grammar = resources.files("core.query").joinpath("grammar.lark").read_text()
-    return Lark(grammar, parser="lalr", maybe_placeholders=False)
+    return Lark(grammar, parser="lalr", maybe_placeholders=False, propagate_positions=True)
+
+
+def _check_depth(query: str, tree: Tree[Token]) -> None:
+    """Refuse conditions nested deeper than ``MAX_QUERY_DEPTH``; walks with a list, not recursion."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        depth += node.data in _NESTING
+        if depth > MAX_QUERY_DEPTH:
+            column = node.meta.column if not node.meta.empty else 1
+            raise QueryError(
+                f"conditions nest more than {MAX_QUERY_DEPTH} deep at column {column}; nest fewer nots and brackets",
+                query=query,
+                column=column,
+            )
+        stack.extend((child, depth) for child in node.children if isinstance(child, Tree))
 
 
 def _syntax_error(query: str, error: UnexpectedInput) -> QueryError:
@@ -202,11 +252,19 @@ def parse(query: str) -> Expr:
     """
     if not query.strip():
         raise QueryError("empty query: expected a condition such as labels.car > 0", query=query, column=1)
+    if len(query) > MAX_QUERY_LENGTH:
+        raise QueryError(
+            f"the query has {len(query):,} characters; at most {MAX_QUERY_LENGTH:,}",
+            query=query,
+            column=MAX_QUERY_LENGTH + 1,
+        )
     try:
         tree: Any = _parser().parse(query)
-        return _ToAst().transform(tree)
     except UnexpectedInput as error:
         raise _syntax_error(query, error) from None
+    _check_depth(query, tree)
+    try:
+        return _ToAst().transform(tree)
     except VisitError as error:
         if isinstance(error.orig_exc, _Unknown):
             raise QueryError(str(error.orig_exc), query=query, column=error.orig_exc.column) from None

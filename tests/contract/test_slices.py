@@ -27,7 +27,7 @@ from core import (
     DeleteInstance,
     InvalidInputError,
 )
-from core.query import QueryError, parse
+from core.query import MAX_QUERY_DEPTH, MAX_QUERY_LENGTH, QueryError, parse
 from projections import queries
 from tests.slice_oracle import FileFacts, holds
 
@@ -245,6 +245,30 @@ class SliceContract:
             assert {"files", "instances"} <= set(inspect(db).get_table_names())
         assert len(world.sql("labels.car = 1", max(world.facts))) == 1
 
+    def test_the_deepest_and_the_longest_queries_allowed_run_and_agree_with_brute_force(self, service: Service) -> None:
+        file = {"name": "a", "media_type": "image/jpeg", "size": 1, "width": 1, "metadata": {"a": 1}, "change": None}
+        world = _World(service, [{**file, "instances": [("car", "box", {"score": 0.5})]}])
+        kinds = ['attributes.x contains "a"', "file.meta.a in [1, 2]", "labels.dog = 0", "not file.meta.b exists"]
+        levels = range(MAX_QUERY_DEPTH - 1)
+        deepest = "".join(f"{kinds[d % 4]} {('and', 'or')[d % 2]} (" for d in levels) + kinds[0] + ")" * len(levels)
+        for query in (
+            "not " * MAX_QUERY_DEPTH + "labels.car > 0",
+            "not (" * MAX_QUERY_DEPTH + kinds[0] + ")" * MAX_QUERY_DEPTH,
+            deepest,
+            _longest(" and "),
+            _longest(" or "),
+        ):
+            assert world.sql(query, max(world.facts)) == world.python(query, max(world.facts)), query[:80]
+
+
+def _longest(joiner: str) -> str:
+    """As many predicates of every kind as fit in the longest query allowed."""
+    kinds = ["labels.car > 0", "file.meta.a = 1", "attributes.score > 0.1", "not labels.dog > 0", "file.size < 9"]
+    query = kinds[0]
+    while len(query + joiner + kinds[0]) <= MAX_QUERY_LENGTH:
+        query += joiner + kinds[len(query) % len(kinds)]
+    return query[: query.rindex(joiner)] if len(query) > MAX_QUERY_LENGTH else query
+
 
 @pytest.fixture(scope="module")
 def sqlite_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
@@ -310,6 +334,11 @@ class TestPostgresSlices(SliceContract):
         ("file.name exists", "file.name is a string; compare it with"),
         ("labels.car contains 3", "labels.car is a number; compare it with"),
         ('file.type > "image"', 'file.type is "image", "video"…; compare it only with =, != and in'),
+        ('file.name = "a\tb"', "control character U\\+0009 in a string at column 15; write it as \\\\t"),
+        ('file.name = "a\\u0000b"', "strings must not contain U\\+0000 \\(the string at column 13\\)"),
+        ('file.name = "a\\qb"', "invalid \\\\escape in a string at column 15"),
+        ("not " * 1500 + "labels.car > 0", "conditions nest more than 25 deep at column 101"),
+        ("labels.car > 0 or " * 600 + "labels.car > 0", "the query has 10,814 characters; at most 10,000"),
     ],
 )
 def test_every_query_error_says_where_and_what(query: str, message: str) -> None:
@@ -317,6 +346,12 @@ def test_every_query_error_says_where_and_what(query: str, message: str) -> None
         parse(query)
     assert error.value.column >= 1
     assert "^" in str(error.value)
+
+
+def test_a_query_as_deep_or_as_long_as_allowed_parses() -> None:
+    assert parse("not " * MAX_QUERY_DEPTH + "labels.car > 0")
+    widest = " or ".join(["labels.car > 0"] * 555)
+    assert len(widest) <= MAX_QUERY_LENGTH and len(parse(widest).operands) == 555  # type: ignore[union-attr]
 
 
 def test_precedence_is_not_then_and_then_or() -> None:
