@@ -1,13 +1,18 @@
 """Bodies of the HTTP API that are not read models: shared by the server and the HTTP SDK."""
 
+import re
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from core.commands import COMMANDS, Command
 from core.errors import InvalidInputError
+from core.events import INT32_MAX
+from core.query import MAX_QUERY_LENGTH
+from core.text import Name, PathName, check_text
+from projections.readmodels import Scope
 
 
 class CommandEnvelope(BaseModel):
@@ -35,22 +40,51 @@ class CommitRequest(BaseModel):
 
 
 class NewProject(BaseModel):
-    name: str
-    labels: list[str] = Field(default_factory=list)
+    """Core's own name types, so the OpenAPI documents the rules and a 422 names the field."""
+
+    name: PathName
+    labels: list[Name] = Field(default_factory=list)
 
 
-class Lookup(BaseModel):
+QueryText = Annotated[str, Field(max_length=MAX_QUERY_LENGTH), AfterValidator(check_text)]
+"""A slice query in a body: bounded as in a URL, and free text (newlines are whitespace), never NUL."""
+
+
+class ScopeBody(BaseModel):
+    """A dataset (a directory, or a slice, at a version) in a body rather than a URL: the longest
+    slice query is 120 kB percent-encoded, and uvicorn refuses request lines past 64 kB."""
+
+    version: int = Field(ge=1, le=INT32_MAX)
+    directory_id: UUID | None = None
+    query: QueryText | None = None
+
+    def scope(self, project: str) -> Scope:
+        return Scope(project=project, version=self.version, directory_id=self.directory_id, query=self.query)
+
+
+class PageRequest(ScopeBody):
+    """A keyset page of the dataset's file ids: those after ``after``, in id order."""
+
+    after: UUID | None = None
+    limit: int | None = Field(default=None, ge=1, le=100_000)
+
+
+class Lookup(ScopeBody):
     """Files of a scope by id: a manifest page or ``ds[i]``."""
 
-    version: int = Field(ge=1)
-    directory_id: UUID | None = None
-    query: str | None = None
     ids: list[UUID] = Field(max_length=10_000)
 
 
+TOKEN_LIFETIME_MAX = timedelta(days=36_525)
+"""The longest a token may be made to live, 100 years: dates end at year 9999, and a token
+that should never expire is made without an expiry."""
+
+
 class NewToken(BaseModel):
-    principal: str
-    expires_in_s: int | None = Field(default=None, gt=0)
+    principal: Name
+    expires_in_s: int | None = Field(
+        default=None, gt=0, le=int(TOKEN_LIFETIME_MAX.total_seconds()), description="seconds until it expires"
+    )
 
     @property
     def expires_in(self) -> timedelta | None:
@@ -83,7 +117,7 @@ def cursor(value: str | None) -> tuple[int, int] | None:
     """A history cursor from its text, ``"<version>.<seq>"``."""
     if value is None:
         return None
-    version, _, seq = value.partition(".")
-    if not (version.isdigit() and seq.isdigit()):
-        raise InvalidInputError(f"after must be '<version>.<seq>', e.g. '12.0', got {value!r}")
-    return int(version), int(seq)
+    found = re.fullmatch(r"([0-9]{1,10})\.([0-9]{1,10})", value)  # not \d, which takes '¹' and '٣'
+    if found is None or max(int(found[1]), int(found[2])) > INT32_MAX:  # both are 32-bit in the views
+        raise InvalidInputError(f"after must be '<version>.<seq>', e.g. '12.0', got {value[:40]!r}")
+    return int(found[1]), int(found[2])

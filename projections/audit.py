@@ -2,16 +2,21 @@
 the changes a subscriber to a directory is sent."""
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select
 
+from core.errors import InvalidInputError
+from core.events import Event
 from projections.readmodels import CommitView, HistoryEntry
 from projections.tables import commits, history, memberships, valid_at
 
 Cursor = tuple[int, int]
 """(version, seq) of a history entry: where a page or a subscription goes on from."""
+
+EVENT_TYPES = tuple(sorted(kind.__name__ for kind in get_args(get_args(Event)[0])))
+"""What the ``event`` filter takes: every event type (``Event`` is an annotated union of them)."""
 
 _LAST_SEQ = 2**31 - 1
 
@@ -65,12 +70,19 @@ def history_of(
     if actor is not None:
         where.append(commits.c.actor == actor)
     if event is not None:
-        where.append(history.c.event == event)
+        where.append(history.c.event == _known(event))
     if since is not None:
         where.append(history.c.version >= since)
     if until is not None:
         where.append(history.c.version <= until)
     return _entries(db, where, limit)
+
+
+def _known(event: str) -> str:
+    """Refuse a filter no change can match: a typo would otherwise read as "nothing happened"."""
+    if event not in EVENT_TYPES:
+        raise InvalidInputError(f"unknown event type {event!r}; event types: {', '.join(EVENT_TYPES)}")
+    return event
 
 
 def changes(

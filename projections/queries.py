@@ -44,14 +44,17 @@ def list_projects(db: Connection) -> list[ProjectView]:
 
 
 def resolve_version(db: Connection, project: ProjectView, version: int | str | None) -> int:
-    """A version number from a number, a tag name, or None (latest)."""
+    """A version number from a number, a tag name, or None (latest). Only ASCII digits make a
+    number: ``str.isdigit`` also takes '¹' and '٣', which ``int`` then refuses or misreads."""
     if version is None:
         return project.version
-    if isinstance(version, str) and not version.isdigit():
+    if isinstance(version, str) and not (version.isascii() and version.isdigit()):
         return _tagged(db, project, version)
-    number = int(version)
-    if not 1 <= number <= project.version:
-        raise NotFoundError(f"version {number} of project {project.name!r} does not exist; latest is {project.version}")
+    # More digits than any version has would only make int() slow, or refuse past 4300 of them.
+    number = int(version) if isinstance(version, int) or len(version) <= 18 else None
+    if number is None or not 1 <= number <= project.version:
+        shown = str(version) if number is not None else f"{str(version)[:18]}…"
+        raise NotFoundError(f"version {shown} of project {project.name!r} does not exist; latest is {project.version}")
     return number
 
 

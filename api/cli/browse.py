@@ -3,6 +3,7 @@
 import typer
 
 from api.cli.app import app, emit, open_client
+from core.events import INT32_MAX
 
 project_app = typer.Typer(help="Projects.", no_args_is_help=True)
 directory_app = typer.Typer(help="Directories of a project.", no_args_is_help=True)
@@ -60,9 +61,9 @@ def history(
     file: str = typer.Option(None, help="only this file (a name in --directory) and its instances"),
     actor: str = typer.Option(None, help="only commits by this actor"),
     event: str = typer.Option(None, help="only this event type, e.g. InstanceChanged"),
-    since: int = typer.Option(None, help="from this version"),
-    until: int = typer.Option(None, help="up to this version"),
-    limit: int = typer.Option(100, help="at most this many entries"),
+    since: int = typer.Option(None, min=1, max=INT32_MAX, help="from this version"),
+    until: int = typer.Option(None, min=1, max=INT32_MAX, help="up to this version"),
+    limit: int = typer.Option(100, min=1, max=10_000, help="at most this many entries (as GET …/history)"),
     as_json: bool = _JSON,
 ) -> None:
     """Who changed what, when, at which version: the audit history."""

@@ -8,6 +8,7 @@ from api.bootstrap import build_service, wait_until_up
 from api.cli.app import app, database, emit
 from api.settings import load_settings
 from api.tokens import PREFIX, Principal, Tokens, token_id
+from api.wire import TOKEN_LIFETIME_MAX
 
 token_app = typer.Typer(help="API tokens (stored only as hashes).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -37,7 +38,9 @@ def serve(
 def create_token(
     principal: str = typer.Argument(..., help="who the token acts as: the actor of its commits"),
     admin: bool = typer.Option(False, help="a server admin may create tokens for others through the API"),
-    expires_in_days: float = typer.Option(None, help="days until it expires (default: never)"),
+    expires_in_days: float = typer.Option(
+        None, min=0, max=TOKEN_LIFETIME_MAX.days, help="days until it expires (default: never)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
 ) -> None:
     """Create an API token and print it: the only time it is shown."""

@@ -3,9 +3,10 @@
 >>> app = create_app(build_service(load_settings()))  # doctest: +SKIP
 """
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api.http import audit, files, problems, projects, system
+from api.http.deps import printable_parameters
 from api.service import Service
 from api.tokens import Tokens
 
@@ -18,6 +19,8 @@ def create_app(service: Service, *, tokens: Tokens | None = None) -> FastAPI:
         description="Every change is an event; every version can be read or replayed. Errors are RFC 9457 "
         "problem details. Authenticate with `Authorization: Bearer <token>` (`annolog token create`).",
         version="0.1.0",
+        responses=problems.RESPONSES,
+        dependencies=[Depends(printable_parameters)],
     )
     app.state.service = service
     app.state.tokens = tokens or Tokens(service.engine)

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from api.http.deps import SessionDep
 from api.session import Session
 from api.wire import cursor
+from core.events import INT32_MAX
 from projections.audit import Cursor, after_version
 from projections.readmodels import CommitView, HistoryEntry, Scope
 
@@ -29,8 +30,8 @@ def history(
     directory: UUID | None = None,
     actor: str | None = None,
     event: Annotated[str | None, Query(description="an event type, e.g. InstanceChanged")] = None,
-    since: Annotated[int | None, Query(ge=1)] = None,
-    until: Annotated[int | None, Query(ge=1)] = None,
+    since: Annotated[int | None, Query(ge=1, le=INT32_MAX, description="from this version")] = None,
+    until: Annotated[int | None, Query(ge=1, le=INT32_MAX, description="up to this version")] = None,
     after: Annotated[str | None, Query(description="'<version>.<seq>' of the last entry seen")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[HistoryEntry]:
@@ -54,7 +55,9 @@ def commits(
     session: SessionDep,
     actor: str | None = None,
     accepted: bool | None = None,
-    after: Annotated[int | None, Query(description="the offset of the last commit seen")] = None,
+    after: Annotated[
+        int | None, Query(ge=-(2**63), le=2**63 - 1, description="the offset of the last commit seen")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[CommitView]:
     return session.commits(project, actor=actor, accepted=accepted, after=after, limit=limit)
@@ -84,7 +87,7 @@ def changes(
     project: str,
     session: SessionDep,
     directory: UUID | None = None,
-    since: Annotated[int, Query(ge=0, description="stream the changes after this version")] = 0,
+    since: Annotated[int, Query(ge=0, le=INT32_MAX, description="stream the changes after this version")] = 0,
     last_event_id: Annotated[str | None, Header(description="resume after this event id")] = None,
 ) -> StreamingResponse:
     scope = Scope(project=project, version=1, directory_id=directory)

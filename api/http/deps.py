@@ -1,14 +1,19 @@
-"""What routes depend on: the service, the caller's principal (from its token), a session."""
+"""What routes depend on: the service, the caller's principal (from its token), a session,
+and parameters every route checks the same way."""
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.service import Service
 from api.session import Session
 from api.tokens import Principal, Tokens
+from core.events import INT32_MAX
+from core.query import MAX_QUERY_LENGTH
+from core.text import check_name, check_text
 from projections.readmodels import Scope
 
 _bearer = HTTPBearer(auto_error=False, description="an API token from `annolog token create`")
@@ -43,11 +48,37 @@ def _session(service: ServiceDep, principal: PrincipalDep) -> Session:
 SessionDep = Annotated[Session, Depends(_session)]
 
 
+def printable_parameters(request: Request) -> None:
+    """Refuse control characters in path and query parameters with a 422 that names each one.
+
+    No name holds one (core refuses them), so such a value can only be a mistake; and NUL
+    would reach PostgreSQL as an error rather than as "not found". Slice queries are free
+    text: newlines and tabs are whitespace there, NUL is refused all the same.
+    """
+    wrong: list[dict[str, Any]] = []
+    for where, items in (("path", request.path_params.items()), ("query", request.query_params.multi_items())):
+        for name, value in items:
+            try:
+                (check_text if name == "query" else check_name)(value)
+            except ValueError as error:
+                wrong.append({"loc": (where, name), "msg": str(error), "type": "value_error", "input": value})
+    if wrong:
+        raise RequestValidationError(wrong)
+
+
+VersionQuery = Annotated[int, Query(ge=1, le=INT32_MAX, description="a version number (resolve tags first)")]
+"""A version as a query parameter: versions are 32-bit in the views, as core's ``Version``."""
+SliceQueryParameter = Annotated[
+    str | None,
+    Query(max_length=MAX_QUERY_LENGTH, description="a slice query, e.g. labels.car > 3; long ones: POST …/query"),
+]
+
+
 def _scope(
     project: str,
-    version: Annotated[int, Query(ge=1, description="the version read (resolve tags first)")],
+    version: VersionQuery,
     directory: Annotated[UUID | None, Query(description="a directory id; without it, every readable one")] = None,
-    query: Annotated[str | None, Query(description="a slice query, e.g. labels.car > 3")] = None,
+    query: SliceQueryParameter = None,
 ) -> Scope:
     return Scope(project=project, version=version, directory_id=directory, query=query)
 

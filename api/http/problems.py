@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from core.errors import (
@@ -45,6 +46,42 @@ STATUS: dict[type[AnnologError], int] = {
 """The status of each error class; subclasses take their nearest listed ancestor's."""
 
 
+class ProblemDetails(BaseModel):
+    """An error as RFC 9457 problem details."""
+
+    type: str = Field(examples=["urn:annolog:problem:NotFoundError"])
+    title: str
+    status: int
+    detail: str = Field(description="what was attempted, with which value, and why it failed")
+    error: str = Field(description="the annolog error class, which the HTTP SDK raises again")
+    problems: list[dict[str, str]] | None = Field(default=None, description="each invalid field and why (422)")
+    checks: dict[str, str] | None = Field(default=None, description="each backing service's state (503 from /ready)")
+
+
+_DOCUMENTED = {
+    400: "Bad request: malformed; a request line the HTTP server itself refuses (bad characters, "
+    "past 64 kB: send long slice queries in a body) is answered in text/plain",
+    401: "Not authenticated: no token, an unknown, revoked or expired one",
+    403: "Access denied: the principal lacks the role this needs",
+    404: "Not found: a project, directory, file, version or tag named does not exist",
+    409: "Conflict: the state moved on (a stale revision, a taken name) or a pinned read was written through",
+    413: "Too large: the commit exceeds what the log takes in one record",
+    422: "Invalid input: the detail and `problems` name each wrong field",
+    503: "Unavailable: a backing service cannot be reached; retry after Retry-After seconds",
+}
+
+
+def _documented(status: int, description: str) -> dict[str, Any]:
+    content: dict[str, Any] = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
+    if status == 400:
+        content["text/plain"] = {"schema": {"type": "string"}}  # uvicorn's own, before the app is reached
+    return {"description": description, "content": content}
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {status: _documented(status, d) for status, d in _DOCUMENTED.items()}
+"""The problem responses documented on every route (FastAPI's ``responses=``)."""
+
+
 def status_of(error: AnnologError) -> int:
     return next((STATUS[kind] for kind in type(error).__mro__ if kind in STATUS), 500)
 
@@ -78,7 +115,16 @@ def _http(_: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    """Route every error through problem details."""
+    """Route every error through problem details, and put their schema in the OpenAPI."""
     app.add_exception_handler(AnnologError, _domain)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http)
+    generate, schema = app.openapi, ProblemDetails.model_json_schema()
+
+    def openapi() -> dict[str, Any]:
+        # ``RESPONSES`` refers to the schema by name, so FastAPI does not collect it itself.
+        document = generate()
+        document.setdefault("components", {}).setdefault("schemas", {})["ProblemDetails"] = schema
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

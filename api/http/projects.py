@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from api.http.deps import SessionDep
+from api.http.deps import SessionDep, VersionQuery
 from api.wire import CommitRequest, NewProject, SavedSliceBody, Version
 from projections.readmodels import DirectoryView, Outcome, ProjectView, StoredBlob
 
@@ -32,22 +32,22 @@ def resolve(project: str, version: str, session: SessionDep) -> Version:
 
 
 @router.get("/{project}/labels", response_model=list[str], summary="Label names at a version, by name")
-def labels(project: str, version: int, session: SessionDep) -> list[str]:
+def labels(project: str, version: VersionQuery, session: SessionDep) -> list[str]:
     return session.labels(project, version)
 
 
 @router.get("/{project}/classes", response_model=list[str], summary="Label names by class index")
-def classes(project: str, version: int, session: SessionDep) -> list[str]:
+def classes(project: str, version: VersionQuery, session: SessionDep) -> list[str]:
     return session.classes(project, version)
 
 
 @router.get("/{project}/directories", response_model=list[DirectoryView], summary="Directories the caller may read")
-def directories(project: str, version: int, session: SessionDep) -> list[DirectoryView]:
+def directories(project: str, version: VersionQuery, session: SessionDep) -> list[DirectoryView]:
     return session.directories(project, version)
 
 
 @router.get("/{project}/directories/{name}", response_model=DirectoryView)
-def directory(project: str, name: str, version: int, session: SessionDep) -> DirectoryView:
+def directory(project: str, name: str, version: VersionQuery, session: SessionDep) -> DirectoryView:
     return session.directory(project, name, version)
 
 
