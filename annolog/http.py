@@ -16,7 +16,7 @@ import httpx
 from httpx_sse import connect_sse
 
 from annolog.pinned import Entry
-from api.wire import CommandEnvelope, CommitRequest, Lookup
+from api.wire import CommandEnvelope, CommitRequest, Lookup, PageRequest, ScopeBody
 from core import errors
 from core.commands import Command
 from projections.audit import Cursor
@@ -53,13 +53,18 @@ def _raise_for(response: httpx.Response) -> None:
     raise kind(detail)
 
 
-def _scope_params(scope: Scope) -> dict[str, Any]:
+def _readable_in(scope: Scope) -> dict[str, Any]:
+    """The query string of a blob read: its version and directory decide access; its slice
+    query does not (a file of a slice is a file of the directory), and could outgrow a URL."""
     params: dict[str, Any] = {"version": scope.version}
     if scope.directory_id is not None:
         params["directory"] = str(scope.directory_id)
-    if scope.query is not None:
-        params["query"] = scope.query
     return params
+
+
+def _body(scope: Scope) -> dict[str, Any]:
+    """The scope as a body: a slice query of any length fits (GET would put it in the URL)."""
+    return ScopeBody(version=scope.version, directory_id=scope.directory_id, query=scope.query).model_dump(mode="json")
 
 
 def _quoted(name: str) -> str:
@@ -149,14 +154,15 @@ class HttpBackend:
         return found["query"], None if found["directory_id"] is None else UUID(found["directory_id"])
 
     def file_page(self, scope: Scope, *, after: UUID | None = None, limit: int | None = None) -> list[UUID]:
-        found = self._get(f"{self._project(scope.project)}/files", **_scope_params(scope), after=after, limit=limit)
+        page = PageRequest(**_body(scope), after=after, limit=limit)
+        found = self._post(f"{self._project(scope.project)}/files/query", page.model_dump(mode="json"))
         return [UUID(i) for i in found["ids"]]
 
     def file_keys(self, scope: Scope) -> list[str]:
-        return list(self._get(f"{self._project(scope.project)}/files/keys", **_scope_params(scope)))
+        return list(self._post(f"{self._project(scope.project)}/files/query/keys", _body(scope)))
 
     def file_count(self, scope: Scope) -> int:
-        return int(self._get(f"{self._project(scope.project)}/files/count", **_scope_params(scope))["count"])
+        return int(self._post(f"{self._project(scope.project)}/files/query/count", _body(scope))["count"])
 
     def files(self, scope: Scope, ids: Sequence[UUID]) -> list[FileView]:
         body = Lookup(version=scope.version, directory_id=scope.directory_id, query=scope.query, ids=list(ids))
@@ -169,7 +175,7 @@ class HttpBackend:
         (view,) = self.files(scope, [file_id])
         path = f"{self._project(scope.project)}/files/{file_id}/blob"
         # A signed S3 URL is a redirect; httpx drops the token when the origin changes.
-        response = self._send("GET", path, params=_scope_params(scope), follow_redirects=True)
+        response = self._send("GET", path, params=_readable_in(scope), follow_redirects=True)
         return _checked(response.content, view.sha256, f"file {view.name!r}")
 
     def history(
@@ -239,7 +245,7 @@ class HttpSource:
     def fetch(self, entry: Entry) -> bytes:
         backend = self._opened()
         path = f"{backend._project(self.scope.project)}/files/{entry.file_id}/blob"
-        response = backend._send("GET", path, params=_scope_params(self.scope), follow_redirects=True)
+        response = backend._send("GET", path, params=_readable_in(self.scope), follow_redirects=True)
         return _checked(response.content, entry.sha256, f"file {entry.name!r}")
 
     def _opened(self) -> HttpBackend:

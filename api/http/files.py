@@ -1,15 +1,17 @@
 """The files of a dataset (a directory or a slice at a version): pages, manifests, bytes."""
 
+from pathlib import PurePosixPath
 from typing import Annotated
+from urllib.parse import quote
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from api.http.deps import ScopeDep, SessionDep
-from api.wire import Count, Ids, Lookup
+from api.wire import Count, Ids, Lookup, PageRequest, ScopeBody
 from blobs.store import CHUNK_BYTES
-from projections.readmodels import FileView, Scope
+from projections.readmodels import FileView
 
 router = APIRouter(prefix="/projects/{project}/files", tags=["files"])
 
@@ -34,10 +36,24 @@ def count(scope: ScopeDep, session: SessionDep) -> Count:
     return Count(count=session.file_count(scope))
 
 
+@router.post("/query", response_model=Ids, summary="A page of file ids, the dataset in the body (long queries)")
+def page_of(project: str, body: PageRequest, session: SessionDep) -> Ids:
+    return Ids(ids=session.file_page(body.scope(project), after=body.after, limit=body.limit))
+
+
+@router.post("/query/keys", response_model=list[str], summary="Every file id, the dataset in the body")
+def keys_of(project: str, body: ScopeBody, session: SessionDep) -> list[str]:
+    return session.file_keys(body.scope(project))
+
+
+@router.post("/query/count", response_model=Count, summary="How many files, the dataset in the body")
+def count_of(project: str, body: ScopeBody, session: SessionDep) -> Count:
+    return Count(count=session.file_count(body.scope(project)))
+
+
 @router.post("/lookup", response_model=list[FileView], summary="Files with their instances, by id")
 def lookup(project: str, body: Lookup, session: SessionDep) -> list[FileView]:
-    scope = Scope(project=project, version=body.version, directory_id=body.directory_id, query=body.query)
-    return session.files(scope, body.ids)
+    return session.files(body.scope(project), body.ids)
 
 
 @router.get("/{file_id}", response_model=FileView, summary="One file with its instances")
@@ -45,11 +61,29 @@ def file(file_id: UUID, scope: ScopeDep, session: SessionDep) -> FileView:
     return session.files(scope, [file_id])[0]
 
 
+INLINE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/bmp"})
+"""Media types a browser may show in place: raster images, which run no script. Anything else
+(text/html, image/svg+xml, whatever an uploader claimed) is a download, so a file added to a
+dataset can never run as a page of this server's origin."""
+
+
+def _served_as(view: FileView) -> dict[str, str]:
+    disposition = "inline" if view.media_type in INLINE_MEDIA_TYPES else "attachment"
+    return {
+        "Content-Length": str(view.size),
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(PurePosixPath(view.name).name, safe='')}",
+        "X-Content-Type-Options": "nosniff",  # the browser believes Content-Type, never the bytes
+    }
+
+
 @router.get(
     "/{file_id}/blob",
     summary="The file's bytes: a redirect to a short-lived signed URL, or the bytes themselves",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}, 307: {"description": "signed URL"}},
+    responses={
+        200: {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
+        307: {"description": "signed URL"},
+    },
 )
 def blob(file_id: UUID, scope: ScopeDep, session: SessionDep) -> Response:
     view, url = session.blob(scope, file_id)  # the access check comes first, always
@@ -57,4 +91,4 @@ def blob(file_id: UUID, scope: ScopeDep, session: SessionDep) -> Response:
         return RedirectResponse(url, status_code=307)
     stream = session.service.blobs.open(view.sha256)
     chunks = iter(lambda: stream.read(CHUNK_BYTES), b"")
-    return StreamingResponse(chunks, media_type=view.media_type, headers={"Content-Length": str(view.size)})
+    return StreamingResponse(chunks, media_type=view.media_type, headers=_served_as(view))
