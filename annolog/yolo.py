@@ -1,6 +1,7 @@
 """YOLO text labels: one line per box, ``class x_center y_center width height``, normalised to 0..1."""
 
 from collections.abc import Sequence
+from pathlib import PurePosixPath
 
 from annolog.plan import Box
 
@@ -19,6 +20,15 @@ def label_line(class_index: int, box: Box, width: int, height: int) -> str:
         (y_max - y_min) / height,
     )
     return " ".join([str(class_index), *(f"{v:.6f}".rstrip("0").rstrip(".") for v in values)])
+
+
+def label_file(image: str) -> str:
+    """Where the labels of the image exported as ``image`` go: the same path under ``labels/``, as ``.txt``.
+
+    >>> label_file("day/cat.jpg")
+    'labels/day/cat.txt'
+    """
+    return f"labels/{PurePosixPath(image).with_suffix('.txt')}"
 
 
 def classes_text(classes: Sequence[str]) -> str:

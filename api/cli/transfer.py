@@ -98,14 +98,9 @@ def export_dataset(
 ) -> None:
     """Write the directory at VERSION for other tools: COCO annotations.json, or YOLO labels/*.txt + classes.txt."""
     with open_client() as client:
-        dataset = client.project(project).directory.get(directory, version=_version(version))
+        dataset = client.project(project).directory.get(directory, version=version)  # "3" is version 3
         write = dataset.export_coco if kind is Format.coco else dataset.export_yolo
         _report_export(write(out, images=images, progress=True), as_json=as_json)
-
-
-def _version(text: str | None) -> int | str | None:
-    """``3`` is version 3; anything else names a tag."""
-    return int(text) if text is not None and text.isdigit() else text
 
 
 def _directory(client: "Client", project: str, directory: str) -> "tuple[Directory, list[str]]":
@@ -159,6 +154,7 @@ def _report_export(summary: "ExportSummary", *, as_json: bool) -> None:
         ("time", f"{summary.seconds:.1f} s"),
     )
     _problems("skipped", [str(p) for p in summary.skipped])
+    _problems("renamed", [str(r) for r in summary.renamed])
 
 
 def _rows(*rows: tuple[str, str]) -> None:

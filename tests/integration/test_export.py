@@ -3,17 +3,21 @@
 import contextlib
 import io
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 import annolog
 from annolog.export import export_coco, export_yolo
 from annolog.ingest import import_coco
+from core.errors import InvalidInputError
 from tests.cocofiles import boxes_for, synthetic_coco, write_coco, write_images
 
 
@@ -146,3 +150,94 @@ def test_the_export_command_writes_a_tagged_version_with_its_images(project: ann
     summary = json.loads(result.stdout[result.stdout.index("{") :])
     assert (summary["files"], summary["instances"], summary["images_copied"]) == (3, 6, 3)
     assert sorted(p.name for p in (tmp_path / "out" / "images").iterdir()) == sorted(p.name for p in images.iterdir())
+
+
+def _photo(color: str, *, format: str = "PNG") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), color).save(out, format)
+    return out.getvalue()
+
+
+def test_files_of_one_name_export_under_distinct_names_each_with_its_own_bytes_and_labels(
+    project: annolog.Project, tmp_path: Path
+) -> None:
+    project.define_labels("car")
+    day, night = project.directory.new("day"), project.directory.new("night")
+    red, blue = day.add_file(_photo("red"), name="cat.png"), night.add_file(_photo("blue"), name="cat.png")
+    green = day.add_file(_photo("green"), name="Cat.png")  # the same file on a case-blind disk
+    yellow = night.add_file(_photo("yellow", format="JPEG"), name="cat.jpg")  # the same YOLO labels/cat.txt
+    red.add_instance("car", box=(0, 0, 20, 15))
+
+    summary = export_yolo(project.slice("file.size > 0"), tmp_path / "yolo", images=True)  # both directories
+
+    renamed = {r.file_id: r.exported_as for r in summary.renamed}
+    assert renamed == {
+        blue.id: f"cat-{blue.id.hex[-8:]}.png",
+        green.id: f"Cat-{green.id.hex[-8:]}.png",
+        yellow.id: f"cat-{yellow.id.hex[-8:]}.jpg",
+    }
+    for file in (red, blue, green, yellow):
+        assert (tmp_path / "yolo" / "images" / renamed.get(file.id, "cat.png")).read_bytes() == file.read()
+    assert (tmp_path / "yolo" / "labels" / "cat.txt").read_text() == "0 0.25 0.25 0.5 0.5\n"
+    assert (tmp_path / "yolo" / "labels" / f"cat-{blue.id.hex[-8:]}.txt").read_text() == ""
+    assert all(r.reason == "another file of the export has its name" for r in summary.renamed)
+
+
+def test_a_coco_export_names_each_image_once_and_points_its_annotations_at_it(
+    project: annolog.Project, tmp_path: Path
+) -> None:
+    first = project.directory.new("day").add_file(_photo("red"), name="a.png")
+    second = project.directory.new("night").add_file(_photo("blue"), name="a.png")
+
+    summary = export_coco(project.slice("file.size > 0"), tmp_path / "coco", images=True)
+
+    names = [image["file_name"] for image in json.loads((tmp_path / "coco" / "annotations.json").read_text())["images"]]
+    assert names == ["a.png", f"a-{second.id.hex[-8:]}.png"]
+    assert [(tmp_path / "coco" / "images" / name).read_bytes() for name in names] == [first.read(), second.read()]
+    assert [str(r) for r in summary.renamed] == [
+        f"'a.png' -> 'a-{second.id.hex[-8:]}.png' (another file of the export has its name)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("x" * 496 + ".png", "it is too long for a file system"),
+        ("猫" * 400 + ".png", "it is too long for a file system"),
+        ("../../outside.png", "it is not a plain relative path"),
+        ("/etc/outside.png", "it is not a plain relative path"),
+        ('what: "why?" <now>|*.png', "it has characters some file systems refuse"),
+    ],
+)
+def test_a_name_no_file_system_takes_exports_under_a_safe_name_inside_the_folder(
+    project: annolog.Project, tmp_path: Path, name: str, reason: str
+) -> None:
+    photo = project.directory.new("train").add_file(_photo("red"), name=name)
+
+    summary = export_yolo(project.directory.get("train"), tmp_path / "out", images=True)
+
+    (renamed,) = summary.renamed
+    exported = tmp_path / "out" / "images" / renamed.exported_as
+    assert (renamed.name, renamed.reason, exported.read_bytes()) == (name, reason, photo.read())
+    assert exported.resolve().is_relative_to((tmp_path / "out").resolve())
+    assert all(len(part.encode()) <= 255 for part in Path(renamed.exported_as).parts)
+    assert renamed.exported_as.endswith(f"-{photo.id.hex[-8:]}.png")
+    assert (tmp_path / "out" / "labels" / renamed.exported_as).with_suffix(".txt").exists()
+
+
+def test_an_unwritable_export_folder_is_a_clear_error_in_the_sdk_and_the_command_line(
+    project: annolog.Project, tmp_path: Path
+) -> None:
+    project.directory.new("train").add_file(_photo("red"), name="a.png")
+
+    with pytest.raises(InvalidInputError, match="cannot write the export into '/proc/annolog-export'"):
+        export_coco(project.directory.get("train"), "/proc/annolog-export")
+    result = subprocess.run(
+        [sys.executable, "-m", "api.cli", "export", "coco", "/proc/annolog-export", "-p", "streets", "-d", "train"],
+        capture_output=True,
+        text=True,
+        env={"ANNOLOG_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert (result.returncode, "Traceback" in result.stderr) == (2, False), result.stderr
+    assert "annolog: InvalidInputError: cannot write the export into '/proc/annolog-export'" in result.stderr
