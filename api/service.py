@@ -18,17 +18,17 @@ from api.settings import Settings
 from api.uploads import Uploads
 from blobs.media import probe
 from blobs.store import BlobStore
-from core.commands import AddFile, Command
+from core.commands import Command
 from core.commit import Commit
 from core.errors import (
     AccessDenied,
     AnnologError,
     ConflictError,
     InvalidInputError,
+    JudgeFailed,
     NotFoundError,
     UnavailableError,
 )
-from core.events import Metadata
 from core.ids import uuid7
 from eventlog.log import EventLog, Position
 from projections import queries
@@ -41,7 +41,7 @@ from projections.tables import log_positions
 T = TypeVar("T")
 
 _REJECTIONS: dict[str, type[AnnologError]] = {
-    error.__name__: error for error in (ConflictError, NotFoundError, AccessDenied, InvalidInputError)
+    error.__name__: error for error in (ConflictError, NotFoundError, AccessDenied, InvalidInputError, JudgeFailed)
 }
 
 
@@ -105,22 +105,6 @@ class Service:
             with self._write_lock:  # in process: append and project one commit at a time
                 self._await(self.log.append(commit))
         return self._outcome(commit)
-
-    def add_file(
-        self,
-        project_id: UUID,
-        actor: str,
-        *,
-        directory_id: UUID,
-        data: bytes,
-        name: str,
-        metadata: Metadata | None = None,
-        media_type: str | None = None,
-    ) -> tuple[Outcome, UUID]:
-        """Store the bytes (once per content) and add them as a file; refuses undecodable images."""
-        stored = self.store_blob(data, name=name, media_type=media_type)
-        command = AddFile(directory_id=directory_id, name=name, metadata=metadata or {}, **stored.model_dump())
-        return self.execute(project_id, actor, [command]), command.file_id
 
     def store_blob(self, data: bytes, *, name: str, media_type: str | None = None) -> StoredBlob:
         """Probe and store bytes (once per content) ahead of the ``AddFile`` commands naming them.

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Boolean, Column, Engine, MetaData, String, Table, delete, insert, select
 
 from core.errors import AccessDenied, InvalidInputError, NotAuthenticated, NotFoundError
-from projections.database import database_errors
+from projections.database import create_tables, database_errors
 from projections.tables import UtcDateTime
 
 PREFIX = "al_"
@@ -100,8 +100,7 @@ class Tokens:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        with database_errors(engine, "create the token table"):
-            _metadata.create_all(engine)
+        create_tables(engine, _metadata, "the token table")
 
     def create(
         self, principal: str, *, created_by: str, admin: bool = False, expires_in: timedelta | None = None

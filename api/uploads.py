@@ -15,7 +15,7 @@ from uuid import UUID
 from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, Uuid, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from projections.database import database_errors
+from projections.database import create_tables, database_errors
 from projections.tables import UtcDateTime, files
 
 _metadata = MetaData()
@@ -34,8 +34,7 @@ class Uploads:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        with database_errors(engine, "create the upload table"):
-            _metadata.create_all(engine)
+        create_tables(engine, _metadata, "the upload table")
 
     def record(self, project_id: UUID, sha256: str, *, actor: str) -> None:
         """Note that ``actor`` uploaded the blob ``sha256`` to the project (again: kept as first noted)."""

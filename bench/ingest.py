@@ -35,7 +35,7 @@ from api.service import Service
 from api.settings import Settings, load_settings
 from bench.project import Scratch, _copy_in, _copy_out, _row_counts, _url_of, service_arguments
 from core.commit import Commit
-from eventlog.log import EventLog
+from eventlog.log import EventLog, LogRecord
 from eventlog.sql import SqlLog, open_sqlite
 from tests.cocofiles import synthetic_coco
 
@@ -65,7 +65,8 @@ def _import(service: Service, annotations: Path, images: Path, args: argparse.Na
 
 def _commits(log: EventLog) -> list[Commit]:
     """Every commit the import appended, as the log holds them."""
-    return [record.commit for p in range(log.partitions) for record in log.read(p, 0)]
+    records = [record for p in range(log.partitions) for record in log.read(p, 0)]
+    return [record.commit for record in records if isinstance(record, LogRecord)]
 
 
 def _instances(commits: list[Commit]) -> int:

@@ -9,6 +9,7 @@
     ├── AccessDenied                 the actor lacks the role the command or read needs
     ├── ReadOnlyError                a write through something read at a pinned version
     ├── CorruptBlob                  stored bytes no longer match their sha256
+    ├── JudgeFailed                  judging a commit raised an unexpected error (a bug); it was rejected
     ├── UnavailableError             a backing service cannot be reached; retrying may help
     │   ├── LogUnavailable           the event log (Kafka broker, SQLite file) is unreachable
     │   ├── DatabaseUnavailable      the views' database (PostgreSQL, SQLite) is unreachable
@@ -58,6 +59,14 @@ class ReadOnlyError(AnnologError):
 
 class CorruptBlob(AnnologError):
     """A stored blob's bytes do not hash to the sha256 they are stored under."""
+
+
+class JudgeFailed(AnnologError):
+    """Judging the commit raised an unexpected error: a bug in a rule, not in the commit.
+
+    The commit is rejected (so the log goes on past it) and the failure logged with its
+    traceback; a replay after the bug is fixed may judge it differently.
+    """
 
 
 class UnavailableError(AnnologError):

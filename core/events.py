@@ -14,7 +14,7 @@ from pydantic import AfterValidator, Field
 
 from core.geometry import Shape
 from core.model import Model
-from core.query import parse
+from core.query import MAX_QUERY_LENGTH, parse
 from core.text import JsonObject, Name, PathName, check_text
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -173,7 +173,9 @@ def _parses(query: str) -> str:
     return query
 
 
-SliceQuery = Annotated[str, Field(min_length=1, max_length=10_000), AfterValidator(check_text), AfterValidator(_parses)]
+SliceQuery = Annotated[
+    str, Field(min_length=1, max_length=MAX_QUERY_LENGTH), AfterValidator(check_text), AfterValidator(_parses)
+]
 
 
 class SliceSaved(Model):

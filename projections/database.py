@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from core.errors import DatabaseUnavailable
@@ -12,6 +12,7 @@ from eventlog.sql import open_sqlite
 from projections.tables import VERSIONED, metadata
 
 _SQLITE_UNAVAILABLE = ("locked", "unable to open", "disk I/O", "readonly", "busy")
+_SCHEMA_LOCK = 0x616E6E6F  # "anno": one advisory lock for everything that creates tables
 
 
 def open_database(url: str | None, *, embedded: Path, read_only: bool = False) -> Engine:
@@ -33,9 +34,29 @@ def database_errors(engine: Engine, action: str) -> Iterator[None]:
         raise DatabaseUnavailable(f"could not {action}: the database {where} is unreachable ({exc.orig})") from exc
 
 
+@contextmanager
+def schema_change(engine: Engine, what: str) -> Iterator[Connection]:
+    """A transaction that may create tables, one process at a time.
+
+    ``annolog serve`` and ``annolog projector`` start together and both create what is
+    missing; without the lock PostgreSQL's catalog refuses the slower one (a duplicate
+    ``pg_type`` row). SQLite's write lock already serializes them.
+    """
+    with database_errors(engine, f"create {what}"), engine.begin() as db:
+        if engine.dialect.name == "postgresql":
+            db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        yield db
+
+
+def create_tables(engine: Engine, tables: MetaData, what: str) -> None:
+    """Create the missing tables of ``tables`` (see ``schema_change``)."""
+    with schema_change(engine, what) as db:
+        tables.create_all(db)
+
+
 def create_schema(engine: Engine) -> None:
     """Create the view tables and, for SQL tools, a ``<table>_current`` view of each."""
-    with database_errors(engine, "create the views"), engine.begin() as db:
+    with schema_change(engine, "the views") as db:
         metadata.create_all(db)
         for table in VERSIONED:
             columns = ", ".join(c.name for c in table.columns if c.name != "valid_to")

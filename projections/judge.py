@@ -290,9 +290,8 @@ def _role_revoked(j: Judgement, e: RoleRevoked) -> None:
 
 
 def _slice_saved(j: Judgement, e: SliceSaved) -> None:
-    j.authorize(e)
-    if e.directory_id is not None:
-        j.directory(e.directory_id)
+    # A slice over a restricted directory is read with that directory's grant, so saving one needs it too.
+    j.authorize(e, directory=None if e.directory_id is None else j.directory(e.directory_id))
     before = rows.current(j.db, slices, j.project_id, name=e.name)
     after = {"query": e.query, "directory_id": e.directory_id}
     rows.replace(j.db, slices, j.project_id, j.version, {"name": e.name}, after)

@@ -23,7 +23,14 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from core.commit import Commit
-from core.errors import AnnologError, ConflictError, DatabaseUnavailable, InvalidInputError, NotFoundError
+from core.errors import (
+    AnnologError,
+    ConflictError,
+    DatabaseUnavailable,
+    InvalidInputError,
+    JudgeFailed,
+    NotFoundError,
+)
 from core.events import ProjectCreated
 from eventlog.log import BadRecord, EventLog, LogRecord, Record
 from projections.chain import link, previous_link
@@ -33,9 +40,6 @@ from projections.notify import announce
 from projections.tables import commits, log_positions, projects, rejected_records
 
 log = logging.getLogger(__name__)
-
-JUDGE_FAILED = "JudgeFailed"
-"""The ``error`` of a commit rejected because judging it raised an unexpected exception."""
 
 
 def _opening(db: Connection, commit: Commit) -> tuple[str, int]:
@@ -104,7 +108,7 @@ def _rejection(record: LogRecord, exc: Exception) -> dict[str, Any]:
         )
     log.exception("the judge failed on commit %s at %s; it is rejected", record.commit.commit_id, record.position)
     reason = f"the judge failed on this commit ({type(exc).__name__}: {exc}); it was rejected so that the log goes on"
-    return _outcome(record, accepted=False, error=JUDGE_FAILED, reason=reason)
+    return _outcome(record, accepted=False, error=JudgeFailed.__name__, reason=reason)
 
 
 def _reject_bad_record(db: Connection, record: BadRecord) -> None:

@@ -1,14 +1,14 @@
 """History, judged commits, and live changes as Server-Sent Events."""
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
-from api.http.deps import SessionDep
+from api.http.deps import SessionDep, TokenHoldsDep
 from api.session import Session
 from api.wire import cursor
 from core.events import INT32_MAX
@@ -63,8 +63,12 @@ def commits(
     return session.commits(project, actor=actor, accepted=accepted, after=after, limit=limit)
 
 
-def _events(session: Session, scope: Scope, start: Cursor) -> Iterator[str]:
-    """SSE frames: one ``change`` per history entry, its id the cursor to resume after."""
+def _events(session: Session, scope: Scope, start: Cursor, token_holds: Callable[[], bool]) -> Iterator[str]:
+    """SSE frames: one ``change`` per history entry, its id the cursor to resume after.
+
+    The stream ends once its token no longer holds (checked at least every heartbeat);
+    roles are checked again on every read of the changes.
+    """
     found: list[HistoryEntry] = []
 
     def arrived() -> bool:
@@ -73,7 +77,10 @@ def _events(session: Session, scope: Scope, start: Cursor) -> Iterator[str]:
 
     yield "retry: 1000\n\n"
     while True:
-        if not session.service.watch(arrived, HEARTBEAT_S):
+        any_arrived = session.service.watch(arrived, HEARTBEAT_S)
+        if not token_holds():
+            return
+        if not any_arrived:
             yield ": heartbeat\n\n"
             continue
         for entry in found:
@@ -86,6 +93,7 @@ def _events(session: Session, scope: Scope, start: Cursor) -> Iterator[str]:
 def changes(
     project: str,
     session: SessionDep,
+    token_holds: TokenHoldsDep,
     directory: UUID | None = None,
     since: Annotated[int, Query(ge=0, le=INT32_MAX, description="stream the changes after this version")] = 0,
     last_event_id: Annotated[str | None, Header(description="resume after this event id")] = None,
@@ -94,7 +102,7 @@ def changes(
     start = cursor(last_event_id) or after_version(since)
     session.changes(scope, after=start, limit=1)  # refuse a bad scope now, as a problem, not mid-stream
     return StreamingResponse(
-        _events(session, scope, start),
+        _events(session, scope, start, token_holds),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -1,6 +1,7 @@
 """What routes depend on: the service, the caller's principal (from its token), a session,
 and parameters every route checks the same way."""
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -11,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.service import Service
 from api.session import Session
 from api.tokens import Principal, Tokens
+from core.errors import NotAuthenticated
 from core.events import INT32_MAX
 from core.query import MAX_QUERY_LENGTH
 from core.text import check_name, check_text
@@ -29,16 +31,34 @@ def _tokens(request: Request) -> Tokens:
     return tokens
 
 
-def _principal(
-    tokens: Annotated[Tokens, Depends(_tokens)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    return tokens.authenticate(credentials.credentials if credentials else None)
+def _token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str | None:
+    return credentials.credentials if credentials else None
+
+
+def _principal(tokens: Annotated[Tokens, Depends(_tokens)], token: Annotated[str | None, Depends(_token)]) -> Principal:
+    return tokens.authenticate(token)
+
+
+def _token_holds(
+    tokens: Annotated[Tokens, Depends(_tokens)], token: Annotated[str | None, Depends(_token)]
+) -> Callable[[], bool]:
+    """Whether the caller's token is still valid, asked again later: a response that lasts
+    (a live stream) must end once its token is revoked or expires."""
+
+    def holds() -> bool:
+        try:
+            tokens.authenticate(token)
+        except NotAuthenticated:
+            return False
+        return True
+
+    return holds
 
 
 ServiceDep = Annotated[Service, Depends(_service)]
 TokensDep = Annotated[Tokens, Depends(_tokens)]
 PrincipalDep = Annotated[Principal, Depends(_principal)]
+TokenHoldsDep = Annotated[Callable[[], bool], Depends(_token_holds)]
 
 
 def _session(service: ServiceDep, principal: PrincipalDep) -> Session:

@@ -25,7 +25,7 @@ import annolog
 from api.settings import Settings
 from api.tokens import Tokens
 from api.wire import CommandEnvelope
-from core import AddFile, AddInstance, Command
+from core import AddFile, AddInstance, Command, SaveSlice
 from tests.stack import environment
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
@@ -205,6 +205,20 @@ def test_a_saved_slice_of_a_restricted_directory_needs_a_grant_to_it(url: str, t
     assert viewer.http.get(f"{slices}/all-cars").json() == {"query": "labels.car > 0", "directory_id": None}
 
 
+def test_saving_a_slice_over_a_restricted_directory_needs_a_grant_to_it(
+    url: str, tokens: Tokens, owner: Person
+) -> None:
+    editor = Person(url, tokens, "editor")
+    project = _project(owner, (editor, "editor"))
+    secret = project.directory.new("secret", access_type="restricted")
+    save = SaveSlice(name="peek", query="labels.car > 0", directory_id=secret.id)
+
+    refused = editor.commit(project.name, save)
+    assert refused.status_code == 403 and "directory 'secret'" in refused.json()["detail"]
+    project.grant(editor.name, "editor", directory=secret)
+    assert editor.commit(project.name, save).status_code == 200
+
+
 def test_a_grant_on_an_empty_restricted_directory_opens_only_that_directory(
     url: str, tokens: Tokens, owner: Person
 ) -> None:
@@ -243,6 +257,25 @@ def test_a_revoked_token_is_refused_on_the_next_request(url: str, tokens: Tokens
     assert ana.token not in json.dumps(listed) and hashlib.sha256(ana.token.encode()).hexdigest() not in str(listed)
     assert ana.http.delete(f"/tokens/{listed['token_id']}").status_code == 204
     assert ana.http.get("/me").status_code == 401
+
+
+@pytest.mark.timeout(60)  # a stream that outlived its token would wait here forever
+def test_an_open_stream_of_changes_ends_when_its_token_is_revoked(url: str, tokens: Tokens, owner: Person) -> None:
+    viewer = Person(url, tokens, "viewer")
+    project = _project(owner, (viewer, "viewer"))
+    photos = project.directory.new("photos")
+    received = []
+    with connect_sse(viewer.http, "GET", f"/projects/{project.name}/changes", params={"since": 0}) as source:
+        for event in source.iter_sse():
+            if event.event != "change":
+                continue
+            received.append(json.loads(event.data)["event"])
+            if received[-1] == "DirectoryCreated":
+                (listed,) = viewer.http.get("/tokens").json()
+                assert viewer.http.delete(f"/tokens/{listed['token_id']}").status_code == 204
+                photos.add_file(jpeg(), name="after-the-revoke.jpg")  # wakes the stream, which must end
+
+    assert "FileAdded" not in received
 
 
 def test_only_its_principal_or_a_server_admin_may_revoke_a_token(url: str, tokens: Tokens) -> None:

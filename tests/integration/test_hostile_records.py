@@ -32,14 +32,14 @@ from api.bootstrap import build_service
 from api.http import create_app
 from api.service import Service
 from api.settings import Settings, load_settings
-from core import AnnologError, ChangeFileMetadata, DatabaseUnavailable, DefineLabel, uuid7
+from core import AnnologError, ChangeFileMetadata, DatabaseUnavailable, DefineLabel, JudgeFailed, uuid7
 from core.commit import Commit
 from eventlog.codec import CommitCodec
 from eventlog.log import Position
 from projections import projector as projector_module
 from projections.chain import verify
 from projections.judgement import Judgement
-from projections.projector import JUDGE_FAILED, stored_offset
+from projections.projector import stored_offset
 from projections.replay import checksums, drop_database, fresh_database, replay
 from projections.status import projection_status
 from projections.tables import commits, rejected_records
@@ -301,7 +301,7 @@ def test_a_commit_the_judge_fails_on_is_rejected_with_its_traceback_logged_and_t
     assert project.labels == ["car"]
     with embedded.service.engine.connect() as db:
         errors = db.execute(select(commits.c.error).where(commits.c.accepted.is_(False))).scalars().all()
-    assert errors == [JUDGE_FAILED]
+    assert errors == [JudgeFailed.__name__]
     (failure,) = [r for r in embedded._caplog.records if r.levelno == logging.ERROR]
     assert failure.exc_info is not None and "the judge failed on commit" in failure.getMessage()
 
