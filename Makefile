@@ -18,11 +18,12 @@ $(INSTALLED): pyproject.toml
 demo: $(INSTALLED)
 	$(PY) -m examples.demo
 
-## test: lint, type-check, start PostgreSQL, Kafka and the S3 server, run the whole suite, stop them
+## test: lint, type-check, check the layers, start PostgreSQL, Kafka and the S3 server, run the whole suite, stop them
 test: $(INSTALLED)
 	$(PY) -m ruff check
 	$(PY) -m ruff format --check
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 	@bash -c 'set -euo pipefail; trap "scripts/services.sh stop" EXIT; \
 	  eval "$$(scripts/services.sh start)"; \
 	  ANNOLOG_REQUIRE_SERVICES=1 $(PY) -m pytest $(PYTEST_ARGS)'

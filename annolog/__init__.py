@@ -6,33 +6,59 @@
 """
 
 from annolog.client import Client
+from annolog.core.errors import (
+    AccessDenied,
+    AnnologError,
+    BlobStoreUnavailable,
+    CommitTooLarge,
+    ConfigurationError,
+    ConflictError,
+    CorruptBlob,
+    DatabaseUnavailable,
+    InvalidInputError,
+    JudgeFailed,
+    LogError,
+    LogMisconfigured,
+    LogUnavailable,
+    MissingExtra,
+    NotAuthenticated,
+    NotFoundError,
+    ReadOnlyError,
+    UnavailableError,
+    UndecodableRecord,
+)
+from annolog.core.query import QueryError
 from annolog.dataset import Dataset, Slice
 from annolog.directory import Directory
 from annolog.file import File, Instance
 from annolog.project import Project
-from core.errors import (
-    AccessDenied,
-    AnnologError,
-    ConflictError,
-    InvalidInputError,
-    NotFoundError,
-    ReadOnlyError,
-    UnavailableError,
-)
 
 __all__ = [
     "AccessDenied",
     "AnnologError",
+    "BlobStoreUnavailable",
     "Client",
+    "CommitTooLarge",
+    "ConfigurationError",
     "ConflictError",
+    "CorruptBlob",
+    "DatabaseUnavailable",
     "Dataset",
     "Directory",
     "File",
     "Instance",
     "InvalidInputError",
+    "JudgeFailed",
+    "LogError",
+    "LogMisconfigured",
+    "LogUnavailable",
+    "MissingExtra",
+    "NotAuthenticated",
     "NotFoundError",
     "Project",
+    "QueryError",
     "ReadOnlyError",
     "Slice",
     "UnavailableError",
+    "UndecodableRecord",
 ]

@@ -9,11 +9,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
+from annolog.core.commands import Command
 from annolog.pinned import ManifestSource
-from core.commands import Command
-from projections.audit import Cursor
-from projections.readmodels import (
+from annolog.projections.readmodels import (
     CommitView,
+    Cursor,
     DirectoryView,
     FileView,
     HistoryEntry,

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid5
 
-from core.commands import Command
-from core.errors import ConflictError, InvalidInputError, NotFoundError
-from eventlog.log import DEFAULT_MAX_COMMIT_BYTES
-from projections.readmodels import Outcome
+from annolog.core.commands import Command
+from annolog.core.errors import ConflictError, InvalidInputError, NotFoundError
+from annolog.eventlog.log import DEFAULT_MAX_COMMIT_BYTES
+from annolog.projections.readmodels import Outcome
 
 if TYPE_CHECKING:
     from annolog.project import Project

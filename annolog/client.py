@@ -2,25 +2,33 @@
 
 import getpass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from annolog.backend import Backend
 from annolog.project import Project
-from api.bootstrap import build_service
-from api.service import Service
-from api.settings import load_settings
+
+if TYPE_CHECKING:
+    from annolog.api.service import Service
 
 
-def _backend(target: str | Path | Service | Backend, actor: str | None, token: str | None) -> Backend:
-    if not isinstance(target, str | Path | Service):
-        return target
+def _backend(target: "str | Path | Service | Backend", actor: str | None, token: str | None) -> Backend:
+    # Each way in imports only what it needs: a client of a server never loads SQLAlchemy or Kafka.
     if isinstance(target, str) and target.startswith(("http://", "https://")):
-        from annolog.http import HttpBackend  # httpx is only needed by clients of a server
+        from annolog.http import HttpBackend
 
         return HttpBackend.connect(target, token=token)
+    from annolog.api.service import Service
+
+    if isinstance(target, str | Path):
+        from annolog.api.bootstrap import build_service
+        from annolog.api.settings import load_settings
+
+        target = build_service(load_settings(data_dir=Path(target)))
+    if not isinstance(target, Service):
+        return target
     from annolog.local import LocalBackend
 
-    service = target if isinstance(target, Service) else build_service(load_settings(data_dir=Path(target)))
-    return LocalBackend(service, actor or getpass.getuser())
+    return LocalBackend(target, actor or getpass.getuser())
 
 
 class Client:
@@ -39,7 +47,7 @@ class Client:
     """
 
     def __init__(
-        self, target: str | Path | Service | Backend, *, actor: str | None = None, token: str | None = None
+        self, target: "str | Path | Service | Backend", *, actor: str | None = None, token: str | None = None
     ) -> None:
         self.backend = _backend(target, actor, token)
         self.actor = self.backend.actor

@@ -14,9 +14,9 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, JsonValue, PositiveInt, StrictInt, ValidationError
 
+from annolog.core.errors import InvalidInputError
+from annolog.core.geometry import EDGE_SLACK
 from annolog.plan import Plan, PlannedBox, PlannedFile, Problem
-from core.errors import InvalidInputError
-from core.geometry import EDGE_SLACK
 
 _IMAGE_KEYS = {"id", "file_name", "width", "height"}
 Entry = TypeVar("Entry", bound=BaseModel)

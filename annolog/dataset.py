@@ -5,12 +5,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from annolog.core.errors import ReadOnlyError
+from annolog.core.query import parse
+from annolog.extras import require
 from annolog.file import File
 from annolog.pinned import PinnedReader
-from core.errors import ReadOnlyError
-from core.query import parse
-from projections.audit import after_version
-from projections.readmodels import HistoryEntry, Outcome, Scope
+from annolog.projections.readmodels import HistoryEntry, Outcome, Scope, after_version
 
 if TYPE_CHECKING:
     from annolog.export import ExportSummary
@@ -104,6 +104,7 @@ class Dataset:
         global shuffle, sharded exactly once over ranks (``rank``/``world_size``, from
         torch.distributed when it is initialised) and DataLoader workers, resumable mid-epoch.
         """
+        require("to_pytorch()", "train", "numpy", "torch")
         from annolog import pytorch  # torch is heavy: imported only by those who train with it
 
         reader = self.pinned_reader(cache_dir=cache_dir, cache_bytes=cache_bytes, max_in_flight=max_in_flight)
@@ -122,6 +123,7 @@ class Dataset:
 
     def to_tensorflow(self, *, cache_dir: Path | None = None, cache_bytes: int = 10 * 2**30) -> Any:
         """A ``tf.data.Dataset`` of this dataset's version (needs the ``tensorflow`` extra)."""
+        require("to_tensorflow()", "tensorflow", "numpy", "tensorflow")
         from annolog.tensorflow import to_tensorflow
 
         return to_tensorflow(self.pinned_reader(cache_dir=cache_dir, cache_bytes=cache_bytes))

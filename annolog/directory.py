@@ -5,11 +5,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from annolog.core.commands import AddFile, MirrorFile, RemoveFileFromDirectory
+from annolog.core.errors import InvalidInputError
 from annolog.dataset import Dataset
 from annolog.file import File
-from core.commands import AddFile, MirrorFile, RemoveFileFromDirectory
-from core.errors import InvalidInputError
-from projections.readmodels import DirectoryView
+from annolog.projections.readmodels import DirectoryView
 
 if TYPE_CHECKING:
     from annolog.ingest import IngestSummary

@@ -28,8 +28,8 @@ from pydantic import BaseModel, ConfigDict
 from tqdm import tqdm
 
 from annolog import coco, yolo
+from annolog.core.errors import InvalidInputError
 from annolog.plan import Box, Problem
-from core.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from annolog.dataset import Dataset

@@ -3,10 +3,10 @@
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from core.commands import AddInstance, ChangeFileMetadata, ChangeInstance, CopyFile, DeleteInstance
-from core.errors import InvalidInputError
-from core.geometry import InstanceKind, Point
-from projections.readmodels import FileView, InstanceView, Outcome
+from annolog.core.commands import AddInstance, ChangeFileMetadata, ChangeInstance, CopyFile, DeleteInstance
+from annolog.core.errors import InvalidInputError
+from annolog.core.geometry import InstanceKind, Point
+from annolog.projections.readmodels import FileView, InstanceView, Outcome
 
 if TYPE_CHECKING:
     from annolog.dataset import Dataset

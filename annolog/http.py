@@ -15,13 +15,13 @@ from uuid import UUID
 import httpx
 from httpx_sse import connect_sse
 
+from annolog.api.wire import CommandEnvelope, CommitRequest, Lookup, PageRequest, ScopeBody
+from annolog.core import errors
+from annolog.core.commands import Command
 from annolog.pinned import Entry
-from api.wire import CommandEnvelope, CommitRequest, Lookup, PageRequest, ScopeBody
-from core import errors
-from core.commands import Command
-from projections.audit import Cursor
-from projections.readmodels import (
+from annolog.projections.readmodels import (
     CommitView,
+    Cursor,
     DirectoryView,
     FileView,
     HistoryEntry,

@@ -26,10 +26,10 @@ from tqdm import tqdm
 
 from annolog.batches import batches, commit_once
 from annolog.coco import plan_coco, read_coco
+from annolog.core.commands import AddFile, AddInstance, Command, DefineLabel
+from annolog.core.errors import AnnologError, ConflictError, InvalidInputError, NotFoundError, ReadOnlyError
 from annolog.plan import Box, Plan, PlannedBox, PlannedFile, Problem, plan_files
-from core.commands import AddFile, AddInstance, Command, DefineLabel
-from core.errors import AnnologError, ConflictError, InvalidInputError, NotFoundError, ReadOnlyError
-from projections.readmodels import StoredBlob
+from annolog.projections.readmodels import StoredBlob
 
 if TYPE_CHECKING:
     from annolog.directory import Directory

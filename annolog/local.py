@@ -2,12 +2,18 @@
 caller can do directly (read blobs from the store, wait on the projector in process)."""
 
 from collections.abc import Iterator
+from typing import Any
 from uuid import UUID
 
-from annolog.pinned import DatabaseSource, ManifestSource
-from api.session import Session
-from projections.audit import Cursor
-from projections.readmodels import HistoryEntry, Scope
+from annolog.api.bootstrap import build_blobs
+from annolog.api.session import Session
+from annolog.api.settings import Settings
+from annolog.blobs.local import LocalBlobStore
+from annolog.blobs.store import BlobStore
+from annolog.pinned import Entry, ManifestSource
+from annolog.projections import queries
+from annolog.projections.database import open_database
+from annolog.projections.readmodels import Cursor, FileView, HistoryEntry, Scope
 
 HEARTBEAT_S = 15.0
 """How long a subscription waits for the projector before it checks again anyway."""
@@ -38,3 +44,40 @@ class LocalBackend(Session):
 
     def close(self) -> None:
         self.service.close()
+
+
+class DatabaseSource:
+    """The views' database and the blob store, opened read-only from the settings (embedded,
+    or a trusted process on the server stack). The file ids come from an access-checked
+    read, so this only ever reads files its reader was allowed to list."""
+
+    def __init__(self, settings: Settings, project_id: UUID, version: int) -> None:
+        self.settings, self.project_id, self.version = settings, project_id, version
+        self._opened: dict[str, Any] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_opened": {}}  # connections and pools are per process
+
+    @property
+    def remote(self) -> bool:
+        return not isinstance(self._store(), LocalBlobStore)
+
+    def views(self, ids: list[UUID]) -> list[FileView]:
+        with self._engine().connect() as db:
+            return queries.files_by_id(db, self.project_id, ids, self.version)
+
+    def fetch(self, entry: Entry) -> bytes:
+        return self._store().get(entry.sha256)
+
+    def _engine(self) -> Any:
+        if "engine" not in self._opened:
+            self._opened["engine"] = open_database(
+                self.settings.database_url, embedded=self.settings.embedded_database, read_only=True
+            )
+        return self._opened["engine"]
+
+    def _store(self) -> BlobStore:
+        if "store" not in self._opened:
+            self._opened["store"] = build_blobs(self.settings)
+        store: BlobStore = self._opened["store"]
+        return store

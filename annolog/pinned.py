@@ -9,25 +9,16 @@ a bounded number of requests in flight. ``cache_bytes`` bounds the cache's whole
 on disk, its index included.
 """
 
-import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
-import numpy as np
-from PIL import Image, UnidentifiedImageError
-
-from api.bootstrap import build_blobs
-from api.settings import Settings
-from blobs.local import LocalBlobStore
-from blobs.store import BlobStore
-from core.errors import AnnologError, CorruptBlob
-from core.geometry import InstanceKind
-from projections import queries
-from projections.database import open_database
-from projections.readmodels import FileView
+from annolog.core.errors import AnnologError
+from annolog.core.geometry import InstanceKind
+from annolog.extras import require
+from annolog.projections.readmodels import FileView
 
 
 @dataclass(frozen=True)
@@ -60,15 +51,6 @@ def _entry(view: FileView, index: dict[str, int]) -> Entry:
     )
 
 
-def decode_image(data: bytes, name: str) -> "np.ndarray[Any, np.dtype[np.uint8]]":
-    """H×W×3 uint8 pixels; a blob that is not a decodable image is reported by file name."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return np.array(image.convert("RGB"), dtype=np.uint8)  # a writable copy for torch
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise CorruptBlob(f"file {name!r} does not decode as an image: {exc}") from exc
-
-
 class ManifestSource(Protocol):
     """Where a pinned reader gets file views and bytes; pickles, and reconnects per process."""
 
@@ -84,43 +66,6 @@ class ManifestSource(Protocol):
     def fetch(self, entry: Entry) -> bytes:
         """The bytes of ``entry``'s file, checked against its sha256."""
         ...
-
-
-class DatabaseSource:
-    """The views' database and the blob store, opened read-only from the settings (embedded,
-    or a trusted process on the server stack). The file ids come from an access-checked
-    read, so this only ever reads files its reader was allowed to list."""
-
-    def __init__(self, settings: Settings, project_id: UUID, version: int) -> None:
-        self.settings, self.project_id, self.version = settings, project_id, version
-        self._opened: dict[str, Any] = {}
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_opened": {}}  # connections and pools are per process
-
-    @property
-    def remote(self) -> bool:
-        return not isinstance(self._store(), LocalBlobStore)
-
-    def views(self, ids: list[UUID]) -> list[FileView]:
-        with self._engine().connect() as db:
-            return queries.files_by_id(db, self.project_id, ids, self.version)
-
-    def fetch(self, entry: Entry) -> bytes:
-        return self._store().get(entry.sha256)
-
-    def _engine(self) -> Any:
-        if "engine" not in self._opened:
-            self._opened["engine"] = open_database(
-                self.settings.database_url, embedded=self.settings.embedded_database, read_only=True
-            )
-        return self._opened["engine"]
-
-    def _store(self) -> BlobStore:
-        if "store" not in self._opened:
-            self._opened["store"] = build_blobs(self.settings)
-        store: BlobStore = self._opened["store"]
-        return store
 
 
 class PinnedReader:
@@ -175,6 +120,7 @@ class PinnedReader:
             if not self.source.remote:
                 self._opened["cache"] = None
             else:
+                require("reading blobs from a remote store", "train", "diskcache")
                 import diskcache  # only remote stores need it
 
                 # Eviction unlinks files; a reader that already opened one keeps reading it (POSIX).

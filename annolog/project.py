@@ -4,10 +4,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from annolog.backend import Backend
-from annolog.dataset import Slice
-from annolog.directory import Directory
-from annolog.file import File, Instance
-from core.commands import (
+from annolog.core.commands import (
     Command,
     CreateDirectory,
     DefineLabel,
@@ -17,8 +14,11 @@ from core.commands import (
     SaveSlice,
     TagVersion,
 )
-from core.events import AccessType, Role
-from projections.readmodels import CommitView, HistoryEntry, Outcome, ProjectView, StoredBlob
+from annolog.core.events import AccessType, Role
+from annolog.dataset import Slice
+from annolog.directory import Directory
+from annolog.file import File, Instance
+from annolog.projections.readmodels import CommitView, HistoryEntry, Outcome, ProjectView, StoredBlob
 
 
 class Project:

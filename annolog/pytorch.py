@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from annolog.pinned import Entry, PinnedReader, decode_image
+from annolog.core.errors import InvalidInputError
+from annolog.images import decode_image
+from annolog.pinned import Entry, PinnedReader
 from annolog.sharding import epoch_order, rank_block, worker_items
-from core.errors import InvalidInputError
 
 Item = tuple[torch.Tensor, dict[str, Any]]
 Transform = Callable[[Item], Any]

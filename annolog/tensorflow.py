@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from annolog.pinned import PinnedReader, decode_image
+from annolog.images import decode_image
+from annolog.pinned import PinnedReader
 
 _CHUNK = 32
 

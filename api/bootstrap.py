@@ -7,17 +7,17 @@ from urllib.parse import urlsplit
 
 from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from api.service import Service
-from api.settings import Settings
-from blobs.local import LocalBlobStore
-from blobs.s3 import S3BlobStore
-from blobs.store import BlobStore
-from core.errors import UnavailableError
-from eventlog.kafka import KafkaLog
-from eventlog.log import EventLog
-from eventlog.sql import SqlLog, open_sqlite
-from projections.database import create_schema, open_database
-from projections.projector import Projector
+from annolog.api.service import Service
+from annolog.api.settings import Settings
+from annolog.blobs.local import LocalBlobStore
+from annolog.blobs.s3 import S3BlobStore
+from annolog.blobs.store import BlobStore
+from annolog.core.errors import UnavailableError
+from annolog.eventlog.kafka import KafkaLog
+from annolog.eventlog.log import EventLog
+from annolog.eventlog.sql import SqlLog, open_sqlite
+from annolog.projections.database import create_schema, open_database
+from annolog.projections.projector import Projector
 
 log = logging.getLogger(__name__)
 

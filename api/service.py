@@ -14,13 +14,13 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Engine, select
 
-from api.settings import Settings
-from api.uploads import Uploads
-from blobs.media import probe
-from blobs.store import BlobStore
-from core.commands import Command
-from core.commit import Commit
-from core.errors import (
+from annolog.api.settings import Settings
+from annolog.api.uploads import Uploads
+from annolog.blobs.media import probe
+from annolog.blobs.store import BlobStore
+from annolog.core.commands import Command
+from annolog.core.commit import Commit
+from annolog.core.errors import (
     AccessDenied,
     AnnologError,
     ConflictError,
@@ -29,14 +29,14 @@ from core.errors import (
     NotFoundError,
     UnavailableError,
 )
-from core.ids import uuid7
-from eventlog.log import EventLog, Position
-from projections import queries
-from projections.database import database_errors
-from projections.notify import PostgresListener, Progress
-from projections.projector import Projector, commit_digest
-from projections.readmodels import Outcome, StoredBlob
-from projections.tables import log_positions
+from annolog.core.ids import uuid7
+from annolog.eventlog.log import EventLog, Position
+from annolog.projections import queries
+from annolog.projections.database import database_errors
+from annolog.projections.notify import PostgresListener, Progress
+from annolog.projections.projector import Projector, commit_digest
+from annolog.projections.readmodels import Outcome, StoredBlob
+from annolog.projections.tables import log_positions
 
 T = TypeVar("T")
 

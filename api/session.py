@@ -21,17 +21,18 @@ from uuid import UUID
 
 from sqlalchemy import Connection, select
 
-from api.service import Service
-from api.uploads import unheld
-from core.commands import AddFile, Command, CreateProject, DefineLabel
-from core.errors import AccessDenied, InvalidInputError, NotFoundError
-from core.events import Role
-from core.permissions import RANK
-from core.query import parse
-from projections import audit, queries
-from projections.access import PROJECT_SCOPE, grants, rank_in_directory, rank_on_file
-from projections.readmodels import (
+from annolog.api.service import Service
+from annolog.api.uploads import unheld
+from annolog.core.commands import AddFile, Command, CreateProject, DefineLabel
+from annolog.core.errors import AccessDenied, InvalidInputError, NotFoundError
+from annolog.core.events import Role
+from annolog.core.permissions import RANK
+from annolog.core.query import parse
+from annolog.projections import audit, queries
+from annolog.projections.access import PROJECT_SCOPE, grants, rank_in_directory, rank_on_file
+from annolog.projections.readmodels import (
     CommitView,
+    Cursor,
     DirectoryView,
     FileView,
     HistoryEntry,
@@ -40,7 +41,7 @@ from projections.readmodels import (
     Scope,
     StoredBlob,
 )
-from projections.tables import directories, instances
+from annolog.projections.tables import directories, instances
 
 VIEWER, EDITOR, ADMIN = RANK[Role.viewer], RANK[Role.editor], RANK[Role.admin]
 
@@ -212,7 +213,7 @@ class Session:
                 )
             return audit.commits_of(db, view.project_id, actor=actor, **filters)
 
-    def changes(self, scope: Scope, *, after: audit.Cursor, limit: int = 1000) -> list[HistoryEntry]:
+    def changes(self, scope: Scope, *, after: Cursor, limit: int = 1000) -> list[HistoryEntry]:
         """Changes to the scope's directories after ``after`` (see ``projections.audit.changes``)."""
         with self.service.reading() as db:
             latest = queries.project_named(db, scope.project).version  # who may read what is decided now

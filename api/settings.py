@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.errors import ConfigurationError
-from core.model import describe_validation_error
-from eventlog.signing import SigningKeys
+from annolog.core.errors import ConfigurationError
+from annolog.core.model import describe_validation_error
+from annolog.eventlog.signing import SigningKeys
 
 ENV_PREFIX = "ANNOLOG_"
 

@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Boolean, Column, Engine, MetaData, String, Table, delete, insert, select
 
-from core.errors import AccessDenied, InvalidInputError, NotAuthenticated, NotFoundError
-from projections.database import create_tables, database_errors
-from projections.tables import UtcDateTime
+from annolog.core.errors import AccessDenied, InvalidInputError, NotAuthenticated, NotFoundError
+from annolog.projections.database import create_tables, database_errors
+from annolog.projections.tables import UtcDateTime
 
 PREFIX = "al_"
 """Every annolog token starts with this, so secret scanners and people can recognise one."""

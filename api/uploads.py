@@ -15,8 +15,8 @@ from uuid import UUID
 from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, Uuid, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from projections.database import create_tables, database_errors
-from projections.tables import UtcDateTime, files
+from annolog.projections.database import create_tables, database_errors
+from annolog.projections.tables import UtcDateTime, files
 
 _metadata = MetaData()
 blob_uploads = Table(

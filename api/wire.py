@@ -7,12 +7,12 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from core.commands import COMMANDS, Command
-from core.errors import InvalidInputError
-from core.events import INT32_MAX
-from core.query import MAX_QUERY_LENGTH
-from core.text import Name, PathName, check_text
-from projections.readmodels import Scope
+from annolog.core.commands import COMMANDS, Command
+from annolog.core.errors import InvalidInputError
+from annolog.core.events import INT32_MAX
+from annolog.core.query import MAX_QUERY_LENGTH
+from annolog.core.text import Name, PathName, check_text
+from annolog.projections.readmodels import Scope
 
 
 class CommandEnvelope(BaseModel):

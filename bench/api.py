@@ -39,17 +39,17 @@ import httpx
 from sqlalchemy import create_engine
 
 import annolog
+from annolog.api.bootstrap import build_service
+from annolog.api.service import Service
+from annolog.api.session import Session
+from annolog.api.settings import ENV_PREFIX, Settings
+from annolog.api.tokens import Tokens
+from annolog.api.wire import CommandEnvelope, CommitRequest
+from annolog.core.commands import AddInstance
 from annolog.ingest import import_coco
-from api.bootstrap import build_service
-from api.service import Service
-from api.session import Session
-from api.settings import ENV_PREFIX, Settings
-from api.tokens import Tokens
-from api.wire import CommandEnvelope, CommitRequest
+from annolog.projections.readmodels import FileView, Outcome, Scope
 from bench.ingest import _server_settings
 from bench.project import Scratch, print_machine, service_arguments
-from core.commands import AddInstance
-from projections.readmodels import FileView, Outcome, Scope
 from tests.cocofiles import CATEGORIES, synthetic_coco
 
 T = TypeVar("T")
@@ -77,7 +77,7 @@ def _process(command: Sequence[str], settings: Settings, output: Path) -> Iterat
     """``python -m api.cli <command>`` over ``settings``, its output in ``output``; SIGTERM at the end."""
     with output.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", *command],
+            [sys.executable, "-m", "annolog", *command],
             env=_environment(settings),
             stdout=sink,
             stderr=subprocess.STDOUT,

@@ -29,14 +29,14 @@ import boto3
 from sqlalchemy import create_engine
 
 import annolog
+from annolog.api.bootstrap import build_service
+from annolog.api.service import Service
+from annolog.api.settings import Settings, load_settings
+from annolog.core.commit import Commit
+from annolog.eventlog.log import EventLog, LogRecord
+from annolog.eventlog.sql import SqlLog, open_sqlite
 from annolog.ingest import IngestSummary, import_coco
-from api.bootstrap import build_service
-from api.service import Service
-from api.settings import Settings, load_settings
 from bench.project import Scratch, _copy_in, _copy_out, _row_counts, _url_of, service_arguments
-from core.commit import Commit
-from eventlog.log import EventLog, LogRecord
-from eventlog.sql import SqlLog, open_sqlite
 from tests.cocofiles import synthetic_coco
 
 T = TypeVar("T")

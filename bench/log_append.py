@@ -18,8 +18,8 @@ from uuid import uuid4
 import fastavro
 from kafka import KafkaAdminClient, KafkaProducer
 
-from eventlog.codec import CommitCodec
-from eventlog.kafka import KafkaLog
+from annolog.eventlog.codec import CommitCodec
+from annolog.eventlog.kafka import KafkaLog
 from tests.factories import file_commit
 
 

@@ -35,10 +35,10 @@ from uuid import UUID, uuid4
 from kafka import KafkaAdminClient
 from sqlalchemy import Connection, Engine, create_engine, func, insert, select, text, update
 
-from api.bootstrap import build_service
-from api.service import Service
-from api.settings import Settings, load_settings
-from core import (
+from annolog.api.bootstrap import build_service
+from annolog.api.service import Service
+from annolog.api.settings import Settings, load_settings
+from annolog.core import (
     AddFile,
     AddInstance,
     ChangeFileMetadata,
@@ -52,11 +52,11 @@ from core import (
     RemoveFileFromDirectory,
     TagVersion,
 )
-from eventlog.kafka import KafkaLog
-from projections import queries, tables
-from projections.database import create_schema
-from projections.projector import Projector
-from projections.replay import drop_database, fresh_database, replay
+from annolog.eventlog.kafka import KafkaLog
+from annolog.projections import queries, tables
+from annolog.projections.database import create_schema
+from annolog.projections.projector import Projector
+from annolog.projections.replay import drop_database, fresh_database, replay
 
 T = TypeVar("T")
 
@@ -344,7 +344,7 @@ def _projector_process(settings: Settings, idle_pause: float) -> Iterator[None]:
         "ANNOLOG_KAFKA_PARTITIONS": str(settings.kafka_partitions),
         "ANNOLOG_DATA_DIR": str(settings.data_dir),
     }
-    process = subprocess.Popen([sys.executable, "-m", "api.cli", "projector", "--idle-pause", str(idle_pause)], env=env)
+    process = subprocess.Popen([sys.executable, "-m", "annolog", "projector", "--idle-pause", str(idle_pause)], env=env)
     try:
         yield
     finally:

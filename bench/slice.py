@@ -32,11 +32,11 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import Connection, Engine, Index, create_engine, event, text
 
-from core.query import Expr, parse
-from projections import queries, tables
-from projections.database import create_schema
-from projections.readmodels import ProjectView
-from projections.replay import drop_database, fresh_database
+from annolog.core.query import Expr, parse
+from annolog.projections import queries, tables
+from annolog.projections.database import create_schema
+from annolog.projections.readmodels import ProjectView
+from annolog.projections.replay import drop_database, fresh_database
 
 T = TypeVar("T")
 

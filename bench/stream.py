@@ -53,12 +53,12 @@ from PIL import Image, ImageDraw
 from torch.utils.data import DataLoader, Dataset
 
 import annolog
+from annolog.api.bootstrap import build_service
+from annolog.api.settings import load_settings
+from annolog.core.commands import AddFile, AddInstance, Command
+from annolog.core.geometry import InstanceKind
+from annolog.projections import queries
 from annolog.pytorch import collate, to_item
-from api.bootstrap import build_service
-from api.settings import load_settings
-from core.commands import AddFile, AddInstance, Command
-from core.geometry import InstanceKind
-from projections import queries
 
 T = TypeVar("T")
 Box = tuple[float, float, float, float]

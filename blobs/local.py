@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from blobs.store import check_sha256, read_chunks, verifying_stream
-from core.errors import BlobStoreUnavailable, NotFoundError
+from annolog.blobs.store import check_sha256, read_chunks, verifying_stream
+from annolog.core.errors import BlobStoreUnavailable, NotFoundError
 
 
 class LocalBlobStore:

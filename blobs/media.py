@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from core.errors import InvalidInputError
+from annolog.core.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from PIL.Image import Image

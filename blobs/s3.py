@@ -9,8 +9,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from blobs.store import check_sha256, hash_file, open_source, verifying_stream
-from core.errors import AnnologError, BlobStoreUnavailable, InvalidInputError, NotFoundError
+from annolog.blobs.store import check_sha256, hash_file, open_source, verifying_stream
+from annolog.core.errors import AnnologError, BlobStoreUnavailable, InvalidInputError, NotFoundError
 
 # A dead endpoint must fail in seconds: a refused or silent connection is given up after
 # _CONNECT_TIMEOUT_S, and botocore's standard retry mode makes _MAX_ATTEMPTS tries in all.

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from core.errors import CorruptBlob, InvalidInputError, NotFoundError
+from annolog.core.errors import CorruptBlob, InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

@@ -1,6 +1,6 @@
 """The domain of annolog: ids, events, commands, commits and errors. Pure: no I/O."""
 
-from core.commands import (
+from annolog.core.commands import (
     AddFile,
     AddInstance,
     ChangeFileMetadata,
@@ -19,8 +19,8 @@ from core.commands import (
     SaveSlice,
     TagVersion,
 )
-from core.commit import Commit
-from core.errors import (
+from annolog.core.commit import Commit
+from annolog.core.errors import (
     AccessDenied,
     AnnologError,
     BlobStoreUnavailable,
@@ -34,12 +34,13 @@ from core.errors import (
     LogError,
     LogMisconfigured,
     LogUnavailable,
+    MissingExtra,
     NotFoundError,
     ReadOnlyError,
     UnavailableError,
     UndecodableRecord,
 )
-from core.events import (
+from annolog.core.events import (
     AccessType,
     DirectoryCreated,
     Event,
@@ -60,8 +61,8 @@ from core.events import (
     TagMoved,
     VersionTagged,
 )
-from core.geometry import InstanceKind, Shape
-from core.ids import project_id_for, uuid7
+from annolog.core.geometry import InstanceKind, Shape
+from annolog.core.ids import project_id_for, uuid7
 
 __all__ = [
     "AccessDenied",
@@ -103,6 +104,7 @@ __all__ = [
     "LogMisconfigured",
     "LogUnavailable",
     "MirrorFile",
+    "MissingExtra",
     "MoveTag",
     "NotFoundError",
     "ProjectCreated",

@@ -11,8 +11,8 @@ from uuid import UUID
 
 from pydantic import Field
 
-from core.commit import Commit
-from core.events import (
+from annolog.core.commit import Commit
+from annolog.core.events import (
     AccessType,
     DirectoryCreated,
     Event,
@@ -39,10 +39,10 @@ from core.events import (
     Version,
     VersionTagged,
 )
-from core.geometry import Shape
-from core.ids import project_id_for, uuid7
-from core.model import Model
-from core.text import Name, PathName
+from annolog.core.geometry import Shape
+from annolog.core.ids import project_id_for, uuid7
+from annolog.core.model import Model
+from annolog.core.text import Name, PathName
 
 
 class Command(Model):

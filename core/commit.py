@@ -6,10 +6,10 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field, field_validator
 
-from core.events import Event
-from core.ids import uuid7
-from core.model import Model
-from core.text import Name
+from annolog.core.events import Event
+from annolog.core.ids import uuid7
+from annolog.core.model import Model
+from annolog.core.text import Name
 
 
 class Commit(Model):

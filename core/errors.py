@@ -2,6 +2,7 @@
 
     AnnologError                     base; catch this to catch everything of ours
     ├── ConfigurationError           a setting is missing or wrong (names the ANNOLOG_* key)
+    ├── MissingExtra                 a feature needs an optional dependency that is not installed
     ├── InvalidInputError            bad input found without looking at state (schema, geometry)
     ├── NotFoundError                a named thing does not exist (project, file, version, tag)
     ├── ConflictError                the state moved on (stale revision, name taken)
@@ -31,6 +32,10 @@ class AnnologError(Exception):
 
 class ConfigurationError(AnnologError):
     """annolog cannot start: a setting is missing or invalid."""
+
+
+class MissingExtra(AnnologError, ImportError):
+    """A feature needs an optional extra (``pip install 'annolog[train]'``) that is not installed."""
 
 
 class InvalidInputError(AnnologError, ValueError):

@@ -12,10 +12,10 @@ from uuid import UUID
 
 from pydantic import AfterValidator, Field
 
-from core.geometry import Shape
-from core.model import Model
-from core.query import MAX_QUERY_LENGTH, parse
-from core.text import JsonObject, Name, PathName, check_text
+from annolog.core.geometry import Shape
+from annolog.core.model import Model
+from annolog.core.query import MAX_QUERY_LENGTH, parse
+from annolog.core.text import JsonObject, Name, PathName, check_text
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Metadata = JsonObject

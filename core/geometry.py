@@ -6,9 +6,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from core.errors import InvalidInputError
-from core.model import Model
-from core.text import JsonObject, check_name
+from annolog.core.errors import InvalidInputError
+from annolog.core.model import Model
+from annolog.core.text import JsonObject, check_name
 
 Point = tuple[float, float]
 """An (x, y) pixel coordinate; the origin is the image's top-left corner."""

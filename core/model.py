@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from core.errors import InvalidInputError
+from annolog.core.errors import InvalidInputError
 
 
 def describe_validation_error(model: str, exc: ValidationError, *, field_name: Callable[[str], str] = str) -> str:

@@ -1,6 +1,6 @@
 """Who may do what: the role each event needs, and the order of roles."""
 
-from core.events import Role
+from annolog.core.events import Role
 
 RANK: dict[Role, int] = {Role.viewer: 1, Role.annotator: 2, Role.editor: 3, Role.admin: 4, Role.owner: 5}
 """Higher ranks may do everything lower ranks may."""

@@ -17,9 +17,9 @@ from typing import Any
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from core.commit import Commit
-from core.errors import UndecodableRecord
-from core.events import Event
+from annolog.core.commit import Commit
+from annolog.core.errors import UndecodableRecord
+from annolog.core.events import Event
 
 _MAGIC = b"\xc3\x01"
 _HEADER_SIZE = len(_MAGIC) + 8
@@ -74,7 +74,7 @@ class CommitCodec:
     @classmethod
     def default(cls) -> "CommitCodec":
         """The codec over every ``eventlog/schemas/commit-v<N>.avsc``, newest last."""
-        files = [f for f in resources.files("eventlog.schemas").iterdir() if f.name.endswith(".avsc")]
+        files = [f for f in resources.files("annolog.eventlog.schemas").iterdir() if f.name.endswith(".avsc")]
         files.sort(key=lambda f: int(re.findall(r"\d+", f.name)[0]))
         return cls([json.loads(f.read_text()) for f in files])
 

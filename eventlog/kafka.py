@@ -30,11 +30,11 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError, MessageSizeTooLargeError, TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 
-from core.commit import Commit
-from core.errors import CommitTooLarge, LogMisconfigured, LogUnavailable
-from eventlog.codec import CommitCodec
-from eventlog.log import DEFAULT_MAX_COMMIT_BYTES, BadRecord, Position, Record, check_size, decode_record
-from eventlog.signing import HEADER, SigningKeys
+from annolog.core.commit import Commit
+from annolog.core.errors import CommitTooLarge, LogMisconfigured, LogUnavailable
+from annolog.eventlog.codec import CommitCodec
+from annolog.eventlog.log import DEFAULT_MAX_COMMIT_BYTES, BadRecord, Position, Record, check_size, decode_record
+from annolog.eventlog.signing import HEADER, SigningKeys
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from core.commit import Commit
-from core.errors import CommitTooLarge, UndecodableRecord
-from eventlog.codec import CommitCodec
+from annolog.core.commit import Commit
+from annolog.core.errors import CommitTooLarge, UndecodableRecord
+from annolog.eventlog.codec import CommitCodec
 
 DEFAULT_MAX_COMMIT_BYTES = 16 * 1024 * 1024
 """Largest encoded commit either log accepts, so that both refuse the same commits.

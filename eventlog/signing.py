@@ -19,7 +19,7 @@ import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from core.errors import InvalidInputError
+from annolog.core.errors import InvalidInputError
 
 HEADER = "annolog-signature"
 """The Kafka record header that carries ``<key id>:<hex HMAC>``."""

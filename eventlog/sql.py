@@ -28,10 +28,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import OperationalError
 
-from core.commit import Commit
-from core.errors import LogUnavailable
-from eventlog.codec import CommitCodec
-from eventlog.log import DEFAULT_MAX_COMMIT_BYTES, Position, Record, check_size, decode_record
+from annolog.core.commit import Commit
+from annolog.core.errors import LogUnavailable
+from annolog.eventlog.codec import CommitCodec
+from annolog.eventlog.log import DEFAULT_MAX_COMMIT_BYTES, Position, Record, check_size, decode_record
 
 _PAGE = 500  # records fetched per query while reading: bounded memory on long replays
 

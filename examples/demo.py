@@ -18,12 +18,12 @@ from PIL import Image
 from skimage import data as samples
 
 import annolog
+from annolog.api.bootstrap import build_service
+from annolog.api.service import Service
+from annolog.api.settings import load_settings
 from annolog.ingest import IngestSummary
-from api.bootstrap import build_service
-from api.service import Service
-from api.settings import load_settings
+from annolog.projections.replay import checksums, drop_database, fresh_database, replay
 from examples.train import train
-from projections.replay import checksums, drop_database, fresh_database, replay
 
 CATEGORIES = ["person", "helmet", "flag", "rocket", "cup", "spoon", "cat", "camera"]
 # Boxes drawn by hand on scikit-image's sample photographs: x, y, width, height in pixels.

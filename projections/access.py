@@ -12,9 +12,9 @@ from uuid import UUID
 
 from sqlalchemy import Connection, select
 
-from core.events import AccessType, Role
-from core.permissions import RANK
-from projections.tables import directories, memberships, roles
+from annolog.core.events import AccessType, Role
+from annolog.core.permissions import RANK
+from annolog.projections.tables import directories, memberships, roles
 
 PROJECT_SCOPE = UUID(int=0)
 """The ``scope_id`` of a project-wide grant (a directory grant has the directory's id)."""

@@ -7,23 +7,13 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select
 
-from core.errors import InvalidInputError
-from core.events import Event
-from projections.readmodels import CommitView, HistoryEntry
-from projections.tables import commits, history, memberships, valid_at
-
-Cursor = tuple[int, int]
-"""(version, seq) of a history entry: where a page or a subscription goes on from."""
+from annolog.core.errors import InvalidInputError
+from annolog.core.events import Event
+from annolog.projections.readmodels import CommitView, Cursor, HistoryEntry
+from annolog.projections.tables import commits, history, memberships, valid_at
 
 EVENT_TYPES = tuple(sorted(kind.__name__ for kind in get_args(get_args(Event)[0])))
 """What the ``event`` filter takes: every event type (``Event`` is an annotated union of them)."""
-
-_LAST_SEQ = 2**31 - 1
-
-
-def after_version(version: int) -> Cursor:
-    """The cursor just past every change of ``version``."""
-    return (version, _LAST_SEQ)
 
 
 def _after(cursor: Cursor | None) -> ColumnElement[bool]:

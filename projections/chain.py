@@ -19,10 +19,10 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Engine, select
 
-from core.errors import InvalidInputError
-from core.events import ProjectCreated
-from eventlog.log import BadRecord, EventLog, Record
-from projections.tables import commits
+from annolog.core.errors import InvalidInputError
+from annolog.core.events import ProjectCreated
+from annolog.eventlog.log import BadRecord, EventLog, Record
+from annolog.projections.tables import commits
 
 GENESIS = "0" * 64
 """The "previous hash" of a project's first commit."""

@@ -16,10 +16,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_when_event_set, wait_random_exponential
 
-from core.errors import DatabaseUnavailable, UnavailableError
-from eventlog.log import EventLog
-from projections.database import database_errors
-from projections.projector import Projector
+from annolog.core.errors import DatabaseUnavailable, UnavailableError
+from annolog.eventlog.log import EventLog
+from annolog.projections.database import database_errors
+from annolog.projections.projector import Projector
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, MetaData, create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from core.errors import DatabaseUnavailable
-from eventlog.sql import open_sqlite
-from projections.tables import VERSIONED, metadata
+from annolog.core.errors import DatabaseUnavailable
+from annolog.eventlog.sql import open_sqlite
+from annolog.projections.tables import VERSIONED, metadata
 
 _SQLITE_UNAVAILABLE = ("locked", "unable to open", "disk I/O", "readonly", "busy")
 _SCHEMA_LOCK = 0x616E6E6F  # "anno": one advisory lock for everything that creates tables

@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, String, Table, select
 
-from eventlog.log import EventLog
-from eventlog.sql import open_sqlite
-from projections.replay import canonical, drop_database, fresh_database, replay
-from projections.tables import log_positions, metadata
+from annolog.eventlog.log import EventLog
+from annolog.eventlog.sql import open_sqlite
+from annolog.projections.replay import canonical, drop_database, fresh_database, replay
+from annolog.projections.tables import log_positions, metadata
 
 Row = dict[str, Any]
 

@@ -15,8 +15,8 @@ from uuid import UUID
 
 from sqlalchemy import Row, func, select
 
-from core.errors import AccessDenied, ConflictError, NotFoundError
-from core.events import (
+from annolog.core.errors import AccessDenied, ConflictError, NotFoundError
+from annolog.core.events import (
     DirectoryCreated,
     Event,
     FileAdded,
@@ -36,12 +36,12 @@ from core.events import (
     TagMoved,
     VersionTagged,
 )
-from core.geometry import check_inside
-from core.permissions import RANK
-from projections import rows
-from projections.access import PROJECT_SCOPE, grants
-from projections.judgement import INTERNAL, Judgement, public
-from projections.tables import (
+from annolog.core.geometry import check_inside
+from annolog.core.permissions import RANK
+from annolog.projections import rows
+from annolog.projections.access import PROJECT_SCOPE, grants
+from annolog.projections.judgement import INTERNAL, Judgement, public
+from annolog.projections.tables import (
     directories,
     files,
     instances,

@@ -13,13 +13,22 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Row, exists, insert, select, update
 
-from core.commit import Commit
-from core.errors import AccessDenied, ConflictError, NotFoundError
-from core.events import Event, Role
-from core.permissions import NEEDED, RANK, role_of_rank
-from projections import rows
-from projections.access import PROJECT_SCOPE, grants, rank_in_directory, rank_on_file
-from projections.tables import directories, files, history, instances, label_counts, labels, memberships, projects
+from annolog.core.commit import Commit
+from annolog.core.errors import AccessDenied, ConflictError, NotFoundError
+from annolog.core.events import Event, Role
+from annolog.core.permissions import NEEDED, RANK, role_of_rank
+from annolog.projections import rows
+from annolog.projections.access import PROJECT_SCOPE, grants, rank_in_directory, rank_on_file
+from annolog.projections.tables import (
+    directories,
+    files,
+    history,
+    instances,
+    label_counts,
+    labels,
+    memberships,
+    projects,
+)
 
 INTERNAL = {"project_id", "valid_from", "valid_to"}
 """Bookkeeping columns that are not part of what a row says."""

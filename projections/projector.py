@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from core.commit import Commit
-from core.errors import (
+from annolog.core.commit import Commit
+from annolog.core.errors import (
     AnnologError,
     ConflictError,
     DatabaseUnavailable,
@@ -31,13 +31,13 @@ from core.errors import (
     JudgeFailed,
     NotFoundError,
 )
-from core.events import ProjectCreated
-from eventlog.log import BadRecord, EventLog, LogRecord, Record
-from projections.chain import link, previous_link
-from projections.judge import judge
-from projections.judgement import Judgement
-from projections.notify import announce
-from projections.tables import commits, log_positions, projects, rejected_records
+from annolog.core.events import ProjectCreated
+from annolog.eventlog.log import BadRecord, EventLog, LogRecord, Record
+from annolog.projections.chain import link, previous_link
+from annolog.projections.judge import judge
+from annolog.projections.judgement import Judgement
+from annolog.projections.notify import announce
+from annolog.projections.tables import commits, log_positions, projects, rejected_records
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Select, String, Table, cast, exists, func, literal, select
 
-from core.errors import NotFoundError
-from core.query import Expr
-from projections.readmodels import DirectoryView, FileView, InstanceView, ProjectView
-from projections.slices import SliceCompiler, check_labels
-from projections.tables import (
+from annolog.core.errors import NotFoundError
+from annolog.core.query import Expr
+from annolog.projections.readmodels import DirectoryView, FileView, InstanceView, ProjectView
+from annolog.projections.slices import SliceCompiler, check_labels
+from annolog.projections.tables import (
     commits,
     directories,
     files,

@@ -6,6 +6,16 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
+Cursor = tuple[int, int]
+"""(version, seq) of a history entry: where a page or a subscription goes on from."""
+
+_LAST_SEQ = 2**31 - 1
+
+
+def after_version(version: int) -> Cursor:
+    """The cursor just past every change of ``version``."""
+    return (version, _LAST_SEQ)
+
 
 class ReadModel(BaseModel):
     model_config = ConfigDict(frozen=True)

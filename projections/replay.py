@@ -18,11 +18,11 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import Connection, Engine, Table, create_engine, select, text
 
-from eventlog.log import EventLog, LogRecord
-from eventlog.sql import open_sqlite
-from projections.database import create_schema
-from projections.projector import Projector, apply_record
-from projections.tables import VERSIONED, metadata, projects, valid_at
+from annolog.eventlog.log import EventLog, LogRecord
+from annolog.eventlog.sql import open_sqlite
+from annolog.projections.database import create_schema
+from annolog.projections.projector import Projector, apply_record
+from annolog.projections.tables import VERSIONED, metadata, projects, valid_at
 
 
 def canonical(value: Any) -> Any:

@@ -19,9 +19,9 @@ from uuid import UUID
 from sqlalchemy import Connection, Float, and_, case, cast, exists, false, func, literal, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.errors import InvalidInputError
-from core.query import And, Compare, Contains, Exists, Expr, Field, In, Namespace, Not, Or, Predicate, Value
-from projections.tables import files, instances, label_counts, labels, valid_at
+from annolog.core.errors import InvalidInputError
+from annolog.core.query import And, Compare, Contains, Exists, Expr, Field, In, Namespace, Not, Or, Predicate, Value
+from annolog.projections.tables import files, instances, label_counts, labels, valid_at
 
 OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "=": operator.eq,

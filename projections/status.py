@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, func, select
 
-from eventlog.log import EventLog
-from projections.tables import log_positions, rejected_records
+from annolog.eventlog.log import EventLog
+from annolog.projections.tables import log_positions, rejected_records
 
 LATEST = 10
 """How many rejected records a status lists (those at the highest offsets)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from api.settings import Settings
+from annolog.api.settings import Settings
 from tests.stack import isolated_stack, running_server
 
 

@@ -3,7 +3,7 @@
 import hashlib
 from uuid import UUID
 
-from core import AddFile, AddInstance, Commit, CreateDirectory, uuid7
+from annolog.core import AddFile, AddInstance, Commit, CreateDirectory, uuid7
 
 
 def file_commit(project_id: UUID, *, instances: int = 1, actor: str = "ana") -> Commit:

@@ -18,8 +18,8 @@ from kafka import KafkaAdminClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
-from api.settings import ENV_PREFIX, Settings, load_settings
-from eventlog.signing import HEADER
+from annolog.api.settings import ENV_PREFIX, Settings, load_settings
+from annolog.eventlog.signing import HEADER
 
 AWS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -87,7 +87,7 @@ def start_api(settings: Settings, port: int) -> subprocess.Popen[bytes]:
     log = settings.data_dir / f"api-{port}.log"
     with log.open("wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "annolog", "serve", "--port", str(port)],
             env=environment(settings),
             stdout=subprocess.DEVNULL,
             stderr=stderr,
@@ -115,7 +115,7 @@ def running_server(settings: Settings) -> Iterator[str]:
     """
     port = free_port()
     api = start_api(settings, port)
-    projector = subprocess.Popen([sys.executable, "-m", "api.cli", "projector"], env=environment(settings))
+    projector = subprocess.Popen([sys.executable, "-m", "annolog", "projector"], env=environment(settings))
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -2,9 +2,9 @@
 
 import typer
 
-from api.cli import browse, server, transfer, views
-from api.cli.app import app
-from core.errors import AnnologError
+from annolog.api.cli import browse, server, transfer, views
+from annolog.api.cli.app import app
+from annolog.core.errors import AnnologError
 
 __all__ = ["app", "browse", "main", "server", "transfer", "views"]
 

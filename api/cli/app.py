@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 from sqlalchemy import Engine
 
-from api.bootstrap import build_service
-from api.settings import load_settings
-from projections.database import create_schema, open_database
+from annolog.api.bootstrap import build_service
+from annolog.api.settings import load_settings
+from annolog.projections.database import create_schema, open_database
 
 if TYPE_CHECKING:
     import annolog

@@ -2,8 +2,8 @@
 
 import typer
 
-from api.cli.app import app, emit, open_client
-from core.events import INT32_MAX
+from annolog.api.cli.app import app, emit, open_client
+from annolog.core.events import INT32_MAX
 
 project_app = typer.Typer(help="Projects.", no_args_is_help=True)
 directory_app = typer.Typer(help="Directories of a project.", no_args_is_help=True)

@@ -4,11 +4,11 @@ from datetime import timedelta
 
 import typer
 
-from api.bootstrap import build_service, wait_until_up
-from api.cli.app import app, database, emit
-from api.settings import load_settings
-from api.tokens import PREFIX, Principal, Tokens, token_id
-from api.wire import TOKEN_LIFETIME_MAX
+from annolog.api.bootstrap import build_service, wait_until_up
+from annolog.api.cli.app import app, database, emit
+from annolog.api.settings import load_settings
+from annolog.api.tokens import PREFIX, Principal, Tokens, token_id
+from annolog.api.wire import TOKEN_LIFETIME_MAX
 
 token_app = typer.Typer(help="API tokens (stored only as hashes).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -31,7 +31,9 @@ def serve(
 
     settings = load_settings()
     wait_until_up(lambda: build_service(settings).close(), wait_s=wait)  # each worker then builds its own
-    uvicorn.run("api.http:from_settings", factory=True, host=host, port=port, workers=workers, access_log=access_log)
+    uvicorn.run(
+        "annolog.api.http:from_settings", factory=True, host=host, port=port, workers=workers, access_log=access_log
+    )
 
 
 @token_app.command("create")

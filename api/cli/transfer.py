@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli.app import app, open_client
-from core.errors import NotFoundError
+from annolog.api.cli.app import app, open_client
+from annolog.core.errors import NotFoundError
 
 if TYPE_CHECKING:
     from annolog import Client, Directory

@@ -12,17 +12,17 @@ import typer
 from sqlalchemy import Engine
 from tqdm import tqdm
 
-from api.bootstrap import build_log, wait_until_up
-from api.cli.app import app, database, emit
-from api.settings import load_settings
-from core.errors import InvalidInputError
-from eventlog.log import EventLog
-from projections.chain import Anchor, Verification
-from projections.chain import verify as verify_chain
-from projections.daemon import run
-from projections.deep import Difference, deep_verify
-from projections.queries import project_named
-from projections.replay import (
+from annolog.api.bootstrap import build_log, wait_until_up
+from annolog.api.cli.app import app, database, emit
+from annolog.api.settings import load_settings
+from annolog.core.errors import InvalidInputError
+from annolog.eventlog.log import EventLog
+from annolog.projections.chain import Anchor, Verification
+from annolog.projections.chain import verify as verify_chain
+from annolog.projections.daemon import run
+from annolog.projections.deep import Difference, deep_verify
+from annolog.projections.queries import project_named
+from annolog.projections.replay import (
     checksums,
     drop_database,
     fresh_database,
@@ -30,7 +30,7 @@ from projections.replay import (
     replay_until,
     snapshot_checksums,
 )
-from projections.status import RejectedRecord, Status, projection_status
+from annolog.projections.status import RejectedRecord, Status, projection_status
 
 
 @app.command()

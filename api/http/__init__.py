@@ -5,10 +5,10 @@
 
 from fastapi import Depends, FastAPI
 
-from api.http import audit, files, problems, projects, system
-from api.http.deps import printable_parameters
-from api.service import Service
-from api.tokens import Tokens
+from annolog.api.http import audit, files, problems, projects, system
+from annolog.api.http.deps import printable_parameters
+from annolog.api.service import Service
+from annolog.api.tokens import Tokens
 
 
 def create_app(service: Service, *, tokens: Tokens | None = None) -> FastAPI:
@@ -32,8 +32,8 @@ def create_app(service: Service, *, tokens: Tokens | None = None) -> FastAPI:
 
 def from_settings() -> FastAPI:
     """The app over the stack the ``ANNOLOG_*`` settings name (uvicorn's factory for workers)."""
-    from api.bootstrap import build_service
-    from api.settings import load_settings
+    from annolog.api.bootstrap import build_service
+    from annolog.api.settings import load_settings
 
     return create_app(build_service(load_settings()))
 

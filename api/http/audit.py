@@ -8,12 +8,11 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
-from api.http.deps import SessionDep, TokenHoldsDep
-from api.session import Session
-from api.wire import cursor
-from core.events import INT32_MAX
-from projections.audit import Cursor, after_version
-from projections.readmodels import CommitView, HistoryEntry, Scope
+from annolog.api.http.deps import SessionDep, TokenHoldsDep
+from annolog.api.session import Session
+from annolog.api.wire import cursor
+from annolog.core.events import INT32_MAX
+from annolog.projections.readmodels import CommitView, Cursor, HistoryEntry, Scope, after_version
 
 router = APIRouter(prefix="/projects/{project}", tags=["audit"])
 

@@ -9,14 +9,14 @@ from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.service import Service
-from api.session import Session
-from api.tokens import Principal, Tokens
-from core.errors import NotAuthenticated
-from core.events import INT32_MAX
-from core.query import MAX_QUERY_LENGTH
-from core.text import check_name, check_text
-from projections.readmodels import Scope
+from annolog.api.service import Service
+from annolog.api.session import Session
+from annolog.api.tokens import Principal, Tokens
+from annolog.core.errors import NotAuthenticated
+from annolog.core.events import INT32_MAX
+from annolog.core.query import MAX_QUERY_LENGTH
+from annolog.core.text import check_name, check_text
+from annolog.projections.readmodels import Scope
 
 _bearer = HTTPBearer(auto_error=False, description="an API token from `annolog token create`")
 

@@ -8,10 +8,10 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from api.http.deps import ScopeDep, SessionDep
-from api.wire import Count, Ids, Lookup, PageRequest, ScopeBody
-from blobs.store import CHUNK_BYTES
-from projections.readmodels import FileView
+from annolog.api.http.deps import ScopeDep, SessionDep
+from annolog.api.wire import Count, Ids, Lookup, PageRequest, ScopeBody
+from annolog.blobs.store import CHUNK_BYTES
+from annolog.projections.readmodels import FileView
 
 router = APIRouter(prefix="/projects/{project}/files", tags=["files"])
 

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from core.errors import (
+from annolog.core.errors import (
     AccessDenied,
     AnnologError,
     CommitTooLarge,

@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from api.http.deps import SessionDep, VersionQuery
-from api.wire import CommitRequest, NewProject, SavedSliceBody, Version
-from projections.readmodels import DirectoryView, Outcome, ProjectView, StoredBlob
+from annolog.api.http.deps import SessionDep, VersionQuery
+from annolog.api.wire import CommitRequest, NewProject, SavedSliceBody, Version
+from annolog.projections.readmodels import DirectoryView, Outcome, ProjectView, StoredBlob
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 

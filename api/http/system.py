@@ -7,13 +7,13 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api.http.deps import PrincipalDep, ServiceDep, TokensDep
-from api.http.problems import problem
-from api.service import Service
-from api.tokens import IssuedToken, TokenInfo
-from api.wire import Me, NewToken
-from core.errors import AnnologError
-from projections.status import rejected_count
+from annolog.api.http.deps import PrincipalDep, ServiceDep, TokensDep
+from annolog.api.http.problems import problem
+from annolog.api.service import Service
+from annolog.api.tokens import IssuedToken, TokenInfo
+from annolog.api.wire import Me, NewToken
+from annolog.core.errors import AnnologError
+from annolog.projections.status import rejected_count
 
 router = APIRouter(tags=["system"])
 

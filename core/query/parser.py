@@ -20,9 +20,9 @@ from typing import Any
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from core.errors import InvalidInputError
-from core.geometry import InstanceKind
-from core.query.ast import And, Compare, Contains, Exists, Expr, Field, In, Namespace, Not, Or, Predicate, Value
+from annolog.core.errors import InvalidInputError
+from annolog.core.geometry import InstanceKind
+from annolog.core.query.ast import And, Compare, Contains, Exists, Expr, Field, In, Namespace, Not, Or, Predicate, Value
 
 NUMERIC_FILE_FIELDS = ("size", "width", "height", "created_version")
 TEXT_FILE_FIELDS = ("name", "type", "media_type")
@@ -207,7 +207,7 @@ class _ToAst(Transformer[Token, Expr]):
 
 @cache
 def _parser() -> Lark:
-    grammar = resources.files("core.query").joinpath("grammar.lark").read_text()
+    grammar = resources.files("annolog.core.query").joinpath("grammar.lark").read_text()
     return Lark(grammar, parser="lalr", maybe_placeholders=False, propagate_positions=True)
 
 

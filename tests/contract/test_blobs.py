@@ -16,8 +16,8 @@ from uuid import uuid4
 import boto3  # type: ignore[import-untyped]
 import pytest
 
-from blobs import BlobStore, LocalBlobStore, S3BlobStore
-from core import BlobStoreUnavailable, CorruptBlob, InvalidInputError, NotFoundError
+from annolog.blobs import BlobStore, LocalBlobStore, S3BlobStore
+from annolog.core import BlobStoreUnavailable, CorruptBlob, InvalidInputError, NotFoundError
 
 Corrupt = Callable[[str, bytes], None]
 Stored = Callable[[], set[str]]

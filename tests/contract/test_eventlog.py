@@ -11,10 +11,10 @@ from uuid import UUID, uuid4
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 
-from core import CommitTooLarge, LogMisconfigured, LogUnavailable, uuid7
-from eventlog.kafka import KafkaLog
-from eventlog.log import BadRecord, EventLog, LogRecord
-from eventlog.sql import SqlLog, open_sqlite
+from annolog.core import CommitTooLarge, LogMisconfigured, LogUnavailable, uuid7
+from annolog.eventlog.kafka import KafkaLog
+from annolog.eventlog.log import BadRecord, EventLog, LogRecord
+from annolog.eventlog.sql import SqlLog, open_sqlite
 from tests.factories import file_commit
 
 MakeLog = Callable[..., EventLog]

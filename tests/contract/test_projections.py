@@ -16,13 +16,12 @@ from PIL import Image
 from sqlalchemy import func, select
 
 import annolog
-from annolog.http import HttpBackend
-from api.bootstrap import build_service
-from api.http import create_app
-from api.service import Service
-from api.settings import Settings, load_settings
-from api.tokens import Tokens
-from core import (
+from annolog.api.bootstrap import build_service
+from annolog.api.http import create_app
+from annolog.api.service import Service
+from annolog.api.settings import Settings, load_settings
+from annolog.api.tokens import Tokens
+from annolog.core import (
     AccessDenied,
     AddInstance,
     ConflictError,
@@ -34,9 +33,17 @@ from core import (
     ReadOnlyError,
     uuid7,
 )
-from projections.projector import Projector, stored_offset
-from projections.replay import checksums, drop_database, fresh_database, replay, replay_until, snapshot_checksums
-from projections.tables import commits
+from annolog.http import HttpBackend
+from annolog.projections.projector import Projector, stored_offset
+from annolog.projections.replay import (
+    checksums,
+    drop_database,
+    fresh_database,
+    replay,
+    replay_until,
+    snapshot_checksums,
+)
+from annolog.projections.tables import commits
 from tests.stack import environment
 
 
@@ -350,7 +357,7 @@ class TestKafkaPostgres(ProjectionContract):
         partition, end = positions[0].partition, positions[-1].offset + 1
 
         projector = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "projector", "--batch-size", "50"], env=environment(server_settings)
+            [sys.executable, "-m", "annolog", "projector", "--batch-size", "50"], env=environment(server_settings)
         )
         try:
             stopped_at = _wait_for_progress(writer, partition, end)

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, inspect, text
 
-from api.bootstrap import build_service
-from api.service import Service
-from api.settings import load_settings
-from core import (
+from annolog.api.bootstrap import build_service
+from annolog.api.service import Service
+from annolog.api.settings import load_settings
+from annolog.core import (
     AddFile,
     AddInstance,
     ChangeFileMetadata,
@@ -27,8 +27,8 @@ from core import (
     DeleteInstance,
     InvalidInputError,
 )
-from core.query import MAX_QUERY_DEPTH, MAX_QUERY_LENGTH, QueryError, parse
-from projections import queries
+from annolog.core.query import MAX_QUERY_DEPTH, MAX_QUERY_LENGTH, QueryError, parse
+from annolog.projections import queries
 from tests.slice_oracle import FileFacts, holds
 
 LABELS = ("car", "dog", "person")

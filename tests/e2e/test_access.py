@@ -22,10 +22,10 @@ from PIL import Image
 from sqlalchemy import create_engine
 
 import annolog
-from api.settings import Settings
-from api.tokens import Tokens
-from api.wire import CommandEnvelope
-from core import AddFile, AddInstance, Command, SaveSlice
+from annolog.api.settings import Settings
+from annolog.api.tokens import Tokens
+from annolog.api.wire import CommandEnvelope
+from annolog.core import AddFile, AddInstance, Command, SaveSlice
 from tests.stack import environment
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
@@ -312,7 +312,7 @@ def test_the_command_line_revokes_a_token_or_every_token_of_a_principal(
     bob = Person(url, tokens, "bob")
 
     def annolog_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "api.cli", "token", "revoke", *arguments]
+        command = [sys.executable, "-m", "annolog", "token", "revoke", *arguments]
         return subprocess.run(command, env=environment(running_stack[0]), capture_output=True, text=True, timeout=60)
 
     one = annolog_cli(bob.token, "--json")

@@ -31,8 +31,8 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import create_engine
 
 import annolog
-from api.settings import Settings
-from api.tokens import Tokens
+from annolog.api.settings import Settings
+from annolog.api.tokens import Tokens
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
 

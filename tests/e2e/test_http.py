@@ -21,10 +21,10 @@ from PIL import Image
 from sqlalchemy import create_engine
 
 import annolog
-from api.settings import Settings
-from api.tokens import Tokens
-from api.wire import CommandEnvelope
-from core import AddInstance, CreateDirectory, GrantRole
+from annolog.api.settings import Settings
+from annolog.api.tokens import Tokens
+from annolog.api.wire import CommandEnvelope
+from annolog.core import AddInstance, CreateDirectory, GrantRole
 from tests.stack import free_port, start_api
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]

@@ -21,12 +21,12 @@ from PIL import Image
 from sqlalchemy import create_engine
 
 import annolog
-from api.bootstrap import build_service
-from api.http import create_app
-from api.settings import Settings, load_settings
-from api.tokens import Tokens
-from core.errors import InvalidInputError
-from core.query import MAX_QUERY_LENGTH
+from annolog.api.bootstrap import build_service
+from annolog.api.http import create_app
+from annolog.api.settings import Settings, load_settings
+from annolog.api.tokens import Tokens
+from annolog.core.errors import InvalidInputError
+from annolog.core.query import MAX_QUERY_LENGTH
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
 
@@ -196,7 +196,7 @@ def test_a_local_blob_is_a_download_unless_a_raster_image_and_is_never_sniffed(
 
 def _annolog(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "annolog", *args],
         capture_output=True,
         text=True,
         env={"ANNOLOG_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},

@@ -13,14 +13,14 @@ from PIL import Image
 from sqlalchemy import create_engine, select, update
 
 import annolog
-from api.tokens import Tokens, api_tokens
-from eventlog.codec import CommitCodec
-from eventlog.sql import log_records
+from annolog.api.tokens import Tokens, api_tokens
+from annolog.eventlog.codec import CommitCodec
+from annolog.eventlog.sql import log_records
 
 
 def _annolog(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "annolog", *args],
         capture_output=True,
         text=True,
         env={"ANNOLOG_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
@@ -55,7 +55,7 @@ def test_replay_up_to_a_version_equals_the_views_read_as_of_it(tmp_path: Path) -
 
 def test_a_bad_setting_stops_the_command_naming_the_variable(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "api.cli", "replay"],
+        [sys.executable, "-m", "annolog", "replay"],
         capture_output=True,
         text=True,
         env={"ANNOLOG_LOG_URL": "http://nope", "PATH": "/usr/bin:/bin"},

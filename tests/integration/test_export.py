@@ -15,9 +15,9 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 import annolog
+from annolog.core.errors import InvalidInputError
 from annolog.export import export_coco, export_yolo
 from annolog.ingest import import_coco
-from core.errors import InvalidInputError
 from tests.cocofiles import boxes_for, synthetic_coco, write_coco, write_images
 
 
@@ -135,8 +135,8 @@ def test_a_yolo_export_writes_normalised_boxes_per_image_and_the_classes_in_inde
 def test_the_export_command_writes_a_tagged_version_with_its_images(project: annolog.Project, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    import api.cli.transfer  # noqa: F401  (registers the commands)
-    from api.cli.app import app
+    import annolog.api.cli.transfer  # noqa: F401  (registers the commands)
+    from annolog.api.cli.app import app
 
     annotations, images = synthetic_coco(tmp_path / "coco", images=3, per_image=2)
     import_coco(project.directory.new("train"), annotations, images)
@@ -233,7 +233,7 @@ def test_an_unwritable_export_folder_is_a_clear_error_in_the_sdk_and_the_command
     with pytest.raises(InvalidInputError, match="cannot write the export into '/proc/annolog-export'"):
         export_coco(project.directory.get("train"), "/proc/annolog-export")
     result = subprocess.run(
-        [sys.executable, "-m", "api.cli", "export", "coco", "/proc/annolog-export", "-p", "streets", "-d", "train"],
+        [sys.executable, "-m", "annolog", "export", "coco", "/proc/annolog-export", "-p", "streets", "-d", "train"],
         capture_output=True,
         text=True,
         env={"ANNOLOG_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"},

@@ -28,21 +28,21 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.exc import OperationalError
 
 import annolog
-from api.bootstrap import build_service
-from api.http import create_app
-from api.service import Service
-from api.settings import Settings, load_settings
-from core import AnnologError, ChangeFileMetadata, DatabaseUnavailable, DefineLabel, JudgeFailed, uuid7
-from core.commit import Commit
-from eventlog.codec import CommitCodec
-from eventlog.log import Position
-from projections import projector as projector_module
-from projections.chain import verify
-from projections.judgement import Judgement
-from projections.projector import stored_offset
-from projections.replay import checksums, drop_database, fresh_database, replay
-from projections.status import projection_status
-from projections.tables import commits, rejected_records
+from annolog.api.bootstrap import build_service
+from annolog.api.http import create_app
+from annolog.api.service import Service
+from annolog.api.settings import Settings, load_settings
+from annolog.core import AnnologError, ChangeFileMetadata, DatabaseUnavailable, DefineLabel, JudgeFailed, uuid7
+from annolog.core.commit import Commit
+from annolog.eventlog.codec import CommitCodec
+from annolog.eventlog.log import Position
+from annolog.projections import projector as projector_module
+from annolog.projections.chain import verify
+from annolog.projections.judgement import Judgement
+from annolog.projections.projector import stored_offset
+from annolog.projections.replay import checksums, drop_database, fresh_database, replay
+from annolog.projections.status import projection_status
+from annolog.projections.tables import commits, rejected_records
 from tests.stack import environment, signature
 
 CODEC = CommitCodec.default()
@@ -153,7 +153,7 @@ class KafkaStack:
         self._log_file = data_dir / "projector.log"
         with self._log_file.open("wb") as stderr:
             self.projector = subprocess.Popen(
-                [sys.executable, "-m", "api.cli", "projector"], env=environment(settings), stderr=stderr
+                [sys.executable, "-m", "annolog", "projector"], env=environment(settings), stderr=stderr
             )
         assert settings.log_url is not None
         self._producer = KafkaProducer(bootstrap_servers=settings.log_url.removeprefix("kafka://"))
@@ -360,7 +360,7 @@ def test_ready_counts_the_rejected_records_and_stays_ready(embedded: EmbeddedSta
 
 def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "annolog", *args],
         capture_output=True,
         text=True,
         env={"ANNOLOG_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},

@@ -9,9 +9,9 @@ from uuid import uuid4
 import pytest
 
 import annolog
+from annolog.api.bootstrap import build_service
 from annolog.batches import batches
-from api.bootstrap import build_service
-from core import AddFile, AddInstance, InvalidInputError, UnavailableError
+from annolog.core import AddFile, AddInstance, InvalidInputError, UnavailableError
 from tests.cocofiles import CATEGORIES, boxes_for, synthetic_coco, write_coco, write_images
 
 Contents = list[tuple[str, str, tuple[tuple[str, Any, str], ...]]]
@@ -281,8 +281,8 @@ def test_a_file_with_more_boxes_than_one_commit_holds_is_split_with_its_file_fir
 def test_the_import_command_prints_a_summary_and_exits_1_when_it_refused_parts(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    import api.cli.transfer  # noqa: F401  (registers the commands)
-    from api.cli.app import app
+    import annolog.api.cli.transfer  # noqa: F401  (registers the commands)
+    from annolog.api.cli.app import app
 
     annotations, images = synthetic_coco(tmp_path / "coco", images=3, per_image=2)
     document = json.loads(annotations.read_text())

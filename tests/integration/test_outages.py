@@ -25,11 +25,11 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
-from api.settings import Settings
-from api.tokens import Tokens
-from api.wire import CommandEnvelope
-from core import CreateDirectory
-from projections.tables import commits
+from annolog.api.settings import Settings
+from annolog.api.tokens import Tokens
+from annolog.api.wire import CommandEnvelope
+from annolog.core import CreateDirectory
+from annolog.projections.tables import commits
 from tests.stack import environment, free_port, isolated_stack, start_api
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
@@ -170,7 +170,7 @@ def stack(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             projector_log = data_dir / "projector.log"
             with projector_log.open("wb") as stderr:
                 projector = subprocess.Popen(
-                    [sys.executable, "-m", "api.cli", "projector"], env=environment(settings), stderr=stderr
+                    [sys.executable, "-m", "annolog", "projector"], env=environment(settings), stderr=stderr
                 )
             token = Tokens(create_engine(settings.database_url or "")).create("writer", created_by="test")
             try:

@@ -10,14 +10,14 @@ from kafka import KafkaProducer
 from sqlalchemy import select
 
 import annolog
-from api.bootstrap import build_service
-from api.service import Service
-from api.settings import Settings
-from core.commands import CreateDirectory
-from core.commit import Commit
-from eventlog.codec import CommitCodec
-from eventlog.signing import HEADER, SigningKeys
-from projections.tables import commits, rejected_records
+from annolog.api.bootstrap import build_service
+from annolog.api.service import Service
+from annolog.api.settings import Settings
+from annolog.core.commands import CreateDirectory
+from annolog.core.commit import Commit
+from annolog.eventlog.codec import CommitCodec
+from annolog.eventlog.signing import HEADER, SigningKeys
+from annolog.projections.tables import commits, rejected_records
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
 

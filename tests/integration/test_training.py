@@ -12,10 +12,10 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 import annolog
+from annolog.api.bootstrap import build_service
+from annolog.api.settings import load_settings
+from annolog.core import CorruptBlob, InvalidInputError, NotFoundError
 from annolog.pytorch import TorchStream, collate
-from api.bootstrap import build_service
-from api.settings import load_settings
-from core import CorruptBlob, InvalidInputError, NotFoundError
 
 FILES = 22  # not a multiple of 4: the remainder policy is exercised
 

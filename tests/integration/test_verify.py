@@ -17,12 +17,12 @@ from PIL import Image
 from sqlalchemy import Engine, delete, select, update
 
 import annolog
-from api.bootstrap import build_service
-from api.settings import Settings
-from eventlog.codec import CommitCodec
-from eventlog.sql import log_records, open_sqlite
-from projections.chain import link
-from projections.tables import commits, history, instances
+from annolog.api.bootstrap import build_service
+from annolog.api.settings import Settings
+from annolog.eventlog.codec import CommitCodec
+from annolog.eventlog.sql import log_records, open_sqlite
+from annolog.projections.chain import link
+from annolog.projections.tables import commits, history, instances
 from tests.stack import environment
 
 
@@ -74,7 +74,7 @@ def site(request: pytest.FixtureRequest) -> Site:
 
 def _verify(site: Site, *args: str) -> tuple[int, dict[str, Any]]:
     result = subprocess.run(
-        [sys.executable, "-m", "api.cli", "verify", "--json", *args],
+        [sys.executable, "-m", "annolog", "verify", "--json", *args],
         capture_output=True,
         text=True,
         env=site.env,
@@ -142,7 +142,7 @@ def test_the_deep_check_says_in_words_which_row_differs(embedded: Site) -> None:
     _forge_an_accepted_commits_actor(embedded.engine, embedded.project.id)
 
     result = subprocess.run(
-        [sys.executable, "-m", "api.cli", "verify", "--deep"], capture_output=True, text=True, env=embedded.env
+        [sys.executable, "-m", "annolog", "verify", "--deep"], capture_output=True, text=True, env=embedded.env
     )
 
     assert result.returncode == 1
@@ -209,7 +209,7 @@ def _rewrite_the_last_commit_and_its_chain(engine: Engine, project_id: UUID) -> 
 
 def test_a_head_that_is_not_project_version_hash_is_refused_naming_the_option(embedded: Site) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "api.cli", "verify", "--head", "audited:3"],
+        [sys.executable, "-m", "annolog", "verify", "--head", "audited:3"],
         capture_output=True,
         text=True,
         env={**embedded.env, "COLUMNS": "400"},  # the usage error in one line
@@ -220,7 +220,7 @@ def test_a_head_that_is_not_project_version_hash_is_refused_naming_the_option(em
 def test_a_heads_file_that_verify_did_not_write_is_refused(embedded: Site, tmp_path: Path) -> None:
     (tmp_path / "heads.json").write_text("cars=1:abc")
     result = subprocess.run(
-        [sys.executable, "-m", "api.cli", "verify", "--heads", str(tmp_path / "heads.json")],
+        [sys.executable, "-m", "annolog", "verify", "--heads", str(tmp_path / "heads.json")],
         capture_output=True,
         text=True,
         env=embedded.env,

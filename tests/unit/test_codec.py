@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core import Commit, FileMetadataChanged, LabelDefined, UndecodableRecord, uuid7
-from eventlog.codec import CommitCodec
+from annolog.core import Commit, FileMetadataChanged, LabelDefined, UndecodableRecord, uuid7
+from annolog.eventlog.codec import CommitCodec
 from tests.factories import file_commit
 
 SAMPLES = Path(__file__).parent.parent / "data" / "commits"

@@ -4,7 +4,7 @@ from uuid import uuid4
 
 import pytest
 
-from core import (
+from annolog.core import (
     AddFile,
     AddInstance,
     ChangeInstance,

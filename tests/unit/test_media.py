@@ -6,8 +6,8 @@ import os
 import pytest
 from PIL import Image
 
-from blobs import Media, probe
-from core import InvalidInputError
+from annolog.blobs import Media, probe
+from annolog.core import InvalidInputError
 
 
 def _image(format: str, size: tuple[int, int] = (64, 48), *, noisy: bool = False) -> bytes:

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from api.settings import ENV_PREFIX, Settings, load_settings
-from core import ConfigurationError
+from annolog.api.settings import ENV_PREFIX, Settings, load_settings
+from annolog.core import ConfigurationError
 
 COMPOSE = Path(__file__).parent.parent.parent / "docker-compose.yml"
 

@@ -5,9 +5,9 @@ from unittest import mock
 
 import pytest
 
-from api.settings import load_settings
-from core.errors import ConfigurationError, InvalidInputError
-from eventlog.signing import HEADER, SigningKeys
+from annolog.api.settings import load_settings
+from annolog.core.errors import ConfigurationError, InvalidInputError
+from annolog.eventlog.signing import HEADER, SigningKeys
 
 NEW = "new:" + "n" * 32
 OLD = "old:" + "o" * 32
@@ -67,7 +67,7 @@ def test_a_record_with_two_signatures_is_refused_even_if_one_is_valid() -> None:
 
 def test_signatures_are_compared_in_constant_time() -> None:
     keys = SigningKeys.parse(NEW)
-    with mock.patch("eventlog.signing.hmac.compare_digest", wraps=hmac.compare_digest) as compare:
+    with mock.patch("annolog.eventlog.signing.hmac.compare_digest", wraps=hmac.compare_digest) as compare:
         assert keys.verify(b"project", b"commit!", _signed(keys)) is not None
     compare.assert_called_once()
 

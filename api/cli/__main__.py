@@ -1,5 +1,0 @@
-"""``python -m api.cli``: the same command line as ``annolog``."""
-
-from api.cli import main
-
-main()

@@ -1,0 +1,68 @@
+"""Installed as a newcomer installs it: the wheel holds one import package, and a clean venv
+with only the base dependencies talks to an annolog server over HTTP."""
+
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+
+from annolog.api.settings import Settings
+from annolog.api.tokens import Tokens
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
+
+REPO = Path(__file__).resolve().parents[2]
+UV = Path(sys.executable).with_name("uv")
+
+
+def _uv(*args: str | Path) -> None:
+    subprocess.run([UV, *map(str, args)], check=True, capture_output=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    _uv("build", "--wheel", "--out-dir", out, REPO)
+    (built,) = out.glob("annolog-*.whl")
+    return built
+
+
+def test_the_wheel_installs_one_top_level_package_annolog_with_its_data_files(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {name.split("/")[0] for name in names} == {"annolog", wheel.name.split("-py3")[0] + ".dist-info"}
+    for needed in ("annolog/core/query/grammar.lark", "annolog/eventlog/schemas/commit-v1.avsc", "annolog/__main__.py"):
+        assert needed in names
+
+
+def test_a_clean_venv_with_the_base_install_is_an_http_client_of_a_server(
+    wheel: Path, running_stack: tuple[Settings, str], tmp_path: Path
+) -> None:
+    settings, url = running_stack
+    token = Tokens(create_engine(settings.database_url or "")).create("newcomer", created_by="test")
+    _uv("venv", "--python", sys.executable, tmp_path / "venv")
+    python = tmp_path / "venv" / "bin" / "python"
+    _uv("pip", "install", "--python", python, wheel)
+    script = f"""
+        import sys
+        import annolog
+        client = annolog.Client({url!r}, token={token!r})
+        project = client.create_project("installed", labels=["car"])
+        photos = project.directory.new("photos")
+        try:
+            client.project("nowhere")
+        except annolog.NotFoundError as exc:
+            print("not found:", exc)
+        print([p.name for p in client.projects()], project.version, len(photos))
+        print(sorted(m for m in ("numpy", "torch", "sqlalchemy", "kafka", "boto3") if m in sys.modules))
+    """
+    done = subprocess.run(
+        [python, "-c", textwrap.dedent(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("not found: project 'nowhere' does not exist")
+    assert lines[1:] == ["['installed'] 2 0", "[]"]
