@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from annolog.backend import Backend
+from annolog.core.errors import ConflictError
 from annolog.project import Project
 
 if TYPE_CHECKING:
@@ -52,9 +53,24 @@ class Client:
         self.backend = _backend(target, actor, token)
         self.actor = self.backend.actor
 
-    def create_project(self, name: str, *, labels: tuple[str, ...] | list[str] = ()) -> Project:
-        """A new project owned by this client's actor, with ``labels`` defined in the same commit."""
-        return Project(self.backend, self.backend.create_project(name, labels=labels))
+    def create_project(self, name: str, *, labels: tuple[str, ...] | list[str] = (), exist_ok: bool = False) -> Project:
+        """A new project owned by this client's actor, with ``labels`` defined in the same commit.
+
+        ``exist_ok=True`` opens the project if it exists already, defining the ``labels`` it lacks,
+        so a script that sets up its project can simply be run again:
+
+        >>> project = client.create_project("demo", labels=["dog"], exist_ok=True)  # doctest: +SKIP
+        """
+        try:
+            return Project(self.backend, self.backend.create_project(name, labels=labels))
+        except ConflictError:
+            if not exist_ok:
+                raise
+        project = self.project(name)  # AccessDenied when the name is taken by a project of others
+        missing = [label for label in dict.fromkeys(labels) if label not in project.labels]
+        if missing:
+            project.define_labels(*missing)
+        return project
 
     def project(self, name: str) -> Project:
         """An existing project; ``NotFoundError`` lists the projects there are."""
