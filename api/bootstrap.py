@@ -60,11 +60,12 @@ def build_log(settings: Settings) -> EventLog:
 
 
 def build_blobs(settings: Settings) -> BlobStore:
-    """S3 when ``blob_url`` is set, else a directory under ``data_dir``."""
+    """S3 when ``blob_url`` is set (``s3://bucket/prefix``: objects under ``prefix/``), else a
+    directory under ``data_dir``. Nothing is created in S3 here: see ``S3BlobStore`` for why."""
     if settings.blob_url is None:
         return LocalBlobStore(settings.data_dir / "blobs")
     url = urlsplit(settings.blob_url)
-    return S3BlobStore(url.netloc, prefix=url.path.lstrip("/"), endpoint_url=settings.s3_endpoint_url)
+    return S3BlobStore(url.netloc, prefix=url.path, endpoint_url=settings.s3_endpoint_url)
 
 
 def build_service(settings: Settings, *, project_in_process: bool | None = None) -> Service:

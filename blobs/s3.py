@@ -34,14 +34,21 @@ _NOT_FOUND_CODES = ("404", "NoSuchKey", "NotFound")
 
 
 class S3BlobStore:
-    """The ``BlobStore`` in an S3 bucket: blob ``abcd…`` is the object ``<prefix>ab/abcd…``.
+    """The ``BlobStore`` in an S3 bucket: blob ``abcd…`` is the object ``<prefix>/ab/abcd…``.
 
+    ``prefix`` is a folder of the bucket (``"blobs"`` and ``"/blobs/"`` alike), or none.
     The two-character level spreads keys over 256 prefixes, and S3 scales its request
-    rate per prefix. The bucket must exist; the store does not create it (that is
-    deployment, with its own policies). Credentials and region come from boto3's usual
-    chain (environment, config files, instance role) unless a ready ``client`` is given.
+    rate per prefix. Credentials and region come from boto3's usual chain (environment,
+    config files, instance role) unless a ready ``client`` is given.
 
-    >>> store = S3BlobStore("annolog", prefix="blobs/", endpoint_url=URL)  # doctest: +SKIP
+    The bucket must exist: unlike ``KafkaLog`` with its topic, the store never creates
+    it. A bucket carries the account's own decisions (region, encryption, versioning,
+    lifecycle, public access), creating one needs a permission the service's role
+    should not hold, and a mistyped name would quietly start an empty store instead of
+    failing. A missing bucket fails every call, and ``GET /ready``, naming it and how to
+    create it; `make serve` and docker-compose.yml create theirs before annolog starts.
+
+    >>> store = S3BlobStore("annolog", prefix="blobs", endpoint_url=URL)  # doctest: +SKIP
     >>> store.get(store.put(b"hello"))  # doctest: +SKIP
     b'hello'
     """
@@ -60,7 +67,8 @@ class S3BlobStore:
                 "the client already has its endpoint; give one or the other"
             )
         self._bucket = bucket
-        self._prefix = prefix
+        folder = prefix.strip("/")
+        self._prefix = f"{folder}/" if folder else ""
         self._client = client if client is not None else _make_client(endpoint_url)
         self._endpoint: str = self._client.meta.endpoint_url
 
@@ -91,6 +99,9 @@ class S3BlobStore:
         return verifying_stream(_MappedBody(body, mapped), sha256, where=self._location(sha256))
 
     def exists(self, sha256: str) -> bool:
+        # A HEAD answers a missing bucket and a missing key alike (a bare 404), so a missing
+        # bucket reads as False here; put then fails naming the bucket, and /ready probes
+        # with a GET (open), whose error names which of the two is missing.
         try:
             self._head(sha256)
         except NotFoundError:
@@ -163,7 +174,9 @@ class S3BlobStore:
             return NotFoundError(f"blob {sha256} not found: no object {self._location(sha256)}")
         if code == "NoSuchBucket":
             return BlobStoreUnavailable(
-                f"cannot {action} blob {sha256}: bucket {self._bucket!r} does not exist at S3 endpoint {self._endpoint}"
+                f"cannot {action} blob {sha256}: bucket {self._bucket!r} does not exist at S3 endpoint "
+                f"{self._endpoint}; create it (e.g. aws s3 mb s3://{self._bucket} --endpoint-url {self._endpoint}) "
+                "or name an existing bucket"
             )
         return BlobStoreUnavailable(
             f"cannot {action} blob {sha256}: S3 endpoint {self._endpoint} refused it for "

@@ -1,6 +1,7 @@
 """Health, readiness, who-am-I and tokens."""
 
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -12,7 +13,7 @@ from annolog.api.http.problems import problem
 from annolog.api.service import Service
 from annolog.api.tokens import IssuedToken, TokenInfo
 from annolog.api.wire import Me, NewToken
-from annolog.core.errors import AnnologError
+from annolog.core.errors import AnnologError, NotFoundError
 from annolog.projections.status import rejected_count
 
 router = APIRouter(tags=["system"])
@@ -34,11 +35,18 @@ def _checks(service: Service) -> dict[str, str]:
         with service.reading() as db:
             db.execute(text("SELECT 1"))
 
+    def blobs() -> None:
+        # A read of a blob never stored, which a usable store answers with "not found". Not
+        # exists(): S3 answers a HEAD of a missing bucket like one of a missing key, so /ready
+        # said ok and the first upload failed; a GET's error names the missing bucket.
+        with suppress(NotFoundError):
+            service.blobs.open(_NO_BLOB).close()
+
     return dict(
         [
             probe("log", service.log.check),  # the producer the API appends with, and the broker
             probe("database", database),
-            probe("blobs", lambda: service.blobs.exists(_NO_BLOB)),
+            probe("blobs", blobs),
         ]
     )
 
