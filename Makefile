@@ -2,20 +2,29 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Rebuilt only when pyproject.toml changes, so torch is installed once per .venv.
+# Each set-up is redone only when pyproject.toml changes, so torch is installed once per .venv.
+# `make demo` installs what the demo runs (torch, scikit-image); INSTALLED is everything the
+# suite, the type-check and the services need on top (TensorFlow, mypy, moto, schemathesis...).
+DEMO_INSTALLED := $(VENV)/.installed-demo
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: demo test services stop bench typecheck clean
 
-$(INSTALLED): pyproject.toml
+$(VENV)/bin/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.4,<1"
+
+$(DEMO_INSTALLED): pyproject.toml | $(VENV)/bin/uv
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[train,demo]"
+	touch $@
+
+$(INSTALLED): pyproject.toml | $(VENV)/bin/uv
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,train,tensorflow,demo]"
 	touch $@
 
 ## demo: run the main job on the embedded default (no services needed)
-demo: $(INSTALLED)
+demo: $(DEMO_INSTALLED)
 	$(PY) -m examples.demo
 
 ## test: lint, type-check, check the layers, start PostgreSQL, Kafka and the S3 server, run the whole suite, stop them
