@@ -9,7 +9,7 @@ DEMO_INSTALLED := $(VENV)/.installed-demo
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test services stop bench typecheck clean
+.PHONY: demo test services serve stop bench typecheck clean
 
 $(VENV)/bin/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,13 @@ test: $(INSTALLED)
 services: $(INSTALLED)
 	@scripts/services.sh start
 
-## stop: stop the services started by `make services` or `make test`
+## serve: start the whole server stack here (the services, annolog serve and annolog projector) and print its settings
+serve: $(INSTALLED)
+	@scripts/serve.sh start
+
+## stop: stop what `make serve`, `make services` or `make test` started
 stop:
-	@scripts/services.sh stop
+	@scripts/serve.sh stop
 
 ## bench: run the benchmarks against the real services
 bench: $(INSTALLED)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # S3-compatible test endpoint for annolog: moto in server mode.
 #   scripts/s3.sh start|stop   (normally called by scripts/services.sh)
+#   scripts/s3.sh bucket NAME  create bucket NAME on the running server unless it is
+#                              there; prints "created" or "exists" (scripts/serve.sh)
 #
 # Runs `$PYTHON -m moto.server` on 127.0.0.1:$ANNOLOG_S3_PORT; PYTHON defaults
 # to the project venv (<repo>/.venv/bin/python), which must have moto[server].
@@ -51,6 +53,20 @@ start() {
     log "s3 (moto) ready on http://127.0.0.1:$PORT (pid $pid)"
 }
 
+# annolog never creates its bucket (see annolog/blobs/s3.py), so the stacks we start do.
+# moto takes unsigned path-style requests: HEAD /NAME tells whether it exists, PUT makes it.
+bucket() {
+    local name=$1 url="http://127.0.0.1:$PORT/$1"
+    is_ready || fail "$SERVICE" "$LOG" "no S3 server on 127.0.0.1:$PORT to create bucket '$name' in (start it first)"
+    if curl -fsS -o /dev/null --max-time 5 -I "$url" 2>/dev/null; then
+        echo exists
+        return 0
+    fi
+    curl -fsS -o /dev/null --max-time 5 -X PUT "$url" >&2 ||
+        fail "$SERVICE" "$LOG" "could not create bucket '$name' at http://127.0.0.1:$PORT"
+    echo created
+}
+
 stop() {
     [[ -f $PIDFILE ]] || return 0
     stop_pid "$SERVICE" "$(<"$PIDFILE")" moto.server
@@ -60,5 +76,6 @@ stop() {
 case ${1:-} in
     start) start ;;
     stop) stop ;;
-    *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+    bucket) [[ -n ${2:-} ]] || { echo "usage: $0 bucket NAME" >&2; exit 2; }; bucket "$2" ;;
+    *) echo "usage: $0 start|stop|bucket NAME" >&2; exit 2 ;;
 esac
