@@ -1,8 +1,12 @@
 """Commands for people at a terminal: list projects and directories, tag, read the history."""
 
+import json
+from typing import Annotated, Any
+
 import typer
 
-from annolog.api.cli.app import app, emit, open_client
+from annolog.api.cli.app import JsonOption, ProjectOption, app, emit, open_client
+from annolog.api.cli.table import table
 from annolog.core.events import INT32_MAX
 
 project_app = typer.Typer(help="Projects.", no_args_is_help=True)
@@ -10,22 +14,24 @@ directory_app = typer.Typer(help="Directories of a project.", no_args_is_help=Tr
 app.add_typer(project_app, name="project")
 app.add_typer(directory_app, name="directory")
 
-_JSON = typer.Option(False, "--json", help="print JSON for scripts")
-
 
 @project_app.command("list")
-def list_projects(as_json: bool = _JSON) -> None:
+def list_projects(as_json: JsonOption = False) -> None:
     """The projects you have a role in, with their latest version."""
     with open_client() as client:
         rows = [{"name": p.name, "version": p.version, "id": str(p.id)} for p in client.projects()]
-    emit(rows, as_json, lambda rs: "\n".join(f"{r['name']:<30} version {r['version']}" for r in rs) or "no projects")
+    emit(
+        rows,
+        as_json,
+        lambda rs: table(["project", "version"], [[r["name"], str(r["version"])] for r in rs], empty="no projects"),
+    )
 
 
 @directory_app.command("list")
 def list_directories(
-    project: str = typer.Option(..., help="the project's name"),
-    version: str = typer.Option(None, help="a version number or tag (default: latest)"),
-    as_json: bool = _JSON,
+    project: ProjectOption,
+    version: Annotated[str | None, typer.Option(help="a version number or tag (default: latest)")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """The directories you may read, with their file counts at that version."""
     with open_client() as client:
@@ -37,16 +43,20 @@ def list_directories(
     emit(
         rows,
         as_json,
-        lambda rs: "\n".join(f"{r['name']:<30} {r['files']:>8} files  {r['access']}" for r in rs) or "no directories",
+        lambda rs: table(
+            ["directory", "files", "access"],
+            [[r["name"], f"{r['files']:,}", r["access"]] for r in rs],
+            empty="no directories",
+        ),
     )
 
 
 @app.command()
 def tag(
-    name: str = typer.Argument(..., help="the tag, e.g. release-1"),
-    project: str = typer.Option(..., help="the project's name"),
-    version: int = typer.Option(None, help="the version to name (default: latest)"),
-    as_json: bool = _JSON,
+    name: Annotated[str, typer.Argument(help="the tag, e.g. release-1")],
+    project: ProjectOption,
+    version: Annotated[int | None, typer.Option(help="the version to name (default: latest)")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Name a version of a project, for pinned reads and training runs."""
     with open_client() as client:
@@ -56,17 +66,19 @@ def tag(
 
 @app.command()
 def history(
-    project: str = typer.Option(..., help="the project's name"),
-    directory: str = typer.Option(None, help="only this directory (its files joining and leaving)"),
-    file: str = typer.Option(None, help="only this file (a name in --directory) and its instances"),
-    actor: str = typer.Option(None, help="only commits by this actor"),
-    event: str = typer.Option(None, help="only this event type, e.g. InstanceChanged"),
-    since: int = typer.Option(None, min=1, max=INT32_MAX, help="from this version"),
-    until: int = typer.Option(None, min=1, max=INT32_MAX, help="up to this version"),
-    limit: int = typer.Option(100, min=1, max=10_000, help="at most this many entries (as GET …/history)"),
-    as_json: bool = _JSON,
+    project: ProjectOption,
+    directory: Annotated[
+        str | None, typer.Option("--directory", "-d", help="only this directory (its files joining and leaving)")
+    ] = None,
+    file: Annotated[str | None, typer.Option(help="only this file (a name in --directory) and its instances")] = None,
+    actor: Annotated[str | None, typer.Option(help="only commits by this actor")] = None,
+    event: Annotated[str | None, typer.Option(help="only this event type, e.g. InstanceChanged")] = None,
+    since: Annotated[int | None, typer.Option(min=1, max=INT32_MAX, help="from this version")] = None,
+    until: Annotated[int | None, typer.Option(min=1, max=INT32_MAX, help="up to this version")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="at most this many entries (as GET …/history)")] = 100,
+    as_json: JsonOption = False,
 ) -> None:
-    """Who changed what, when, at which version: the audit history."""
+    """Who changed what, when, at which version, from what to what: the audit history."""
     if file is not None and directory is None:
         raise typer.BadParameter("--file needs --directory (file names are unique per directory)")
     with open_client() as client:
@@ -85,9 +97,35 @@ def history(
             limit=limit,
         )
     rows = [e.model_dump(mode="json") for e in entries]
-    emit(rows, as_json, lambda rs: "\n".join(_line(r) for r in rs) or "no changes")
+    emit(rows, as_json, _history_table)
 
 
-def _line(entry: dict[str, object]) -> str:
-    change = entry["after"] if entry["after"] is not None else {"removed": entry["before"]}
-    return f"v{entry['version']:<5} {str(entry['time'])[:19]}  {entry['actor']:<12} {entry['event']:<22} {change}"
+def _history_table(entries: list[dict[str, Any]]) -> str:
+    headers = ["version", "time (UTC)", "actor", "event", "entity", "before", "after"]
+    rows = [
+        [
+            str(e["version"]),
+            str(e["time"])[:19].replace("T", " "),
+            e["actor"],
+            e["event"],
+            e["entity"],
+            *_change(e["before"], e["after"]),
+        ]
+        for e in entries
+    ]
+    return table(headers, rows, empty="no changes", wrap=["before", "after"])
+
+
+def _change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tuple[str, str]:
+    """Before and after as ``key=value``; of an edit, only what it changed (--json has all)."""
+    if before is not None and after is not None:
+        changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+        before = {k: v for k, v in before.items() if k in changed}
+        after = {k: v for k, v in after.items() if k in changed}
+    return _fields(before), _fields(after)
+
+
+def _fields(values: dict[str, Any] | None) -> str:
+    if values is None:
+        return "-"
+    return ", ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in values.items())

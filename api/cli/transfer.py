@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from annolog.api.cli.app import app, open_client
+from annolog.api.cli.app import DirectoryOption, JsonOption, ProjectOption, app, open_client
 from annolog.core.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -21,9 +21,8 @@ if TYPE_CHECKING:
 import_app = typer.Typer(help="Bring files and annotations in, many per commit; re-running skips what is in.")
 app.add_typer(import_app, name="import")
 
-ProjectOption = Annotated[str, typer.Option("--project", "-p", help="the project (created if missing)")]
-DirectoryOption = Annotated[str, typer.Option("--directory", "-d", help="the directory (created if missing)")]
-JsonOption = Annotated[bool, typer.Option("--json", help="print the summary as JSON")]
+NewProjectOption = Annotated[str, typer.Option("--project", "-p", help="the project (created if missing)")]
+NewDirectoryOption = Annotated[str, typer.Option("--directory", "-d", help="the directory (created if missing)")]
 VersionOption = Annotated[str | None, typer.Option("--version", help="a version number or a tag (default: latest)")]
 ImagesOption = Annotated[bool, typer.Option("--images", help="copy the images too, into OUT/images/")]
 WorkersOption = Annotated[int, typer.Option(min=1, help="files read and stored in parallel")]
@@ -33,8 +32,8 @@ BatchOption = Annotated[int, typer.Option(min=1, help="files per commit (fewer i
 @import_app.command("images")
 def import_images(
     folder: Annotated[Path, typer.Argument(exists=True, help="a folder of images, walked recursively")],
-    project: ProjectOption,
-    directory: DirectoryOption,
+    project: NewProjectOption,
+    directory: NewDirectoryOption,
     workers: WorkersOption = 8,
     batch_files: BatchOption = 200,
     as_json: JsonOption = False,
@@ -51,8 +50,8 @@ def import_images(
 @import_app.command("coco")
 def import_coco(
     annotations: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the COCO JSON file")],
-    project: ProjectOption,
-    directory: DirectoryOption,
+    project: NewProjectOption,
+    directory: NewDirectoryOption,
     images: Annotated[
         Path | None,
         typer.Option(file_okay=False, help="the folder of the images; without it they must be in the directory"),
@@ -90,8 +89,8 @@ def export_dataset(
         Format, typer.Argument(metavar="coco|yolo", help="COCO (pycocotools reads it) or YOLO text labels")
     ],
     out: Annotated[Path, typer.Argument(file_okay=False, help="the folder to write the annotations (and images/) in")],
-    project: Annotated[str, typer.Option("--project", "-p")],
-    directory: Annotated[str, typer.Option("--directory", "-d")],
+    project: ProjectOption,
+    directory: DirectoryOption,
     version: VersionOption = None,
     images: ImagesOption = False,
     as_json: JsonOption = False,

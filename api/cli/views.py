@@ -1,43 +1,28 @@
-"""Commands that run or check the projection: the projector, status, replay, verify."""
+"""Commands that run or check the projection on the stack itself: projector, status, replay.
 
-import json
-import signal
-import threading
+They open the log and the views' database directly, so with ANNOLOG_SERVER_URL set they
+refuse (`stack_settings`) instead of acting on an empty local data directory.
+"""
+
 from dataclasses import asdict
-from pathlib import Path
-from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy import Engine
-from tqdm import tqdm
 
-from annolog.api.bootstrap import build_log, wait_until_up
-from annolog.api.cli.app import app, database, emit
-from annolog.api.settings import load_settings
-from annolog.core.errors import InvalidInputError
-from annolog.eventlog.log import EventLog
-from annolog.projections.chain import Anchor, Verification
-from annolog.projections.chain import verify as verify_chain
-from annolog.projections.daemon import run
-from annolog.projections.deep import Difference, deep_verify
-from annolog.projections.queries import project_named
-from annolog.projections.replay import (
-    checksums,
-    drop_database,
-    fresh_database,
-    replay,
-    replay_until,
-    snapshot_checksums,
-)
-from annolog.projections.status import RejectedRecord, Status, projection_status
+from annolog.api.cli.app import JsonOption, app, database, emit, stack_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from annolog.eventlog.log import EventLog
+    from annolog.projections.status import Status
 
 
 @app.command()
 def projector(
-    batch_size: int = typer.Option(500, help="commits judged per database transaction"),
-    idle_pause: float = typer.Option(0.01, help="seconds to wait when the log has nothing new"),
-    wait: float = typer.Option(120, help="seconds to wait at start for Kafka and the database to be up"),
+    batch_size: Annotated[int, typer.Option(help="commits judged per database transaction")] = 500,
+    idle_pause: Annotated[float, typer.Option(help="seconds to wait when the log has nothing new")] = 0.01,
+    wait: Annotated[float, typer.Option(help="seconds to wait at start for Kafka and the database to be up")] = 120,
 ) -> None:
     """Project the log into the views until stopped (SIGTERM/SIGINT finish the current batch).
 
@@ -45,15 +30,17 @@ def projector(
     that crashed resumes exactly where it stopped; several may run (they take turns).
     Outages of Kafka or the database pause it (one warning each) until they are over.
     """
+    import signal
+    import threading
+
+    from annolog.api.bootstrap import build_log, wait_until_up
+    from annolog.projections.daemon import run
+
+    settings = stack_settings("projector")
     stop = threading.Event()
-
-    def stopping(_signal: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, stopping)
-    signal.signal(signal.SIGINT, stopping)
-    settings = load_settings()
-    engine = wait_until_up(database, wait_s=wait)
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: stop.set())
+    signal.signal(signal.SIGINT, lambda _signal, _frame: stop.set())
+    engine = wait_until_up(lambda: database(settings), wait_s=wait)
     event_log = wait_until_up(lambda: build_log(settings), wait_s=wait)
     typer.echo("projector running", err=True)
     run(engine, event_log, stop=stop, batch_size=batch_size, idle_pause_s=idle_pause)
@@ -61,149 +48,102 @@ def projector(
 
 @app.command(name="replay")
 def replay_command(
-    project: str = typer.Option(None, help="with --version: replay this project only up to that version"),
-    version: int = typer.Option(None, help="the version to replay up to (needs --project)"),
-    keep: bool = typer.Option(False, help="keep the rebuilt tables for inspection"),
+    project: Annotated[
+        str | None, typer.Option("--project", "-p", help="with --version: replay this project only up to it")
+    ] = None,
+    version: Annotated[int | None, typer.Option(help="the version to replay up to (needs --project)")] = None,
+    keep: Annotated[bool, typer.Option(help="keep the rebuilt tables for inspection")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Rebuild the views from the first log record into fresh tables and compare checksums.
 
     With --project and --version the project is replayed up to that version and compared
-    with the live views read as of it.
+    with the live views read as of it. Exits 1 when a table differs.
     """
+    from annolog.api.bootstrap import build_log
+    from annolog.projections.replay import drop_database, fresh_database
+
     if (project is None) != (version is None):
         raise typer.BadParameter("--project and --version go together")
-    live, log = database(), build_log(load_settings())
+    settings = stack_settings("replay")
+    live, log = database(settings), build_log(settings)
     target = fresh_database(live)
     try:
-        if project is None:
-            typer.echo(f"replayed {replay(log, target)} log records")
-            ours, theirs = checksums(live), checksums(target)
-        else:
-            with live.connect() as db:
-                project_id = project_named(db, project).project_id
-            replay_until(log, target, project_id, version)
-            typer.echo(f"replayed project {project!r} up to version {version}")
-            ours, theirs = (
-                snapshot_checksums(live, project_id, version),
-                snapshot_checksums(target, project_id, version),
-            )
-        _report_rejected(target, log)
-        for table, digest in ours.items():
-            typer.echo(
-                f"  {table:<14} {digest[:16]}  {theirs[table][:16]}  "
-                f"{'equal' if theirs[table] == digest else 'DIFFERENT'}"
-            )
+        report = _replayed(live, target, log, project, version)
     finally:
         if not keep:
             drop_database(target)
-    if ours != theirs:
+    emit(report, as_json, _replay_text)
+    if not report["equal"]:
         raise typer.Exit(code=1)
 
 
-def _report_rejected(target: Engine, log: EventLog) -> None:
-    """Say which log records the replay found not to be commits (it judged them and went on)."""
+def _replayed(
+    live: "Engine", target: "Engine", log: "EventLog", project: str | None, version: int | None
+) -> dict[str, Any]:
+    """Replay into ``target`` (all of it, or ``project`` up to ``version``) and compare with ``live``."""
+    from annolog.projections.queries import project_named
+    from annolog.projections.replay import checksums, replay, replay_until, snapshot_checksums
+    from annolog.projections.status import projection_status
+
+    records = None
+    if project is None or version is None:
+        records = replay(log, target)
+        ours, theirs = checksums(live), checksums(target)
+    else:
+        with live.connect() as db:
+            project_id = project_named(db, project).project_id
+        replay_until(log, target, project_id, version)
+        ours, theirs = snapshot_checksums(live, project_id, version), snapshot_checksums(target, project_id, version)
     replayed = projection_status(target, log)
-    if replayed.rejected_records:
-        typer.echo(f"{replayed.rejected_records} log record(s) are not commits; rejected where they stand:")
-        typer.echo(_rejected_lines(replayed.latest_rejected, replayed.rejected_records))
+    return {
+        "project": project,
+        "version": version,
+        "replayed_records": records,
+        "equal": ours == theirs,
+        "tables": {t: {"live": d, "replayed": theirs[t], "equal": theirs[t] == d} for t, d in ours.items()},
+        "rejected_records": replayed.rejected_records,
+        "latest_rejected": [asdict(r) for r in replayed.latest_rejected],
+    }
 
 
-def _rejected_lines(records: list[RejectedRecord], total: int) -> str:
-    lines = [f"  partition {r.partition}, offset {r.offset} ({r.size} bytes): {r.reason}" for r in records]
+def _replay_text(report: dict[str, Any]) -> str:
+    if report["project"] is None:
+        lines = [f"replayed {report['replayed_records']} log records"]
+    else:
+        lines = [f"replayed project {report['project']!r} up to version {report['version']}"]
+    if report["rejected_records"]:
+        lines.append(f"{report['rejected_records']} log record(s) are not commits; rejected where they stand:")
+        lines.append(_rejected_lines(report["latest_rejected"], report["rejected_records"]))
+    lines += [
+        f"  {table:<14} {d['live'][:16]}  {d['replayed'][:16]}  {'equal' if d['equal'] else 'DIFFERENT'}"
+        for table, d in report["tables"].items()
+    ]
+    return "\n".join(lines)
+
+
+def _rejected_lines(records: "list[dict[str, Any]]", total: int) -> str:
+    lines = [f"  partition {r['partition']}, offset {r['offset']} ({r['size']} bytes): {r['reason']}" for r in records]
     if total > len(records):
         lines.append(f"  … and {total - len(records)} more")
     return "\n".join(lines)
 
 
 @app.command()
-def status(as_json: bool = typer.Option(False, "--json", help="print JSON for scripts")) -> None:
+def status(as_json: JsonOption = False) -> None:
     """How far each log partition is projected, and the log records rejected as not being commits."""
-    found = projection_status(database(), build_log(load_settings()))
+    from annolog.api.bootstrap import build_log
+    from annolog.projections.status import projection_status
+
+    settings = stack_settings("status")
+    found = projection_status(database(settings), build_log(settings))
     emit(asdict(found), as_json, lambda _: _status_text(found))
 
 
-def _status_text(found: Status) -> str:
+def _status_text(found: "Status") -> str:
     lines = [f"{'partition':>9}  {'projected':>12}  {'end':>12}  {'rejected':>8}"]
     lines += [f"{p.partition:>9}  {p.projected:>12}  {p.end:>12}  {p.rejected_records:>8}" for p in found.partitions]
     lines.append(f"{found.rejected_records} log record(s) rejected as not being commits")
     if found.latest_rejected:
-        lines.append(_rejected_lines(found.latest_rejected, found.rejected_records))
+        lines.append(_rejected_lines([asdict(r) for r in found.latest_rejected], found.rejected_records))
     return "\n".join(lines)
-
-
-@app.command()
-def verify(
-    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts; keep it to anchor later runs"),
-    deep: bool = typer.Option(False, "--deep", help="also replay the log into scratch tables and compare every row"),
-    head: list[str] = typer.Option(
-        [], "--head", help="PROJECT=VERSION:HASH, a head the chain must still pass through (repeatable)"
-    ),
-    heads: Path = typer.Option(None, "--heads", help="a file `annolog verify --json` wrote: its heads, as --head"),
-) -> None:
-    """Recompute every project's tamper-evidence chain from the log; report the first break.
-
-    Prints each project's head (PROJECT=VERSION:HASH): keep heads outside the database and
-    pass them back with --head or --heads, and a log rewritten wholesale no longer reaches
-    them. --deep replays the log and names the first view row (a commit's actor, a history
-    row, any view) that differs from what the log makes. Exits 1 on any of these; log
-    records that are not commits are listed, and the check goes on past them.
-    """
-    anchors = [_anchor(text) for text in head] + (_anchors_in(heads) if heads is not None else [])
-    engine, log = database(), build_log(load_settings())
-    with tqdm(desc="verifying", unit=" records", disable=as_json, leave=False) as bar:
-        outcome = verify_chain(engine, log, anchors=anchors, on_record=lambda: bar.update())
-    difference = deep_verify(engine, log) if deep else None
-    intact = outcome.first_break is None and difference is None
-    result: dict[str, Any] = {"intact": intact, **asdict(outcome)}
-    if deep:
-        result["first_difference"] = difference and asdict(difference)
-    emit(result, as_json, lambda _: _verdict(outcome, deep, difference))
-    if not intact:
-        raise typer.Exit(code=1)
-
-
-def _anchor(text: str) -> Anchor:
-    try:
-        return Anchor.parse(text)
-    except InvalidInputError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--head") from exc
-
-
-def _anchors_in(path: Path) -> list[Anchor]:
-    try:
-        report = json.loads(path.read_text())
-        return [Anchor(h["project"], int(h["version"]), h["chain"]) for h in report["heads"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise typer.BadParameter(
-            f"{path} is not a report `annolog verify --json` wrote ({type(exc).__name__}: {exc})", param_hint="--heads"
-        ) from exc
-
-
-def _verdict(outcome: Verification, deep: bool, difference: Difference | None) -> str:
-    found = outcome.first_break
-    if found is None:
-        lines = [f"chain intact: {outcome.checked} accepted commits match the log"]
-    else:
-        lines = [
-            f"chain BROKEN after {outcome.checked} matching commits: project {found.project_id}, "
-            f"version {found.version} (commit {found.commit_id}): {found.reason}"
-        ]
-    lines += ["heads (keep them elsewhere; check them later with --head):"] + [f"  {h}" for h in outcome.heads]
-    if outcome.bad_records:
-        lines.append(f"{len(outcome.bad_records)} log record(s) are not commits (rejected where they stand):")
-        lines += [f"  partition {r.partition}, offset {r.offset}: {r.reason}" for r in outcome.bad_records]
-    if deep:
-        lines.append(_difference_text(difference))
-    return "\n".join(lines)
-
-
-def _difference_text(difference: Difference | None) -> str:
-    if difference is None:
-        return "deep check: every view row equals what a replay of the log makes"
-    if difference.live is None or difference.replayed is None:
-        where = "the replay" if difference.live is None else "the live views"
-        return f"deep check: views DIFFER: table {difference.table}, row {difference.key} exists only in {where}"
-    changes = ", ".join(
-        f"{c}: live {difference.live[c]!r}, replayed {difference.replayed[c]!r}" for c in difference.columns
-    )
-    return f"deep check: views DIFFER: table {difference.table}, row {difference.key}: {changes}"

@@ -4,18 +4,30 @@ import getpass
 import hashlib
 import io
 import json
+import re
+import shutil
 import subprocess
 import sys
+import sysconfig
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
+import typer
 from PIL import Image
 from sqlalchemy import create_engine, select, update
+from typer.core import TyperGroup, TyperOption
+from typer.testing import CliRunner
 
 import annolog
+from annolog.api.cli import app
 from annolog.api.tokens import Tokens, api_tokens
 from annolog.eventlog.codec import CommitCodec
 from annolog.eventlog.sql import log_records
+from tests.stack import free_port
 
 
 def _annolog(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -96,10 +108,10 @@ def test_verify_finds_the_chain_intact_and_names_the_version_whose_record_was_re
 def test_listing_tagging_and_history_print_json_for_scripts(tmp_path: Path) -> None:
     project = _project(tmp_path)
     assert _json(tmp_path, "project", "list") == [{"name": "cli", "version": project.version, "id": str(project.id)}]
-    (directory,) = _json(tmp_path, "directory", "list", "--project", "cli")
+    (directory,) = _json(tmp_path, "directory", "list", "-p", "cli")
     assert (directory["name"], directory["files"]) == ("all", 1)
-    assert _json(tmp_path, "tag", "release-1", "--project", "cli") == {"tag": "release-1", "version": project.version}
-    changes = _json(tmp_path, "history", "--project", "cli", "--directory", "all", "--file", "a.png")
+    assert _json(tmp_path, "tag", "release-1", "-p", "cli") == {"tag": "release-1", "version": project.version}
+    changes = _json(tmp_path, "history", "-p", "cli", "-d", "all", "--file", "a.png")
     assert [c["event"] for c in changes] == ["FileAdded", "FileAdded", "InstanceAdded", "InstanceChanged"]
     assert changes[-1]["before"]["points"] == [[1, 1], [5, 5]] and changes[-1]["after"]["points"] == [[2, 2], [6, 6]]
 
@@ -113,3 +125,119 @@ def test_a_token_is_printed_once_and_stored_only_as_its_hash(tmp_path: Path) -> 
         stored = db.execute(select(api_tokens.c.token_sha256, api_tokens.c.principal)).all()
     assert stored == [(hashlib.sha256(issued["token"].encode()).hexdigest(), "ana")]
     assert Tokens(engine).authenticate(issued["token"]).name == "ana"
+
+
+def _commands(group: TyperGroup, path: str = "") -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, command in group.commands.items():
+        if isinstance(command, TyperGroup):
+            found |= _commands(command, f"{path}{name} ")
+        else:
+            found[f"{path}{name}"] = command
+    return found
+
+
+COMMANDS = _commands(typer.main.get_group(app))
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_spells_project_directory_and_json_alike(name: str) -> None:
+    options = [param.opts for param in COMMANDS[name].params if isinstance(param, TyperOption)]
+    for long, short in (("--project", "-p"), ("--directory", "-d")):
+        assert [sorted(o) for o in options if long in o] in ([], [sorted([long, short])]), name
+    # The two that run until stopped print logs, not a result.
+    assert any("--json" in o for o in options) or name in ("serve", "projector"), name
+
+
+def test_history_prints_a_table_with_a_header_and_each_change_before_and_after(tmp_path: Path) -> None:
+    _project(tmp_path)
+
+    result = _annolog(tmp_path, "history", "-p", "cli", "-d", "all", "--file", "a.png")
+
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["version", "time", "(UTC)", "actor", "event", "entity", "before", "after"]
+    changed = rows[-1]
+    assert changed.split()[:1] == ["5"] and "InstanceChanged" in changed
+    before, after = changed.split("points=")[1:]
+    assert (before.split("]]")[0], after.split("]]")[0]) == ("[[1.0, 1.0], [5.0, 5.0", "[[2.0, 2.0], [6.0, 6.0")
+    assert "revision=1" in changed and "revision=2" in changed and "label=" not in changed  # only what changed
+
+
+def test_replay_prints_json_for_scripts(tmp_path: Path) -> None:
+    _project(tmp_path)
+
+    report = _json(tmp_path, "replay")
+
+    assert (report["replayed_records"], report["equal"], report["rejected_records"]) == (5, True, 0)
+    assert report["tables"]["instances"]["equal"] is True
+
+
+HEAVY = {"sqlalchemy", "kafka", "fastavro", "boto3", "botocore", "numpy", "torch", "uvicorn", "fastapi", "httpx"}
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["history", "--help"], ["token", "create", "--help"], ["serve", "--help"]]
+)
+def test_help_imports_no_database_log_web_or_array_library(args: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "annolog", *args], capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Usage:" in result.stdout
+    imported = {m.group(1).split(".")[0] for m in re.finditer(r"^import time:.*\|\s*(\S+)$", result.stderr, re.M)}
+    assert "typer" in imported  # the trace was read
+    assert imported & HEAVY == set()
+
+
+def test_serve_hands_its_worker_healthcheck_timeout_to_uvicorn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
+    monkeypatch.setenv("ANNOLOG_DATA_DIR", str(tmp_path))
+
+    result = CliRunner().invoke(app, ["serve", "--workers", "3", "--worker-healthcheck-timeout", "45"])
+
+    assert result.exit_code == 0, result.output
+    assert (seen["workers"], seen["timeout_worker_healthcheck"]) == (3, 45)
+
+
+def test_serve_with_two_workers_answers_under_load_and_keeps_both(tmp_path: Path) -> None:
+    """As people start it: the console script, which each spawned worker imports again before
+    it answers uvicorn's health check (once a 5 s limit that workers missed while starting)."""
+    script = shutil.which("annolog", path=sysconfig.get_path("scripts"))
+    assert script is not None, "the annolog console script is not installed"
+    port, log = free_port(), tmp_path / "serve.log"
+    env = {"ANNOLOG_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+    with log.open("wb") as stderr:
+        server = subprocess.Popen(
+            [script, "serve", "--workers", "2", "--port", str(port), "--no-access-log"], env=env, stderr=stderr
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url, server, log)
+        with ThreadPoolExecutor(8) as pool:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                answers = list(pool.map(lambda path: httpx.get(url + path, timeout=30), ["/ready", "/health"] * 4))
+                assert [a.status_code for a in answers] == [200] * 8
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    text = log.read_text()
+    assert text.count("Started server process") == 2, text
+    assert "died" not in text and "not ready" not in text, text
+
+
+def _wait_ready(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert server.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"annolog serve was not ready within 60 s: {log.read_text()[-2000:]}")
