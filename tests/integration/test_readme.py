@@ -60,10 +60,10 @@ def markers_out_of_place() -> list[str]:
     ]
 
 
-def commands(source: str) -> list[str]:
-    """The block's commands, continuation lines joined, comments and blank lines dropped."""
-    joined = re.sub(r"\\\n", " ", source)
-    return [line.strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+def commands(source: str) -> list[list[str]]:
+    """The block's commands as words: continuation lines joined, comments and blank lines dropped."""
+    lines = re.sub(r"\\\n", " ", source).splitlines()
+    return [words for words in (shlex.split(line, comments=True) for line in lines) if words]
 
 
 Runner = Callable[[Block, dict[str, Any]], None]
@@ -87,7 +87,7 @@ def runner(block: Block) -> Runner | None:
     """How this test runs the block, or None when it cannot."""
     if block.language == "python":
         return run_python
-    if block.language in SHELLS and all(shlex.split(command)[0] == "annolog" for command in commands(block.source)):
+    if block.language in SHELLS and all(words[0] == "annolog" for words in commands(block.source)):
         return run_shell
     return None
 
@@ -133,6 +133,6 @@ def test_the_readme_runs_in_order_in_a_fresh_folder(tmp_path: Path, monkeypatch:
     write_street_scenes(tmp_path)
     namespace: dict[str, Any] = {"__name__": "__readme__"}
     for block in readme_blocks():
-        run = runner(block)
-        if block.skip is None and run is not None:
+        run = None if block.skip else runner(block)
+        if run is not None:
             run(block, namespace)
