@@ -1,11 +1,12 @@
 """Datasets: files read at one version, sized, indexable and iterable in a stable order."""
 
+import operator
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 from uuid import UUID
 
-from annolog.core.errors import ReadOnlyError
+from annolog.core.errors import InvalidInputError, ReadOnlyError
 from annolog.core.query import parse
 from annolog.extras import require
 from annolog.file import File
@@ -41,11 +42,27 @@ class Dataset:
     def __len__(self) -> int:
         return len(self._ids) if self._ids is not None else self.project.backend.file_count(self.scope)
 
-    def __getitem__(self, index: int) -> File:
+    @overload
+    def __getitem__(self, index: int) -> File: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[File]: ...
+
+    def __getitem__(self, index: int | slice) -> File | list[File]:
+        """The file at ``index``, or the files of a slice (``ds[:8]``) as a list, read in pages."""
         ids = self._file_ids()
-        if not -len(ids) <= index < len(ids):
-            raise IndexError(f"{self!r} has {len(ids)} files; no index {index}")
-        return self._files([ids[index]])[0]
+        if isinstance(index, slice):
+            chosen = ids[index]
+            return [file for start in range(0, len(chosen), PAGE) for file in self._files(chosen[start : start + PAGE])]
+        try:
+            position = operator.index(index)  # numpy's integers too
+        except TypeError:
+            raise InvalidInputError(
+                f"a dataset is indexed by an int or a slice, got {type(index).__name__} {index!r}"
+            ) from None
+        if not -len(ids) <= position < len(ids):
+            raise IndexError(f"{self!r} has {len(ids)} files; no index {position}")
+        return self._files([ids[position]])[0]
 
     def __iter__(self) -> Iterator[File]:
         after: UUID | None = None

@@ -65,6 +65,14 @@ def test_items_are_in_torchvision_detection_format_with_stable_class_indices(dir
     assert directory.project.directory.get("train").classes == ["person", "car", "night", "bicycle"]
 
 
+def test_a_slice_of_a_dataset_is_its_files_in_that_range(directory: annolog.Directory) -> None:
+    files = list(directory)
+    assert [f.id for f in directory[2:5]] == [f.id for f in files[2:5]]
+    assert [f.id for f in directory[::7]] == [f.id for f in files[::7]] and directory[30:] == []
+    with pytest.raises(InvalidInputError, match="indexed by an int or a slice, got str 'cars'"):
+        directory["cars"]  # type: ignore[call-overload]
+
+
 def test_a_dataloader_batch_is_collated_as_lists(directory: annolog.Directory) -> None:
     images, targets = next(iter(DataLoader(directory.to_pytorch(), batch_size=4, collate_fn=collate)))
     assert len(images) == len(targets) == 4 and [t["file_id"] for t in targets] == [
