@@ -14,8 +14,11 @@ from annolog.pinned import PinnedReader
 from annolog.projections.readmodels import HistoryEntry, Outcome, Scope, after_version
 
 if TYPE_CHECKING:
+    import torch
+
     from annolog.export import ExportSummary
     from annolog.project import Project
+    from annolog.tensorflow import Task
 
 PAGE = 500  # files fetched per query while iterating
 
@@ -75,6 +78,12 @@ class Dataset:
         """Label names by class index at this version, in the order they were defined."""
         return self.project.backend.classes(self.project.name, self.version)
 
+    @property
+    def num_classes(self) -> int:
+        """The ``num_classes`` of a torchvision detection model for ``to_pytorch()``: the
+        classes and the background (label 0). Keras counts no background: ``len(ds.classes)``."""
+        return len(self.classes) + 1
+
     def subscribe(self, *, since: int | None = None) -> Iterator[HistoryEntry]:
         """Changes to this dataset's directories after version ``since`` (default: the version
         it is at), as they are projected: files added or removed, instances and metadata
@@ -105,6 +114,7 @@ class Dataset:
         self,
         transform: Callable[[Any], Any] | None = None,
         *,
+        dtype: "torch.dtype | None" = None,
         streaming: bool = False,
         shuffle: bool = False,
         seed: int = 0,
@@ -117,6 +127,11 @@ class Dataset:
     ) -> Any:
         """A PyTorch dataset of this dataset's version (a latest dataset pins the version it is at).
 
+        Items are torchvision's detection format (see ``annolog.pytorch``): images float32 in
+        [0, 1] unless ``dtype`` says otherwise (``torch.uint8`` keeps the bytes), labels 1-based
+        with 0 for the background, so ``DataLoader(ds, collate_fn=collate)`` batches go into
+        ``fasterrcnn_resnet50_fpn(num_classes=ds.num_classes)`` as they are.
+
         Map-style by default; ``streaming=True`` gives an ``IterableDataset`` with a seeded
         global shuffle, sharded exactly once over ranks (``rank``/``world_size``, from
         torch.distributed when it is initialised) and DataLoader workers, resumable mid-epoch.
@@ -124,26 +139,47 @@ class Dataset:
         require("to_pytorch()", "train", "numpy", "torch")
         from annolog import pytorch  # torch is heavy: imported only by those who train with it
 
+        items = pytorch.ItemFormat(dtype=dtype, transform=transform)
         reader = self.pinned_reader(cache_dir=cache_dir, cache_bytes=cache_bytes, max_in_flight=max_in_flight)
         if not streaming:
-            return pytorch.TorchDataset(reader, transform)
+            return pytorch.TorchDataset(reader, items)
         rank, world_size = _distributed(rank, world_size)
         return pytorch.TorchStream(
-            reader,
-            shuffle=shuffle,
-            seed=seed,
-            batch_size=batch_size,
-            rank=rank,
-            world_size=world_size,
-            transform=transform,
+            reader, items, shuffle=shuffle, seed=seed, batch_size=batch_size, rank=rank, world_size=world_size
         )
 
-    def to_tensorflow(self, *, cache_dir: Path | None = None, cache_bytes: int = 10 * 2**30) -> Any:
-        """A ``tf.data.Dataset`` of this dataset's version (needs the ``tensorflow`` extra)."""
+    def to_tensorflow(
+        self,
+        *,
+        task: "Task" = "detection",
+        shuffle: bool = False,
+        seed: int = 0,
+        num_shards: int = 1,
+        index: int = 0,
+        batch_size: int | None = None,
+        cache_dir: Path | None = None,
+        cache_bytes: int = 10 * 2**30,
+    ) -> Any:
+        """A ``tf.data.Dataset`` of this dataset's version that Keras fits on (needs the ``tensorflow`` extra).
+
+        ``(image, target)`` elements (see ``annolog.tensorflow``), a new seeded shuffle each
+        pass with ``shuffle=True``, shard ``index`` of ``num_shards`` (equal, disjoint) and a
+        known cardinality:
+
+        >>> model.fit(ds.to_tensorflow(task="classification", shuffle=True, batch_size=8))  # doctest: +SKIP
+        """
         require("to_tensorflow()", "tensorflow", "numpy", "tensorflow")
         from annolog.tensorflow import to_tensorflow
 
-        return to_tensorflow(self.pinned_reader(cache_dir=cache_dir, cache_bytes=cache_bytes))
+        return to_tensorflow(
+            self.pinned_reader(cache_dir=cache_dir, cache_bytes=cache_bytes),
+            task=task,
+            shuffle=shuffle,
+            seed=seed,
+            num_shards=num_shards,
+            index=index,
+            batch_size=batch_size,
+        )
 
     def export_coco(self, out: str | Path, *, images: bool = False, progress: bool = False) -> "ExportSummary":
         """Write this dataset's version as COCO (``annotations.json``, and the images with ``images=True``)."""

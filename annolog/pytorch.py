@@ -1,10 +1,18 @@
 """PyTorch datasets over a pinned version: map-style for random access, iterable for streaming.
 
-Items are ``(image, target)`` in torchvision's detection format: ``image`` a uint8 C×H×W
-tensor; ``target`` holds ``boxes`` (float32 N×4, x_min y_min x_max y_max), ``labels``
-(int64 N, indices into ``dataset.classes``), ``file_id`` (str), and when present ``tags``
-(int64, whole-image labels) and ``shapes`` (polygons, lines, points). Use ``collate``
-with a DataLoader: images differ in size and box counts differ per image.
+Items are ``(image, target)`` as ``torchvision.models.detection`` models take them, so a
+batch of ``DataLoader(ds, collate_fn=collate)`` goes into
+``fasterrcnn_resnet50_fpn(num_classes=ds.num_classes)`` as it comes:
+
+- ``image``: float32 C×H×W in [0, 1] (``dtype=torch.uint8`` keeps the 0–255 bytes);
+- ``target["boxes"]``: float32 N×4, x_min y_min x_max y_max in pixels;
+- ``target["labels"]``: int64 N, 1-based because torchvision keeps 0 for the background:
+  label k is ``ds.classes[k]`` and ``ds.classes[0]`` is ``"__background__"``, as in
+  torchvision's weights' categories (and k is the label's COCO category id in an export);
+- ``target["file_id"]`` (str), and when present ``tags`` (int64, whole-image labels) and
+  ``shapes`` (polygons, lines, points), numbered the same way; detection models ignore them.
+
+Use ``collate`` with a DataLoader: images differ in size and box counts differ per image.
 """
 
 from collections.abc import Callable, Iterator
@@ -22,49 +30,84 @@ from annolog.sharding import epoch_order, rank_block, worker_items
 
 Item = tuple[torch.Tensor, dict[str, Any]]
 Transform = Callable[[Item], Any]
+BACKGROUND = "__background__"  # label 0, torchvision's name for it
 _CHUNK = 32  # files read per round trip while streaming; the next chunk loads while this one is used
 
 
-def to_item(entry: Entry, data: bytes) -> Item:
-    """The (image, target) of one file."""
+def _labels(indices: tuple[int, ...]) -> torch.Tensor:
+    return torch.tensor([i + 1 for i in indices], dtype=torch.int64)  # class index i is label i + 1
+
+
+def to_item(entry: Entry, data: bytes, dtype: torch.dtype = torch.float32) -> Item:
+    """The (image, target) of one file, its pixels as ``dtype``."""
     # numpy's transpose copy is steadier than torch's multi-threaded one outside workers
-    image = torch.from_numpy(np.ascontiguousarray(decode_image(data, entry.name).transpose(2, 0, 1)))
+    pixels = torch.from_numpy(np.ascontiguousarray(decode_image(data, entry.name).transpose(2, 0, 1)))
+    image = pixels if dtype == torch.uint8 else pixels.to(dtype).div_(255)
     target: dict[str, Any] = {
         "boxes": torch.tensor(entry.boxes, dtype=torch.float32).reshape(-1, 4),
-        "labels": torch.tensor(entry.box_labels, dtype=torch.int64),
+        "labels": _labels(entry.box_labels),
         "file_id": str(entry.file_id),
     }
     if entry.tags:
-        target["tags"] = torch.tensor(entry.tags, dtype=torch.int64)
+        target["tags"] = _labels(entry.tags)
     if entry.shapes:
         target["shapes"] = [
-            {"label": label, "kind": kind, "points": torch.tensor(points, dtype=torch.float32)}
+            {"label": label + 1, "kind": kind, "points": torch.tensor(points, dtype=torch.float32)}
             for label, kind, points in entry.shapes
         ]
     return image, target
 
 
 def collate(batch: list[Any]) -> tuple[list[Any], ...]:
-    """Keep images and targets as lists (sizes differ): ``DataLoader(ds, collate_fn=collate)``."""
+    """Keep images and targets as lists (sizes differ): ``DataLoader(ds, collate_fn=collate)``.
+
+    Lists of images and of targets are what torchvision's detection models take.
+    """
     return tuple(list(column) for column in zip(*batch))
 
 
-def _load(reader: PinnedReader, positions: list[int], transform: Transform | None) -> list[Any]:
-    entries = reader.entries(positions)
-    items = [to_item(entry, data) for entry, data in zip(entries, reader.fetch(entries))]
-    return [transform(item) for item in items] if transform else list(items)
+class ItemFormat:
+    """How a file becomes an item: its pixels as ``dtype`` (default float32 in [0, 1]), then ``transform``."""
+
+    def __init__(self, *, dtype: torch.dtype | None = None, transform: Transform | None = None) -> None:
+        if dtype is not None and not (
+            isinstance(dtype, torch.dtype) and (dtype == torch.uint8 or dtype.is_floating_point)
+        ):
+            raise InvalidInputError(
+                f"dtype must be torch.uint8 (pixels 0-255) or a floating dtype (pixels in [0, 1]), got {dtype!r}"
+            )
+        self.dtype = torch.float32 if dtype is None else dtype
+        self.transform = transform
+
+    def load(self, reader: PinnedReader, positions: list[int]) -> list[Any]:
+        """The items of the files at ``positions``: one manifest round trip, blobs in parallel."""
+        entries = reader.entries(positions)
+        items = [to_item(entry, data, self.dtype) for entry, data in zip(entries, reader.fetch(entries))]
+        return [self.transform(item) for item in items] if self.transform else list(items)
 
 
-class TorchDataset(Dataset[Any]):
-    """Map-style: ``len``, ``ds[i]``; a DataLoader batch is fetched in one round trip plus
-    parallel blob reads (``__getitems__``), never one blocking request per sample."""
+class _Classes:
+    """The label names and count both PyTorch datasets report, background first."""
 
-    def __init__(self, reader: PinnedReader, transform: Transform | None = None) -> None:
-        self.reader, self.transform = reader, transform
+    reader: PinnedReader
 
     @property
     def classes(self) -> list[str]:
-        return self.reader.classes
+        """Names by label: ``"__background__"``, then the dataset's classes in index order."""
+        return [BACKGROUND, *self.reader.classes]
+
+    @property
+    def num_classes(self) -> int:
+        """What a torchvision detection model is built with: the classes and the background."""
+        return len(self.reader.classes) + 1
+
+
+class TorchDataset(_Classes, Dataset[Any]):
+    """Map-style: ``len``, ``ds[i]``; a DataLoader batch is fetched in one round trip plus
+    parallel blob reads (``__getitems__``), never one blocking request per sample."""
+
+    def __init__(self, reader: PinnedReader, items: ItemFormat) -> None:
+        self.reader, self.items = reader, items
 
     def __len__(self) -> int:
         return len(self.reader.ids)
@@ -75,10 +118,10 @@ class TorchDataset(Dataset[Any]):
         return self.__getitems__([index % len(self)])[0]
 
     def __getitems__(self, indices: list[int]) -> list[Any]:
-        return _load(self.reader, indices, self.transform)
+        return self.items.load(self.reader, indices)
 
 
-class TorchStream(IterableDataset[Any]):
+class TorchStream(_Classes, IterableDataset[Any]):
     """Streaming: a seeded global shuffle per epoch, sharded exactly once over ranks and workers.
 
     See ``annolog.sharding`` for the policy. Call ``set_epoch(e)`` before each epoch. To
@@ -90,25 +133,21 @@ class TorchStream(IterableDataset[Any]):
     def __init__(
         self,
         reader: PinnedReader,
+        items: ItemFormat,
         *,
         shuffle: bool,
         seed: int,
         batch_size: int,
         rank: int,
         world_size: int,
-        transform: Transform | None = None,
     ) -> None:
         if batch_size < 1:
             raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
-        self.reader, self.transform = reader, transform
+        self.reader, self.items = reader, items
         self.shuffle, self.seed, self.batch_size = shuffle, seed, batch_size
         self.rank, self.world_size = rank, world_size
         self.epoch, self._skip = 0, 0
         rank_block([], rank=rank, world_size=world_size)  # validates rank and world_size
-
-    @property
-    def classes(self) -> list[str]:
-        return self.reader.classes
 
     def __len__(self) -> int:
         """Items this rank reads per epoch (the same on every rank)."""
@@ -149,12 +188,10 @@ class TorchStream(IterableDataset[Any]):
         chunks = [positions[i : i + _CHUNK] for i in range(0, len(positions), _CHUNK)]
         with ThreadPoolExecutor(1, thread_name_prefix="annolog-prefetch") as ahead:
             pending: Future[list[Any]] | None = (
-                ahead.submit(_load, self.reader, chunks[0], self.transform) if chunks else None
+                ahead.submit(self.items.load, self.reader, chunks[0]) if chunks else None
             )
             for k in range(len(chunks)):
                 assert pending is not None
                 items = pending.result()
-                pending = (
-                    ahead.submit(_load, self.reader, chunks[k + 1], self.transform) if k + 1 < len(chunks) else None
-                )
+                pending = ahead.submit(self.items.load, self.reader, chunks[k + 1]) if k + 1 < len(chunks) else None
                 yield from items

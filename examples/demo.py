@@ -191,7 +191,7 @@ def main() -> None:
          ["YOLO", yolo.files, yolo.instances, f"{yolo.out}/labels/*.txt, classes.txt"]],
     )  # fmt: skip
 
-    section("7. Train on v1, streamed from annolog, twice")
+    section("7. Train torchvision's Faster R-CNN on v1, streamed from annolog, twice")
     first, second = train(pinned, steps=3, batch_size=2), train(pinned, steps=3, batch_size=2)
     table(["run", "losses per step"], [["1", first.losses], ["2", second.losses]])
     print(f"  both runs saw bit-identical batches: {first.batch_digests == second.batch_digests}")

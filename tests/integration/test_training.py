@@ -57,10 +57,11 @@ def _ids(batches: Any) -> list[str]:
 def test_items_are_in_torchvision_detection_format_with_stable_class_indices(directory: annolog.Directory) -> None:
     ds = directory.to_pytorch()
     image, target = ds[2]
-    assert image.dtype == torch.uint8 and image.shape == (3, 30, 42)
+    assert image.dtype == torch.float32 and image.shape == (3, 30, 42) and 0 <= image.min() <= image.max() <= 1
     assert target["boxes"].dtype == torch.float32 and target["boxes"].shape == (2, 4)
-    assert target["labels"].tolist() == [0, 1] and ds.classes == ["person", "car", "night"]
-    assert ds[0][1]["boxes"].shape == (0, 4) and ds[0][1]["tags"].tolist() == [2]
+    assert target["labels"].tolist() == [1, 2] and ds.classes == ["__background__", "person", "car", "night"]
+    assert ds.num_classes == directory.num_classes == 4 and directory.classes == ["person", "car", "night"]
+    assert ds[0][1]["boxes"].shape == (0, 4) and ds[0][1]["tags"].tolist() == [3]
     directory.project.define_labels("bicycle")  # new labels get new indices, old ones keep theirs
     assert directory.project.directory.get("train").classes == ["person", "car", "night", "bicycle"]
 
@@ -178,17 +179,65 @@ def test_a_missing_blob_is_an_error_naming_the_file(directory: annolog.Directory
         directory.to_pytorch()[5]
 
 
-def test_tensorflow_reads_the_same_items(directory: annolog.Directory) -> None:
-    import tensorflow as tf
-
+def test_tensorflow_reads_the_same_pixels_and_boxes_with_keras_class_indices(directory: annolog.Directory) -> None:
     elements = list(directory.to_tensorflow().as_numpy_iterator())
-    torch_ds = directory.to_pytorch()
+    torch_ds = directory.to_pytorch(dtype=torch.uint8)
     assert len(elements) == FILES
     for i in (0, 2, 7):
-        assert elements[i]["image"].shape == tuple(torch_ds[i][0].permute(1, 2, 0).shape)
-        assert elements[i]["labels"].tolist() == torch_ds[i][1]["labels"].tolist()
-        assert elements[i]["file_id"].decode() == torch_ds[i][1]["file_id"]
-    assert tf.data.experimental.cardinality(directory.to_tensorflow().batch(4)) is not None
+        image, target = elements[i]
+        assert image.dtype == "float32" and image.max() > 1  # Keras' 0-255, rescaled inside the model
+        assert (image == torch_ds[i][0].permute(1, 2, 0).numpy()).all()
+        assert target["boxes"].tolist() == torch_ds[i][1]["boxes"].tolist()
+        assert target["labels"].tolist() == [k - 1 for k in torch_ds[i][1]["labels"].tolist()]  # no background
+
+
+def test_tensorflow_shards_reshuffle_each_pass_in_the_order_pytorch_streams_read(directory: annolog.Directory) -> None:
+    import tensorflow as tf
+
+    def boxes(elements: Any) -> list[list[list[float]]]:
+        return [target["boxes"].tolist() for _, target in elements]
+
+    shards = [directory.to_tensorflow(shuffle=True, seed=5, num_shards=2, index=k) for k in (0, 1)]
+    assert [int(tf.data.experimental.cardinality(s)) for s in shards] == [FILES // 2] * 2
+    first_pass = [boxes(s.as_numpy_iterator()) for s in shards]
+    stream = directory.to_pytorch(streaming=True, shuffle=True, seed=5, rank=1, world_size=2)
+    assert first_pass[1] == [target["boxes"].tolist() for _, target in stream]
+    assert boxes(shards[1].as_numpy_iterator()) != first_pass[1]  # the next pass (Keras epoch) is reshuffled
+    with pytest.raises(InvalidInputError, match="got index=2, num_shards=2"):
+        directory.to_tensorflow(num_shards=2, index=2)
+
+
+def test_a_keras_classifier_fits_on_tensorflow_batches_as_they_come(directory: annolog.Directory) -> None:
+    import keras
+
+    ds = directory.to_tensorflow(task="classification", shuffle=True, batch_size=4)
+    _, present = next(iter(ds))
+    assert present.shape == (4, 3) and present.dtype == "float32" and int(ds.cardinality()) == -(-FILES // 4)
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(None, None, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(4, 3, strides=2, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(len(directory.classes), activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    history = model.fit(ds, epochs=1, steps_per_epoch=1, verbose=0)
+    assert len(history.history["loss"]) == 1 and history.history["loss"][0] > 0
+
+
+def test_detection_elements_go_through_keras_box_layers_and_pad_boxes_with_minus_one(
+    directory: annolog.Directory,
+) -> None:
+    import keras
+
+    resize = keras.layers.Resizing(32, 32, bounding_box_format="xyxy")
+    image, target = next(iter(directory.to_tensorflow().skip(2)))
+    resized = resize({"images": image, "bounding_boxes": target})
+    assert tuple(resized["images"].shape) == (32, 32, 3) and tuple(resized["bounding_boxes"]["boxes"].shape) == (2, 4)
+    images, targets = next(iter(directory.to_tensorflow(batch_size=3)))  # files with 0, 1 and 2 boxes
+    assert tuple(images.shape) == (3, 30, 42, 3) and targets["labels"].numpy().tolist() == [[-1, -1], [0, -1], [0, 1]]
 
 
 @pytest.fixture
