@@ -295,8 +295,9 @@ class Loading:
         )
 
 
-def _annotations(target: dict[str, torch.Tensor]) -> list[tuple[Any, ...]]:
-    return sorted((*box, label) for box, label in zip(target["boxes"].tolist(), target["labels"].tolist()))
+def _annotations(target: dict[str, torch.Tensor], *, first_label: int = 0) -> list[tuple[Any, ...]]:
+    labels = [label - first_label for label in target["labels"].tolist()]
+    return sorted((*box, label) for box, label in zip(target["boxes"].tolist(), labels))
 
 
 def check_same_item(directory: annolog.Directory, samples: Sequence[Sample]) -> None:
@@ -306,9 +307,10 @@ def check_same_item(directory: annolog.Directory, samples: Sequence[Sample]) -> 
     is not the order they were drawn in.
     """
     name = directory[0].name
-    image, target = directory.to_pytorch()[0]
+    image, target = directory.to_pytorch(dtype=torch.uint8)[0]
     local_image, local_target = LocalFiles([s for s in samples if s.path.name == name])[0]
-    if not torch.equal(image, local_image) or _annotations(target) != _annotations(local_target):
+    # annolog's labels start at 1 (0 is torchvision's background); the local reader's at 0.
+    if not torch.equal(image, local_image) or _annotations(target, first_label=1) != _annotations(local_target):
         raise RuntimeError(f"annolog's item for {name!r} differs from the local file's: not the same data")
 
 
@@ -332,22 +334,24 @@ def prepare(client: annolog.Client, s3_client: annolog.Client, samples: Sequence
 
 
 def embedded_passes(directory: annolog.Directory, loading: Loading, epoch: int) -> list[Pass]:
-    stream = directory.to_pytorch(streaming=True, shuffle=True, batch_size=loading.batch_size)
+    stream = directory.to_pytorch(streaming=True, shuffle=True, batch_size=loading.batch_size, dtype=torch.uint8)
     stream.set_epoch(epoch)
     return [
-        loading.pass_of("(b) annolog embedded, map-style", directory.to_pytorch(), shuffle=True),
+        loading.pass_of("(b) annolog embedded, map-style", directory.to_pytorch(dtype=torch.uint8), shuffle=True),
         loading.pass_of("(b) annolog embedded, streaming + shuffle", stream),
     ]
 
 
 def s3_passes(directory: annolog.Directory, loading: Loading, epoch: int, cache_dir: Path) -> list[Pass]:
     """A cold cache (``cache_dir`` new), then the next epoch on it warm, then map-style on it."""
-    stream = directory.to_pytorch(streaming=True, shuffle=True, batch_size=loading.batch_size, cache_dir=cache_dir)
+    stream = directory.to_pytorch(
+        streaming=True, shuffle=True, batch_size=loading.batch_size, cache_dir=cache_dir, dtype=torch.uint8
+    )
     stream.set_epoch(2 * epoch)
     cold = loading.pass_of("(c) annolog S3, streaming, cold cache", stream)
     stream.set_epoch(2 * epoch + 1)
     warm = loading.pass_of(WARM_S3, stream)
-    mapped = directory.to_pytorch(cache_dir=cache_dir)
+    mapped = directory.to_pytorch(cache_dir=cache_dir, dtype=torch.uint8)
     return [cold, warm, loading.pass_of("(c) annolog S3, map-style, warm cache", mapped, shuffle=True)]
 
 
@@ -443,7 +447,7 @@ def first_batch_s(client: annolog.Client, loading: Loading, *, streaming: bool, 
     started = time.perf_counter()
     directory = client.project("big").directory.get("big", version=TAG)
     dataset = directory.to_pytorch(
-        streaming=streaming, shuffle=False, batch_size=loading.batch_size, cache_dir=cache_dir
+        streaming=streaming, shuffle=False, batch_size=loading.batch_size, cache_dir=cache_dir, dtype=torch.uint8
     )
     batches = _first_batch(loading.loader(dataset))
     seconds = time.perf_counter() - started

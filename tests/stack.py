@@ -123,3 +123,15 @@ def running_server(settings: Settings) -> Iterator[str]:
             process.terminate()
         for process in (api, projector):
             process.wait(timeout=30)
+
+
+def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m annolog ARGS`` on the embedded default in ``data_dir``, as a user runs it:
+    no other ANNOLOG_* setting of the test's own environment leaks in."""
+    return subprocess.run(
+        [sys.executable, "-m", "annolog", *args],
+        capture_output=True,
+        text=True,
+        env={"ANNOLOG_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )

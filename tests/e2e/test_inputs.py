@@ -7,8 +7,6 @@ and the command line.
 
 import getpass
 import io
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +25,7 @@ from annolog.api.settings import Settings, load_settings
 from annolog.api.tokens import Tokens
 from annolog.core.errors import InvalidInputError
 from annolog.core.query import MAX_QUERY_LENGTH
+from tests.stack import run_cli
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
 
@@ -194,23 +193,13 @@ def test_a_local_blob_is_a_download_unless_a_raster_image_and_is_never_sniffed(
     assert response.headers["content-disposition"] == f"{disposition}; filename*=UTF-8''{name}"
 
 
-def _annolog(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "annolog", *args],
-        capture_output=True,
-        text=True,
-        env={"ANNOLOG_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
-        timeout=120,
-    )
-
-
 def test_the_command_line_refuses_a_century_long_token_and_an_unknown_event_without_a_traceback(
     tmp_path: Path,
 ) -> None:
     annolog.Client(tmp_path, actor=getpass.getuser()).create_project("cli")
 
-    token = _annolog(tmp_path, "token", "create", "ana", "--expires-in-days", "1e9")
-    history = _annolog(tmp_path, "history", "--project", "cli", "--event", "NoSuchEvent")
+    token = run_cli(tmp_path, "token", "create", "ana", "--expires-in-days", "1e9")
+    history = run_cli(tmp_path, "history", "--project", "cli", "--event", "NoSuchEvent")
 
     assert (token.returncode, "Traceback" in token.stderr) == (2, False), token.stderr
     assert "--expires-in-days" in token.stderr and "36525" in token.stderr

@@ -27,17 +27,7 @@ from annolog.api.cli import app
 from annolog.api.tokens import Tokens, api_tokens
 from annolog.eventlog.codec import CommitCodec
 from annolog.eventlog.sql import log_records
-from tests.stack import free_port
-
-
-def _annolog(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "annolog", *args],
-        capture_output=True,
-        text=True,
-        env={"ANNOLOG_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
-        timeout=120,
-    )
+from tests.stack import free_port, run_cli
 
 
 def _project(data_dir: Path) -> annolog.Project:
@@ -52,7 +42,7 @@ def _project(data_dir: Path) -> annolog.Project:
 
 def test_replay_rebuilds_every_view_and_reports_each_table_equal(tmp_path: Path) -> None:
     _project(tmp_path)
-    result = _annolog(tmp_path, "replay")
+    result = run_cli(tmp_path, "replay")
     assert result.returncode == 0, result.stderr
     assert "replayed 5 log records" in result.stdout
     assert "instances" in result.stdout and "DIFFERENT" not in result.stdout
@@ -60,7 +50,7 @@ def test_replay_rebuilds_every_view_and_reports_each_table_equal(tmp_path: Path)
 
 def test_replay_up_to_a_version_equals_the_views_read_as_of_it(tmp_path: Path) -> None:
     project = _project(tmp_path)
-    result = _annolog(tmp_path, "replay", "--project", "cli", "--version", str(project.version - 1))
+    result = run_cli(tmp_path, "replay", "--project", "cli", "--version", str(project.version - 1))
     assert result.returncode == 0, result.stderr
     assert "up to version" in result.stdout and "DIFFERENT" not in result.stdout
 
@@ -78,7 +68,7 @@ def test_a_bad_setting_stops_the_command_naming_the_variable(tmp_path: Path) -> 
 
 
 def _json(data_dir: Path, *args: str) -> Any:
-    result = _annolog(data_dir, *args, "--json")
+    result = run_cli(data_dir, *args, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -98,7 +88,7 @@ def test_verify_finds_the_chain_intact_and_names_the_version_whose_record_was_re
         forged = commit.model_copy(update={"events": (event.model_copy(update={"points": ((9, 9), (12, 12))}),)})
         db.execute(update(log_records).where(log_records.c.position == position).values(payload=codec.encode(forged)))
 
-    result = _annolog(tmp_path, "verify", "--json")
+    result = run_cli(tmp_path, "verify", "--json")
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["intact"] is False and report["first_break"]["version"] == project.version
@@ -152,7 +142,7 @@ def test_every_command_spells_project_directory_and_json_alike(name: str) -> Non
 def test_history_prints_a_table_with_a_header_and_each_change_before_and_after(tmp_path: Path) -> None:
     _project(tmp_path)
 
-    result = _annolog(tmp_path, "history", "-p", "cli", "-d", "all", "--file", "a.png")
+    result = run_cli(tmp_path, "history", "-p", "cli", "-d", "all", "--file", "a.png")
 
     assert result.returncode == 0, result.stderr
     header, *rows = result.stdout.splitlines()

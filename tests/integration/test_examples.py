@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import annolog
@@ -19,8 +18,7 @@ def test_training_twice_on_a_pinned_version_sees_bit_identical_batches(tmp_path:
     assert train(pinned, steps=3, batch_size=4, seed=1).batch_digests != first.batch_digests
 
 
-def test_the_demo_tells_the_whole_story_on_the_embedded_default_in_under_a_minute(tmp_path: Path) -> None:
-    started = time.monotonic()
+def test_the_demo_tells_the_whole_story_on_the_embedded_default(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "examples.demo"],
         capture_output=True,
@@ -29,7 +27,6 @@ def test_the_demo_tells_the_whole_story_on_the_embedded_default_in_under_a_minut
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - started < 60
     out = result.stdout
     assert "category_id 42 is not in categories" in out  # the import lists what it refused
     assert "photos, pinned at v1         person (0, 64, 325, 512)" in out  # the pinned version did not move

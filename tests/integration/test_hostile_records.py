@@ -43,7 +43,7 @@ from annolog.projections.projector import stored_offset
 from annolog.projections.replay import checksums, drop_database, fresh_database, replay
 from annolog.projections.status import projection_status
 from annolog.projections.tables import commits, rejected_records
-from tests.stack import environment, signature
+from tests.stack import environment, run_cli, signature
 
 CODEC = CommitCodec.default()
 
@@ -341,10 +341,10 @@ def test_status_verify_and_replay_report_the_bad_records_and_go_on(embedded: Emb
     assert [r["offset"] for r in status["latest_rejected"]] == [bad[1].offset, bad[0].offset]
     verified = _cli_json(tmp_path, "verify")
     assert verified["intact"] is True and [r["offset"] for r in verified["bad_records"]] == [p.offset for p in bad]
-    replayed = _cli(tmp_path, "replay")
+    replayed = run_cli(tmp_path, "replay")
     assert replayed.returncode == 0, replayed.stderr
     assert "2 log record(s) are not commits" in replayed.stdout and "DIFFERENT" not in replayed.stdout
-    assert "2 log record(s) rejected as not being commits" in _cli(tmp_path, "status").stdout
+    assert "2 log record(s) rejected as not being commits" in run_cli(tmp_path, "status").stdout
 
 
 def test_ready_counts_the_rejected_records_and_stays_ready(embedded: EmbeddedStack) -> None:
@@ -358,17 +358,7 @@ def test_ready_counts_the_rejected_records_and_stays_ready(embedded: EmbeddedSta
     assert response.json()["status"] == "ready" and response.json()["rejected_records"] == 1
 
 
-def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "annolog", *args],
-        capture_output=True,
-        text=True,
-        env={"ANNOLOG_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
-        timeout=120,
-    )
-
-
 def _cli_json(data_dir: Path, *args: str) -> Any:
-    result = _cli(data_dir, *args, "--json")
+    result = run_cli(data_dir, *args, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
