@@ -12,6 +12,7 @@ Traceback (most recent call last):
 ValueError: must not contain control characters: found U+0000 at index 4
 """
 
+import math
 import unicodedata
 from typing import Annotated
 
@@ -47,9 +48,12 @@ def check_text(value: str) -> str:
 
 
 def check_json(value: JsonValue, path: str = "") -> JsonValue:
-    """JSON whose every key and string value passes ``check_text`` (error names the key path)."""
+    """JSON whose every key and string value passes ``check_text`` and whose numbers are finite
+    (error names the key path): NaN and Infinity are not JSON, and PostgreSQL refuses them."""
     if isinstance(value, str):
         _at(path, value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path or 'value'}: must be a finite number, got {value}")
     elif isinstance(value, list):
         for index, item in enumerate(value):
             check_json(item, f"{path}[{index}]")

@@ -137,12 +137,7 @@ class KafkaLog:
                 for record in batches.get(tp, []):
                     if record.offset >= stop:
                         return
-                    position = Position(partition, record.offset)
-                    forged = self._forgery(record)
-                    if forged is not None:
-                        yield BadRecord(position, record.value or b"", forged)
-                        continue
-                    yield decode_record(self._codec, position, record.value, partition_of=self.partition_of)
+                    yield self._judged(Position(partition, record.offset), record)
 
     def end(self, partition: int) -> int:
         tp = TopicPartition(self._topic, partition)
@@ -221,6 +216,16 @@ class KafkaLog:
 
     def _signature(self, key: bytes, payload: bytes) -> list[tuple[str, bytes]] | None:
         return None if self._signing is None else [(HEADER, self._signing.sign(key, payload))]
+
+    def _judged(self, position: Position, record: Any) -> Record:
+        """The record as a commit, or why it is not one; never raises, whatever its writer sent."""
+        try:
+            forged = self._forgery(record)
+        except Exception as exc:  # hostile headers must reject their record, not stop the partition
+            forged = f"the record's headers cannot be read ({type(exc).__name__}: {exc})"
+        if forged is not None:
+            return BadRecord(position, record.value or b"", forged)
+        return decode_record(self._codec, position, record.value, partition_of=self.partition_of)
 
     def _forgery(self, record: Any) -> str | None:
         """Why a consumed record is not signed by us, or None (always None when unsigned)."""

@@ -67,9 +67,12 @@ class SigningKeys:
         """The header value that signs a record of ``key`` and ``value`` with the first key."""
         return f"{self.signing_id}:{_mac(self.secrets[self.signing_id], key, value)}".encode()
 
-    def verify(self, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]]) -> str | None:
-        """Why the record is not authentic, or None when exactly one valid signature covers it."""
-        signatures = [header_value for name, header_value in headers if name == HEADER]
+    def verify(self, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes | None]]) -> str | None:
+        """Why the record is not authentic, or None when exactly one valid signature covers it.
+
+        Headers come from whoever wrote the record: a null value (Kafka allows one) is unsigned too.
+        """
+        signatures = [header_value for name, header_value in headers if name == HEADER and header_value]
         if not signatures:
             return f"the record is unsigned (no {HEADER} header); only annolog serve's commits are signed"
         if len(signatures) > 1:

@@ -66,14 +66,34 @@ def _opening(db: Connection, commit: Commit) -> tuple[str, int]:
     return first.name, 0
 
 
+_CREATED_ID = {
+    "DirectoryCreated": "directory_id",
+    "FileAdded": "file_id",
+    "FileCopied": "file_id",
+    "InstanceAdded": "instance_id",
+}
+"""The id of the thing each creating event makes: fresh on every attempt unless the client chose it."""
+
+
 def commit_digest(commit: Commit) -> str:
-    """sha256 of what ``commit`` says: its project, actor, command and events, not its time.
+    """sha256 of what ``commit`` says: its project, actor, command and events, not its time,
+    and up to the ids of what it creates.
 
     Stored with the outcome, it tells a retry (same digest: the first outcome stands) from
-    a commit id re-sent with other contents (a conflict the service reports).
+    a commit id re-sent with other contents (a conflict the service reports). A retry may
+    carry fresh ids for what it creates (the server fills in omitted ids; a bulk import makes
+    new ones on each run), so each created id — and every reference to it in the commit —
+    counts as "the k-th thing this commit creates".
     """
     said = commit.model_dump(mode="json", include={"project_id", "actor", "command", "events"})
-    return hashlib.sha256(json.dumps(said, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    created: dict[str, str] = {}
+    for event in said["events"]:
+        if (field := _CREATED_ID.get(event["type"])) is not None:
+            created.setdefault(event[field], f"created-{len(created)}")
+    text = json.dumps(said, sort_keys=True, separators=(",", ":"))
+    for real, ordinal in created.items():  # 36-character UUIDs: no other text can match one
+        text = text.replace(f'"{real}"', f'"{ordinal}"')
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _outcome(record: LogRecord, **outcome: Any) -> dict[str, Any]:
@@ -107,7 +127,10 @@ def _rejection(record: LogRecord, exc: Exception) -> dict[str, Any]:
             record, accepted=False, error=ConflictError.__name__, reason=f"conflicts with stored data: {exc.orig}"
         )
     log.exception("the judge failed on commit %s at %s; it is rejected", record.commit.commit_id, record.position)
-    reason = f"the judge failed on this commit ({type(exc).__name__}: {exc}); it was rejected so that the log goes on"
+    # A driver error's text carries the statement and its parameters: the log has them, the reason only the cause.
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    first_line = next(iter(str(cause).splitlines()), "")
+    reason = f"the judge failed on this commit ({type(cause).__name__}: {first_line}); rejected so the log goes on"
     return _outcome(record, accepted=False, error=JudgeFailed.__name__, reason=reason)
 
 

@@ -128,6 +128,16 @@ class ProjectionContract:
             project.execute([DefineLabel(name="bus")], commit_id=commit_id)
         assert "bus" not in project.labels and project.version == first.version
 
+    def test_a_retry_whose_new_things_got_fresh_ids_gets_the_first_outcome(self, project: annolog.Project) -> None:
+        # The server fills in ids a request leaves out, and a bulk import makes new ones on each run.
+        commit_id = uuid7()
+        first = project.execute([CreateDirectory(name="retried")], commit_id=commit_id)
+
+        assert project.execute([CreateDirectory(name="retried")], commit_id=commit_id) == first
+        with pytest.raises(ConflictError, match="already used for a commit with other"):
+            project.execute([CreateDirectory(name="another")], commit_id=commit_id)
+        assert [d.name for d in project.directory.list()] == ["retried"]
+
     def test_two_handles_editing_one_instance_one_wins_and_a_replay_decides_the_same(
         self, project: annolog.Project, service: Service
     ) -> None:

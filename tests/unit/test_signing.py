@@ -58,6 +58,11 @@ def test_an_unsigned_record_is_refused() -> None:
     assert reason is not None and "unsigned" in reason
 
 
+def test_a_signature_header_without_a_value_is_unsigned() -> None:
+    reason = SigningKeys.parse(NEW).verify(b"project", b"commit", [(HEADER, None)])
+    assert reason is not None and "unsigned" in reason
+
+
 def test_a_record_with_two_signatures_is_refused_even_if_one_is_valid() -> None:
     keys = SigningKeys.parse(NEW)
     headers = _signed(keys) + [(HEADER, b"new:" + b"0" * 64)]

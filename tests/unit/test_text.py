@@ -80,3 +80,9 @@ def test_file_names_may_be_paths() -> None:
 def test_revisions_past_what_the_database_holds_are_refused() -> None:
     with pytest.raises(InvalidInputError, match="expected_revision"):
         ChangeInstance(instance_id=uuid4(), expected_revision=2**70, label="car", kind="tag")
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_json_numbers_must_be_finite_as_json_and_postgresql_need(number: float) -> None:
+    with pytest.raises(InvalidInputError, match=r"attributes: score\[0\]: must be a finite number"):
+        AddInstance(file_id=uuid4(), label="car", kind="tag", attributes={"score": [number]})
