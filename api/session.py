@@ -69,8 +69,8 @@ class Session:
         checked here because who uploaded what is not in the log the judge reads.
         """
         with self.service.reading() as db:
-            view = queries.project_named(db, project)
-            self._may_name_blobs(db, view, commands)
+            view, granted = self._project(db, project)  # no role, no answer about the project's bytes
+            self._may_name_blobs(db, view, granted, commands)
         return self.service.execute(view.project_id, self.actor, commands, commit_id=commit_id)
 
     def store_blob(self, project: str, data: bytes, *, name: str, media_type: str | None = None) -> StoredBlob:
@@ -225,14 +225,21 @@ class Session:
 
     # -- the checks --------------------------------------------------------------------------
 
-    def _may_name_blobs(self, db: Connection, view: ProjectView, commands: Sequence[Command]) -> None:
+    def _may_name_blobs(
+        self, db: Connection, view: ProjectView, granted: dict[UUID, int], commands: Sequence[Command]
+    ) -> None:
         # One answer whether the bytes are elsewhere or nowhere: a refusal is no oracle for hashes.
-        missing = sorted(unheld(db, view.project_id, {c.sha256 for c in commands if isinstance(c, AddFile)}))
+        hashes = {c.sha256 for c in commands if isinstance(c, AddFile)}
+        if not hashes:
+            return
+        readable = [d.directory_id for d in _readable(queries.list_directories(db, view, view.version), granted)]
+        missing = sorted(unheld(db, view.project_id, hashes, actor=self.actor, readable=readable))
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise NotFoundError(
-                f"blob {missing[0]}{more} is not in project {view.name!r}: it was not uploaded to it and no file "
-                "of it has these bytes; upload them to the project first (store_blob, or POST .../blobs)"
+                f"blob {missing[0]}{more} is not in project {view.name!r} for {self.actor}: {self.actor} did not "
+                "upload it there and no file they may read has these bytes; upload them to the project first "
+                "(store_blob, or POST .../blobs)"
             )
 
     def _project(self, db: Connection, name: str) -> tuple[ProjectView, dict[UUID, int]]:

@@ -2,21 +2,22 @@
 
 Blobs are stored once per content and shared across projects, so a sha256 must not be a
 key to the bytes: anyone can make a project, and a file naming a leaked hash would serve
-another project's restricted bytes. A file may only name bytes uploaded to its project
-or those of one of its files (at any version). Uploads are recorded here, in a table of
-the service's own like the tokens': who uploaded what is not a fact of the dataset, and
-a replay of the log must not need it.
+another project's restricted bytes. The same holds inside a project, whose restricted
+directories only some may read: a file may only name bytes its author uploaded to the
+project, or those of a file its author may read. Uploads are recorded here, in a table
+of the service's own like the tokens': who uploaded what is not a fact of the dataset,
+and a replay of the log must not need it.
 """
 
 from collections.abc import Collection
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, Uuid, select
+from sqlalchemy import Column, Connection, Engine, MetaData, Select, String, Table, Uuid, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from annolog.projections.database import create_tables, database_errors
-from annolog.projections.tables import UtcDateTime, files
+from annolog.projections.tables import UtcDateTime, files, memberships
 
 _metadata = MetaData()
 blob_uploads = Table(
@@ -24,8 +25,8 @@ blob_uploads = Table(
     _metadata,
     Column("project_id", Uuid, primary_key=True),
     Column("sha256", String(64), primary_key=True),
-    Column("uploaded_by", String(500), nullable=False),  # the first upload's
-    Column("uploaded_at", UtcDateTime, nullable=False),
+    Column("uploaded_by", String(500), primary_key=True),
+    Column("uploaded_at", UtcDateTime, nullable=False),  # the first time this principal uploaded them
 )
 
 
@@ -37,15 +38,18 @@ class Uploads:
         create_tables(engine, _metadata, "the upload table")
 
     def record(self, project_id: UUID, sha256: str, *, actor: str) -> None:
-        """Note that ``actor`` uploaded the blob ``sha256`` to the project (again: kept as first noted)."""
+        """Note that ``actor`` uploaded the blob ``sha256`` to the project (again: the first time is kept)."""
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
         row = {"project_id": project_id, "sha256": sha256, "uploaded_by": actor, "uploaded_at": datetime.now(UTC)}
         with database_errors(self._engine, "record an upload"), self._engine.begin() as db:
             db.execute(dialect.insert(blob_uploads).values(row).on_conflict_do_nothing())
 
 
-def unheld(db: Connection, project_id: UUID, hashes: Collection[str]) -> set[str]:
-    """The ``hashes`` the project does not hold: neither uploaded to it nor a file's of it.
+def unheld(
+    db: Connection, project_id: UUID, hashes: Collection[str], *, actor: str, readable: Collection[UUID] | None
+) -> set[str]:
+    """The ``hashes`` that ``actor`` may not name in the project: not uploaded to it by ``actor``,
+    and the bytes of no current file of a directory in ``readable`` (None: every directory).
 
     Uploads are looked up first, by their key; the project's files only for what is left,
     which is nothing in the usual upload-then-add, so a bulk commit costs one indexed query.
@@ -53,10 +57,28 @@ def unheld(db: Connection, project_id: UUID, hashes: Collection[str]) -> set[str
     left = set(hashes)
     if left:
         uploaded = select(blob_uploads.c.sha256).where(
-            blob_uploads.c.project_id == project_id, blob_uploads.c.sha256.in_(left)
+            blob_uploads.c.project_id == project_id,
+            blob_uploads.c.uploaded_by == actor,
+            blob_uploads.c.sha256.in_(left),
         )
         left -= set(db.execute(uploaded).scalars())
     if left:
-        held = select(files.c.sha256).where(files.c.project_id == project_id, files.c.sha256.in_(left)).distinct()
-        left -= set(db.execute(held).scalars())
+        left -= set(db.execute(_held(project_id, left, readable)).scalars())
     return left
+
+
+def _held(project_id: UUID, hashes: Collection[str], readable: Collection[UUID] | None) -> Select[tuple[str]]:
+    """The ``hashes`` held by a current file of a ``readable`` directory of the project."""
+    member = (
+        (memberships.c.project_id == files.c.project_id)
+        & (memberships.c.file_id == files.c.file_id)
+        & memberships.c.valid_to.is_(None)
+    )
+    query = (
+        select(files.c.sha256)
+        .join(memberships, member)
+        .where(files.c.project_id == project_id, files.c.valid_to.is_(None), files.c.sha256.in_(hashes))
+    )
+    if readable is not None:
+        query = query.where(memberships.c.directory_id.in_(readable))
+    return query.distinct()

@@ -19,7 +19,7 @@ class Commit(Model):
     and is applied once. ``time`` is when the command was accepted for appending; it is
     recorded for the audit history and never consulted by the rules.
 
-    >>> from core.events import LabelDefined
+    >>> from annolog.core.events import LabelDefined
     >>> c = Commit(project_id=uuid7(), actor="ana", command="DefineLabel",
     ...            events=(LabelDefined(name="car"),))
     >>> c.events[0].name

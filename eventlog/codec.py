@@ -56,7 +56,7 @@ class CommitCodec:
     """Encodes with the newest schema; decodes records of any known schema version.
 
     >>> codec = CommitCodec.default()
-    >>> from core import CreateProject, project_id_for
+    >>> from annolog.core import CreateProject, project_id_for
     >>> commit = CreateProject(name="cars").commit(project_id=project_id_for("cars"), actor="ana")
     >>> codec.decode(codec.encode(commit)) == commit
     True

@@ -154,6 +154,32 @@ def test_a_file_may_name_bytes_its_project_holds_or_that_were_uploaded_to_it(own
     assert uploaded.sha256 == photo.sha256 and uploaded.read() == jpeg("olive")
 
 
+def test_inside_a_project_only_bytes_one_may_read_or_uploaded_oneself_can_be_named(
+    url: str, tokens: Tokens, owner: Person
+) -> None:
+    editor = Person(url, tokens, "editor")
+    project = _project(owner, (editor, "editor"))
+    secret = project.directory.new("secret", access_type="restricted").add_file(jpeg("maroon"), name="s.jpg")
+    folder = project.directory.new("open")
+
+    peeked = editor.commit(project.name, _add_file(folder.id, secret.sha256, "peek.jpg"))
+    uploaded = editor.http.post(f"/projects/{project.name}/blobs", files={"file": ("same.jpg", jpeg("maroon"))})
+    own = editor.commit(project.name, _add_file(folder.id, secret.sha256, "mine.jpg"))  # they hold the bytes now
+
+    assert peeked.status_code == 404 and len(project.directory.get("open")) == 1
+    assert uploaded.status_code == 201 and own.status_code == 200
+
+
+def test_without_a_role_a_commit_learns_nothing_of_a_projects_bytes(owner: Person, stranger: Person) -> None:
+    project = _project(owner)
+    folder = project.directory.new("open")
+    held = folder.add_file(jpeg("lime"), name="p.jpg").sha256
+
+    answers = {stranger.commit(project.name, _add_file(folder.id, sha)).status_code for sha in (held, "1" * 64)}
+
+    assert answers == {403}
+
+
 # -- 3. files taken out of restricted directories, and saved slices ----------------------------
 
 

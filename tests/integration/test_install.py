@@ -26,7 +26,9 @@ def _uv(*args: str | Path) -> None:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    _uv("build", "--wheel", "--out-dir", out, REPO)
+    # The sdist first, then the wheel from it in a fresh folder, as an index would: nothing
+    # left over from an earlier build of the checkout (build/lib) can slip into the wheel.
+    _uv("build", "--out-dir", out, REPO)
     (built,) = out.glob("annolog-*.whl")
     return built
 
