@@ -12,7 +12,7 @@ from annolog.api.settings import Settings
 from annolog.blobs.local import LocalBlobStore
 from annolog.blobs.s3 import S3BlobStore
 from annolog.blobs.store import BlobStore
-from annolog.core.errors import UnavailableError
+from annolog.core.errors import ConfigurationError, UnavailableError
 from annolog.eventlog.kafka import KafkaLog
 from annolog.eventlog.log import EventLog
 from annolog.eventlog.sql import SqlLog, open_sqlite
@@ -45,9 +45,15 @@ def build_log(settings: Settings) -> EventLog:
     if settings.log_url is None:
         return SqlLog(open_sqlite(settings.embedded_database))
     if settings.signing_keys is None:
+        if not settings.log_unsigned:
+            raise ConfigurationError(
+                "ANNOLOG_LOG_SIGNING_KEYS is not set, and a Kafka log without it would project any record "
+                f"written to topic {settings.kafka_topic!r} as a commit: set it to kid:secret (see README, the "
+                "server stack), or ANNOLOG_LOG_UNSIGNED=true to run unsigned on purpose"
+            )
         log.warning(
-            "ANNOLOG_LOG_SIGNING_KEYS is not set: commits go to Kafka unsigned, and any record written "
-            "to topic %r is projected as a commit; set it to kid:secret (see README, the server stack)",
+            "ANNOLOG_LOG_UNSIGNED is set: commits go to Kafka unsigned, and any record written to topic %r "
+            "is projected as a commit",
             settings.kafka_topic,
         )
     return KafkaLog(

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     kafka_replication_factor: Annotated[int, Field(ge=1)] = 1
     log_signing_keys: SecretStr | None = None
     """``kid:secret[,kid:secret…]``: the first signs the commits appended to Kafka, all verify."""
+    log_unsigned: bool = False
+    """Run a Kafka log without signatures on purpose (anyone who can write the topic can then
+    commit as anyone); without it a Kafka log needs ``log_signing_keys``."""
     database_url: str | None = None
     blob_url: str | None = None
     s3_endpoint_url: str | None = None
@@ -85,6 +88,15 @@ class Settings(BaseSettings):
         if self.log_signing_keys is None:
             return None
         return SigningKeys.parse(self.log_signing_keys.get_secret_value())
+
+    def environment(self) -> dict[str, str]:
+        """The ``ANNOLOG_*`` variables that make ``load_settings()`` in another process return
+        these settings (secrets in the clear: for the processes one starts, never for a log)."""
+        return {
+            f"{ENV_PREFIX}{name.upper()}": value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
 
     @property
     def embedded_database(self) -> Path:

@@ -42,7 +42,7 @@ import annolog
 from annolog.api.bootstrap import build_service
 from annolog.api.service import Service
 from annolog.api.session import Session
-from annolog.api.settings import ENV_PREFIX, Settings
+from annolog.api.settings import Settings
 from annolog.api.tokens import Tokens
 from annolog.api.wire import CommandEnvelope, CommitRequest
 from annolog.core.commands import AddInstance
@@ -66,10 +66,7 @@ Call = Callable[[int], object]
 
 def _environment(settings: Settings) -> dict[str, str]:
     """The process environment that makes ``load_settings()`` return ``settings``."""
-    values = {
-        f"{ENV_PREFIX}{name.upper()}": str(value) for name, value in settings.model_dump().items() if value is not None
-    }
-    return {**os.environ, **values}
+    return {**os.environ, **settings.environment()}
 
 
 @contextmanager

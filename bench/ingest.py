@@ -17,6 +17,7 @@ Every topic, schema and bucket is new for the run and removed at its end.
 
 import argparse
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -102,6 +103,7 @@ def _server_settings(scratch: Scratch, endpoint: str, data_dir: Path) -> Iterato
             log_url=f"kafka://{scratch.bootstrap}",
             kafka_topic=scratch.topic(),
             kafka_partitions=1,
+            log_signing_keys=f"bench:{secrets.token_hex(16)}",  # signed, as production runs
             database_url=_url_of(scratch.database()),
             blob_url=f"s3://{bucket.name}/blobs",
             s3_endpoint_url=endpoint,

@@ -20,6 +20,7 @@ import hashlib
 import io
 import os
 import random
+import secrets
 import statistics
 import subprocess
 import sys
@@ -336,14 +337,7 @@ def bench_rebuild(scratch: Scratch, files: int, per_file: int) -> None:
 @contextmanager
 def _projector_process(settings: Settings, idle_pause: float) -> Iterator[None]:
     """`annolog projector` over ``settings``, in its own process, stopped with SIGTERM at the end."""
-    env = {
-        **os.environ,
-        "ANNOLOG_LOG_URL": str(settings.log_url),
-        "ANNOLOG_DATABASE_URL": str(settings.database_url),
-        "ANNOLOG_KAFKA_TOPIC": settings.kafka_topic,
-        "ANNOLOG_KAFKA_PARTITIONS": str(settings.kafka_partitions),
-        "ANNOLOG_DATA_DIR": str(settings.data_dir),
-    }
+    env = {**os.environ, **settings.environment()}
     process = subprocess.Popen([sys.executable, "-m", "annolog", "projector", "--idle-pause", str(idle_pause)], env=env)
     try:
         yield
@@ -392,6 +386,7 @@ def bench_latency(scratch: Scratch, rate: float, duration: float, idle_pause: fl
             data_dir=Path(data_dir),
             kafka_topic=scratch.topic(),
             kafka_partitions=3,
+            log_signing_keys=f"bench:{secrets.token_hex(16)}",  # signed, as production runs
         )
         service = build_service(settings, project_in_process=False)
         count = max(2, int(rate * duration))

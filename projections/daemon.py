@@ -9,14 +9,11 @@ one line when projecting resumes. Any other error still stops the process.
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_when_event_set, wait_random_exponential
 
-from annolog.core.errors import DatabaseUnavailable, UnavailableError
+from annolog.core.errors import UnavailableError
 from annolog.eventlog.log import EventLog
 from annolog.projections.database import database_errors
 from annolog.projections.projector import Projector
@@ -60,21 +57,8 @@ def run(
 
 
 def _catch_up(projector: Projector, engine: Engine) -> int:
-    with _outages_mapped(engine):
+    with database_errors(engine, "project the log"):  # a lost connection too: see is_outage
         return projector.catch_up()
-
-
-@contextmanager
-def _outages_mapped(engine: Engine) -> Iterator[None]:
-    """Raw driver errors of a lost connection become ``DatabaseUnavailable``, like the rest."""
-    try:
-        with database_errors(engine, "project the log"):
-            yield
-    except DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-        where = engine.url.render_as_string(hide_password=True)
-        raise DatabaseUnavailable(f"could not project the log: lost the connection to {where} ({exc.orig})") from exc
 
 
 def _warn_when_an_outage_starts(state: RetryCallState) -> None:

@@ -4,10 +4,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, MetaData, create_engine, inspect, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.schema import CreateColumn
 
-from annolog.core.errors import DatabaseUnavailable
+from annolog.core.errors import ConfigurationError, DatabaseUnavailable
 from annolog.eventlog.sql import open_sqlite
 from annolog.projections.tables import VERSIONED, metadata
 
@@ -22,14 +23,27 @@ def open_database(url: str | None, *, embedded: Path, read_only: bool = False) -
     return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
 
 
+def is_outage(dialect: str, exc: BaseException) -> bool:
+    """Whether ``exc`` says the database could not be reached (retry later), not that a
+    statement was wrong: the one test the service, the projector and its loop share."""
+    if isinstance(exc, DatabaseUnavailable):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError):
+        # SQLite reports SQL mistakes as OperationalError too; those are bugs, not outages.
+        return dialect != "sqlite" or any(sign in str(exc.orig) for sign in _SQLITE_UNAVAILABLE)
+    return False
+
+
 @contextmanager
 def database_errors(engine: Engine, action: str) -> Iterator[None]:
     """A database that cannot be reached becomes ``DatabaseUnavailable`` naming it."""
     try:
         yield
-    except OperationalError as exc:
-        if engine.dialect.name == "sqlite" and not any(sign in str(exc.orig) for sign in _SQLITE_UNAVAILABLE):
-            raise  # SQLite reports SQL mistakes as OperationalError too; those are bugs, not outages
+    except DBAPIError as exc:
+        if not is_outage(engine.dialect.name, exc):
+            raise
         where = engine.url.render_as_string(hide_password=True)
         raise DatabaseUnavailable(f"could not {action}: the database {where} is unreachable ({exc.orig})") from exc
 
@@ -49,15 +63,38 @@ def schema_change(engine: Engine, what: str) -> Iterator[Connection]:
 
 
 def create_tables(engine: Engine, tables: MetaData, what: str) -> None:
-    """Create the missing tables of ``tables`` (see ``schema_change``)."""
+    """Create the missing tables of ``tables`` and their missing columns (see ``schema_change``)."""
     with schema_change(engine, what) as db:
-        tables.create_all(db)
+        _create(db, tables)
+
+
+def _create(db: Connection, tables: MetaData) -> None:
+    """``create_all``, then the nullable columns a newer annolog added to tables that exist.
+
+    A new column that cannot be NULL has no value for the rows already there: those views
+    must be rebuilt from the log (``annolog replay``), and start-up says so.
+    """
+    existing = set(inspect(db).get_table_names())
+    tables.create_all(db)
+    for table in tables.sorted_tables:
+        if table.name not in existing:
+            continue
+        present = {column["name"] for column in inspect(db).get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise ConfigurationError(
+                    f"table {table.name!r} lacks column {column.name!r}, which this annolog needs and cannot fill "
+                    "in for rows already there: rebuild the views from the log with `annolog replay`"
+                )
+            db.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {CreateColumn(column).compile(dialect=db.dialect)}"))
 
 
 def create_schema(engine: Engine) -> None:
     """Create the view tables and, for SQL tools, a ``<table>_current`` view of each."""
     with schema_change(engine, "the views") as db:
-        metadata.create_all(db)
+        _create(db, metadata)
         for table in VERSIONED:
             columns = ", ".join(c.name for c in table.columns if c.name != "valid_to")
             create = "CREATE OR REPLACE VIEW" if engine.dialect.name == "postgresql" else "CREATE VIEW IF NOT EXISTS"

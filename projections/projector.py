@@ -20,13 +20,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from annolog.core.commit import Commit
 from annolog.core.errors import (
     AnnologError,
     ConflictError,
-    DatabaseUnavailable,
     InvalidInputError,
     JudgeFailed,
     NotFoundError,
@@ -34,6 +33,7 @@ from annolog.core.errors import (
 from annolog.core.events import ProjectCreated
 from annolog.eventlog.log import BadRecord, EventLog, LogRecord, Record
 from annolog.projections.chain import link, previous_link
+from annolog.projections.database import is_outage
 from annolog.projections.judge import judge
 from annolog.projections.judgement import Judgement
 from annolog.projections.notify import announce
@@ -111,13 +111,6 @@ def _outcome(record: LogRecord, **outcome: Any) -> dict[str, Any]:
     }
 
 
-def _is_outage(exc: Exception) -> bool:
-    """The database went away: the batch must be retried, not its commits rejected."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, (OperationalError, DatabaseUnavailable))
-
-
 def _rejection(record: LogRecord, exc: Exception) -> dict[str, Any]:
     """The outcome row of a commit the judge refused, or failed on."""
     if isinstance(exc, AnnologError):
@@ -169,7 +162,7 @@ def apply_record(db: Connection, record: Record) -> None:
         name, version = _opening(db, commit)
         judge(Judgement(db, commit, name, version + 1))
     except Exception as exc:  # anything but an outage is this commit's rejection
-        if _is_outage(exc):
+        if is_outage(db.dialect.name, exc):  # the batch is retried whole, nothing is rejected
             raise
         savepoint.rollback()
         db.execute(insert(commits).values(_rejection(record, exc)))

@@ -15,10 +15,9 @@ from uuid import uuid4
 import boto3
 import httpx
 from kafka import KafkaAdminClient
-from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
-from annolog.api.settings import ENV_PREFIX, Settings, load_settings
+from annolog.api.settings import Settings, load_settings
 from annolog.eventlog.signing import HEADER
 
 AWS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -63,12 +62,7 @@ def signature(settings: Settings, key: bytes, value: bytes | None) -> list[tuple
 
 def environment(settings: Settings) -> dict[str, str]:
     """The process environment that makes ``load_settings()`` return ``settings``."""
-    values = {
-        f"{ENV_PREFIX}{name.upper()}": value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-        for name, value in settings.model_dump().items()
-        if value is not None
-    }
-    return {**os.environ, **AWS, **values}
+    return {**os.environ, **AWS, **settings.environment()}
 
 
 def free_port() -> int:

@@ -3,6 +3,7 @@ PostgreSQL, at latest and pinned versions; errors that help; injection that does
 
 import hashlib
 import json
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -291,6 +292,7 @@ def postgres_service(
             log_url=f"kafka://{kafka_bootstrap}",
             kafka_topic=f"annolog-test-{schema}",
             kafka_partitions=1,
+            log_signing_keys=f"test:{secrets.token_hex(16)}",
             database_url=f"{database_url}?options=-csearch_path%3D{schema}",
         ),
         project_in_process=True,

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from annolog.api.bootstrap import build_log
 from annolog.api.settings import ENV_PREFIX, Settings, load_settings
 from annolog.core import ConfigurationError
 
@@ -46,3 +47,8 @@ def test_a_bad_setting_is_named_by_its_environment_variable(monkeypatch: pytest.
         load_settings()
     assert "ANNOLOG_LOG_URL: expected kafka://host:port" in str(error.value)
     assert "ANNOLOG_KAFKA_PARTITIONS: Input should be a valid integer" in str(error.value)
+
+
+def test_a_kafka_log_without_signing_keys_refuses_to_start_unless_unsigned_on_purpose() -> None:
+    with pytest.raises(ConfigurationError, match="ANNOLOG_LOG_SIGNING_KEYS is not set.*ANNOLOG_LOG_UNSIGNED=true"):
+        build_log(load_settings(log_url="kafka://127.0.0.1:1"))

@@ -1,0 +1,31 @@
+"""Views made by an older annolog open with a newer one: missing nullable columns are added."""
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from annolog.core.errors import ConfigurationError
+from annolog.eventlog.sql import open_sqlite
+from annolog.projections.database import create_schema
+
+
+def test_a_column_added_since_the_views_were_made_is_added_when_they_open(tmp_path: Path) -> None:
+    engine = open_sqlite(tmp_path / "old.db")
+    create_schema(engine)
+    with engine.begin() as db:
+        db.execute(text("ALTER TABLE commits DROP COLUMN digest"))  # as the views were before it existed
+
+    create_schema(engine)
+
+    assert "digest" in {column["name"] for column in inspect(engine).get_columns("commits")}
+
+
+def test_a_missing_column_that_cannot_be_null_says_to_rebuild_the_views(tmp_path: Path) -> None:
+    engine = open_sqlite(tmp_path / "old.db")
+    create_schema(engine)
+    with engine.begin() as db:
+        db.execute(text("ALTER TABLE commits DROP COLUMN command"))
+
+    with pytest.raises(ConfigurationError, match="lacks column 'command'.*annolog replay"):
+        create_schema(engine)
