@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Each set-up is redone only when pyproject.toml changes, so torch is installed once per .venv.
 # `make demo` installs what the demo runs (torch, scikit-image); INSTALLED is everything the
-# suite, the type-check and the services need on top (TensorFlow, mypy, moto, schemathesis...).
+# suite (benches included, at a tiny size), the type-check and the services need on top
+# (TensorFlow, mypy, moto, schemathesis, litdata...).
 DEMO_INSTALLED := $(VENV)/.installed-demo
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
@@ -20,7 +21,7 @@ $(DEMO_INSTALLED): pyproject.toml | $(VENV)/bin/uv
 	touch $@
 
 $(INSTALLED): pyproject.toml | $(VENV)/bin/uv
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,train,tensorflow,demo]"
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,train,tensorflow,demo,bench]"
 	touch $@
 
 ## demo: run the main job on the embedded default (no services needed)
@@ -51,7 +52,6 @@ stop:
 
 ## bench: run the benchmarks against the real services
 bench: $(INSTALLED)
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[bench]"
 	@bash -c 'set -euo pipefail; eval "$$(scripts/services.sh start)"; \
 	  $(PY) -m bench.log_append; $(PY) -m bench.project; $(PY) -m bench.slice; $(PY) -m bench.stream; \
 	  $(PY) -m bench.ingest; $(PY) -m bench.api'

@@ -57,7 +57,6 @@ from annolog.api.bootstrap import build_service
 from annolog.api.settings import load_settings
 from annolog.core.commands import AddFile, AddInstance, Command
 from annolog.core.geometry import InstanceKind
-from annolog.projections import queries
 from annolog.pytorch import collate, to_item
 
 T = TypeVar("T")
@@ -480,15 +479,15 @@ def _stages(
     copy.copy(s3_reader).fetch(entries)  # fills the cache
     return {
         "open the pinned directory": lambda: project.directory.get("big", version=TAG),
-        "manifest id listing (queries.file_keys)": lambda: project.service.read(
-            queries.file_keys, project.id, directory.id, directory.version
-        ),
+        "manifest id listing (the backend's file_keys)": lambda: project.backend.file_keys(directory.scope),
         "class list": lambda: directory.classes,
         "pickle the reader (spawn, forkserver; not fork)": lambda: pickle.dumps(reader),
         "worker: open the database, first page": lambda: copy.copy(reader).entries(page),
         "worker: blobs of the first page, local": lambda: worker.fetch(entries),
         "worker: open S3 + cache, blobs, warm cache": lambda: copy.copy(s3_reader).fetch(entries),
-        "worker: decode + targets of the first page": lambda: [to_item(e, b) for e, b in zip(entries, blobs)],
+        "worker: decode + targets of the first page": lambda: [
+            to_item(e, b, torch.uint8) for e, b in zip(entries, blobs)
+        ],
         f"DataLoader start, {loading.workers} workers, no work": lambda: _first_batch(loading.loader(_Trivial())),
     }
 
