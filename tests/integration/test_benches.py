@@ -45,6 +45,11 @@ def test_the_bench_runs_to_its_end_at_a_tiny_size(
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     done = subprocess.run(
-        [sys.executable, "-m", f"bench.{bench}", *TINY[bench]], capture_output=True, text=True, env=env, cwd=REPO, timeout=400
+        [sys.executable, "-m", f"bench.{bench}", *TINY[bench]],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=400,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
