@@ -35,7 +35,7 @@ test: $(INSTALLED)
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 	@bash -c 'set -euo pipefail; trap "scripts/services.sh stop" EXIT; \
-	  eval "$$(scripts/services.sh start)"; \
+	  services=$$(scripts/services.sh start); eval "$$services"; \
 	  ANNOLOG_REQUIRE_SERVICES=1 $(PY) -m pytest $(PYTEST_ARGS)'
 
 ## services: start the real services (idempotent) and print their URLs
@@ -52,7 +52,7 @@ stop:
 
 ## bench: run the benchmarks against the real services
 bench: $(INSTALLED)
-	@bash -c 'set -euo pipefail; eval "$$(scripts/services.sh start)"; \
+	@bash -c 'set -euo pipefail; services=$$(scripts/services.sh start); eval "$$services"; \
 	  $(PY) -m bench.log_append; $(PY) -m bench.project; $(PY) -m bench.slice; $(PY) -m bench.stream; \
 	  $(PY) -m bench.ingest; $(PY) -m bench.api'
 
