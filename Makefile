@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Each set-up is redone only when pyproject.toml changes, so torch is installed once per .venv.
+# Each set-up is redone only when pyproject.toml or its line here changes, so torch is installed once per .venv.
 # `make demo` installs what the demo runs (torch, scikit-image); INSTALLED is everything the
 # suite (benches included, at a tiny size), the type-check and the services need on top
 # (TensorFlow, mypy, moto, schemathesis, litdata...).
@@ -16,11 +16,11 @@ $(VENV)/bin/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.4,<1"
 
-$(DEMO_INSTALLED): pyproject.toml | $(VENV)/bin/uv
+$(DEMO_INSTALLED): pyproject.toml Makefile | $(VENV)/bin/uv
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[train,demo]"
 	touch $@
 
-$(INSTALLED): pyproject.toml | $(VENV)/bin/uv
+$(INSTALLED): pyproject.toml Makefile | $(VENV)/bin/uv
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,train,tensorflow,demo,bench]"
 	touch $@
 
