@@ -53,6 +53,17 @@ def _raise_for(response: httpx.Response) -> None:
     raise kind(detail)
 
 
+def request(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """One request to an annolog server: an unreachable one is ``UnavailableError``, and a
+    problem-details answer is raised as the annolog error it names."""
+    try:
+        response = client.request(method, path, **kwargs)
+    except httpx.TransportError as exc:
+        raise errors.UnavailableError(f"the annolog server at {client.base_url} is unreachable: {exc}") from exc
+    _raise_for(response)
+    return response
+
+
 def _readable_in(scope: Scope) -> dict[str, Any]:
     """The query string of a blob read: its version and directory decide access; its slice
     query does not (a file of a slice is a file of the directory), and could outgrow a URL."""
@@ -92,13 +103,7 @@ class HttpBackend:
     # -- plumbing ----------------------------------------------------------------------------
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._client.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            where = self._client.base_url
-            raise errors.UnavailableError(f"the annolog server at {where} is unreachable: {exc}") from exc
-        _raise_for(response)
-        return response
+        return request(self._client, method, path, **kwargs)
 
     def _get(self, path: str, **params: Any) -> Any:
         return self._send("GET", path, params={k: v for k, v in params.items() if v is not None}).json()

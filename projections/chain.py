@@ -27,7 +27,7 @@ from annolog.projections.tables import commits
 GENESIS = "0" * 64
 """The "previous hash" of a project's first commit."""
 
-_HASH = re.compile(r"[0-9a-f]{64}")
+_ANCHOR = re.compile(r"(?P<project>.+)=(?P<version>[0-9]{1,10}):(?P<chain>[0-9a-f]{64})")  # not \d: it takes '¹'
 
 
 def link(previous: str, version: int, payload: bytes) -> str:
@@ -89,13 +89,12 @@ class Anchor:
     @classmethod
     def parse(cls, text: str) -> "Anchor":
         """``<project>=<version>:<chain hash>``, as ``verify`` prints each head."""
-        project, _, rest = text.rpartition("=")
-        version, _, chain = rest.partition(":")
-        if not project or not version.isdigit() or not _HASH.fullmatch(chain):
+        found = _ANCHOR.fullmatch(text)
+        if found is None:
             raise InvalidInputError(
                 f"head {text!r} is not <project>=<version>:<chain hash> (64 hex digits), e.g. cars=12:{GENESIS}"
             )
-        return cls(project, int(version), chain)
+        return cls(found["project"], int(found["version"]), found["chain"])
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ import httpx
 from sqlalchemy import Engine
 
 from annolog.api.tokens import IssuedToken, Principal, TokenInfo, Tokens, token_id
-from annolog.core.errors import ConfigurationError, UnavailableError
-from annolog.http import TIMEOUT
-from annolog.http import _raise_for as raise_for_problem  # the SDK's one mapping of problem details
+from annolog.core.errors import ConfigurationError
+from annolog.http import TIMEOUT, request
 
 
 class TokenStore(Protocol):
@@ -89,9 +88,4 @@ class ServerTokens:
         self._http.close()
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise UnavailableError(f"the annolog server at {self._http.base_url} is unreachable: {exc}") from exc
-        raise_for_problem(response)
-        return response
+        return request(self._http, method, path, **kwargs)
