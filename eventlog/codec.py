@@ -95,10 +95,12 @@ class CommitCodec:
         can reach the broker, and one hostile record must not take its reader down.
         """
         if data[: len(_MAGIC)] != _MAGIC or len(data) < _HEADER_SIZE:
-            raise UndecodableRecord(
-                f"record of {len(data)} bytes is not an Avro single-object record "
-                f"(it starts with {data[:2].hex() or 'nothing'}, expected c301)"
+            why = (
+                f"it starts with {data[:2].hex() or 'nothing'}, expected c301"
+                if data[: len(_MAGIC)] != _MAGIC
+                else f"it is shorter than the {_HEADER_SIZE}-byte header"
             )
+            raise UndecodableRecord(f"record of {len(data)} bytes is not an Avro single-object record ({why})")
         writer = self._writers.get(data[len(_MAGIC) : _HEADER_SIZE])
         if writer is None:
             raise UndecodableRecord(
