@@ -34,7 +34,8 @@ from annolog.eventlog.log import EventLog, Position
 from annolog.projections import queries
 from annolog.projections.database import database_errors
 from annolog.projections.notify import PostgresListener, Progress
-from annolog.projections.projector import Projector, commit_digest
+from annolog.projections.outcomes import commit_digest
+from annolog.projections.projector import Projector
 from annolog.projections.readmodels import Outcome, StoredBlob
 from annolog.projections.tables import log_positions
 

@@ -1,72 +1,73 @@
-"""Roles as the judge sees them: the actor's rank in the project, a directory, on a file.
+"""Roles as readers see them: the rules of ``core.permissions`` over rows read from SQL.
 
-A restricted directory is reachable only with a grant of its own (admins and owners
-reach everything); a file is reachable through any directory holding it that the actor
-may reach, so a file mirrored into a restricted directory stays open through the others.
-A file in no directory is governed by the directories that held it last.
+The judge asks the same questions of its ``ViewState``; these are the SQL answers, in
+sets where a batch asks for many at once (``holders``, ``grants_of``).
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, select
 
-from annolog.core.events import AccessType, Role
-from annolog.core.permissions import RANK
+from annolog.core.events import Role
+from annolog.core.permissions import PROJECT_SCOPE, RANK
+from annolog.core.permissions import rank_in_directory as _rank_in_directory
+from annolog.core.permissions import rank_on_file as _rank_on_file
 from annolog.projections.tables import directories, memberships, roles
 
-PROJECT_SCOPE = UUID(int=0)
-"""The ``scope_id`` of a project-wide grant (a directory grant has the directory's id)."""
+__all__ = ["PROJECT_SCOPE", "grants", "grants_of", "holders", "rank_in_directory", "rank_on_file"]
+
+
+def grants_of(db: Connection, project_id: UUID, principals: Iterable[str]) -> dict[str, dict[UUID, int]]:
+    """Each principal's current rank per scope (principals without a role map to ``{}``)."""
+    wanted = list(principals)
+    found: dict[str, dict[UUID, int]] = {p: {} for p in wanted}
+    query = select(roles.c.principal, roles.c.scope_id, roles.c.role).where(
+        roles.c.project_id == project_id, roles.c.principal.in_(wanted), roles.c.valid_to.is_(None)
+    )
+    for principal, scope, role in db.execute(query):
+        found[principal][scope] = RANK[Role(role)]
+    return found
 
 
 def grants(db: Connection, project_id: UUID, principal: str) -> dict[UUID, int]:
     """The principal's current rank per scope: the project (``PROJECT_SCOPE``) and directories."""
-    query = select(roles.c.scope_id, roles.c.role).where(
-        roles.c.project_id == project_id, roles.c.principal == principal, roles.c.valid_to.is_(None)
+    return grants_of(db, project_id, [principal])[principal]
+
+
+def holders(db: Connection, project_id: UUID, file_ids: Iterable[UUID]) -> dict[UUID, dict[UUID, int | None]]:
+    """For each file, every directory that ever held it with the end of its latest membership
+    (None while it holds the file)."""
+    wanted = list(file_ids)
+    found: dict[UUID, dict[UUID, int | None]] = {f: {} for f in wanted}
+    query = (
+        select(memberships.c.file_id, memberships.c.directory_id, memberships.c.valid_to)
+        .where(memberships.c.project_id == project_id, memberships.c.file_id.in_(wanted))
+        .order_by(memberships.c.valid_from)
     )
-    return {scope: RANK[Role(role)] for scope, role in db.execute(query)}
+    for file_id, directory_id, valid_to in db.execute(query):
+        found[file_id][directory_id] = valid_to  # the latest row of each directory wins
+    return found
 
 
 def rank_in_directory(granted: dict[UUID, int], directory: Any) -> int:
-    """Rank of someone with ``granted`` in the ``directory`` row."""
-    project_rank = granted.get(PROJECT_SCOPE, 0)
-    if project_rank >= RANK[Role.admin] or directory.access_type == AccessType.project:
-        return max(project_rank, granted.get(directory.directory_id, 0))
-    return granted.get(directory.directory_id, 0)
+    """Rank of someone with ``granted`` in ``directory`` (anything with a ``directory_id`` and an ``access_type``)."""
+    return _rank_in_directory(granted, {"directory_id": directory.directory_id, "access_type": directory.access_type})
 
 
 def rank_on_file(db: Connection, project_id: UUID, granted: dict[UUID, int], file_id: UUID) -> int:
-    """Best rank through the directories holding the file now or, if none does, the ones that
-    held it last: removing a file from a restricted directory must not open it to everyone.
+    """Best rank on the file through the directories that hold it (see ``core.permissions``).
 
     Only the views are read, never a clock, so the judge's replay decides the same way.
     """
-    query = (
-        select(directories.c.directory_id, directories.c.access_type, memberships.c.valid_to)
-        .join(
-            memberships,
-            (memberships.c.project_id == directories.c.project_id)
-            & (memberships.c.directory_id == directories.c.directory_id),
-        )
-        .where(
+    held = holders(db, project_id, [file_id])[file_id]
+    rows = db.execute(
+        select(directories.c.directory_id, directories.c.access_type).where(
             directories.c.project_id == project_id,
-            memberships.c.file_id == file_id,
+            directories.c.directory_id.in_(list(held)),
             directories.c.valid_to.is_(None),
         )
     )
-    holders = _last_holders(db.execute(query).all())
-    if not holders:  # never in a directory (added and removed by one commit), or no such file
-        project_rank = granted.get(PROJECT_SCOPE, 0)
-        return project_rank if project_rank >= RANK[Role.admin] else 0
-    return max(rank_in_directory(granted, directory) for directory in holders)
-
-
-def _last_holders(memberships_ever: Sequence[Any]) -> list[Any]:
-    """The current memberships, or else those at the last version the file had any: a row
-    closed at V was valid up to V - 1, so the last ones are those closed at the greatest V."""
-    current = [m for m in memberships_ever if m.valid_to is None]
-    if current or not memberships_ever:
-        return current
-    last = max(m.valid_to for m in memberships_ever)
-    return [m for m in memberships_ever if m.valid_to == last]
+    found = {row.directory_id: {"directory_id": row.directory_id, "access_type": row.access_type} for row in rows}
+    return _rank_on_file(granted, held, found.__getitem__)

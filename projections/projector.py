@@ -1,11 +1,17 @@
 """The projector: reads commits in log order, judges each, and writes the views exactly once.
 
 For a batch of records it opens ONE transaction that (1) locks and reads the partition's
-stored offset, (2) judges each commit inside a savepoint — applied whole, or rolled back
-and recorded as rejected with its reason — and (3) stores the next offset. A crash
-anywhere loses the whole batch and nothing else; the next run starts again from the
-stored offset. A ``commit_id`` already judged is skipped, so a client's retry that
-appended the same commit twice is applied once.
+stored offset, (2) judges the batch's commits in log order, each applied whole or
+recorded as rejected with its reason, and (3) stores the next offset. A crash anywhere
+loses the whole batch and nothing else; the next run starts again from the stored
+offset. A ``commit_id`` already judged is skipped, so a client's retry that appended the
+same commit twice is applied once.
+
+Two paths judge with the same rules (``core.rules``) and write the same rows. The batch
+path (``batch.apply_batch``) reads in sets, judges in memory and writes in bulk; it is
+the default. The row path (``apply_record``) asks SQL each question and writes each row
+at once, inside a savepoint per commit: it is the oracle the batch path is tested
+against, and the fallback that re-judges a batch whose bulk write hit a constraint.
 
 Nothing a record holds can stop a partition: a record that is not a valid commit is
 recorded in ``rejected_records``, and a commit the judge fails on (a bug in a rule) is
@@ -13,145 +19,33 @@ rejected with the failure as its reason. Only a database outage aborts the batch
 is then retried from the stored offset as a whole.
 """
 
-import hashlib
-import json
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
-from annolog.core.commit import Commit
-from annolog.core.errors import (
-    AnnologError,
-    ConflictError,
-    InvalidInputError,
-    JudgeFailed,
-    NotFoundError,
-)
-from annolog.core.events import ProjectCreated
-from annolog.eventlog.log import BadRecord, EventLog, LogRecord, Record
+from annolog.core.rules import judge, opening
+from annolog.eventlog.log import BadRecord, EventLog, Record
+from annolog.projections import outcomes
+from annolog.projections.batch import apply_batch
 from annolog.projections.chain import link, previous_link
 from annolog.projections.database import is_outage
-from annolog.projections.judge import judge
-from annolog.projections.judgement import Judgement
 from annolog.projections.notify import announce
-from annolog.projections.tables import commits, log_positions, projects, rejected_records
+from annolog.projections.rowstate import SqlState
+from annolog.projections.tables import commits, history, log_positions, projects, rejected_records
 
 log = logging.getLogger(__name__)
 
 
-def _opening(db: Connection, commit: Commit) -> tuple[str, int]:
-    """The project's name and current version, creating the project row for ProjectCreated."""
-    found = db.execute(
-        select(projects.c.name, projects.c.version).where(projects.c.project_id == commit.project_id)
-    ).first()
-    first = commit.events[0]
-    if not isinstance(first, ProjectCreated):
-        if found is None:
-            raise NotFoundError(f"project {commit.project_id} does not exist")
-        if any(isinstance(e, ProjectCreated) for e in commit.events):
-            raise InvalidInputError("ProjectCreated must be the first event of its commit")
-        return found.name, found.version
-    if found is not None:
-        raise ConflictError(f"project {found.name!r} already exists")
-    if first.project_id != commit.project_id:
-        raise InvalidInputError(f"ProjectCreated is for {first.project_id} but the commit is for {commit.project_id}")
-    if db.execute(select(projects.c.project_id).where(projects.c.name == first.name)).first():
-        raise ConflictError(f"a project named {first.name!r} already exists")
-    db.execute(
-        insert(projects).values(project_id=commit.project_id, name=first.name, version=0, created_by=commit.actor)
-    )
-    return first.name, 0
-
-
-_CREATED_ID = {
-    "DirectoryCreated": "directory_id",
-    "FileAdded": "file_id",
-    "FileCopied": "file_id",
-    "InstanceAdded": "instance_id",
-}
-"""The id of the thing each creating event makes: fresh on every attempt unless the client chose it."""
-
-
-def commit_digest(commit: Commit) -> str:
-    """sha256 of what ``commit`` says: its project, actor, command and events, not its time,
-    and up to the ids of what it creates.
-
-    Stored with the outcome, it tells a retry (same digest: the first outcome stands) from
-    a commit id re-sent with other contents (a conflict the service reports). A retry may
-    carry fresh ids for what it creates (the server fills in omitted ids; a bulk import makes
-    new ones on each run), so each created id — and every reference to it in the commit —
-    counts as "the k-th thing this commit creates".
-    """
-    said = commit.model_dump(mode="json", include={"project_id", "actor", "command", "events"})
-    created: dict[str, str] = {}
-    for event in said["events"]:
-        if (field := _CREATED_ID.get(event["type"])) is not None:
-            created.setdefault(event[field], f"created-{len(created)}")
-    text = json.dumps(said, sort_keys=True, separators=(",", ":"))
-    for real, ordinal in created.items():  # 36-character UUIDs: no other text can match one
-        text = text.replace(f'"{real}"', f'"{ordinal}"')
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _outcome(record: LogRecord, **outcome: Any) -> dict[str, Any]:
-    commit = record.commit
-    return {
-        "commit_id": commit.commit_id,
-        "project_id": commit.project_id,
-        "partition": record.position.partition,
-        "offset": record.position.offset,
-        "actor": commit.actor,
-        "time": commit.time,
-        "command": commit.command,
-        "digest": commit_digest(commit),
-        **outcome,
-    }
-
-
-def _rejection(record: LogRecord, exc: Exception) -> dict[str, Any]:
-    """The outcome row of a commit the judge refused, or failed on."""
-    if isinstance(exc, AnnologError):
-        return _outcome(record, accepted=False, error=type(exc).__name__, reason=str(exc))
-    if isinstance(exc, IntegrityError):  # a rule the judge missed; the database's constraint caught it
-        return _outcome(
-            record, accepted=False, error=ConflictError.__name__, reason=f"conflicts with stored data: {exc.orig}"
-        )
-    log.exception("the judge failed on commit %s at %s; it is rejected", record.commit.commit_id, record.position)
-    # A driver error's text carries the statement and its parameters: the log has them, the reason only the cause.
-    cause = exc.orig if isinstance(exc, DBAPIError) else exc
-    first_line = next(iter(str(cause).splitlines()), "")
-    reason = f"the judge failed on this commit ({type(cause).__name__}: {first_line}); rejected so the log goes on"
-    return _outcome(record, accepted=False, error=JudgeFailed.__name__, reason=reason)
-
-
-def _reject_bad_record(db: Connection, record: BadRecord) -> None:
-    log.error(
-        "log record at partition %d, offset %d is not a valid commit and is rejected: %s",
-        record.position.partition,
-        record.position.offset,
-        record.reason,
-    )
-    db.execute(
-        insert(rejected_records).values(
-            partition=record.position.partition,
-            offset=record.position.offset,
-            payload_sha256=hashlib.sha256(record.payload).hexdigest(),
-            size=len(record.payload),
-            reason=record.reason,
-        )
-    )
-
-
 def apply_record(db: Connection, record: Record) -> None:
-    """Judge one record inside the caller's transaction: accepted, rejected, or a duplicate.
+    """Judge one record inside the caller's transaction, one SQL statement at a time:
+    accepted, rejected, or a duplicate.
 
     Raises only when the database is unreachable; then the caller's transaction is lost.
     """
     if isinstance(record, BadRecord):
-        _reject_bad_record(db, record)
+        db.execute(insert(rejected_records).values(outcomes.bad_record(record)))
         return
     commit = record.commit
     if db.execute(select(commits.c.commit_id).where(commits.c.commit_id == commit.commit_id)).first():
@@ -159,17 +53,31 @@ def apply_record(db: Connection, record: Record) -> None:
         return
     savepoint = db.begin_nested()
     try:
-        name, version = _opening(db, commit)
-        judge(Judgement(db, commit, name, version + 1))
+        found = db.execute(
+            select(projects.c.name, projects.c.version).where(projects.c.project_id == commit.project_id)
+        ).first()
+        name, version = opening(commit, None if found is None else (found.name, found.version), _name_taken(db))
+        if version == 0:
+            db.execute(
+                insert(projects).values(project_id=commit.project_id, name=name, version=0, created_by=commit.actor)
+            )
+        entries = judge(commit, name, version + 1, SqlState(db, commit.project_id))
+        if entries:
+            db.execute(insert(history), outcomes.history(commit, version + 1, entries))
+        db.execute(update(projects).where(projects.c.project_id == commit.project_id).values(version=version + 1))
     except Exception as exc:  # anything but an outage is this commit's rejection
         if is_outage(db.dialect.name, exc):  # the batch is retried whole, nothing is rejected
             raise
         savepoint.rollback()
-        db.execute(insert(commits).values(_rejection(record, exc)))
+        db.execute(insert(commits).values(outcomes.rejected(record, exc)))
         return
     savepoint.commit()
     chain = link(previous_link(db, commit.project_id, version + 1), version + 1, record.payload)
-    db.execute(insert(commits).values(_outcome(record, accepted=True, version=version + 1, chain=chain)))
+    db.execute(insert(commits).values(outcomes.accepted(record, version + 1, chain)))
+
+
+def _name_taken(db: Connection) -> Callable[[str], bool]:
+    return lambda name: db.execute(select(projects.c.project_id).where(projects.c.name == name)).first() is not None
 
 
 def stored_offset(db: Connection, partition: int, *, lock: bool = False) -> int:
@@ -192,10 +100,11 @@ class Projector:
     >>> projector.catch_up()                # doctest: +SKIP
     """
 
-    def __init__(self, engine: Engine, log: EventLog, *, batch_size: int = 500) -> None:
+    def __init__(self, engine: Engine, log: EventLog, *, batch_size: int = 500, in_sets: bool = True) -> None:
         self._engine = engine
         self._log = log
         self._batch_size = batch_size
+        self._in_sets = in_sets
 
     def run_batch(self, partition: int, *, until: int | None = None) -> int:
         """Project up to ``batch_size`` new records of ``partition``, none at or past the offset
@@ -214,11 +123,29 @@ class Projector:
         records = [r for r in read if until is None or r.position.offset < until]
         if not records:
             return 0
+        if not self._in_sets:
+            return self._apply(partition, start, records, in_sets=False)
+        try:
+            return self._apply(partition, start, records, in_sets=True)
+        except IntegrityError as exc:
+            log.warning(
+                "the bulk write of partition %d from offset %d broke a constraint (%s); "
+                "judging that batch again one commit at a time",
+                partition,
+                start,
+                exc.orig,
+            )
+            return self._apply(partition, start, records, in_sets=False)
+
+    def _apply(self, partition: int, start: int, records: Sequence[Record], *, in_sets: bool) -> int:
         with self._engine.begin() as db:
             if stored_offset(db, partition, lock=True) != start:
                 return 0
-            for record in records:
-                apply_record(db, record)
+            if in_sets:
+                apply_batch(db, records)
+            else:
+                for record in records:
+                    apply_record(db, record)
             db.execute(
                 update(log_positions)
                 .where(log_positions.c.partition == partition)

@@ -7,7 +7,7 @@ is the truth. A row is valid at version V when ``valid_from <= V < valid_to`` (a
 never sequences, so a replay of the same log produces the very same rows.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -201,7 +201,7 @@ commits = Table(
     Column("reason", Text),
     # Tamper evidence: sha256 over the previous accepted commit's chain and this record's bytes.
     Column("chain", String(64)),
-    # sha256 of what the commit says (see ``projector.commit_digest``): a commit id re-sent
+    # sha256 of what the commit says (see ``outcomes.commit_digest``): a commit id re-sent
     # with other contents is told apart from a retry.
     Column("digest", String(64)),
     Index("ix_commits_project_version", "project_id", "version"),
@@ -251,7 +251,32 @@ rejected_records = Table(
 
 VERSIONED = (labels, directories, files, memberships, instances, label_counts, tags, roles, slices)
 
+INTERNAL = frozenset({"project_id", "valid_from", "valid_to"})
+"""Bookkeeping columns of a versioned view: not part of what its rows say."""
+
+_BY_NAME = {table.name: table for table in VERSIONED}
+
+
+def table_named(name: str) -> Table:
+    """The versioned view called ``name`` (as ``core.rules`` names them)."""
+    return _BY_NAME[name]
+
+
+Rows = Callable[[Table], ColumnElement[bool]]
+"""Which rows of a versioned table a read sees: ``current``, or ``valid_at`` one version."""
+
 
 def valid_at(table: Table, version: int | ColumnElement[int]) -> ColumnElement[bool]:
-    """Rows of ``table`` that were the truth right after commit ``version``."""
+    """Rows of ``table`` that were the truth right after commit ``version``.
+
+    No index serves ``valid_to IS NULL OR valid_to > V``: the database walks every version of
+    each key up to V. Reads at the project's own version use ``current`` instead (see
+    ``queries.read_at``); pinned reads of old versions have little history behind them.
+    """
     return (table.c.valid_from <= version) & (table.c.valid_to.is_(None) | (table.c.valid_to > version))
+
+
+def current(table: Table) -> ColumnElement[bool]:
+    """Rows of ``table`` that are the truth now, served by the partial indexes whatever the depth
+    of history; the same rows as ``valid_at`` only where the statement sees the latest version."""
+    return table.c.valid_to.is_(None)

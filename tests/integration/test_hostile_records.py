@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID, uuid4
@@ -34,11 +34,11 @@ from annolog.api.service import Service
 from annolog.api.settings import Settings, load_settings
 from annolog.core import AnnologError, ChangeFileMetadata, DatabaseUnavailable, DefineLabel, JudgeFailed, uuid7
 from annolog.core.commit import Commit
+from annolog.core.events import LabelDefined
+from annolog.core.rules import EVENTS, Change, Judging
 from annolog.eventlog.codec import CommitCodec
 from annolog.eventlog.log import Position
-from annolog.projections import projector as projector_module
 from annolog.projections.chain import verify
-from annolog.projections.judgement import Judgement
 from annolog.projections.projector import stored_offset
 from annolog.projections.replay import checksums, drop_database, fresh_database, replay
 from annolog.projections.status import projection_status
@@ -285,14 +285,14 @@ def test_a_commit_the_judge_fails_on_is_rejected_with_its_traceback_logged_and_t
     embedded: EmbeddedStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project = _project(embedded.service)
-    real = projector_module.judge
+    real = EVENTS["LabelDefined"]
 
-    def judge_with_a_bug(judgement: Judgement) -> None:
-        if "explodes" in {getattr(e, "name", None) for e in judgement.commit.events}:
+    def rule_with_a_bug(judging: Judging, event: LabelDefined) -> list[Change]:
+        if event.name == "explodes":
             raise KeyError("a rule's bug")
-        real(judgement)
+        return real.rule(judging, event)
 
-    monkeypatch.setattr(projector_module, "judge", judge_with_a_bug)
+    monkeypatch.setitem(EVENTS, "LabelDefined", replace(real, rule=rule_with_a_bug))
 
     with pytest.raises(AnnologError, match=r"the judge failed on this commit \(KeyError: \"a rule's bug\"\)"):
         project.execute([DefineLabel(name="explodes")])
@@ -310,19 +310,19 @@ def test_a_database_outage_while_judging_is_not_a_rejection_and_the_commit_is_ju
     embedded: EmbeddedStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project = _project(embedded.service)
-    real = projector_module.judge
+    real = EVENTS["LabelDefined"]
 
-    def judge_during_an_outage(judgement: Judgement) -> None:
-        raise OperationalError("INSERT INTO labels ...", {}, Exception("database is locked"))
+    def rule_during_an_outage(judging: Judging, event: LabelDefined) -> list[Change]:
+        raise OperationalError("SELECT FROM labels ...", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(projector_module, "judge", judge_during_an_outage)
+    monkeypatch.setitem(EVENTS, "LabelDefined", replace(real, rule=rule_during_an_outage))
     with pytest.raises(DatabaseUnavailable, match="database is locked"):
         project.execute([DefineLabel(name="during-outage")])
     with embedded.service.engine.connect() as db:
         judged = select(func.count()).select_from(commits).where(commits.c.command == "DefineLabel")
         assert db.execute(judged).scalar_one() == 0
 
-    monkeypatch.setattr(projector_module, "judge", real)
+    monkeypatch.setitem(EVENTS, "LabelDefined", real)
     project.execute([DefineLabel(name="after-outage")])
 
     assert project.labels == ["after-outage", "during-outage"]

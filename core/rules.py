@@ -1,0 +1,563 @@
+"""The rules of the views: what each event needs to be true, and the rows it changes.
+
+A rule is a pure function of one event, its commit and a read-only ``ViewState`` (the
+views as they stand at this point of the log, earlier events of the same commit
+included). It raises the error users see when the event may not happen
+(``NotFoundError``, ``ConflictError``, ``AccessDenied``, ``InvalidInputError``) and
+otherwise returns the changes it wants: rows to add, rows to close, audit entries and
+label-count deltas. Nothing here touches a database, a clock or anything but its
+arguments, so the projector can judge one commit at a time against SQL (the oracle) or
+a whole batch against an in-memory overlay, and replaying the same log judges every
+commit the same way.
+
+``EVENTS`` declares everything about an event type in one place: its model, the least
+role it needs and its rule. A new event type is one entry here plus its Avro branch in
+``eventlog/schemas`` (a test fails when any of them is missing).
+"""
+
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+from annolog.core.commit import Commit
+from annolog.core.errors import AccessDenied, ConflictError, InvalidInputError, NotFoundError
+from annolog.core.events import (
+    DirectoryCreated,
+    Event,
+    FileAdded,
+    FileCopied,
+    FileMetadataChanged,
+    FileMirrored,
+    FileRemovedFromDirectory,
+    InstanceAdded,
+    InstanceChanged,
+    InstanceDeleted,
+    LabelDefined,
+    ProjectCreated,
+    Role,
+    RoleGranted,
+    RoleRevoked,
+    SliceSaved,
+    TagMoved,
+    VersionTagged,
+)
+from annolog.core.geometry import check_inside
+from annolog.core.model import Model
+from annolog.core.permissions import PROJECT_SCOPE, RANK, rank_in_directory, rank_on_file, role_of_rank
+
+Key = tuple[Any, ...]
+Row = Mapping[str, Any]
+"""A current row of a view: its columns without the project id and the version bounds."""
+
+KEYS: dict[str, tuple[str, ...]] = {
+    "labels": ("name",),
+    "directories": ("directory_id",),
+    "files": ("file_id",),
+    "memberships": ("directory_id", "file_id"),
+    "instances": ("instance_id",),
+    "label_counts": ("file_id", "label"),
+    "tags": ("tag",),
+    "roles": ("principal", "scope_id"),
+    "slices": ("name",),
+}
+"""The key of each versioned view: at most one current row per key and project."""
+
+
+def key_of(table: str, row: Row) -> Key:
+    """The key of ``row`` in ``table``."""
+    return tuple(row[column] for column in KEYS[table])
+
+
+# -- what rules return ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Add:
+    """``row`` is true in ``table`` from this commit's version on."""
+
+    table: str
+    row: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """The current row of ``table`` with ``key`` is no longer true after this commit."""
+
+    table: str
+    key: Key
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One line of the audit history: an entity's value before and after the event."""
+
+    event: str
+    entity: str
+    entity_id: str
+    before: Any
+    after: Any
+    file_id: UUID | None = None
+    directory_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """The file has ``delta`` more instances of ``label`` (summed over the commit)."""
+
+    file_id: UUID
+    label: str
+    delta: int
+
+
+RowChange = Add | Close
+Change = Add | Close | Entry | Count
+
+
+class ViewState(Protocol):
+    """The views as a rule reads them: current rows, and the few questions rows by key cannot answer."""
+
+    def row(self, table: str, key: Key) -> Row | None:
+        """The current row of ``table`` with ``key``."""
+
+    def existed(self, table: str, key: Key) -> bool:
+        """Whether any version ever had a row with ``key`` (ids are never reused)."""
+
+    def labels(self) -> Mapping[str, int]:
+        """The labels defined, with their class index."""
+
+    def directory_named(self, name: str) -> bool:
+        """Whether a current directory has ``name``."""
+
+    def file_named(self, directory_id: UUID, name: str) -> bool:
+        """Whether a file named ``name`` is in the directory now."""
+
+    def holders(self, file_id: UUID) -> Mapping[UUID, int | None]:
+        """Every directory that ever held the file, with the end of its latest membership
+        (``None`` while it holds the file)."""
+
+    def grants(self, principal: str) -> Mapping[UUID, int]:
+        """The principal's rank per scope (``PROJECT_SCOPE`` or a directory id)."""
+
+    def instances_of(self, file_id: UUID) -> Sequence[Row]:
+        """The file's current instances."""
+
+
+class State(ViewState, Protocol):
+    """A ``ViewState`` the judging loop can change, one row change at a time."""
+
+    def apply(self, change: RowChange, version: int) -> None:
+        """Make ``change`` at ``version``; later reads see it."""
+
+
+# -- the context every rule gets -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Judging:
+    """One commit being judged: who, in which project, at which version, against which state.
+
+    Its lookups raise the errors users see, naming the project.
+    """
+
+    commit: Commit
+    project_name: str
+    version: int
+    state: ViewState
+
+    def entry(self, event: Event, entity: str, entity_id: object, before: Any, after: Any, **where: Any) -> Entry:
+        return Entry(event.type, entity, str(entity_id), before, after, **where)
+
+    def directory(self, directory_id: UUID) -> Row:
+        found = self.state.row("directories", (directory_id,))
+        if found is None:
+            raise NotFoundError(f"directory {directory_id} does not exist in project {self.project_name!r}")
+        return found
+
+    def file(self, file_id: UUID) -> Row:
+        found = self.state.row("files", (file_id,))
+        if found is None:
+            raise NotFoundError(f"file {file_id} does not exist in project {self.project_name!r}")
+        return found
+
+    def instance(self, instance_id: UUID, expected_revision: int) -> Row:
+        found = self.state.row("instances", (instance_id,))
+        if found is None:
+            raise NotFoundError(f"instance {instance_id} does not exist in project {self.project_name!r}")
+        if found["revision"] != expected_revision:
+            raise ConflictError(
+                f"instance {instance_id} is at revision {found['revision']} but the edit expected revision "
+                f"{expected_revision}: someone changed it first; reload it and edit again"
+            )
+        return found
+
+    def label(self, name: str) -> None:
+        defined = self.state.labels()
+        if name not in defined:
+            raise NotFoundError(
+                f"label {name!r} is not defined in project {self.project_name!r}; "
+                f"defined labels: {', '.join(sorted(defined)) or 'none'}"
+            )
+
+    def new_id(self, table: str, what: str, id_: UUID) -> None:
+        if self.state.existed(table, (id_,)):
+            raise ConflictError(f"{what} {id_} already exists in project {self.project_name!r}")
+
+    def free_name_in(self, directory: Row, name: str) -> None:
+        if self.state.file_named(directory["directory_id"], name):
+            raise ConflictError(f"directory {directory['name']!r} already has a file named {name!r}")
+
+    def existing_version(self, version: int) -> None:
+        if version > self.version:
+            raise NotFoundError(
+                f"version {version} of project {self.project_name!r} does not exist; latest is {self.version - 1}"
+            )
+
+    def authorize(self, event: Event, *, directory: Row | None = None, file_id: UUID | None = None) -> None:
+        """Raise ``AccessDenied`` unless the actor may cause ``event`` where it applies."""
+        needed = EVENTS[event.type].needs
+        if needed is None:
+            return
+        granted = self.state.grants(self.commit.actor)
+        if directory is not None:
+            rank, where = rank_in_directory(granted, directory), f"directory {directory['name']!r}"
+        elif file_id is not None:
+            holders = self.state.holders(file_id)
+            rank = rank_on_file(granted, holders, lambda d: self.directory(d))
+            where = f"file {file_id}"
+        else:
+            rank, where = granted.get(PROJECT_SCOPE, 0), "the project"
+        if rank < RANK[needed]:
+            has = role_of_rank(rank)
+            raise AccessDenied(
+                f"{self.commit.actor} may not {event.type} in {where} of project {self.project_name!r}: "
+                f"that needs {needed} or higher, {self.commit.actor} has {has or 'no role'} there"
+            )
+
+
+def _public(row: Row) -> dict[str, Any]:
+    """A row as the audit history shows it: ids as text."""
+    return {k: str(v) if isinstance(v, UUID) else v for k, v in row.items()}
+
+
+def _replace(table: str, before: Row | None, row: dict[str, Any]) -> list[Change]:
+    """Close ``before`` (if there is one) and add ``row`` in its place."""
+    closed: list[Change] = [] if before is None else [Close(table, key_of(table, before))]
+    return [*closed, Add(table, row)]
+
+
+# -- one rule per event type --------------------------------------------------------------------
+
+
+def _project_created(j: Judging, e: ProjectCreated) -> list[Change]:
+    # The opening checked that the project is new; its creator becomes its owner.
+    owner = {"principal": j.commit.actor, "scope_id": PROJECT_SCOPE, "role": Role.owner.value}
+    return [Add("roles", owner), j.entry(e, "project", e.project_id, None, {"name": e.name, "owner": j.commit.actor})]
+
+
+def _label_defined(j: Judging, e: LabelDefined) -> list[Change]:
+    j.authorize(e)
+    defined = j.state.labels()
+    if e.name in defined:
+        raise ConflictError(f"label {e.name!r} is already defined in project {j.project_name!r}")
+    index = len(defined)  # labels are never removed, so indices never move
+    return [
+        Add("labels", {"name": e.name, "class_index": index}),
+        j.entry(e, "label", e.name, None, {"name": e.name, "class_index": index}),
+    ]
+
+
+def _directory_created(j: Judging, e: DirectoryCreated) -> list[Change]:
+    j.authorize(e)
+    j.new_id("directories", "directory", e.directory_id)
+    if j.state.directory_named(e.name):
+        raise ConflictError(f"project {j.project_name!r} already has a directory named {e.name!r}")
+    values = {"directory_id": e.directory_id, "name": e.name, "access_type": e.access_type.value}
+    entry = j.entry(e, "directory", e.directory_id, None, _public(values), directory_id=e.directory_id)
+    return [Add("directories", values), entry]
+
+
+def _join(j: Judging, e: Event, file_id: UUID, directory: Row) -> list[Change]:
+    membership = {"directory_id": directory["directory_id"], "file_id": file_id}
+    where = {"file_id": file_id, "directory_id": directory["directory_id"]}
+    return [
+        Add("memberships", membership),
+        j.entry(e, "membership", file_id, None, {"directory": directory["name"]}, **where),
+    ]
+
+
+def _add_membership(j: Judging, e: Event, file_id: UUID, directory: Row, name: str) -> list[Change]:
+    if j.state.row("memberships", (directory["directory_id"], file_id)) is not None:
+        raise ConflictError(f"file {file_id} is already in directory {directory['name']!r}")
+    j.free_name_in(directory, name)
+    return _join(j, e, file_id, directory)
+
+
+def _file_added(j: Judging, e: FileAdded) -> list[Change]:
+    directory = j.directory(e.directory_id)
+    j.authorize(e, directory=directory)
+    j.new_id("files", "file", e.file_id)
+    values = e.model_dump(exclude={"type", "directory_id"}) | {"copied_from": None, "created_version": j.version}
+    entry = j.entry(e, "file", e.file_id, None, values | {"file_id": str(e.file_id)}, file_id=e.file_id)
+    j.free_name_in(directory, e.name)  # a new file is in no directory yet
+    return [Add("files", values), entry, *_join(j, e, e.file_id, directory)]
+
+
+def _file_metadata_changed(j: Judging, e: FileMetadataChanged) -> list[Change]:
+    before = j.file(e.file_id)
+    j.authorize(e, file_id=e.file_id)
+    entry = j.entry(e, "file", e.file_id, {"metadata": before["metadata"]}, {"metadata": e.metadata}, file_id=e.file_id)
+    return [*_replace("files", before, dict(before) | {"metadata": e.metadata}), entry]
+
+
+def _file_mirrored(j: Judging, e: FileMirrored) -> list[Change]:
+    file, directory = j.file(e.file_id), j.directory(e.directory_id)
+    j.authorize(e, directory=directory)
+    j.authorize(e, file_id=e.file_id)
+    return _add_membership(j, e, e.file_id, directory, file["name"])
+
+
+def _file_removed(j: Judging, e: FileRemovedFromDirectory) -> list[Change]:
+    directory = j.directory(e.directory_id)
+    j.authorize(e, directory=directory)
+    if j.state.row("memberships", (e.directory_id, e.file_id)) is None:
+        raise NotFoundError(f"file {e.file_id} is not in directory {directory['name']!r}")
+    where = {"file_id": e.file_id, "directory_id": e.directory_id}
+    return [
+        Close("memberships", (e.directory_id, e.file_id)),
+        j.entry(e, "membership", e.file_id, {"directory": directory["name"]}, None, **where),
+    ]
+
+
+def _copied_instances(j: Judging, e: FileCopied) -> list[Change]:
+    changes: list[Change] = []
+    for source in sorted(j.state.instances_of(e.source_file_id), key=lambda r: r["instance_id"]):
+        copy_id = uuid.uuid5(e.file_id, str(source["instance_id"]))  # the same id on every replay
+        j.new_id("instances", "instance", copy_id)
+        copy = dict(source) | {"instance_id": copy_id, "file_id": e.file_id, "revision": 1}
+        changes += [Add("instances", copy), Count(e.file_id, source["label"], +1)]
+    return changes
+
+
+def _file_copied(j: Judging, e: FileCopied) -> list[Change]:
+    source, directory = j.file(e.source_file_id), j.directory(e.directory_id)
+    j.authorize(e, directory=directory)
+    j.authorize(e, file_id=e.source_file_id)
+    j.new_id("files", "file", e.file_id)
+    values = dict(source) | {"file_id": e.file_id, "copied_from": e.source_file_id, "created_version": j.version}
+    copies = _copied_instances(j, e) if e.with_instances else []
+    entry = j.entry(e, "file", e.file_id, None, _public(values), file_id=e.file_id)
+    membership = _add_membership(j, e, e.file_id, directory, source["name"])
+    return [Add("files", values), *copies, entry, *membership]
+
+
+def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
+    return {"label": e.label, "kind": e.kind.value, "points": [list(p) for p in e.points], "attributes": e.attributes}
+
+
+_SHOWN = ("label", "kind", "points", "attributes", "revision")
+"""The columns of an instance the audit history shows."""
+
+
+def _instance_added(j: Judging, e: InstanceAdded) -> list[Change]:
+    file = j.file(e.file_id)
+    j.authorize(e, file_id=e.file_id)
+    check_inside(e.points, file["width"], file["height"])
+    j.label(e.label)
+    j.new_id("instances", "instance", e.instance_id)
+    row = {"instance_id": e.instance_id, "file_id": e.file_id, "revision": 1, **_shape(e)}
+    return [
+        Add("instances", row),
+        Count(e.file_id, e.label, +1),
+        j.entry(e, "instance", e.instance_id, None, _shape(e) | {"revision": 1}, file_id=e.file_id),
+    ]
+
+
+def _instance_changed(j: Judging, e: InstanceChanged) -> list[Change]:
+    before = j.instance(e.instance_id, e.expected_revision)
+    file = j.file(before["file_id"])
+    j.authorize(e, file_id=before["file_id"])
+    check_inside(e.points, file["width"], file["height"])
+    j.label(e.label)
+    after = {"instance_id": e.instance_id, "file_id": before["file_id"], "revision": before["revision"] + 1}
+    old = {k: before[k] for k in _SHOWN}
+    return [
+        *_replace("instances", before, after | _shape(e)),
+        Count(before["file_id"], before["label"], -1),
+        Count(before["file_id"], e.label, +1),
+        j.entry(
+            e, "instance", e.instance_id, old, _shape(e) | {"revision": after["revision"]}, file_id=file["file_id"]
+        ),
+    ]
+
+
+def _instance_deleted(j: Judging, e: InstanceDeleted) -> list[Change]:
+    before = j.instance(e.instance_id, e.expected_revision)
+    j.authorize(e, file_id=before["file_id"])
+    old = {k: before[k] for k in _SHOWN}
+    return [
+        Close("instances", (e.instance_id,)),
+        Count(before["file_id"], before["label"], -1),
+        j.entry(e, "instance", e.instance_id, old, None, file_id=before["file_id"]),
+    ]
+
+
+def _version_tagged(j: Judging, e: VersionTagged) -> list[Change]:
+    j.authorize(e)
+    if j.state.row("tags", (e.tag,)) is not None:
+        raise ConflictError(f"tag {e.tag!r} already exists in project {j.project_name!r}; move it with MoveTag")
+    version = e.version or j.version
+    j.existing_version(version)
+    return [Add("tags", {"tag": e.tag, "version": version}), j.entry(e, "tag", e.tag, None, {"version": version})]
+
+
+def _tag_moved(j: Judging, e: TagMoved) -> list[Change]:
+    j.authorize(e)
+    before = j.state.row("tags", (e.tag,))
+    if before is None:
+        raise NotFoundError(f"tag {e.tag!r} does not exist in project {j.project_name!r}")
+    j.existing_version(e.version)
+    entry = j.entry(e, "tag", e.tag, {"version": before["version"]}, {"version": e.version})
+    return [*_replace("tags", before, {"tag": e.tag, "version": e.version}), entry]
+
+
+def _scope(j: Judging, directory_id: UUID | None) -> UUID:
+    return PROJECT_SCOPE if directory_id is None else j.directory(directory_id)["directory_id"]
+
+
+def _guard_owner(j: Judging, e: RoleGranted | RoleRevoked) -> None:
+    if e.role == Role.owner and j.state.grants(j.commit.actor).get(PROJECT_SCOPE) != RANK[Role.owner]:
+        raise AccessDenied(f"only an owner of project {j.project_name!r} may grant or revoke owner ({e.type})")
+
+
+def _role_granted(j: Judging, e: RoleGranted) -> list[Change]:
+    j.authorize(e)
+    scope = _scope(j, e.directory_id)
+    _guard_owner(j, e)
+    before = j.state.row("roles", (e.principal, scope))
+    if before is not None and before["role"] == e.role:
+        raise ConflictError(f"{e.principal} already has role {e.role} there in project {j.project_name!r}")
+    after = {"role": e.role.value, "directory_id": e.directory_id and str(e.directory_id)}
+    entry = j.entry(e, "role", e.principal, before and {"role": before["role"]}, after, directory_id=e.directory_id)
+    return [*_replace("roles", before, {"principal": e.principal, "scope_id": scope, "role": e.role.value}), entry]
+
+
+def _role_revoked(j: Judging, e: RoleRevoked) -> list[Change]:
+    j.authorize(e)
+    scope = _scope(j, e.directory_id)
+    before = j.state.row("roles", (e.principal, scope))
+    if before is None or before["role"] != e.role:
+        raise NotFoundError(f"{e.principal} does not have role {e.role} there in project {j.project_name!r}")
+    _guard_owner(j, e)
+    return [
+        Close("roles", (e.principal, scope)),
+        j.entry(e, "role", e.principal, {"role": before["role"]}, None, directory_id=e.directory_id),
+    ]
+
+
+def _slice_saved(j: Judging, e: SliceSaved) -> list[Change]:
+    # A slice over a restricted directory is read with that directory's grant, so saving one needs it too.
+    j.authorize(e, directory=None if e.directory_id is None else j.directory(e.directory_id))
+    before = j.state.row("slices", (e.name,))
+    after = {"query": e.query, "directory_id": e.directory_id and str(e.directory_id)}
+    entry = j.entry(e, "slice", e.name, before and {"query": before["query"]}, after, directory_id=e.directory_id)
+    row = {"name": e.name, "query": e.query, "directory_id": e.directory_id}
+    return [*_replace("slices", before, row), entry]
+
+
+# -- the registry --------------------------------------------------------------------------------
+
+Rule = Callable[[Judging, Any], list[Change]]
+
+
+@dataclass(frozen=True)
+class EventType:
+    """Everything the projector knows of one event type."""
+
+    model: type[Model]
+    needs: Role | None
+    """The least role the actor needs; None for ``ProjectCreated`` (its actor becomes owner)."""
+    rule: Rule
+
+
+EVENTS: dict[str, EventType] = {
+    "ProjectCreated": EventType(ProjectCreated, None, _project_created),
+    "LabelDefined": EventType(LabelDefined, Role.editor, _label_defined),
+    "DirectoryCreated": EventType(DirectoryCreated, Role.editor, _directory_created),
+    "FileAdded": EventType(FileAdded, Role.editor, _file_added),
+    "FileMetadataChanged": EventType(FileMetadataChanged, Role.editor, _file_metadata_changed),
+    "FileMirrored": EventType(FileMirrored, Role.editor, _file_mirrored),
+    "FileRemovedFromDirectory": EventType(FileRemovedFromDirectory, Role.editor, _file_removed),
+    "FileCopied": EventType(FileCopied, Role.editor, _file_copied),
+    "InstanceAdded": EventType(InstanceAdded, Role.annotator, _instance_added),
+    "InstanceChanged": EventType(InstanceChanged, Role.annotator, _instance_changed),
+    "InstanceDeleted": EventType(InstanceDeleted, Role.annotator, _instance_deleted),
+    "VersionTagged": EventType(VersionTagged, Role.editor, _version_tagged),
+    "TagMoved": EventType(TagMoved, Role.admin, _tag_moved),
+    "RoleGranted": EventType(RoleGranted, Role.admin, _role_granted),
+    "RoleRevoked": EventType(RoleRevoked, Role.admin, _role_revoked),
+    "SliceSaved": EventType(SliceSaved, Role.editor, _slice_saved),
+}
+"""Every event type by name: the one place that says what an event needs and does."""
+
+
+# -- judging one commit ----------------------------------------------------------------------------
+
+
+def opening(commit: Commit, found: tuple[str, int] | None, name_taken: Callable[[str], bool]) -> tuple[str, int]:
+    """The project's name and version before ``commit``, given the project row ``found``
+    (name, version) and a test of whether a project name is taken.
+
+    Only a commit that starts with ``ProjectCreated`` may open a project that does not exist.
+    """
+    first = commit.events[0]
+    if not isinstance(first, ProjectCreated):
+        if found is None:
+            raise NotFoundError(f"project {commit.project_id} does not exist")
+        if any(isinstance(e, ProjectCreated) for e in commit.events):
+            raise InvalidInputError("ProjectCreated must be the first event of its commit")
+        return found
+    if found is not None:
+        raise ConflictError(f"project {found[0]!r} already exists")
+    if first.project_id != commit.project_id:
+        raise InvalidInputError(f"ProjectCreated is for {first.project_id} but the commit is for {commit.project_id}")
+    if name_taken(first.name):
+        raise ConflictError(f"a project named {first.name!r} already exists")
+    return first.name, 0
+
+
+def _counted(state: State, deltas: Iterable[tuple[tuple[UUID, str], int]]) -> list[RowChange]:
+    """The label-count rows that sum a commit's deltas into the counts before it."""
+    changes: list[RowChange] = []
+    for (file_id, label), delta in sorted(deltas):
+        if not delta:
+            continue
+        before = state.row("label_counts", (file_id, label))
+        count = (before["count"] if before is not None else 0) + delta
+        if before is not None:
+            changes.append(Close("label_counts", (file_id, label)))
+        if count > 0:
+            changes.append(Add("label_counts", {"file_id": file_id, "label": label, "count": count}))
+    return changes
+
+
+def judge(commit: Commit, project_name: str, version: int, state: State) -> list[Entry]:
+    """Apply every event of ``commit`` to ``state`` at ``version``, in order, and return the
+    audit entries; raises the first rule the commit breaks (``state`` then holds a partial
+    commit that the caller must drop)."""
+    j = Judging(commit, project_name, version, state)
+    entries: list[Entry] = []
+    deltas: Counter[tuple[UUID, str]] = Counter()
+    for event in commit.events:
+        for change in EVENTS[event.type].rule(j, event):
+            if isinstance(change, Entry):
+                entries.append(change)
+            elif isinstance(change, Count):
+                deltas[(change.file_id, change.label)] += change.delta
+            else:
+                state.apply(change, version)
+    for change in _counted(state, deltas.items()):
+        state.apply(change, version)
+    return entries

@@ -1,0 +1,407 @@
+"""The views of one project during a batch: what the database held, plus the batch's changes, in memory.
+
+The batch projector judges many commits before it writes anything. ``Overlay`` is the
+``ViewState`` they are judged against: it answers from rows loaded from a ``Base`` (the
+database as it was when the batch began, read in sets up front by ``prefetch`` and
+one question at a time for anything the prefetch did not foresee) overlaid with every
+change the batch made so far. Each change is logged with its inverse, so a rejected
+commit is dropped in memory (``drop``) with no savepoint; ``keep`` makes an accepted one
+permanent. At the end, ``writes`` hands the rows to insert and the database rows to
+close, to be written in bulk.
+
+Every index is loaded for a scope (a file's memberships, a principal's grants, a
+directory's names) before any change touches that scope, so each is complete where it is
+known, and what the batch created itself (a new file, a new directory) is known empty
+without asking the database. No SQL here: the base is the only way out.
+"""
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from uuid import UUID
+
+from annolog.core.events import (
+    Event,
+    FileAdded,
+    FileCopied,
+    FileMetadataChanged,
+    FileMirrored,
+    FileRemovedFromDirectory,
+    InstanceAdded,
+    InstanceChanged,
+    InstanceDeleted,
+    Role,
+)
+from annolog.core.permissions import RANK
+from annolog.core.rules import KEYS, Add, Key, Row, RowChange, key_of
+
+Pair = tuple[UUID, str]
+"""A directory and a file name in it."""
+
+
+class Base(Protocol):
+    """One project's views as they were before the batch, read in sets."""
+
+    def rows(self, table: str, keys: Collection[Key]) -> dict[Key, Row]:
+        """The current rows with these keys (keys without one are left out)."""
+
+    def existing(self, table: str, keys: Collection[Key]) -> set[Key]:
+        """The keys that ever had a row."""
+
+    def labels(self) -> dict[str, int]:
+        """Every label with its class index."""
+
+    def directories(self) -> list[Row]:
+        """Every directory (directories are never closed)."""
+
+    def names(self, pairs: Collection[Pair]) -> dict[Pair, set[UUID]]:
+        """For each (directory, name), the files of that name in the directory now."""
+
+    def holders(self, file_ids: Collection[UUID]) -> dict[UUID, dict[UUID, int | None]]:
+        """For each file, every directory that ever held it and the end of its latest membership."""
+
+    def grants(self, principals: Collection[str]) -> dict[str, dict[UUID, int]]:
+        """Each principal's rank per scope."""
+
+    def instances_of(self, file_id: UUID) -> list[Row]:
+        """The file's current instances."""
+
+    def label_counts(self, file_ids: Collection[UUID]) -> dict[Key, Row]:
+        """The current label-count rows of these files, by key."""
+
+
+class EmptyBase:
+    """The base of a project the batch itself creates: nothing was there before."""
+
+    def rows(self, table: str, keys: Collection[Key]) -> dict[Key, Row]:
+        return {}
+
+    def existing(self, table: str, keys: Collection[Key]) -> set[Key]:
+        return set()
+
+    def labels(self) -> dict[str, int]:
+        return {}
+
+    def directories(self) -> list[Row]:
+        return []
+
+    def names(self, pairs: Collection[Pair]) -> dict[Pair, set[UUID]]:
+        return {}
+
+    def holders(self, file_ids: Collection[UUID]) -> dict[UUID, dict[UUID, int | None]]:
+        return {}
+
+    def grants(self, principals: Collection[str]) -> dict[str, dict[UUID, int]]:
+        return {}
+
+    def instances_of(self, file_id: UUID) -> list[Row]:
+        return []
+
+    def label_counts(self, file_ids: Collection[UUID]) -> dict[Key, Row]:
+        return {}
+
+
+_MISSING: Any = object()
+_IDS = ("files", "instances")
+"""Views whose keys are ids that are never reused (directories are answered by their index)."""
+
+
+@dataclass
+class Writes:
+    """What a batch leaves to write for one view: new rows (with their version bounds) and
+    the keys of rows from before the batch to close, with the version that closed each."""
+
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    closes: list[tuple[Key, int]] = field(default_factory=list)
+
+
+class Overlay:
+    """One project's ``State`` for a batch; see the module docstring."""
+
+    def __init__(self, project_id: UUID, base: Base) -> None:
+        self.project_id = project_id
+        self._base = base
+        self._current: dict[str, dict[Key, Row | None]] = {t: {} for t in KEYS}
+        self._ever: dict[str, dict[Key, bool]] = {t: {} for t in _IDS}
+        self._new_files: set[UUID] = set()
+        self._labels: dict[str, int] | None = None
+        self._directories: dict[UUID, Row] | None = None
+        self._directory_names: set[str] = set()
+        self._new_directories: set[UUID] = set()
+        self._names: dict[Pair, set[UUID]] = {}
+        self._holders: dict[UUID, dict[UUID, tuple[int | None, ...]]] = {}
+        self._grants: dict[str, dict[UUID, int]] = {}
+        self._counted_files: set[UUID] = set()
+        self._touched_instances: dict[UUID, set[UUID]] = {}
+        self._inserts: dict[str, dict[tuple[Key, int], dict[str, Any]]] = {t: {} for t in KEYS}
+        self._open_insert: dict[str, dict[Key, int]] = {t: {} for t in KEYS}
+        self._closes: dict[str, dict[Key, int]] = {t: {} for t in KEYS}
+        self._undo: list[Callable[[], None]] = []
+
+    # -- commit boundaries -------------------------------------------------------------------
+
+    def keep(self) -> None:
+        """The commit judged since the last ``keep``/``drop`` is accepted."""
+        self._undo.clear()
+
+    def drop(self) -> None:
+        """Undo every change since the last ``keep``/``drop``: the commit was rejected."""
+        while self._undo:
+            self._undo.pop()()
+
+    def _set(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
+        old = mapping.get(key, _MISSING)
+        mapping[key] = value
+        self._undo.append(lambda: mapping.pop(key) if old is _MISSING else mapping.__setitem__(key, old))
+
+    def _pop(self, mapping: dict[Any, Any], key: Any) -> None:
+        old = mapping.pop(key, _MISSING)
+        if old is not _MISSING:
+            self._undo.append(lambda: mapping.__setitem__(key, old))
+
+    def _include(self, items: set[Any], item: Any) -> None:
+        if item not in items:
+            items.add(item)
+            self._undo.append(lambda: items.discard(item))
+
+    def _exclude(self, items: set[Any], item: Any) -> None:
+        if item in items:
+            items.discard(item)
+            self._undo.append(lambda: items.add(item))
+
+    # -- loading what the database held --------------------------------------------------------
+
+    def prefetch(self, events: Iterable[Event]) -> None:
+        """Load, in a few set queries, what judging ``events`` will ask about."""
+        new: dict[str, set[Key]] = {"files": set(), "instances": set()}
+        wanted: dict[str, set[Key]] = {"files": set(), "instances": set()}
+        files_of_instances: set[UUID] = set()
+        names: set[Pair] = set()
+        named: list[tuple[UUID, UUID]] = []  # (directory, file) pairs whose file's name is needed
+        for e in events:
+            if isinstance(e, FileAdded):
+                new["files"].add((e.file_id,))
+                names.add((e.directory_id, e.name))
+            elif isinstance(e, FileCopied):
+                new["files"].add((e.file_id,))
+                wanted["files"].add((e.source_file_id,))
+                named.append((e.directory_id, e.source_file_id))
+            elif isinstance(e, FileMirrored):
+                wanted["files"].add((e.file_id,))
+                named.append((e.directory_id, e.file_id))
+            elif isinstance(e, FileMetadataChanged | FileRemovedFromDirectory):
+                wanted["files"].add((e.file_id,))
+            elif isinstance(e, InstanceAdded):
+                new["instances"].add((e.instance_id,))
+                wanted["files"].add((e.file_id,))
+                files_of_instances.add(e.file_id)
+            elif isinstance(e, InstanceChanged | InstanceDeleted):
+                wanted["instances"].add((e.instance_id,))
+        for table, keys in new.items():
+            self._load_ever(table, keys)
+        self._load_rows("instances", wanted["instances"])
+        for key in wanted["instances"]:
+            if (found := self._current["instances"].get(key)) is not None:
+                wanted["files"].add((found["file_id"],))
+                files_of_instances.add(found["file_id"])
+        wanted["files"] -= new["files"]
+        self._load_rows("files", wanted["files"])
+        existing = {key[0] for key in wanted["files"] if self._current["files"].get(key) is not None}
+        self._load_holders(existing)
+        self._load_counts(files_of_instances & existing)
+        for directory_id, file_id in named:
+            if (file := self._current["files"].get((file_id,))) is not None:
+                names.add((directory_id, file["name"]))
+        self._load_names(names)
+
+    def _load_rows(self, table: str, keys: Collection[Key]) -> None:
+        current = self._current[table]
+        missing = [k for k in keys if k not in current]
+        if missing:
+            found = self._base.rows(table, missing)
+            for key in missing:
+                current[key] = found.get(key)
+
+    def _load_ever(self, table: str, keys: Collection[Key]) -> None:
+        ever = self._ever[table]
+        missing = [k for k in keys if k not in ever]
+        if missing:
+            found = self._base.existing(table, missing)
+            for key in missing:
+                ever[key] = key in found
+
+    def _load_holders(self, file_ids: Collection[UUID]) -> None:
+        missing = [f for f in file_ids if f not in self._holders and f not in self._new_files]
+        if missing:
+            found = self._base.holders(missing)
+            for file_id in missing:
+                self._holders[file_id] = {d: (ended,) for d, ended in found.get(file_id, {}).items()}
+
+    def _load_counts(self, file_ids: Collection[UUID]) -> None:
+        missing = [f for f in file_ids if f not in self._counted_files and f not in self._new_files]
+        if missing:
+            found = self._base.label_counts(missing)
+            current = self._current["label_counts"]
+            for key, row in found.items():
+                current.setdefault(key, row)
+            self._counted_files.update(missing)
+
+    def _load_names(self, pairs: Collection[Pair]) -> None:
+        missing = [p for p in pairs if p not in self._names and p[0] not in self._new_directories]
+        if missing:
+            found = self._base.names(missing)
+            for pair in missing:
+                self._names[pair] = set(found.get(pair, ()))
+
+    def _load_grants(self, principal: str) -> dict[UUID, int]:
+        if principal not in self._grants:
+            self._grants[principal] = dict(self._base.grants([principal]).get(principal, {}))
+        return self._grants[principal]
+
+    def _holders_of(self, file_id: UUID) -> dict[UUID, tuple[int | None, ...]]:
+        if file_id in self._new_files:
+            return self._holders.setdefault(file_id, {})
+        self._load_holders([file_id])
+        return self._holders[file_id]
+
+    def _names_of(self, pair: Pair) -> set[UUID]:
+        if pair[0] in self._new_directories:
+            return self._names.setdefault(pair, set())
+        self._load_names([pair])
+        return self._names[pair]
+
+    def _directory_rows(self) -> dict[UUID, Row]:
+        if self._directories is None:
+            self._directories = {row["directory_id"]: row for row in self._base.directories()}
+            self._directory_names = {row["name"] for row in self._directories.values()}
+        return self._directories
+
+    # -- ViewState -----------------------------------------------------------------------------
+
+    def row(self, table: str, key: Key) -> Row | None:
+        if table == "memberships":
+            directory_id, file_id = key
+            ended = self._holders_of(file_id).get(directory_id)
+            return {"directory_id": directory_id, "file_id": file_id} if ended and ended[-1] is None else None
+        if table == "labels":
+            index = self.labels().get(key[0])
+            return None if index is None else {"name": key[0], "class_index": index}
+        if table == "directories":
+            return self._directory_rows().get(key[0])
+        if table == "label_counts":
+            self._load_counts([key[0]])
+            return self._current[table].get(key)
+        if table in _IDS and self._ever[table].get(key) is False:
+            return None
+        current = self._current[table]
+        if key not in current:
+            self._load_rows(table, [key])
+        return current.get(key)
+
+    def existed(self, table: str, key: Key) -> bool:
+        if table == "directories":
+            return key[0] in self._directory_rows()
+        self._load_ever(table, [key])
+        return self._ever[table][key]
+
+    def labels(self) -> Mapping[str, int]:
+        return self._label_index()
+
+    def _label_index(self) -> dict[str, int]:
+        if self._labels is None:
+            self._labels = self._base.labels()
+        return self._labels
+
+    def directory_named(self, name: str) -> bool:
+        self._directory_rows()
+        return name in self._directory_names
+
+    def file_named(self, directory_id: UUID, name: str) -> bool:
+        return bool(self._names_of((directory_id, name)))
+
+    def holders(self, file_id: UUID) -> Mapping[UUID, int | None]:
+        return {d: ended[-1] for d, ended in self._holders_of(file_id).items() if ended}
+
+    def grants(self, principal: str) -> Mapping[UUID, int]:
+        return self._load_grants(principal)
+
+    def instances_of(self, file_id: UUID) -> Sequence[Row]:
+        touched = self._touched_instances.get(file_id, set())
+        base = [] if file_id in self._new_files else self._base.instances_of(file_id)
+        found = [r for r in base if r["instance_id"] not in touched]
+        for instance_id in touched:
+            if (row := self._current["instances"].get((instance_id,))) is not None:
+                found.append(row)
+        return found
+
+    # -- State -----------------------------------------------------------------------------
+
+    def apply(self, change: RowChange, version: int) -> None:
+        if isinstance(change, Add):
+            self._add(change.table, change.row, version)
+        else:
+            self._close(change.table, change.key, version)
+
+    def _add(self, table: str, row: dict[str, Any], version: int) -> None:
+        key = key_of(table, row)
+        if table == "memberships":
+            directory_id, file_id = key
+            stack = self._holders_of(file_id)
+            self._set(stack, directory_id, (*stack.get(directory_id, ()), None))
+            file = self.row("files", (file_id,))
+            assert file is not None, f"membership of unknown file {file_id}"
+            self._include(self._names_of((directory_id, file["name"])), file_id)
+        elif table == "labels":
+            self._set(self._label_index(), row["name"], row["class_index"])
+        elif table == "directories":
+            self._set(self._directory_rows(), row["directory_id"], row)
+            self._include(self._directory_names, row["name"])
+            self._include(self._new_directories, row["directory_id"])
+        elif table == "roles":
+            self._set(self._load_grants(row["principal"]), row["scope_id"], RANK[Role(row["role"])])
+        if table in _IDS:
+            if self._ever[table].get(key) is False and table == "files":
+                self._include(self._new_files, key[0])
+            self._set(self._ever[table], key, True)
+        if table == "instances":
+            self._include(self._touched_instances.setdefault(row["file_id"], set()), key[0])
+        self._set(self._current[table], key, row)
+        self._set(self._inserts[table], (key, version), {**row, "valid_from": version, "valid_to": None})
+        self._set(self._open_insert[table], key, version)
+
+    def _close(self, table: str, key: Key, version: int) -> None:
+        before = self.row(table, key)
+        assert before is not None, f"closing {table} {key}, which has no current row"
+        opened = self._open_insert[table].get(key)
+        if table == "memberships":
+            directory_id, file_id = key
+            stack = self._holders_of(file_id)
+            ended = stack[directory_id][:-1] if opened == version else (*stack[directory_id][:-1], version)
+            self._set(stack, directory_id, ended)
+            file = self.row("files", (file_id,))
+            assert file is not None
+            self._exclude(self._names_of((directory_id, file["name"])), file_id)
+        elif table == "roles":
+            self._pop(self._load_grants(key[0]), key[1])
+        elif table == "instances":
+            self._include(self._touched_instances.setdefault(before["file_id"], set()), key[0])
+        self._set(self._current[table], key, None)
+        if opened is None:
+            self._set(self._closes[table], key, version)
+            return
+        self._pop(self._open_insert[table], key)
+        if opened == version:  # added and closed by one commit: never visible at any version
+            self._pop(self._inserts[table], (key, version))
+            if table in _IDS:
+                self._set(self._ever[table], key, False)
+        else:
+            self._set(self._inserts[table][(key, opened)], "valid_to", version)
+
+    def writes(self) -> dict[str, Writes]:
+        """What the batch leaves to write, per view (views it did not change are left out)."""
+        found = {}
+        for table in KEYS:
+            if self._inserts[table] or self._closes[table]:
+                inserts = [row | {"project_id": self.project_id} for row in self._inserts[table].values()]
+                found[table] = Writes(inserts, list(self._closes[table].items()))
+        return found
