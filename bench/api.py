@@ -48,8 +48,7 @@ from annolog.api.wire import CommandEnvelope, CommitRequest
 from annolog.core.commands import AddInstance
 from annolog.ingest import import_coco
 from annolog.projections.readmodels import FileView, Outcome, Scope
-from bench.ingest import _server_settings
-from bench.project import Scratch, print_machine, service_arguments
+from bench.common import Scratch, print_machine, server_settings, service_arguments, timed
 from tests.cocofiles import CATEGORIES, synthetic_coco
 
 T = TypeVar("T")
@@ -338,11 +337,11 @@ def bench(local: InProcess, remote: OverHttp, clients: Sequence[int], seconds: f
 
 def run(args: argparse.Namespace, scratch: Scratch, root: Path) -> None:
     with ExitStack() as stack:
-        settings = stack.enter_context(_server_settings(scratch, args.s3_endpoint, root / "data"))
+        settings = stack.enter_context(server_settings(scratch, args.s3_endpoint, root / "data"))
         service = build_service(settings, project_in_process=False)
         stack.callback(service.close)
         stack.enter_context(_process(["projector"], settings, root / "projector.log"))
-        data, preparing = _timed(lambda: prepare(service, root / "coco", args.files, args.per_file))
+        data, preparing = timed(lambda: prepare(service, root / "coco", args.files, args.per_file))
         url = stack.enter_context(_server(settings, args.workers, root))
         token = Tokens(service.engine).create(ACTOR, created_by="bench/api.py")
         local, remote = InProcess(Session(service, ACTOR), data), OverHttp(url, token, data, stack)
@@ -355,12 +354,6 @@ def run(args: argparse.Namespace, scratch: Scratch, root: Path) -> None:
         bench(local, remote, args.clients, args.seconds)
 
 
-def _timed(work: Callable[[], T]) -> tuple[T, float]:
-    started = time.perf_counter()
-    result = work()
-    return result, time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     service_arguments(parser, s3=True)
@@ -370,9 +363,6 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each run")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of `annolog serve`")
     args = parser.parse_args()
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        os.environ.setdefault(key, "test")  # the S3 test server takes any credentials
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     engine = create_engine(args.database_url)
     print_machine(engine, args.bootstrap)
     with (

@@ -37,6 +37,7 @@ from annolog.projections import queries, tables
 from annolog.projections.database import create_schema
 from annolog.projections.readmodels import ProjectView
 from annolog.projections.replay import drop_database, fresh_database
+from bench.common import timed
 
 T = TypeVar("T")
 
@@ -267,12 +268,6 @@ def _vacuum_analyze(engine: Engine) -> None:
             db.execute(text(f"VACUUM (ANALYZE) {table.name}"))
 
 
-def _timed(run: Callable[[], T]) -> tuple[T, float]:
-    started = time.perf_counter()
-    result = run()
-    return result, time.perf_counter() - started
-
-
 def _step(label: str, seconds: float) -> None:
     print(f"  {label:<56} {seconds:>7.1f} s", flush=True)
 
@@ -284,15 +279,15 @@ def _build_version_1(engine: Engine, shape: Shape, project_id: UUID, directory_i
         indexes = _drop_indexes(db)
         _step(
             "version 1 (generate_series, secondary indexes dropped)",
-            _timed(lambda: _load_version_1(db, shape, project_id, directory_id, names))[1],
+            timed(lambda: _load_version_1(db, shape, project_id, directory_id, names))[1],
         )
-        _step("secondary indexes", _timed(lambda: _create_indexes(db, indexes))[1])
+        _step("secondary indexes", timed(lambda: _create_indexes(db, indexes))[1])
 
 
 def _build_history(engine: Engine, shape: Shape, project_id: UUID, names: Sequence[str]) -> None:
     for version in range(2, shape.versions + 1):
         with engine.begin() as db:
-            edited, seconds = _timed(partial(_change_files, db, project_id, version, shape.churn, names))
+            edited, seconds = timed(partial(_change_files, db, project_id, version, shape.churn, names))
         _step(f"version {version}: {edited:,} files edited", seconds)
 
 
@@ -307,7 +302,7 @@ def build(engine: Engine, shape: Shape) -> Project:
     started = time.perf_counter()
     _build_version_1(engine, shape, project_id, directory_id, names)
     _build_history(engine, shape, project_id, names)
-    _step("VACUUM (ANALYZE)", _timed(lambda: _vacuum_analyze(engine))[1])
+    _step("VACUUM (ANALYZE)", timed(lambda: _vacuum_analyze(engine))[1])
     _step("total", time.perf_counter() - started)
     with engine.connect() as db:
         return Project(queries.project_named(db, PROJECT), directory_id, names)
@@ -366,7 +361,7 @@ def time_read(db: Connection, project: Project, query: str, kind: str, version: 
     seconds: list[float] = []
     deadline = time.perf_counter() + timing.budget_s
     while len(seconds) < timing.repeats and (len(seconds) < MIN_REPEATS or time.perf_counter() < deadline):
-        seconds.append(_timed(lambda: read(db))[1])
+        seconds.append(timed(lambda: read(db))[1])
     return Read(query, kind, version, tuple(seconds), matches)
 
 

@@ -58,6 +58,7 @@ from annolog.api.settings import load_settings
 from annolog.core.commands import AddFile, AddInstance, Command
 from annolog.core.geometry import InstanceKind
 from annolog.pytorch import collate, to_item
+from bench.common import timed
 
 T = TypeVar("T")
 Box = tuple[float, float, float, float]
@@ -424,14 +425,8 @@ def build_big_directory(client: annolog.Client, samples: Sequence[Sample], files
     project.tag(TAG)
 
 
-def _timed(run: Callable[[], T]) -> tuple[T, float]:
-    started = time.perf_counter()
-    result = run()
-    return result, time.perf_counter() - started
-
-
 def _median_s(run: Callable[[], object], repeats: int) -> float:
-    return statistics.median(_timed(run)[1] for _ in range(repeats))
+    return statistics.median(timed(run)[1] for _ in range(repeats))
 
 
 def _first_batch(loader: DataLoader[Any]) -> Iterator[Any]:
@@ -582,7 +577,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="annolog-bench-stream-") as tmp, fresh_bucket(args.s3_endpoint) as bucket:
         scratch = Path(tmp)
         (scratch / "images").mkdir()
-        samples, seconds = _timed(lambda: generate(scratch / "images", args.files, *args.size))
+        samples, seconds = timed(lambda: generate(scratch / "images", args.files, *args.size))
         size = sum(s.path.stat().st_size for s in samples) / len(samples)
         print(
             f"{args.files} JPEGs of {args.size[0]}x{args.size[1]}, {size / 1024:.1f} KiB each, made in "
@@ -598,7 +593,7 @@ def main() -> None:
         ):
             readers = prepare(client, s3_client, samples, scratch)
             print_rounds([one_round(readers, loading, epoch) for epoch in range(args.rounds)])
-            _, seconds = _timed(lambda: build_big_directory(client, samples, args.big_files))
+            _, seconds = timed(lambda: build_big_directory(client, samples, args.big_files))
             print(
                 f"Built the {args.big_files:,}-file directory in {seconds:.0f} s "
                 f"({BIG_FILES_PER_COMMIT:,} AddFile per commit)"

@@ -13,28 +13,46 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "bench"
 
-TINY = {
-    "log_append": ["--commits", "50", "--instances", "2"],
-    "project": ["--files", "30", "--instances-per-file", "2", "--rate", "5", "--seconds", "2"]
-    + ["--directory-files", "300", "--directory-changes", "60", "--repeats", "2"],
-    "slice": ["--files", "200", "--instances", "1000", "--labels", "5", "--versions", "3", "--repeats", "2"],
-    "stream": ["--files", "40", "--size", "64x48", "--workers", "1", "--batch-size", "8"]
-    + ["--big-files", "100", "--rounds", "1", "--repeats", "1"],
-    "ingest": ["--images", "20", "--per-image", "3"],
-    "api": ["--files", "10", "--per-file", "2", "--clients", "1", "2", "--seconds", "1"],
+HELPERS = {"common", "postgres"}
+"""Modules of bench/ that other benches import, not benches themselves."""
+
+TINY: dict[str, tuple[str, list[str]]] = {
+    "log_append": ("log_append", ["--commits", "50", "--instances", "2"]),
+    "project": (
+        "project",
+        ["--files", "30", "--instances-per-file", "2", "--durable", "--profile", "{tmp}"]
+        + ["--projectors", "1", "2", "--partitions", "2", "--projects", "2", "--writers", "1", "2"]
+        + ["--rates", "5", "--seconds", "0.3", "--directory-files", "300", "--directory-changes", "60"]
+        + ["--repeats", "2"],
+    ),
+    "slice": ("slice", ["--files", "200", "--instances", "1000", "--labels", "5", "--versions", "3", "--repeats", "2"]),
+    "stream": (
+        "stream",
+        ["--files", "40", "--size", "64x48", "--workers", "1", "--batch-size", "8"]
+        + ["--big-files", "100", "--rounds", "1", "--repeats", "1"],
+    ),
+    "ingest": ("ingest", ["--images", "20", "--per-image", "3", "2", "--durable"]),
+    "ingest-scale-server": ("ingest", ["--instances", "400", "--per-image", "4", "--batch-files", "20"]),
+    "ingest-scale-embedded": (
+        "ingest",
+        ["--instances", "400", "--per-image", "4", "--batch-files", "20"] + ["--stack", "embedded"],
+    ),
+    "api": ("api", ["--files", "10", "--per-file", "2", "--clients", "1", "2", "--seconds", "1"]),
 }
-"""Arguments that make each bench a smoke run of a few seconds; every bench module is listed."""
+"""Each smoke run: the bench module and arguments that make it a run of a few seconds ("{tmp}": a
+fresh folder); every bench module and every mode of one is listed."""
 
 
 def test_every_bench_module_has_a_smoke_run() -> None:
-    benches = {path.stem for path in BENCH.glob("*.py") if not path.name.startswith("_")}
-    assert benches == set(TINY)
+    benches = {path.stem for path in BENCH.glob("*.py") if not path.name.startswith("_")} - HELPERS
+    assert benches == {module for module, _ in TINY.values()}
 
 
 @pytest.mark.parametrize("bench", TINY)
 def test_the_bench_runs_to_its_end_at_a_tiny_size(
-    bench: str, kafka_bootstrap: str, database_url: str, s3_endpoint: str
+    bench: str, kafka_bootstrap: str, database_url: str, s3_endpoint: str, tmp_path: Path
 ) -> None:
+    module, arguments = TINY[bench]
     env = {
         **os.environ,
         "ANNOLOG_TEST_KAFKA_BOOTSTRAP": kafka_bootstrap,
@@ -45,7 +63,7 @@ def test_the_bench_runs_to_its_end_at_a_tiny_size(
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     done = subprocess.run(
-        [sys.executable, "-m", f"bench.{bench}", *TINY[bench]],
+        [sys.executable, "-m", f"bench.{module}", *(a.replace("{tmp}", str(tmp_path)) for a in arguments)],
         capture_output=True,
         text=True,
         env=env,
