@@ -177,9 +177,9 @@ class Batch:
 def apply_batch(db: Connection, records: Sequence[Record]) -> None:
     """Judge ``records`` in log order and write their rows in bulk, inside ``db``'s transaction.
 
-    Raises only when the database is unreachable, or when the bulk write breaks a
-    constraint the judge missed (``IntegrityError``: the caller re-judges the batch one
-    commit at a time, which names the commit).
+    Raises when the database is unreachable, or when the bulk write breaks a constraint
+    the judge missed (the caller then re-judges the batch one commit at a time, which
+    names the commit and rejects it).
     """
     batch = Batch(db, records)
     for record in records:

@@ -23,7 +23,6 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from annolog.core.rules import judge, opening
 from annolog.eventlog.log import BadRecord, EventLog, Record
@@ -127,13 +126,16 @@ class Projector:
             return self._apply(partition, start, records, in_sets=False)
         try:
             return self._apply(partition, start, records, in_sets=True)
-        except IntegrityError as exc:
+        except Exception as exc:  # e.g. a constraint the judge missed: the row path names the commit
+            if is_outage(self._engine.dialect.name, exc):
+                raise
             log.warning(
-                "the bulk write of partition %d from offset %d broke a constraint (%s); "
+                "judging partition %d from offset %d in one batch failed (%s: %s); "
                 "judging that batch again one commit at a time",
                 partition,
                 start,
-                exc.orig,
+                type(exc).__name__,
+                next(iter(str(exc).splitlines()), ""),
             )
             return self._apply(partition, start, records, in_sets=False)
 

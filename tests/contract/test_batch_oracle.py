@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.exc import IntegrityError
 
 from annolog.core.commit import Commit
 from annolog.core.events import (
@@ -44,6 +45,7 @@ from annolog.core.events import (
 )
 from annolog.core.geometry import InstanceKind
 from annolog.eventlog.sql import SqlLog, open_sqlite
+from annolog.projections.batch import Batch
 from annolog.projections.database import create_schema
 from annolog.projections.projector import Projector
 from annolog.projections.replay import checksums, drop_database, fresh_database
@@ -189,3 +191,27 @@ def test_batches_judge_every_log_as_the_one_commit_at_a_time_oracle_does(databas
     # The logs were hostile enough to mean something: accepted commits and many kinds of rejection.
     assert seen[None] > 50
     assert {"NotFoundError", "ConflictError", "AccessDenied", "InvalidInputError"} <= set(seen)
+
+
+def test_a_batch_whose_bulk_write_breaks_a_constraint_is_judged_again_one_commit_at_a_time(
+    database: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = SqlLog(open_sqlite(tmp_path / "log.db"))
+    ana = {"project_id": PROJECTS[0], "actor": "ana", "command": "Test"}
+    created = (
+        ProjectCreated(project_id=PROJECTS[0], name="p"),
+        DirectoryCreated(directory_id=DIRECTORIES[0][0], name="a"),
+    )
+    log.append(Commit(**ana, events=created))
+    log.append(Commit(**ana, events=(_added(*FILES[0]),)))
+    log.append(Commit(**ana, events=(_added(*FILES[2]),)))  # the same name in the same directory: rejected
+    expected, expected_outcomes = _projected(log, database, in_sets=False, batch_size=500)
+
+    def write_breaking_a_constraint(self: Batch) -> None:
+        raise IntegrityError("INSERT INTO files ...", {}, Exception("duplicate key value violates unique constraint"))
+
+    monkeypatch.setattr(Batch, "write", write_breaking_a_constraint)
+    found, found_outcomes = _projected(log, database, in_sets=True, batch_size=500)
+
+    assert (found, found_outcomes) == (expected, expected_outcomes)
+    assert "judging that batch again one commit at a time" in caplog.text
