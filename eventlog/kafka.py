@@ -16,11 +16,19 @@ around ``annolog serve`` (see ``eventlog.signing``) cannot put a commit in the v
 
 Outages heal: a producer whose append failed is replaced by a new one on the next
 append (see ``_discard``), and the reader reconnects by itself.
+
+An idle reader ``wait``s with a long-poll: a second consumer, the watcher, fetches from
+the offsets it is given and the broker holds each fetch until a record arrives (or
+``fetch_max_wait_ms``), so an append is seen within a round trip and an idle wait costs
+a couple of requests a second. The watcher is not the reader, because kafka-python sends
+one fetch at a time per broker: a long-poll parked by the reader would hold up its next
+``read`` for that long.
 """
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
@@ -40,13 +48,14 @@ log = logging.getLogger(__name__)
 
 _RECORD_OVERHEAD = 64 * 1024  # key, headers and batch framing on top of the encoded commit
 _CHECK_TIMEOUT_MS = 2000  # a readiness probe must answer quickly, broker down or not
+_WATCH_FETCH_BYTES = 64 * 1024  # the watcher only learns that records exist; the reader fetches them
 
 
 class KafkaLog:
     """The ``EventLog`` on Apache Kafka (see ``eventlog.log.EventLog``).
 
-    Appending and ``check`` are thread-safe; reading is not (one reader per ``KafkaLog``,
-    as in the projector, which reads one partition at a time).
+    Appending and ``check`` are thread-safe; reading and waiting are not (one reader per
+    ``KafkaLog``, as in the projector, which reads one partition at a time).
 
     >>> log = KafkaLog("127.0.0.1:9092", topic="annolog.commits", partitions=12)  # doctest: +SKIP
     """
@@ -71,6 +80,7 @@ class KafkaLog:
         self._codec = codec or CommitCodec.default()
         self._signing = signing
         self._consumer: KafkaConsumer | None = None
+        self._watcher: KafkaConsumer | None = None
         self._reader_lock = threading.Lock()  # for concurrent ``check`` calls
         self._producer_lock = threading.Lock()
         with self._errors_mapped("connect"):
@@ -145,6 +155,22 @@ class KafkaLog:
             offsets = self._reader().end_offsets([tp], timeout_ms=int(self._timeout_s * 1000))
         return int(offsets[tp])
 
+    def wait(self, positions: Mapping[int, int], timeout_s: float) -> bool:
+        """See ``EventLog.wait``: the end offsets first (records already there), then a long-poll."""
+        if not positions:
+            time.sleep(timeout_s)
+            return False
+        offsets = {TopicPartition(self._topic, p): offset for p, offset in positions.items()}
+        with self._errors_mapped(f"wait for records in partitions {sorted(positions)}"):
+            ends = self._reader().end_offsets(list(offsets), timeout_ms=int(self._timeout_s * 1000))
+            if any(ends[tp] > offset for tp, offset in offsets.items()):
+                return True
+            watcher = self._watching()
+            watcher.assign(list(offsets))
+            for tp, offset in offsets.items():
+                watcher.seek(tp, offset)
+            return bool(watcher.poll(timeout_ms=int(timeout_s * 1000), max_records=1))
+
     def check(self) -> None:
         """Raise ``LogUnavailable`` unless the partitions' leaders answer within 2 s and a
         producer that has not failed since it connected is ready to append."""
@@ -156,8 +182,9 @@ class KafkaLog:
     def close(self) -> None:
         if self._producer is not None:
             self._producer.close(timeout=self._timeout_s)
-        if self._consumer is not None:
-            self._consumer.close()
+        for consumer in (self._consumer, self._watcher):
+            if consumer is not None:
+                consumer.close()
 
     def _new_producer(self) -> KafkaProducer:
         return KafkaProducer(
@@ -261,6 +288,20 @@ class KafkaLog:
                     fetch_max_bytes=max(52428800, self._max_commit_bytes + _RECORD_OVERHEAD),
                 )
         return self._consumer
+
+    def _watching(self) -> KafkaConsumer:
+        if self._watcher is None:
+            self._watcher = KafkaConsumer(
+                **self._connection_options(),
+                client_id="annolog-log-watcher",
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="none",
+                fetch_max_wait_ms=500,  # the broker holds an empty fetch this long: two requests a second
+                max_partition_fetch_bytes=_WATCH_FETCH_BYTES,  # a larger first record still comes whole
+                fetch_max_bytes=_WATCH_FETCH_BYTES,
+            )
+        return self._watcher
 
     def _ensure_topic(self, replication_factor: int) -> None:
         admin = KafkaAdminClient(**self._connection_options(), client_id="annolog-admin")

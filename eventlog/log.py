@@ -1,6 +1,6 @@
 """The port every event log implements: append a commit, read in order from a position."""
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
@@ -89,6 +89,16 @@ class EventLog(Protocol):
 
     def end(self, partition: int) -> int:
         """An offset no record of ``partition`` has yet: reading from it yields nothing."""
+        ...
+
+    def wait(self, positions: Mapping[int, int], timeout_s: float) -> bool:
+        """Block until a partition of ``positions`` has a record at or past the offset given
+        for it (True), or until ``timeout_s`` passes (False); at once when one is there already.
+
+        This is how an idle reader waits without spending CPU: it passes the next offset it
+        would read of each partition it reads. Like ``read``, one thread at a time. Raises
+        ``LogUnavailable`` when the log cannot be asked.
+        """
         ...
 
     def check(self) -> None:

@@ -4,9 +4,16 @@ One partition, whose offsets are the table's AUTOINCREMENT keys: SQLite has one 
 at a time, so a key is visible only after every smaller key is, and a reader that
 resumes from a stored offset never skips a record. (That is not true of a PostgreSQL
 sequence under concurrent writers, which is why the server stack uses Kafka instead.)
+
+An idle reader ``wait``s on the log instead of polling it: an append in this process
+wakes it at once (every ``SqlLog`` on one file shares an ``_Appends`` signal); an append
+by another process on the same file, which SQLite cannot signal, is seen by a recheck of
+the largest offset every ``_RECHECK_S`` seconds, one indexed query.
 """
 
-from collections.abc import Iterator, Sequence
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,6 +41,8 @@ from annolog.eventlog.codec import CommitCodec
 from annolog.eventlog.log import DEFAULT_MAX_COMMIT_BYTES, Position, Record, check_size, decode_record
 
 _PAGE = 500  # records fetched per query while reading: bounded memory on long replays
+_RECHECK_S = 0.5
+"""How late a waiter may see an append made by another process on the same file."""
 
 metadata = MetaData()
 log_records = Table(
@@ -81,6 +90,38 @@ def _begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class _Appends:
+    """A count of the appends to one log file made in this process, that waiters sleep on."""
+
+    _by_file: dict[str, "_Appends"] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._count = 0
+
+    @classmethod
+    def to(cls, engine: Engine) -> "_Appends":
+        """The signal every ``SqlLog`` of this process on ``engine``'s file shares."""
+        with cls._registry_lock:
+            return cls._by_file.setdefault(str(engine.url.database), cls())
+
+    @property
+    def count(self) -> int:
+        with self._changed:
+            return self._count
+
+    def announce(self) -> None:
+        with self._changed:
+            self._count += 1
+            self._changed.notify_all()
+
+    def sleep(self, seen: int, timeout_s: float) -> None:
+        """Until an append after the one that made the count ``seen``, or ``timeout_s``."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._count != seen, timeout_s)
+
+
 class SqlLog:
     """The ``EventLog`` of the embedded default (see ``eventlog.log.EventLog``)."""
 
@@ -96,6 +137,7 @@ class SqlLog:
         self._engine = engine
         self._codec = codec or CommitCodec.default()
         self._max_commit_bytes = max_commit_bytes
+        self._appends = _Appends.to(engine)
         with self._errors_mapped("create the log table"):
             metadata.create_all(engine)
 
@@ -111,6 +153,7 @@ class SqlLog:
         with self._errors_mapped(f"append {len(rows)} commit(s) (none was written)"), self._engine.begin() as db:
             append = insert(log_records).returning(log_records.c.position)
             offsets = [db.execute(append.values(row)).scalar_one() for row in rows]
+        self._appends.announce()  # once committed: a woken reader finds the records
         return [Position(0, offset) for offset in offsets]
 
     def read(self, partition: int, start: int, *, limit: int | None = None) -> Iterator[Record]:
@@ -125,15 +168,30 @@ class SqlLog:
             start, remaining = page[-1][0] + 1, remaining - len(page)
 
     def end(self, partition: int) -> int:
-        with self._errors_mapped("find the end of the log"), self._engine.connect() as db:
-            last = db.execute(select(func.max(log_records.c.position))).scalar_one()
-        return (last or 0) + 1
+        return (self._last_offset() or 0) + 1
+
+    def wait(self, positions: Mapping[int, int], timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            seen = self._appends.count  # taken before the check: an append after it wakes the sleep
+            last = self._last_offset()  # None while empty: offsets start at 1, so end() alone cannot say
+            if 0 in positions and last is not None and last >= positions[0]:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._appends.sleep(seen, min(remaining, _RECHECK_S))
 
     def check(self) -> None:
         self.end(0)
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def _last_offset(self) -> int | None:
+        with self._errors_mapped("find the end of the log"), self._engine.connect() as db:
+            last = db.execute(select(func.max(log_records.c.position))).scalar_one()
+        return None if last is None else int(last)
 
     def _row(self, commit: Commit) -> dict[str, Any]:
         payload = self._codec.encode(commit)

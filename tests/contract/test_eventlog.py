@@ -2,6 +2,7 @@
 
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 
 from annolog.core import CommitTooLarge, LogMisconfigured, LogUnavailable, uuid7
+from annolog.eventlog import sql
 from annolog.eventlog.kafka import KafkaLog
 from annolog.eventlog.log import BadRecord, EventLog, LogRecord
 from annolog.eventlog.sql import SqlLog, open_sqlite
@@ -120,6 +122,38 @@ class EventLogContract:
         assert isinstance(bad, BadRecord) and first.offset < bad.position.offset < last.offset
         assert bad.payload == b"\xc3\x01" + bytes(8) + b"future" and "fingerprint 0000000000000000" in bad.reason
 
+    def test_wait_returns_at_once_when_a_record_is_already_past_the_position(self, make_log: MakeLog) -> None:
+        log = make_log()
+        project = uuid4()
+        position = log.append(file_commit(project))
+
+        started = time.monotonic()
+        assert log.wait({position.partition: position.offset}, timeout_s=30)
+        assert time.monotonic() - started < 5
+
+    def test_wait_times_out_when_nothing_is_appended_past_the_position(self, make_log: MakeLog) -> None:
+        log = make_log()
+        project = uuid4()
+        log.append(file_commit(project))
+        partition = log.partition_of(project)
+
+        started = time.monotonic()
+        assert not log.wait({partition: log.end(partition)}, timeout_s=0.5)
+        assert time.monotonic() - started >= 0.4
+
+    def test_an_append_wakes_a_waiter_long_before_its_timeout(self, make_log: MakeLog) -> None:
+        reader, writer = make_log(), make_log()
+        project = uuid4()
+        partition = reader.partition_of(project)
+        appender = threading.Timer(0.3, lambda: writer.append(file_commit(project)))
+
+        started = time.monotonic()
+        appender.start()
+        woke = reader.wait({p: reader.end(p) for p in range(reader.partitions)}, timeout_s=60)
+        appender.join()
+        assert woke and time.monotonic() - started < 10
+        assert len(list(reader.read(partition, 0))) == 1
+
 
 class TestSqlLog(EventLogContract):
     @pytest.fixture
@@ -162,6 +196,31 @@ class TestSqlLog(EventLogContract):
             holder.rollback()
             holder.close()
         assert len(list(log.read(0, 0))) == 1
+
+    def test_an_append_in_this_process_wakes_a_waiter_without_waiting_for_the_recheck(
+        self, make_log: MakeLog, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(sql, "_RECHECK_S", 60.0)  # only the append's signal can wake it in time
+        reader, writer = make_log(), make_log()
+        appender = threading.Timer(0.3, lambda: writer.append(file_commit(uuid4())))
+
+        started = time.monotonic()
+        appender.start()
+        woke = reader.wait({0: reader.end(0)}, timeout_s=60)
+        appender.join()
+        assert woke and time.monotonic() - started < 10
+
+    def test_an_append_by_another_process_is_seen_by_the_recheck(
+        self, make_log: MakeLog, append_raw: AppendRaw
+    ) -> None:
+        log = make_log()
+        appender = threading.Timer(0.3, lambda: append_raw(uuid4(), b"written by another process"))
+
+        started = time.monotonic()
+        appender.start()
+        woke = log.wait({0: log.end(0)}, timeout_s=60)
+        appender.join()
+        assert woke and time.monotonic() - started < 10
 
     def test_an_unopenable_database_is_reported_unavailable(self, tmp_path: Path) -> None:
         (tmp_path / "annolog.db").mkdir()  # a directory where the database file should be
