@@ -15,7 +15,7 @@ known, and what the batch created itself (a new file, a new directory) is known 
 without asking the database. No SQL here: the base is the only way out.
 """
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
@@ -102,6 +102,8 @@ class EmptyBase:
 
 
 _MISSING: Any = object()
+_ADDED: Any = object()
+_REMOVED: Any = object()
 _IDS = ("files", "instances")
 """Views whose keys are ids that are never reused (directories are answered by their index)."""
 
@@ -136,7 +138,7 @@ class Overlay:
         self._inserts: dict[str, dict[tuple[Key, int], dict[str, Any]]] = {t: {} for t in KEYS}
         self._open_insert: dict[str, dict[Key, int]] = {t: {} for t in KEYS}
         self._closes: dict[str, dict[Key, int]] = {t: {} for t in KEYS}
-        self._undo: list[Callable[[], None]] = []
+        self._undo: list[tuple[Any, Any, Any]] = []  # (dict or set, key or item, what to restore)
 
     # -- commit boundaries -------------------------------------------------------------------
 
@@ -146,28 +148,35 @@ class Overlay:
 
     def drop(self) -> None:
         """Undo every change since the last ``keep``/``drop``: the commit was rejected."""
-        while self._undo:
-            self._undo.pop()()
+        for target, key, old in reversed(self._undo):
+            if old is _ADDED:
+                target.discard(key)
+            elif old is _REMOVED:
+                target.add(key)
+            elif old is _MISSING:
+                del target[key]
+            else:
+                target[key] = old
+        self._undo.clear()
 
     def _set(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
-        old = mapping.get(key, _MISSING)
+        self._undo.append((mapping, key, mapping.get(key, _MISSING)))
         mapping[key] = value
-        self._undo.append(lambda: mapping.pop(key) if old is _MISSING else mapping.__setitem__(key, old))
 
     def _pop(self, mapping: dict[Any, Any], key: Any) -> None:
         old = mapping.pop(key, _MISSING)
         if old is not _MISSING:
-            self._undo.append(lambda: mapping.__setitem__(key, old))
+            self._undo.append((mapping, key, old))
 
     def _include(self, items: set[Any], item: Any) -> None:
         if item not in items:
             items.add(item)
-            self._undo.append(lambda: items.discard(item))
+            self._undo.append((items, item, _ADDED))
 
     def _exclude(self, items: set[Any], item: Any) -> None:
         if item in items:
             items.discard(item)
-            self._undo.append(lambda: items.add(item))
+            self._undo.append((items, item, _REMOVED))
 
     # -- loading what the database held --------------------------------------------------------
 
