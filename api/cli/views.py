@@ -21,14 +21,15 @@ if TYPE_CHECKING:
 @app.command()
 def projector(
     batch_size: Annotated[int, typer.Option(help="commits judged per database transaction")] = 500,
-    idle_pause: Annotated[float, typer.Option(help="seconds to wait when the log has nothing new")] = 0.01,
     wait: Annotated[float, typer.Option(help="seconds to wait at start for Kafka and the database to be up")] = 120,
 ) -> None:
     """Project the log into the views until stopped (SIGTERM/SIGINT finish the current batch).
 
     Positions live in the database, in the same transaction as the rows, so a projector
-    that crashed resumes exactly where it stopped; several may run (they take turns).
-    Outages of Kafka or the database pause it (one warning each) until they are over.
+    that crashed resumes exactly where it stopped. Several may run: on PostgreSQL they
+    split the partitions between them, and take over a stopped one's within seconds.
+    An idle projector waits on the log, it does not poll. Outages of Kafka or the
+    database pause it (one warning each) until they are over.
     """
     import signal
     import threading
@@ -43,7 +44,7 @@ def projector(
     engine = wait_until_up(lambda: database(settings), wait_s=wait)
     event_log = wait_until_up(lambda: build_log(settings), wait_s=wait)
     typer.echo("projector running", err=True)
-    run(engine, event_log, stop=stop, batch_size=batch_size, idle_pause_s=idle_pause)
+    run(engine, event_log, stop=stop, batch_size=batch_size)
 
 
 @app.command(name="replay")
