@@ -53,8 +53,8 @@ stop:
 ## bench: run the benchmarks against the real services
 bench: $(INSTALLED)
 	@bash -c 'set -euo pipefail; services=$$(scripts/services.sh start); eval "$$services"; \
-	  $(PY) -m bench.log_append; $(PY) -m bench.project; $(PY) -m bench.slice; $(PY) -m bench.stream; \
-	  $(PY) -m bench.ingest; $(PY) -m bench.api'
+	  $(PY) -m bench.log_append; $(PY) -m bench.project --durable; $(PY) -m bench.slice; $(PY) -m bench.stream; \
+	  $(PY) -m bench.ingest --durable; $(PY) -m bench.api'
 
 typecheck: $(INSTALLED)
 	$(PY) -m mypy

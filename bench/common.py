@@ -280,7 +280,8 @@ CATEGORIES: tuple[tuple[str, Callable[[str, str], bool]], ...] = (
     ("Avro decode/encode", lambda path, name: "fastavro" in path or "fastavro" in name or "/eventlog/codec" in path),
     ("Kafka client", lambda path, name: "/kafka/" in path),
     ("validation (pydantic)", lambda path, name: "pydantic" in path or "pydantic" in name),
-    ("judging and projector (annolog)", lambda path, name: any(p in path for p in ("/projections/", "/core/"))),
+    ("judging: the rules (core)", lambda path, name: "/core/" in path),
+    ("projector: load, overlay, rows, outcomes", lambda path, name: "/projections/" in path),
     ("annolog, other", lambda path, name: "/annolog/" in path or "/eventlog/" in path or "/api/" in path),
     ("hashing, uuid, json", lambda path, name: any(m in path or m in name for m in ("hashlib", "uuid", "json"))),
 )

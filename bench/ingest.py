@@ -368,8 +368,8 @@ def bench_scale(args: argparse.Namespace, root: Path, engine: Engine) -> None:
         print(f"  database: {size / 1e6:,.0f} MB ({what}), {size / instances:,.0f} MB per million instances")
         records, seconds, rss = _spawned(_replay_child, settings.environment(), target_url)
         print(
-            f"  replay of the same log into fresh tables (child process): {seconds:,.1f} s, {records / seconds:,.0f} "
-            f"records/s, {instances / seconds:,.0f} instances/s, peak RSS {rss / 2**20:,.0f} MiB; 100M annotations "
+            f"  replay of the same log into fresh tables (child process): {seconds:,.1f} s for {records:,} "
+            f"records, {instances / seconds:,.0f} instances/s, peak RSS {rss / 2**20:,.0f} MiB; 100M annotations "
             f"would take {_hours(instances / seconds)} to replay"
         )
 

@@ -37,6 +37,10 @@ TINY: dict[str, tuple[str, list[str]]] = {
         "ingest",
         ["--instances", "400", "--per-image", "4", "--batch-files", "20"] + ["--stack", "embedded"],
     ),
+    "history": (
+        "history",
+        ["--depths", "2", "5", "--files", "5", "--boxes", "3", "--cold-files", "10", "--repeats", "2"],
+    ),
     "api": ("api", ["--files", "10", "--per-file", "2", "--clients", "1", "2", "--seconds", "1"]),
 }
 """Each smoke run: the bench module and arguments that make it a run of a few seconds ("{tmp}": a
