@@ -5,18 +5,28 @@ predictions), ``iscrowd`` when set, and its ``attributes`` object become the ins
 attributes, and come back out the same way, so import followed by export gives the same
 annotations. Extra keys of an image entry (``license``, ``date_captured``…) become the
 file's metadata.
+
+Files are streamed (ijson), never loaded whole: a first pass checks the JSON and finds the
+sections, then categories, images and annotations are each read in a pass of their own,
+in whatever order the file has them. The checked boxes wait in a temporary SQLite file
+(``annolog.spill``) until the files they belong to are committed, so memory holds the
+images' ids and sizes and one chunk of files, not the annotations.
 """
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import ijson  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, JsonValue, PositiveInt, StrictInt, ValidationError
 
 from annolog.core.errors import InvalidInputError
 from annolog.core.geometry import EDGE_SLACK
 from annolog.plan import Plan, PlannedBox, PlannedFile, Problem
+from annolog.spill import Spill
 
 _IMAGE_KEYS = {"id", "file_name", "width", "height"}
 Entry = TypeVar("Entry", bound=BaseModel)
@@ -48,51 +58,121 @@ class CocoAnnotation(_CocoEntry):
     attributes: dict[str, JsonValue] = Field(default_factory=dict)
 
 
-def read_coco(path: Path) -> dict[str, Any]:
-    """The COCO document at ``path``; malformed JSON is refused with its line and column."""
+@dataclass(frozen=True)
+class CocoFile:
+    """A COCO file whose JSON and sections were checked: its sections' entries, read on demand.
+
+    ``document`` is set only for a file that Python's ``json`` reads but the streaming parser
+    refuses (``NaN`` or ``Infinity`` as numbers): that one is held whole, as before.
+    """
+
+    path: Path
+    sections: dict[str, str]  # each top-level key, in file order, and the type of its value
+    document: dict[str, Any] | None = None
+
+    def entries(self, section: str) -> Iterator[Any]:
+        if self.document is not None:
+            yield from self.document.get(section, [])
+        elif section in self.sections:
+            with self.path.open("rb") as stream:
+                yield from ijson.items(stream, f"{section}.item", use_float=True)
+
+
+def read_coco(path: Path) -> CocoFile:
+    """The COCO file at ``path``, checked whole before anything is planned: malformed JSON is
+    refused with its line and column, a document of the wrong shape with what it holds."""
+    try:
+        kind, sections = _shape(path)
+        coco = CocoFile(path, sections)
+    except (ijson.JSONError, UnicodeDecodeError):
+        coco = _loaded(path)  # Python's json names the line and column, or reads NaN, which yajl refuses
+        kind = type(coco.document).__name__
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read COCO file {path}: {exc}") from exc
+    if kind != "dict":
+        raise InvalidInputError(
+            f"{path}: a COCO file is an object with images, categories and annotations; "
+            f"got a {kind} (a bare list of detections needs the images and categories around it)"
+        )
+    for section in ("images", "categories", "annotations"):
+        if coco.sections.get(section, "list") != "list":
+            raise InvalidInputError(f"{path}: {section} must be a list, got {coco.sections[section]}")
+    for section in ("images", "categories"):
+        if section not in coco.sections:
+            raise InvalidInputError(
+                f"{path}: a COCO file needs {section!r}; it has {sorted(coco.sections) or 'no keys'}"
+            )
+    return coco
+
+
+_EVENT_TYPES = {"start_map": "dict", "start_array": "list", "string": "str", "boolean": "bool", "null": "NoneType"}
+
+
+def _type_name(event: str, value: object) -> str:
+    """The Python type name ``json`` would give the value that starts with ``event``."""
+    return _EVENT_TYPES.get(event) or type(value).__name__
+
+
+def _shape(path: Path) -> tuple[str, dict[str, str]]:
+    """One pass over the whole file, keeping nothing: the document's type and its sections'."""
+    sections: dict[str, str] = {}
+    with path.open("rb") as stream:
+        events = ijson.parse(stream, use_float=True)
+        _, event, value = next(events)
+        kind, key = _type_name(event, value), None
+        for prefix, event, value in events:
+            if key is not None:
+                sections[key], key = _type_name(event, value), None
+            elif prefix == "" and event == "map_key":
+                key = value
+    return kind, sections
+
+
+def _loaded(path: Path) -> CocoFile:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"{path} is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"cannot read COCO file {path}: {exc}") from exc
-    if not isinstance(document, dict):
-        raise InvalidInputError(
-            f"{path}: a COCO file is an object with images, categories and annotations; "
-            f"got a {type(document).__name__} (a bare list of detections needs the images and categories around it)"
-        )
-    for section in ("images", "categories", "annotations"):
-        if not isinstance(document.get(section, []), list):
-            raise InvalidInputError(f"{path}: {section} must be a list, got {type(document[section]).__name__}")
-    for section in ("images", "categories"):
-        if section not in document:
-            raise InvalidInputError(f"{path}: a COCO file needs {section!r}; it has {sorted(document) or 'no keys'}")
-    return document
+    sections = {key: type(value).__name__ for key, value in document.items()} if isinstance(document, dict) else {}
+    return CocoFile(path, sections, document)
 
 
-def plan_coco(document: dict[str, Any], *, images_dir: Path | None, predictions: bool = False) -> Plan:
-    """The files, boxes and labels a COCO document asks for, and every part refused, with where it is.
+@dataclass(frozen=True)
+class _Image:
+    """What checking an annotation needs of its image; the rest waits in the spill."""
+
+    rank: int  # its place among the images imported
+    file_name: str
+    width: int
+    height: int
+
+
+@contextmanager
+def plan_coco(coco: CocoFile, *, images_dir: Path | None, predictions: bool = False) -> Iterator[Plan]:
+    """The files, boxes and labels a COCO file asks for, and every part refused, with where it is;
+    the plan's files are read from a temporary spill, removed when the block ends.
 
     With ``images_dir`` each image is read from there; without it the images must already
     be in the directory imported into (predictions for images imported earlier). With
     ``predictions`` every annotation needs a ``score``.
     """
     problems: list[Problem] = []
-    labels = _categories(_entries(document, "categories", CocoCategory, problems), problems)
-    images, refused = _images(_entries(document, "images", CocoImage, problems), images_dir, problems)
-    boxes: dict[int, list[PlannedBox]] = {image_id: [] for image_id in images}
-    seen: dict[int, str] = {}
-    for where, annotation in _entries(document, "annotations", CocoAnnotation, problems):
-        message = _refusal(annotation, labels, images, refused, seen, predictions=predictions)
-        if message is not None:
-            problems.append(Problem(location=where, message=message))
-            continue
-        seen[annotation.id] = where
-        boxes[annotation.image_id].append(_planned_box(annotation, labels[annotation.category_id], where))
-    files = tuple(_planned_file(image, where, images_dir, boxes[image.id]) for image, where in images.values())
-    sections = {name: rank for rank, name in enumerate(document)}
-    problems.sort(key=lambda p: _position(p.location, sections))
-    return Plan(files=files, labels=tuple(dict.fromkeys(labels.values())), problems=tuple(problems))
+    with Spill() as spill:
+        labels = _categories(_entries(coco, "categories", CocoCategory, problems), problems)
+        images, refused = _images(_entries(coco, "images", CocoImage, problems), images_dir, problems, spill)
+        for where, annotation in _entries(coco, "annotations", CocoAnnotation, problems):
+            message = _refusal(annotation, labels, images, refused, spill, predictions=predictions)
+            if message is not None:
+                problems.append(Problem(location=where, message=message))
+                continue
+            image = images[annotation.image_id]
+            spill.add_box(annotation.id, image.rank, _planned_box(annotation, labels[annotation.category_id], where))
+        sections = {name: rank for rank, name in enumerate(coco.sections)}
+        problems.sort(key=lambda p: _position(p.location, sections))
+        files = spill.files(lambda entry, where, boxes: _planned_file(entry, where, images_dir, boxes))
+        yield Plan(files=files, labels=tuple(dict.fromkeys(labels.values())), problems=tuple(problems))
 
 
 def _position(location: str, sections: dict[str, int]) -> tuple[int, int]:
@@ -101,18 +181,14 @@ def _position(location: str, sections: dict[str, int]) -> tuple[int, int]:
     return sections.get(section, len(sections)), int(rest.partition("]")[0])
 
 
-def _entries(
-    document: dict[str, Any], section: str, model: type[Entry], problems: list[Problem]
-) -> list[tuple[str, Entry]]:
+def _entries(coco: CocoFile, section: str, model: type[Entry], problems: list[Problem]) -> Iterator[tuple[str, Entry]]:
     """The section's entries that have the right shape, each with its location; the others as problems."""
-    found = []
-    for index, raw in enumerate(document.get(section, [])):
+    for index, raw in enumerate(coco.entries(section)):
         where = f"{section}[{index}]" + (f" (id {raw['id']})" if isinstance(raw, dict) and "id" in raw else "")
         try:
-            found.append((where, model.model_validate(raw)))
+            yield where, model.model_validate(raw)
         except ValidationError as exc:
             problems.append(Problem(location=where, message=_described(exc)))
-    return found
 
 
 def _described(exc: ValidationError) -> str:
@@ -122,58 +198,66 @@ def _described(exc: ValidationError) -> str:
 
 
 def _first_of_each(
-    entries: Iterable[tuple[str, Entry]], key: Callable[[Entry], object], what: str, problems: list[Problem]
-) -> list[tuple[str, Entry]]:
-    """Entries whose ``key`` came first; later ones are problems naming the first."""
+    entries: Iterable[tuple[str, Entry]],
+    key: Callable[[Entry], object],
+    what: str,
+    problems: list[Problem],
+    dropped: list[tuple[str, Entry]],
+) -> Iterator[tuple[str, Entry]]:
+    """Entries whose ``key`` came first; later ones are problems naming the first, and ``dropped``."""
     first: dict[object, str] = {}
-    kept = []
     for where, entry in entries:
         if key(entry) in first:
             problems.append(
                 Problem(location=where, message=f"duplicate {what} {key(entry)!r}, first at {first[key(entry)]}")
             )
+            dropped.append((where, entry))
             continue
         first[key(entry)] = where
-        kept.append((where, entry))
-    return kept
+        yield where, entry
 
 
-def _categories(entries: list[tuple[str, CocoCategory]], problems: list[Problem]) -> dict[int, str]:
-    unique = _first_of_each(entries, lambda c: c.id, "category id", problems)
-    unique = _first_of_each(unique, lambda c: c.name, "category name", problems)
+def _categories(entries: Iterable[tuple[str, CocoCategory]], problems: list[Problem]) -> dict[int, str]:
+    unique = _first_of_each(entries, lambda c: c.id, "category id", problems, [])
+    unique = _first_of_each(unique, lambda c: c.name, "category name", problems, [])
     return {category.id: category.name for _, category in sorted(unique, key=lambda pair: pair[1].id)}
 
 
 def _images(
-    entries: list[tuple[str, CocoImage]], images_dir: Path | None, problems: list[Problem]
-) -> tuple[dict[int, tuple[CocoImage, str]], dict[int, str]]:
-    """Importable images by id, and where each refused image id is (its annotations go with it)."""
-    unique = _first_of_each(entries, lambda i: i.id, "image id", problems)
-    unique = _first_of_each(unique, lambda i: i.file_name, "file_name", problems)
-    kept = {image.id for _, image in unique}
-    refused = {image.id: where for where, image in entries if image.id not in kept}
-    images = {}
+    entries: Iterable[tuple[str, CocoImage]], images_dir: Path | None, problems: list[Problem], spill: Spill
+) -> tuple[dict[int, _Image], dict[int, str]]:
+    """Importable images by id (their entries spilled, in file order), and where each refused
+    image id is (its annotations go with it)."""
+    dropped: list[tuple[str, CocoImage]] = []
+    unique = _first_of_each(entries, lambda i: i.id, "image id", problems, dropped)
+    unique = _first_of_each(unique, lambda i: i.file_name, "file_name", problems, dropped)
+    images: dict[int, _Image] = {}
+    missing: dict[int, str] = {}
     for where, image in unique:
         if images_dir is not None and not (images_dir / image.file_name).is_file():
             problems.append(Problem(location=where, message=f"image {image.file_name!r} is not in {images_dir}"))
-            refused[image.id] = where
+            missing[image.id] = where
         else:
-            images[image.id] = (image, where)
-    return images, refused
+            images[image.id] = _Image(len(images), image.file_name, image.width, image.height)
+            spill.add_image(image.model_dump_json(), where)
+    kept = images.keys() | missing.keys()
+    refused = {image.id: where for where, image in dropped if image.id not in kept}  # in file order: the last stays
+    return images, refused | missing
 
 
 def _refusal(
     annotation: CocoAnnotation,
     labels: dict[int, str],
-    images: dict[int, tuple[CocoImage, str]],
+    images: dict[int, _Image],
     refused: dict[int, str],
-    seen: dict[int, str],
+    spill: Spill,
     *,
     predictions: bool,
 ) -> str | None:
     """Why ``annotation`` cannot be imported, or None."""
-    if annotation.id in seen:
-        return f"duplicate annotation id {annotation.id}, first at {seen[annotation.id]}"
+    first = spill.box_location(annotation.id)
+    if first is not None:
+        return f"duplicate annotation id {annotation.id}, first at {first}"
     if annotation.image_id in refused:
         return f"its image (image_id {annotation.image_id}, {refused[annotation.image_id]}) was refused"
     if annotation.image_id not in images:
@@ -182,11 +266,10 @@ def _refusal(
         return f"category_id {annotation.category_id} is not in categories"
     if predictions and annotation.score is None:
         return "a prediction needs a score"
-    image, _ = images[annotation.image_id]
-    return _box_refusal(annotation.bbox, image)
+    return _box_refusal(annotation.bbox, images[annotation.image_id])
 
 
-def _box_refusal(bbox: tuple[float, float, float, float], image: CocoImage) -> str | None:
+def _box_refusal(bbox: tuple[float, float, float, float], image: _Image) -> str | None:
     x, y, width, height = bbox
     if width <= 0 or height <= 0:
         return f"bbox {list(bbox)} has no area: width and height must be positive"
@@ -213,7 +296,8 @@ def _planned_box(annotation: CocoAnnotation, label: str, where: str) -> PlannedB
     return PlannedBox(label=label, box=(x, y, x + width, y + height), attributes=attributes, location=where)
 
 
-def _planned_file(image: CocoImage, where: str, images_dir: Path | None, boxes: list[PlannedBox]) -> PlannedFile:
+def _planned_file(entry: str, where: str, images_dir: Path | None, boxes: list[PlannedBox]) -> PlannedFile:
+    image = CocoImage.model_validate_json(entry)
     extra = {key: value for key, value in image.model_dump().items() if key not in _IMAGE_KEYS}
     return PlannedFile(
         name=image.file_name,

@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,9 +90,10 @@ def import_coco(
     Malformed JSON is refused whole with its line and column; every other problem refuses
     only its part, and is listed in the summary with where it is in the file.
     """
-    document = read_coco(Path(annotations_path))
-    plan = plan_coco(document, images_dir=None if images_dir is None else Path(images_dir), predictions=predictions)
-    return ingest(directory, plan, workers=workers, batch_files=batch_files, progress=progress)
+    coco = read_coco(Path(annotations_path))
+    images = None if images_dir is None else Path(images_dir)
+    with plan_coco(coco, images_dir=images, predictions=predictions) as plan:
+        return ingest(directory, plan, workers=workers, batch_files=batch_files, progress=progress)
 
 
 def ingest(
@@ -113,8 +114,9 @@ def ingest(
     return run.summary(labels, time.perf_counter() - started)
 
 
-def _chunks(files: Sequence[PlannedFile], size: int) -> list[Sequence[PlannedFile]]:
-    return [files[i : i + size] for i in range(0, len(files), size)]
+def _chunks(files: Sequence[PlannedFile], size: int) -> Iterator[Sequence[PlannedFile]]:
+    """One chunk at a time: a COCO plan's files are read from disk as they are sliced."""
+    return (files[i : i + size] for i in range(0, len(files), size))
 
 
 def _define_labels(directory: "Directory", wanted: Sequence[str]) -> tuple[list[str], list[int]]:
@@ -219,14 +221,14 @@ class _Run:
     instances_added: int = 0
     instances_present: int = 0
 
-    def all(self, chunks: list[Sequence[PlannedFile]], workers: int, bar: "tqdm[Never]") -> None:
+    def all(self, chunks: Iterator[Sequence[PlannedFile]], workers: int, bar: "tqdm[Never]") -> None:
         """Each chunk's blobs are stored while the chunk before it is committed."""
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="annolog-ingest") as pool:
-            pending = self._submit(pool, chunks[0]) if chunks else []
+            pending = self._submit(pool, next(chunks, []))
             try:
-                for index in range(len(chunks)):
+                while pending:
                     ready = [future.result() for future in pending]
-                    pending = self._submit(pool, chunks[index + 1]) if index + 1 < len(chunks) else []
+                    pending = self._submit(pool, next(chunks, []))
                     self.commit(ready)
                     bar.update(len(ready))
                     bar.set_postfix(instances=self.instances_added, refresh=False)

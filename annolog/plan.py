@@ -8,7 +8,7 @@ rest goes in.
 """
 
 import mimetypes
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,9 +57,12 @@ class PlannedFile:
 
 @dataclass(frozen=True)
 class Plan:
-    """Labels to define (in this order), files with their boxes, and what was refused."""
+    """Labels to define (in this order), files with their boxes, and what was refused.
 
-    files: tuple[PlannedFile, ...]
+    ``files`` may be read from disk a slice at a time (``annolog.spill``): take slices of it.
+    """
+
+    files: Sequence[PlannedFile]
     labels: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = ()
 
