@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from annolog.coco import plan_coco, read_coco
-from annolog.plan import PlannedFile
+from annolog.plan import Box, PlannedFile
 from tests.cocofiles import CATEGORIES, boxes_for
 
 CHUNK = 200  # files per commit, as ingest reads them
 _LABELS = {c["id"]: c["name"] for c in CATEGORIES}
 
 
-def _corners(bbox: list[float]) -> tuple[float, ...]:
+def _corners(bbox: list[float]) -> Box:
     x, y, width, height = bbox
     return (x, y, x + width, y + height)
 
@@ -27,7 +27,7 @@ def _images(count: int) -> list[dict[str, Any]]:
     ]
 
 
-def _planned(path: Path) -> list[tuple[str, list[tuple[str, tuple[float, ...]]]]]:
+def _planned(path: Path) -> list[tuple[str, list[tuple[str, Box]]]]:
     """Every planned file's name and boxes, read chunk by chunk as ingest reads them."""
     found = []
     with plan_coco(read_coco(path), images_dir=None) as plan:
