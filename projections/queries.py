@@ -1,13 +1,16 @@
 """Reads of the views as of any version: projects, directories, files with instances, slices.
 
-Every read takes a resolved version; ``valid_at`` makes "as of V" one predicate, so the
-same query answers latest and pinned reads. Directory listings are keyset-paged by
-file id (uuid7, so creation order): stable, and a page never skips or repeats a file.
+Every read takes a resolved version. Reads of the tables that grow with history (files,
+memberships, instances, label counts) go through ``read_at``: the same query answers latest
+and pinned reads, with the current rows when the version is the project's own. Labels are
+never closed and directories seldom, so their reads keep ``valid_at``. Directory listings
+are keyset-paged by file id (uuid7, so creation order): stable, and a page never skips or
+repeats a file.
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from uuid import UUID
 
 from sqlalchemy import Connection, Select, String, Table, cast, exists, func, literal, select
@@ -17,6 +20,7 @@ from annolog.core.query import Expr
 from annolog.projections.readmodels import DirectoryView, FileView, InstanceView, ProjectView
 from annolog.projections.slices import SliceCompiler, check_labels
 from annolog.projections.tables import (
+    RowsAt,
     commits,
     directories,
     files,
@@ -28,6 +32,8 @@ from annolog.projections.tables import (
     tags,
     valid_at,
 )
+
+T = TypeVar("T")
 
 
 def project_named(db: Connection, name: str) -> ProjectView:
@@ -103,16 +109,43 @@ def list_directories(db: Connection, project: ProjectView, version: int) -> list
     ]
 
 
-def _members(project_id: UUID, directory_id: UUID, version: int) -> Any:
+def read_at(db: Connection, project_id: UUID, version: int, read: Callable[[RowsAt], T]) -> T:
+    """What ``read`` finds in the rows valid at ``version``: the current rows when that is the
+    project's version, so that a latest read costs the same at any depth of history.
+
+    The current rows (``valid_to IS NULL``) are what the partial indexes serve; ``valid_at``
+    makes the database walk every version of each key up to V. bench/history.py, 50 files
+    each edited 10,000 times, latest read of the files / first slice page: SQLite 868 / 840 ms
+    with ``valid_at``, 3.2 / 0.7 ms now (3.2 / 0.7 at depth 10); PostgreSQL 36 / 55 ms, now
+    7.5 / 1.6 ms (8.9 / 2.3 at depth 10). A separate table of current rows, the other design,
+    reads those rows no faster (SQLite 1.22 against 1.28 ms; PostgreSQL within noise) and
+    would double every row the projector writes: the partial indexes it is.
+
+    The current rows are the rows of ``version`` only if every statement of ``read`` sees the
+    project at ``version``. Versions only grow and ``version`` existed before ``read`` began,
+    so when the project is at ``version`` both before and after ``read``, every statement in
+    between saw it there: under any isolation level, on either database. If a commit landed
+    meanwhile, ``read`` runs again as of ``version``.
+    """
+    if _version_of(db, project_id) == version:
+        found = read(RowsAt(version, current=True))
+        if _version_of(db, project_id) == version:
+            return found
+    return read(RowsAt(version))
+
+
+def _version_of(db: Connection, project_id: UUID) -> int | None:
+    return db.execute(select(projects.c.version).where(projects.c.project_id == project_id)).scalar_one_or_none()
+
+
+def _members(project_id: UUID, directory_id: UUID, rows: RowsAt) -> Any:
     return select(memberships.c.file_id).where(
-        memberships.c.project_id == project_id,
-        memberships.c.directory_id == directory_id,
-        valid_at(memberships, version),
+        memberships.c.project_id == project_id, memberships.c.directory_id == directory_id, rows.of(memberships)
     )
 
 
 def count_files(db: Connection, project_id: UUID, directory_id: UUID, version: int) -> int:
-    return _count(db, _members(project_id, directory_id, version))
+    return read_at(db, project_id, version, lambda rows: _count(db, _members(project_id, directory_id, rows)))
 
 
 def file_ids(
@@ -125,19 +158,28 @@ def file_ids(
     limit: int | None = None,
 ) -> list[UUID]:
     """The directory's file ids at ``version`` in id order, after ``after`` (keyset paging)."""
-    return _page(db, _members(project_id, directory_id, version), after=after, limit=limit)
+    return read_at(
+        db,
+        project_id,
+        version,
+        lambda rows: _page(db, _members(project_id, directory_id, rows), after=after, limit=limit),
+    )
 
 
 def members_among(
     db: Connection, project_id: UUID, ids: Sequence[UUID], version: int, directory_ids: Sequence[UUID] | None
 ) -> set[UUID]:
     """Which of ``ids`` are, at ``version``, in one of ``directory_ids`` (None: in any directory)."""
-    query = select(memberships.c.file_id).where(
-        memberships.c.project_id == project_id, memberships.c.file_id.in_(ids), valid_at(memberships, version)
-    )
-    if directory_ids is not None:
-        query = query.where(memberships.c.directory_id.in_(directory_ids))
-    return set(db.execute(query.distinct()).scalars())
+
+    def read(rows: RowsAt) -> set[UUID]:
+        query = select(memberships.c.file_id).where(
+            memberships.c.project_id == project_id, memberships.c.file_id.in_(ids), rows.of(memberships)
+        )
+        if directory_ids is not None:
+            query = query.where(memberships.c.directory_id.in_(directory_ids))
+        return set(db.execute(query.distinct()).scalars())
+
+    return read_at(db, project_id, version, read)
 
 
 def _page(db: Connection, ids: Select[Any], *, after: UUID | None, limit: int | None) -> list[UUID]:
@@ -161,19 +203,19 @@ def _as_text(db: Connection, ids: Select[Any]) -> list[str]:
 
 def file_keys(db: Connection, project_id: UUID, directory_id: UUID, version: int) -> list[str]:
     """Every file id of the directory at ``version``, as text, in id order."""
-    return _as_text(db, _members(project_id, directory_id, version))
+    return read_at(db, project_id, version, lambda rows: _as_text(db, _members(project_id, directory_id, rows)))
 
 
 def _instance_views(
-    db: Connection, project_id: UUID, ids: Sequence[UUID], version: int
+    db: Connection, project_id: UUID, ids: Sequence[UUID], rows: RowsAt
 ) -> dict[UUID, list[InstanceView]]:
-    query = (
-        select(instances)
-        .where(instances.c.project_id == project_id, instances.c.file_id.in_(ids), valid_at(instances, version))
-        .order_by(instances.c.instance_id)
+    """Each file's instances in id order, sorted here: asked to sort them, SQLite (which plans
+    without statistics) walks every instance of the project in id order rather than sort a few."""
+    query = select(instances).where(
+        instances.c.project_id == project_id, instances.c.file_id.in_(ids), rows.of(instances)
     )
     found: dict[UUID, list[InstanceView]] = defaultdict(list)
-    for r in db.execute(query):
+    for r in sorted(db.execute(query), key=lambda r: r.instance_id):
         found[r.file_id].append(
             InstanceView(
                 instance_id=r.instance_id,
@@ -190,16 +232,10 @@ def _instance_views(
 
 def files_by_id(db: Connection, project_id: UUID, ids: Sequence[UUID], version: int) -> list[FileView]:
     """The files with ``ids`` as of ``version``, with their instances, in the order of ``ids``."""
-    rows = {
-        r.file_id: r
-        for r in db.execute(
-            select(files).where(files.c.project_id == project_id, files.c.file_id.in_(ids), valid_at(files, version))
-        )
-    }
-    missing = [i for i in ids if i not in rows]
+    found, shapes = read_at(db, project_id, version, lambda rows: _files_with_instances(db, project_id, ids, rows))
+    missing = [i for i in ids if i not in found]
     if missing:
         raise NotFoundError(f"file {missing[0]} does not exist at version {version}")
-    shapes = _instance_views(db, project_id, ids, version)
     return [
         FileView(
             file_id=r.file_id,
@@ -215,8 +251,15 @@ def files_by_id(db: Connection, project_id: UUID, ids: Sequence[UUID], version: 
             version=version,
             instances=tuple(shapes.get(r.file_id, ())),
         )
-        for r in (rows[i] for i in ids)
+        for r in (found[i] for i in ids)
     ]
+
+
+def _files_with_instances(
+    db: Connection, project_id: UUID, ids: Sequence[UUID], rows: RowsAt
+) -> tuple[dict[UUID, Any], dict[UUID, list[InstanceView]]]:
+    query = select(files).where(files.c.project_id == project_id, files.c.file_id.in_(ids), rows.of(files))
+    return {r.file_id: r for r in db.execute(query)}, _instance_views(db, project_id, ids, rows)
 
 
 def label_names(db: Connection, project_id: UUID, version: int) -> list[str]:
@@ -242,21 +285,32 @@ def commit_outcome(db: Connection, commit_id: UUID) -> Any:
 
 
 def _sliced(
-    db: Connection, project: ProjectView, version: int, expr: Expr, directory_ids: Sequence[UUID] | None
-) -> Select[Any]:
-    """File ids matching ``expr`` at ``version``, in one of ``directory_ids`` (None: in any directory)."""
+    db: Connection,
+    project: ProjectView,
+    version: int,
+    expr: Expr,
+    directory_ids: Sequence[UUID] | None,
+    read: Callable[[Select[Any]], T],
+) -> T:
+    """``read`` of the file ids matching ``expr`` at ``version``, in one of ``directory_ids`` (None: any)."""
     check_labels(db, project.project_id, project.name, expr)
-    where = SliceCompiler(dialect=db.dialect.name, project_id=project.project_id, version=version).where(expr)
-    member = select(literal(1)).where(
-        memberships.c.project_id == project.project_id,
-        memberships.c.file_id == files.c.file_id,
-        valid_at(memberships, version),
-    )
-    if directory_ids is not None:
-        member = member.where(memberships.c.directory_id.in_(directory_ids))
-    return select(files.c.file_id).where(
-        files.c.project_id == project.project_id, valid_at(files, version), exists(member), where
-    )
+
+    def matching(rows: RowsAt) -> Select[Any]:
+        member = select(literal(1)).where(
+            memberships.c.project_id == project.project_id,
+            memberships.c.file_id == files.c.file_id,
+            rows.of(memberships),
+        )
+        if directory_ids is not None:
+            member = member.where(memberships.c.directory_id.in_(directory_ids))
+        return select(files.c.file_id).where(
+            files.c.project_id == project.project_id,
+            rows.of(files),
+            exists(member),
+            SliceCompiler(dialect=db.dialect.name, project_id=project.project_id, rows=rows).where(expr),
+        )
+
+    return read_at(db, project.project_id, version, lambda rows: read(matching(rows)))
 
 
 def slice_file_ids(
@@ -270,20 +324,20 @@ def slice_file_ids(
     limit: int | None = None,
 ) -> list[UUID]:
     """Matching file ids in id order after ``after``: keyset pages never skip or repeat a file."""
-    return _page(db, _sliced(db, project, version, expr, directory_ids), after=after, limit=limit)
+    return _sliced(db, project, version, expr, directory_ids, lambda ids: _page(db, ids, after=after, limit=limit))
 
 
 def slice_file_keys(
     db: Connection, project: ProjectView, version: int, expr: Expr, *, directory_ids: Sequence[UUID] | None = None
 ) -> list[str]:
     """Every matching file id, as text, in id order."""
-    return _as_text(db, _sliced(db, project, version, expr, directory_ids))
+    return _sliced(db, project, version, expr, directory_ids, lambda ids: _as_text(db, ids))
 
 
 def count_slice(
     db: Connection, project: ProjectView, version: int, expr: Expr, *, directory_ids: Sequence[UUID] | None = None
 ) -> int:
-    return _count(db, _sliced(db, project, version, expr, directory_ids))
+    return _sliced(db, project, version, expr, directory_ids, lambda ids: _count(db, ids))
 
 
 def saved_slice(db: Connection, project: ProjectView, name: str) -> tuple[str, UUID | None]:

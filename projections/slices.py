@@ -21,7 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from annolog.core.errors import InvalidInputError
 from annolog.core.query import And, Compare, Contains, Exists, Expr, Field, In, Namespace, Not, Or, Predicate, Value
-from annolog.projections.tables import files, instances, label_counts, labels, valid_at
+from annolog.projections.tables import RowsAt, files, instances, label_counts, labels
 
 OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "=": operator.eq,
@@ -95,10 +95,11 @@ class _Json:
 
 
 class SliceCompiler:
-    """Compiles a query's tree into a WHERE clause over ``files`` rows valid at ``version``."""
+    """Compiles a query's tree into a WHERE clause over ``files`` rows, reading the ``rows`` of the
+    tables it looks into."""
 
-    def __init__(self, *, dialect: str, project_id: UUID, version: int) -> None:
-        self._dialect, self._project_id, self._version = dialect, project_id, version
+    def __init__(self, *, dialect: str, project_id: UUID, rows: RowsAt) -> None:
+        self._dialect, self._project_id, self._rows = dialect, project_id, rows
 
     def where(self, expr: Expr) -> ColumnElement[bool]:
         if isinstance(expr, And):
@@ -136,7 +137,7 @@ class SliceCompiler:
             label_counts.c.project_id == self._project_id,
             label_counts.c.file_id == files.c.file_id,
             label_counts.c.label == p.field.path[0],
-            valid_at(label_counts, self._version),
+            self._rows.of(label_counts),
         )
         holds = self._holds(p, label_counts.c["count"])
         zero_holds = (0.0 in p.values) if isinstance(p, In) else OPERATORS[p.op](0.0, p.value)  # type: ignore[union-attr]
@@ -146,7 +147,7 @@ class SliceCompiler:
         query = select(func.count()).where(
             instances.c.project_id == self._project_id,
             instances.c.file_id == files.c.file_id,
-            valid_at(instances, self._version),
+            self._rows.of(instances),
         )
         if field.path[0] != "count":
             query = query.where(instances.c.kind == field.path[0])
@@ -205,7 +206,7 @@ class SliceCompiler:
             select(literal(1)).where(
                 instances.c.project_id == self._project_id,
                 instances.c.file_id == files.c.file_id,
-                valid_at(instances, self._version),
+                self._rows.of(instances),
                 func.coalesce(self._json(p, instances.c.attributes), false()),
             )
         )
