@@ -19,6 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -66,9 +67,19 @@ KEYS: dict[str, tuple[str, ...]] = {
 """The key of each versioned view: at most one current row per key and project."""
 
 
+def _key_getter(columns: tuple[str, ...]) -> Callable[[Row], Key]:
+    if len(columns) == 1:
+        (column,) = columns
+        return lambda row: (row[column],)
+    return itemgetter(*columns)
+
+
+_KEY_OF = {table: _key_getter(columns) for table, columns in KEYS.items()}
+
+
 def key_of(table: str, row: Row) -> Key:
     """The key of ``row`` in ``table``."""
-    return tuple(row[column] for column in KEYS[table])
+    return _KEY_OF[table](row)
 
 
 # -- what rules return ------------------------------------------------------------------------

@@ -10,11 +10,13 @@ run inside the caller's transaction.
 import io
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, Boolean, Connection, DateTime, Table, and_, bindparam, insert, text, update
+from sqlalchemy import JSON, Boolean, Connection, DateTime, String, Table, and_, bindparam, insert, text, update
 
 from annolog.core.rules import KEYS, Key
 
@@ -22,20 +24,50 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _NULL = "\\N"
 
 
-def _text_format(column: Any) -> Callable[[Any], str]:
-    """How one column's Python value is written in COPY's text format."""
-    if isinstance(column.type, JSON):
-        return lambda v: json.dumps(v).translate(_ESCAPES)
-    if isinstance(column.type, Boolean):
-        return lambda v: "t" if v else "f"
-    if isinstance(column.type, DateTime):
-        return lambda v: v.isoformat()
-    return lambda v: str(v).translate(_ESCAPES)
+@dataclass(frozen=True)
+class _Layout:
+    """How a table's rows are written in COPY's text format, worked out once per table."""
+
+    names: tuple[str, ...]
+    values: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    json: tuple[int, ...]  # written as JSON text; None too, as SQLAlchemy's JSON type does ('null')
+    text: tuple[int, ...]  # strings that may hold a tab, newline or backslash
+    boolean: tuple[int, ...]
+    time: tuple[int, ...]
+
+    def line(self, row: Mapping[str, Any]) -> str:
+        values = list(self.values(row))
+        for i in self.json:
+            values[i] = json.dumps(values[i]).translate(_ESCAPES)
+        for i in self.text:
+            if (v := values[i]) is not None:
+                values[i] = v.translate(_ESCAPES)
+        for i in self.boolean:
+            if (v := values[i]) is not None:
+                values[i] = "t" if v else "f"
+        for i in self.time:
+            if (v := values[i]) is not None:
+                values[i] = v.isoformat()
+        return "\t".join([_NULL if v is None else v if type(v) is str else str(v) for v in values])
 
 
 @cache
-def _formats(table: Table) -> tuple[tuple[str, Callable[[Any], str]], ...]:
-    return tuple((column.name, _text_format(column)) for column in table.columns)
+def _layout(table: Table) -> _Layout:
+    columns = list(table.columns)
+    names = tuple(c.name for c in columns)
+
+    def where(kind: type[Any]) -> tuple[int, ...]:
+        return tuple(i for i, c in enumerate(columns) if isinstance(getattr(c.type, "impl", c.type), kind))
+
+    getter, every = itemgetter(*names), frozenset(names)
+    return _Layout(
+        names,
+        lambda row: getter(row) if row.keys() >= every else tuple(row.get(n) for n in names),
+        where(JSON),
+        where(String),
+        where(Boolean),
+        where(DateTime),
+    )
 
 
 def _copy(db: Connection, table: str, columns: Sequence[str], lines: io.StringIO) -> None:
@@ -56,13 +88,10 @@ def insert_rows(db: Connection, table: Table, rows: Sequence[Mapping[str, Any]])
         names = [column.name for column in table.columns]
         db.execute(insert(table), [{name: row.get(name) for name in names} for row in rows])
         return
-    formats = _formats(table)
+    layout = _layout(table)
     lines = io.StringIO()
-    for row in rows:
-        values = (_NULL if (v := row.get(name)) is None else write(v) for name, write in formats)
-        lines.write("\t".join(values))
-        lines.write("\n")
-    _copy(db, table.name, [name for name, _ in formats], lines)
+    lines.writelines(f"{layout.line(row)}\n" for row in rows)
+    _copy(db, table.name, layout.names, lines)
 
 
 def close_rows(db: Connection, table: Table, closes: Sequence[tuple[UUID, Key, int]]) -> None:
@@ -87,10 +116,9 @@ def close_rows(db: Connection, table: Table, closes: Sequence[tuple[UUID, Key, i
     db.execute(
         text(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ({definitions}, valid_to integer) ON COMMIT DELETE ROWS")
     )
-    formats = dict(_formats(table))
     lines = io.StringIO()
-    for project_id, key, to in closes:
-        values = [str(project_id), *(formats[c](v) for c, v in zip(columns[1:], key)), str(to)]
+    for project_id, key, to in closes:  # keys are ids and names: text that may need escaping
+        values = [str(project_id), *(str(v).translate(_ESCAPES) for v in key), str(to)]
         lines.write("\t".join(values))
         lines.write("\n")
     _copy(db, staging, [*columns, "valid_to"], lines)
