@@ -103,6 +103,7 @@ class EmptyBase:
 
 _MISSING: Any = object()
 _ADDED: Any = object()
+_APPENDED: Any = object()
 _REMOVED: Any = object()
 _IDS = ("files", "instances")
 """Views whose keys are ids that are never reused (directories are answered by their index)."""
@@ -135,8 +136,8 @@ class Overlay:
         self._grants: dict[str, dict[UUID, int]] = {}
         self._counted_files: set[UUID] = set()
         self._touched_instances: dict[UUID, set[UUID]] = {}
-        self._inserts: dict[str, dict[tuple[Key, int], dict[str, Any]]] = {t: {} for t in KEYS}
-        self._open_insert: dict[str, dict[Key, int]] = {t: {} for t in KEYS}
+        self._inserts: dict[str, list[dict[str, Any]]] = {t: [] for t in KEYS}  # a dropped row has no valid_from
+        self._open_insert: dict[str, dict[Key, dict[str, Any]]] = {t: {} for t in KEYS}  # each key's current new row
         self._closes: dict[str, dict[Key, int]] = {t: {} for t in KEYS}
         self._undo: list[tuple[Any, Any, Any]] = []  # (dict or set, key or item, what to restore)
 
@@ -149,7 +150,9 @@ class Overlay:
     def drop(self) -> None:
         """Undo every change since the last ``keep``/``drop``: the commit was rejected."""
         for target, key, old in reversed(self._undo):
-            if old is _ADDED:
+            if old is _APPENDED:
+                target.pop()
+            elif old is _ADDED:
                 target.discard(key)
             elif old is _REMOVED:
                 target.add(key)
@@ -268,12 +271,16 @@ class Overlay:
         return self._grants[principal]
 
     def _holders_of(self, file_id: UUID) -> dict[UUID, tuple[int | None, ...]]:
+        if (known := self._holders.get(file_id)) is not None:
+            return known
         if file_id in self._new_files:
             return self._holders.setdefault(file_id, {})
         self._load_holders([file_id])
         return self._holders[file_id]
 
     def _names_of(self, pair: Pair) -> set[UUID]:
+        if (known := self._names.get(pair)) is not None:
+            return known
         if pair[0] in self._new_directories:
             return self._names.setdefault(pair, set())
         self._load_names([pair])
@@ -297,21 +304,26 @@ class Overlay:
             return None if index is None else {"name": key[0], "class_index": index}
         if table == "directories":
             return self._directory_rows().get(key[0])
+        current = self._current[table]
+        found: Row | None = current.get(key, _MISSING)
+        if found is not _MISSING:
+            return found
         if table == "label_counts":
-            self._load_counts([key[0]])
-            return self._current[table].get(key)
+            if key[0] not in self._counted_files and key[0] not in self._new_files:
+                self._load_counts([key[0]])
+            return current.get(key)
         if table in _IDS and self._ever[table].get(key) is False:
             return None
-        current = self._current[table]
-        if key not in current:
-            self._load_rows(table, [key])
+        self._load_rows(table, [key])
         return current.get(key)
 
     def existed(self, table: str, key: Key) -> bool:
         if table == "directories":
             return key[0] in self._directory_rows()
-        self._load_ever(table, [key])
-        return self._ever[table][key]
+        if (known := self._ever[table].get(key)) is None:
+            self._load_ever(table, [key])
+            known = self._ever[table][key]
+        return known
 
     def labels(self) -> Mapping[str, int]:
         return self._label_index()
@@ -375,17 +387,20 @@ class Overlay:
         if table == "instances":
             self._include(self._touched_instances.setdefault(row["file_id"], set()), key[0])
         self._set(self._current[table], key, row)
-        self._set(self._inserts[table], (key, version), {**row, "valid_from": version, "valid_to": None})
-        self._set(self._open_insert[table], key, version)
+        inserted = {**row, "valid_from": version, "valid_to": None}
+        self._inserts[table].append(inserted)
+        self._undo.append((self._inserts[table], None, _APPENDED))
+        self._set(self._open_insert[table], key, inserted)
 
     def _close(self, table: str, key: Key, version: int) -> None:
         before = self.row(table, key)
         assert before is not None, f"closing {table} {key}, which has no current row"
         opened = self._open_insert[table].get(key)
+        same_commit = opened is not None and opened["valid_from"] == version
         if table == "memberships":
             directory_id, file_id = key
             stack = self._holders_of(file_id)
-            ended = stack[directory_id][:-1] if opened == version else (*stack[directory_id][:-1], version)
+            ended = stack[directory_id][:-1] if same_commit else (*stack[directory_id][:-1], version)
             self._set(stack, directory_id, ended)
             file = self.row("files", (file_id,))
             assert file is not None
@@ -399,18 +414,18 @@ class Overlay:
             self._set(self._closes[table], key, version)
             return
         self._pop(self._open_insert[table], key)
-        if opened == version:  # added and closed by one commit: never visible at any version
-            self._pop(self._inserts[table], (key, version))
+        if same_commit:  # added and closed by one commit: never visible at any version
+            self._set(opened, "valid_from", None)
             if table in _IDS:
                 self._set(self._ever[table], key, False)
         else:
-            self._set(self._inserts[table][(key, opened)], "valid_to", version)
+            self._set(opened, "valid_to", version)
 
     def writes(self) -> dict[str, Writes]:
         """What the batch leaves to write, per view (views it did not change are left out)."""
         found = {}
         for table in KEYS:
             if self._inserts[table] or self._closes[table]:
-                inserts = [row | {"project_id": self.project_id} for row in self._inserts[table].values()]
+                inserts = [row | {"project_id": self.project_id} for row in self._inserts[table] if row["valid_from"]]
                 found[table] = Writes(inserts, list(self._closes[table].items()))
         return found
