@@ -2,6 +2,7 @@
 
 import math
 from enum import StrEnum
+from itertools import chain
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
@@ -53,7 +54,7 @@ def check_geometry(kind: InstanceKind, points: tuple[Point, ...]) -> None:
     if len(points) < fewest or (most is not None and len(points) > most):
         wanted = str(fewest) if fewest == most else f"at least {fewest}"
         raise InvalidInputError(f"a {kind} needs {wanted} points, got {len(points)}")
-    if not all(math.isfinite(c) for point in points for c in point):
+    if not all(map(math.isfinite, chain.from_iterable(points))):
         raise InvalidInputError(f"{kind} coordinates must be finite numbers, got {points}")
     if kind is InstanceKind.box:
         _check_box(points)

@@ -37,13 +37,15 @@ def _refuse(found: tuple[int, str] | None, what: str) -> None:
 
 def check_name(value: str) -> str:
     """A name (project, label, directory, file, principal…): printable characters only."""
-    _refuse(_first(value, _NOT_IN_NAMES), "control characters")
+    if not value.isprintable():  # printable strings hold no Cc or Cs: the common case, in C
+        _refuse(_first(value, _NOT_IN_NAMES), "control characters")
     return value
 
 
 def check_text(value: str) -> str:
     """Free text (queries): newlines and tabs are fine, NUL and lone surrogates are not."""
-    _refuse(_first(value, _NEVER, also="\x00"), "NUL or unpaired surrogate characters")
+    if "\x00" in value or not value.isascii():  # ASCII without NUL: the common case, in C
+        _refuse(_first(value, _NEVER, also="\x00"), "NUL or unpaired surrogate characters")
     return value
 
 
