@@ -40,7 +40,8 @@ class _Layout:
     def line(self, row: Mapping[str, Any]) -> str:
         values = list(self.values(row))
         for i in self.json:
-            values[i] = _json(values[i]).translate(_ESCAPES)
+            v = values[i]
+            values[i] = "null" if v is None else "{}" if v == {} else _json(v).translate(_ESCAPES)
         for i in self.text:
             if (v := values[i]) is not None:
                 values[i] = v.translate(_ESCAPES)
