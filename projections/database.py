@@ -1,16 +1,19 @@
 """Opening the views' database (PostgreSQL or the embedded SQLite file) and its schema."""
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, inspect, text
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.schema import CreateColumn
 
 from annolog.core.errors import ConfigurationError, DatabaseUnavailable
 from annolog.eventlog.sql import open_sqlite
 from annolog.projections.tables import VERSIONED, metadata
+
+log = logging.getLogger(__name__)
 
 _SQLITE_UNAVAILABLE = ("locked", "unable to open", "disk I/O", "readonly", "busy")
 _SCHEMA_LOCK = 0x616E6E6F  # "anno": one advisory lock for everything that creates tables
@@ -89,6 +92,20 @@ def _create(db: Connection, tables: MetaData) -> None:
                     "in for rows already there: rebuild the views from the log with `annolog replay`"
                 )
             db.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {CreateColumn(column).compile(dialect=db.dialect)}"))
+        _sync_indexes(db, table)
+
+
+def _sync_indexes(db: Connection, table: Table) -> None:
+    """Create the indexes a newer annolog defines on a table that exists, and rebuild those
+    whose columns changed (reads choose their plan by them: see ``tables._versioned``)."""
+    present = {index["name"]: index["column_names"] for index in inspect(db).get_indexes(table.name)}
+    for index in sorted(table.indexes, key=lambda i: str(i.name)):
+        if present.get(str(index.name)) == [column.name for column in index.columns]:
+            continue
+        log.warning("building index %s of table %s (once, for this version of annolog)", index.name, table.name)
+        if index.name in present:
+            index.drop(db)
+        index.create(db)
 
 
 def create_schema(engine: Engine) -> None:

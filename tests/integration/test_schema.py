@@ -1,4 +1,4 @@
-"""Views made by an older annolog open with a newer one: missing nullable columns are added."""
+"""Views made by an older annolog open with a newer one: missing nullable columns are added, indexes brought up to date."""
 
 from pathlib import Path
 
@@ -29,3 +29,20 @@ def test_a_missing_column_that_cannot_be_null_says_to_rebuild_the_views(tmp_path
 
     with pytest.raises(ConfigurationError, match="lacks column 'command'.*annolog replay"):
         create_schema(engine)
+
+
+def test_an_index_whose_columns_changed_is_rebuilt_and_a_missing_one_is_created_when_the_views_open(
+    tmp_path: Path,
+) -> None:
+    engine = open_sqlite(tmp_path / "old.db")
+    create_schema(engine)
+    with engine.begin() as db:  # as an older annolog made them
+        db.execute(text("DROP INDEX ix_files_name_current"))
+        db.execute(text("CREATE INDEX ix_files_name_current ON files (project_id, name) WHERE valid_to IS NULL"))
+        db.execute(text("DROP INDEX ix_history_file"))
+
+    create_schema(engine)
+
+    indexes = {index["name"]: index["column_names"] for index in inspect(engine).get_indexes("files")}
+    assert indexes["ix_files_name_current"] == ["project_id", "name", "valid_to"]
+    assert "ix_history_file" in {index["name"] for index in inspect(engine).get_indexes("history")}
