@@ -1,4 +1,4 @@
-"""Views made by an older annolog open with a newer one: missing nullable columns are added, indexes brought up to date."""
+"""Views made by an older annolog open with a newer one: missing columns added, indexes brought up to date."""
 
 from pathlib import Path
 
