@@ -15,7 +15,7 @@ the same rules decide, and a contract test holds the two paths to equal checksum
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 class Batch:
     """One batch of records being judged in memory, then written at once (see the module)."""
 
-    def __init__(self, db: Connection, records: Sequence[Record]) -> None:
+    def __init__(self, db: Connection, records: Sequence[Record], stop_at: Mapping[UUID, int]) -> None:
         self._db = db
+        self._stop_at = stop_at
         found = [r.commit for r in records if isinstance(r, LogRecord)]
         self._judged = self._judged_before([c.commit_id for c in found])
         self._projects = self._load_projects({c.project_id for c in found})
@@ -115,6 +116,8 @@ class Batch:
         if commit.commit_id in self._judged:
             log.info("commit %s at %s was judged before; skipped", commit.commit_id, record.position)
             return
+        if (stop := self._stop_at.get(commit.project_id)) is not None and self._version(commit.project_id) >= stop:
+            return
         self._judged.add(commit.commit_id)
         state = self._states[commit.project_id]
         try:
@@ -129,6 +132,10 @@ class Batch:
         state.keep()
         self._accept(record, commit, name, version + 1)
         self._history.extend(outcomes.history(commit, version + 1, entries))
+
+    def _version(self, project_id: UUID) -> int:
+        found = self._projects.get(project_id)
+        return 0 if found is None else found[1]
 
     def _accept(self, record: LogRecord, commit: Commit, name: str, version: int) -> None:
         if version == 1:
@@ -174,14 +181,17 @@ class Batch:
         insert_rows(db, rejected_records, self._bad)
 
 
-def apply_batch(db: Connection, records: Sequence[Record]) -> None:
+def apply_batch(db: Connection, records: Sequence[Record], *, stop_at: Mapping[UUID, int] | None = None) -> None:
     """Judge ``records`` in log order and write their rows in bulk, inside ``db``'s transaction.
+
+    ``stop_at`` leaves alone the commits of each project it names once that project has
+    reached the version given (a replay up to a version).
 
     Raises when the database is unreachable, or when the bulk write breaks a constraint
     the judge missed (the caller then re-judges the batch one commit at a time, which
     names the commit and rejects it).
     """
-    batch = Batch(db, records)
+    batch = Batch(db, records, stop_at or {})
     for record in records:
         batch.apply(record)
     batch.write()

@@ -135,6 +135,7 @@ def close_rows(db: Connection, table: Table, closes: Sequence[tuple[UUID, Key, i
     db.execute(
         text(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ({definitions}, valid_to integer) ON COMMIT DELETE ROWS")
     )
+    db.execute(text(f"TRUNCATE {staging}"))  # another batch may have used it in this transaction
     lines = (  # keys are ids and names: text that may need escaping
         "\t".join([str(project_id), *(str(v).translate(_ESCAPES) for v in key), str(to)]) + "\n"
         for project_id, key, to in closes

@@ -5,7 +5,7 @@ neither SQLite's limit on parameters nor a huge statement is ever reached), and 
 query reads current rows through the ``valid_to IS NULL`` indexes.
 """
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 from uuid import UUID
@@ -23,7 +23,7 @@ CHUNK = 2000
 T = TypeVar("T")
 
 
-def chunks(items: Collection[T], size: int = CHUNK) -> Iterator[list[T]]:
+def chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
     """``items`` in lists of at most ``size``."""
     it = iter(items)
     while chunk := list(islice(it, size)):

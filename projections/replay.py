@@ -18,11 +18,13 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import Connection, Engine, Table, create_engine, select, text
 
-from annolog.eventlog.log import EventLog, LogRecord
+from annolog.eventlog.log import EventLog
 from annolog.eventlog.sql import open_sqlite
+from annolog.projections.batch import apply_batch
 from annolog.projections.database import create_schema
-from annolog.projections.projector import Projector, apply_record
-from annolog.projections.tables import VERSIONED, metadata, projects, valid_at
+from annolog.projections.loader import chunks
+from annolog.projections.projector import Projector
+from annolog.projections.tables import VERSIONED, metadata, valid_at
 
 
 def canonical(value: Any) -> Any:
@@ -101,15 +103,6 @@ def replay(log: EventLog, target: Engine, *, until: Mapping[int, int] | None = N
 def replay_until(log: EventLog, target: Engine, project_id: UUID, version: int) -> None:
     """Replay the log, but stop applying ``project_id``'s commits once it reaches ``version``."""
     create_schema(target)
-    partition = log.partition_of(project_id)
     with target.begin() as db:
-        for record in log.read(partition, 0):
-            mine = isinstance(record, LogRecord) and record.commit.project_id == project_id
-            if mine and _version(db, project_id) >= version:
-                continue
-            apply_record(db, record)
-
-
-def _version(db: Connection, project_id: UUID) -> int:
-    found = db.execute(select(projects.c.version).where(projects.c.project_id == project_id)).scalar_one_or_none()
-    return int(found or 0)
+        for records in chunks(log.read(log.partition_of(project_id), 0), 1000):
+            apply_batch(db, records, stop_at={project_id: version})
