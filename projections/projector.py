@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from annolog.core.rules import judge, opening
-from annolog.eventlog.log import BadRecord, EventLog, Record
+from annolog.eventlog.log import BadRecord, EventLog, LogRecord, Record
 from annolog.projections import outcomes
 from annolog.projections.batch import apply_batch
 from annolog.projections.chain import link, previous_link
@@ -94,6 +94,26 @@ def stored_offset(db: Connection, partition: int, *, lock: bool = False) -> int:
     return int(found or 0)
 
 
+MAX_BATCH_EVENTS = 20_000
+"""Events one batch holds at most (a single larger commit is a batch of its own): what bounds
+the projector's memory, since bulk commits run to thousands of events each (bench.ingest's
+replay of 300,000 boxes in 153 commits peaked at 1.5 GB as one batch)."""
+
+
+def _batch(records: Iterable[Record], until: int | None, max_events: int) -> list[Record]:
+    """The records before offset ``until``, stopping once they hold ``max_events`` events."""
+    taken: list[Record] = []
+    events = 0
+    for record in records:
+        if until is not None and record.position.offset >= until:
+            break
+        taken.append(record)
+        events += len(record.commit.events) if isinstance(record, LogRecord) else 1
+        if events >= max_events:
+            break
+    return taken
+
+
 @contextmanager
 def _without_gc_pauses() -> Iterator[None]:
     """Keep the cyclic garbage collector out of a batch.
@@ -119,15 +139,24 @@ class Projector:
     >>> projector.catch_up()                # doctest: +SKIP
     """
 
-    def __init__(self, engine: Engine, log: EventLog, *, batch_size: int = 500, in_sets: bool = True) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        log: EventLog,
+        *,
+        batch_size: int = 500,
+        max_events: int = MAX_BATCH_EVENTS,
+        in_sets: bool = True,
+    ) -> None:
         self._engine = engine
         self._log = log
         self._batch_size = batch_size
+        self._max_events = max_events
         self._in_sets = in_sets
 
     def run_batch(self, partition: int, *, until: int | None = None) -> int:
-        """Project up to ``batch_size`` new records of ``partition``, none at or past the offset
-        ``until``; how many were applied.
+        """Project up to ``batch_size`` new records of ``partition`` (fewer once they hold
+        ``max_events`` events), none at or past the offset ``until``; how many were applied.
 
         Records are read before the write transaction opens (the embedded log shares the
         SQLite file, whose write lock the transaction holds); if another projector moved
@@ -142,8 +171,7 @@ class Projector:
         limit = self._batch_size if until is None else min(self._batch_size, until - start)
         if limit <= 0:
             return 0
-        read = self._log.read(partition, start, limit=limit)
-        records = [r for r in read if until is None or r.position.offset < until]
+        records = _batch(self._log.read(partition, start, limit=limit), until, self._max_events)
         if not records:
             return 0
         if not self._in_sets:

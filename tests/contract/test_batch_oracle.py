@@ -222,3 +222,42 @@ def test_a_batch_whose_bulk_write_breaks_a_constraint_is_judged_again_one_commit
 
     assert (found, found_outcomes) == (expected, expected_outcomes)
     assert "judging that batch again one commit at a time" in caplog.text
+
+
+def test_batches_stop_once_they_hold_max_events_and_judge_the_same(
+    database: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = SqlLog(open_sqlite(tmp_path / "log.db"))
+    ana = {"project_id": PROJECTS[0], "actor": "ana", "command": "Test"}
+    created = (ProjectCreated(project_id=PROJECTS[0], name="p"), LabelDefined(name="car"))
+    log.append(Commit(**ana, events=(*created, DirectoryCreated(directory_id=DIRECTORIES[0][0], name="a"))))
+    log.append(Commit(**ana, events=(_added(*FILES[0]),)))
+    for first in range(0, 12, 3):
+        boxes = tuple(
+            InstanceAdded(
+                instance_id=UUID(int=400 + i),
+                file_id=FILES[0][0],
+                label="car",
+                kind=InstanceKind.box,
+                points=((1, 1), (5, 5)),
+            )
+            for i in range(first, first + 3)
+        )
+        log.append(Commit(**ana, events=boxes))
+    expected = _projected(log, database, in_sets=True, batch_size=500)
+    sizes: list[int] = []
+    real = Batch.__init__
+
+    def counting(self: Batch, db: Any, records: Any, stop_at: Any) -> None:
+        sizes.append(sum(len(r.commit.events) for r in records))
+        real(self, db, records, stop_at)
+
+    monkeypatch.setattr(Batch, "__init__", counting)
+    target = fresh_database(database)
+    try:
+        create_schema(target)
+        Projector(target, log, batch_size=500, max_events=5).catch_up()
+        assert checksums(target) == expected[0]
+    finally:
+        drop_database(target)
+    assert sizes == [7, 6, 3]  # commits of 3, 1, 3 | 3, 3 | 3 events: each batch ends with the one reaching 5
