@@ -71,21 +71,28 @@ class SqlBase:
         return [public_row(row) for row in self._current(directories)]
 
     def names(self, pairs: Collection[Pair]) -> dict[Pair, set[UUID]]:
+        # Files by name first, then their memberships, both by index. A join leaves the order
+        # to the planner, which during a replay (no statistics yet) scans whole directories:
+        # 1.3 s per name at 80,000 files.
+        wanted = set(pairs)
+        named: dict[UUID, str] = {}
+        for names in chunks({name for _, name in wanted}):
+            query = select(files.c.file_id, files.c.name).where(
+                files.c.project_id == self._project_id, files.c.name.in_(names), files.c.valid_to.is_(None)
+            )
+            named.update({row.file_id: row.name for row in self._db.execute(query)})
+        directories_wanted = {directory for directory, _ in wanted}
         found: dict[Pair, set[UUID]] = {}
-        for chunk in chunks(pairs):
-            query = select(memberships.c.directory_id, files.c.name, files.c.file_id).where(
-                files.c.project_id == self._project_id,
-                files.c.valid_to.is_(None),
-                files.c.name.in_({name for _, name in chunk}),
+        for file_ids in chunks(named):
+            query = select(memberships.c.directory_id, memberships.c.file_id).where(
                 memberships.c.project_id == self._project_id,
-                memberships.c.file_id == files.c.file_id,
-                memberships.c.directory_id.in_({directory for directory, _ in chunk}),
+                memberships.c.file_id.in_(file_ids),
                 memberships.c.valid_to.is_(None),
             )
-            wanted = set(chunk)
-            for directory_id, name, file_id in self._db.execute(query):
-                if (directory_id, name) in wanted:
-                    found.setdefault((directory_id, name), set()).add(file_id)
+            for directory_id, file_id in self._db.execute(query):
+                pair = (directory_id, named[file_id])
+                if directory_id in directories_wanted and pair in wanted:
+                    found.setdefault(pair, set()).add(file_id)
         return found
 
     def holders(self, file_ids: Collection[UUID]) -> dict[UUID, dict[UUID, int | None]]:
