@@ -21,6 +21,7 @@ is then retried from the stored offset as a whole.
 
 import gc
 import logging
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
@@ -114,6 +115,13 @@ def _batch(records: Iterable[Record], until: int | None, max_events: int) -> lis
     return taken
 
 
+def _read_ahead(records: Sequence[Record], batch_size: int, max_events: int) -> int:
+    """How many records to read next time: as many as fit ``max_events`` at the size of these,
+    so that a log of bulk commits is not read (and decoded) again and again past each cut."""
+    per_record = sum(len(r.commit.events) if isinstance(r, LogRecord) else 1 for r in records) / len(records)
+    return max(1, min(batch_size, math.ceil(max_events / per_record)))
+
+
 @contextmanager
 def _without_gc_pauses() -> Iterator[None]:
     """Keep the cyclic garbage collector out of a batch.
@@ -153,6 +161,7 @@ class Projector:
         self._batch_size = batch_size
         self._max_events = max_events
         self._in_sets = in_sets
+        self._read_ahead = batch_size  # records read per batch, cut to what max_events lets one hold
 
     def run_batch(self, partition: int, *, until: int | None = None) -> int:
         """Project up to ``batch_size`` new records of ``partition`` (fewer once they hold
@@ -168,12 +177,13 @@ class Projector:
     def _run_batch(self, partition: int, until: int | None) -> int:
         with self._engine.connect() as db:
             start = stored_offset(db, partition)
-        limit = self._batch_size if until is None else min(self._batch_size, until - start)
+        limit = self._read_ahead if until is None else min(self._read_ahead, until - start)
         if limit <= 0:
             return 0
         records = _batch(self._log.read(partition, start, limit=limit), until, self._max_events)
         if not records:
             return 0
+        self._read_ahead = _read_ahead(records, self._batch_size, self._max_events)
         if not self._in_sets:
             return self._apply(partition, start, records, in_sets=False)
         try:
