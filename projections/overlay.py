@@ -190,10 +190,16 @@ class Overlay:
         files_of_instances: set[UUID] = set()
         names: set[Pair] = set()
         named: list[tuple[UUID, UUID]] = []  # (directory, file) pairs whose file's name is needed
-        for e in events:
-            if isinstance(e, FileAdded):
+        for e in events:  # the most frequent first
+            if isinstance(e, InstanceAdded):
+                new["instances"].add((e.instance_id,))
+                wanted["files"].add((e.file_id,))
+                files_of_instances.add(e.file_id)
+            elif isinstance(e, FileAdded):
                 new["files"].add((e.file_id,))
                 names.add((e.directory_id, e.name))
+            elif isinstance(e, InstanceChanged | InstanceDeleted):
+                wanted["instances"].add((e.instance_id,))
             elif isinstance(e, FileCopied):
                 new["files"].add((e.file_id,))
                 wanted["files"].add((e.source_file_id,))
@@ -203,12 +209,6 @@ class Overlay:
                 named.append((e.directory_id, e.file_id))
             elif isinstance(e, FileMetadataChanged | FileRemovedFromDirectory):
                 wanted["files"].add((e.file_id,))
-            elif isinstance(e, InstanceAdded):
-                new["instances"].add((e.instance_id,))
-                wanted["files"].add((e.file_id,))
-                files_of_instances.add(e.file_id)
-            elif isinstance(e, InstanceChanged | InstanceDeleted):
-                wanted["instances"].add((e.instance_id,))
         for table, keys in new.items():
             self._load_ever(table, keys)
         self._load_rows("instances", wanted["instances"])

@@ -95,7 +95,7 @@ def stored_offset(db: Connection, partition: int, *, lock: bool = False) -> int:
     return int(found or 0)
 
 
-MAX_BATCH_EVENTS = 20_000
+MAX_BATCH_EVENTS = 50_000
 """Events one batch holds at most (a single larger commit is a batch of its own): what bounds
 the projector's memory, since bulk commits run to thousands of events each (bench.ingest's
 replay of 300,000 boxes in 153 commits peaked at 1.5 GB as one batch)."""
