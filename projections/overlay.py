@@ -126,6 +126,7 @@ class Overlay:
         self._base = base
         self._current: dict[str, dict[Key, Row | None]] = {t: {} for t in KEYS}
         self._ever: dict[str, dict[Key, bool]] = {t: {} for t in _IDS}
+        self._created: dict[str, dict[Key, int]] = {t: {} for t in _IDS}  # ids new to the views: at which version
         self._new_files: set[UUID] = set()
         self._labels: dict[str, int] | None = None
         self._directories: dict[UUID, Row] | None = None
@@ -380,10 +381,11 @@ class Overlay:
             self._include(self._new_directories, row["directory_id"])
         elif table == "roles":
             self._set(self._load_grants(row["principal"]), row["scope_id"], RANK[Role(row["role"])])
-        if table in _IDS:
-            if self._ever[table].get(key) is False and table == "files":
-                self._include(self._new_files, key[0])
+        if table in _IDS and self._ever[table].get(key) is False:  # the rules checked: known, and new
+            self._set(self._created[table], key, version)
             self._set(self._ever[table], key, True)
+            if table == "files":
+                self._include(self._new_files, key[0])
         if table == "instances":
             self._include(self._touched_instances.setdefault(row["file_id"], set()), key[0])
         self._set(self._current[table], key, row)
@@ -416,7 +418,8 @@ class Overlay:
         self._pop(self._open_insert[table], key)
         if same_commit:  # added and closed by one commit: never visible at any version
             self._set(opened, "valid_from", None)
-            if table in _IDS:
+            if table in _IDS and self._created[table].get(key) == version:  # and no other row ever had the id
+                self._pop(self._created[table], key)
                 self._set(self._ever[table], key, False)
         else:
             self._set(opened, "valid_to", version)
@@ -426,6 +429,10 @@ class Overlay:
         found = {}
         for table in KEYS:
             if self._inserts[table] or self._closes[table]:
-                inserts = [row | {"project_id": self.project_id} for row in self._inserts[table] if row["valid_from"]]
+                inserts = [
+                    row | {"project_id": self.project_id}
+                    for row in self._inserts[table]
+                    if row["valid_from"] is not None
+                ]
                 found[table] = Writes(inserts, list(self._closes[table].items()))
         return found

@@ -73,11 +73,13 @@ def _added(file_id: UUID, name: str, directory_id: UUID = DIRECTORIES[0][0]) -> 
     )
 
 
-def _event(draw: st.DrawFn) -> Event:
+def _event(draw: st.DrawFn, focus: tuple[tuple[UUID, str], UUID]) -> Event:
+    """One event; half the time about the commit's ``focus`` file and instance, so that one
+    commit often changes the same thing twice (where an overlay is easiest to get wrong)."""
     directory_id, directory_name = draw(st.sampled_from(DIRECTORIES))
-    file_id, file_name = draw(st.sampled_from(FILES))
+    file_id, file_name = draw(st.sampled_from([focus[0]] * len(FILES) + FILES))
     other_file, _ = draw(st.sampled_from(FILES))
-    instance_id = draw(st.sampled_from(INSTANCES))
+    instance_id = draw(st.sampled_from([focus[1]] * len(INSTANCES) + INSTANCES))
     label = draw(st.sampled_from(LABELS))
     revision = draw(st.integers(1, 3))
     corner = draw(st.sampled_from([10.0, 30.0, 150.0]))  # 150 lies off the 100x100 images
@@ -150,7 +152,8 @@ def logs(draw: st.DrawFn) -> list[Commit]:
         if found and draw(st.integers(0, 9)) == 0:
             found.append(draw(st.sampled_from(found)))  # a client's retry: the same commit again
             continue
-        events = tuple(_event(draw) for _ in range(draw(st.integers(1, 3))))
+        focus = (draw(st.sampled_from(FILES)), draw(st.sampled_from(INSTANCES)))
+        events = tuple(_event(draw, focus) for _ in range(draw(st.integers(1, 4))))
         project_id = draw(st.sampled_from(PROJECTS))
         actor = draw(st.sampled_from(["ana", *ACTORS]))  # mostly the owner, whose commits get further
         found.append(Commit(project_id=project_id, actor=actor, command="Fuzz", events=events))
@@ -261,3 +264,71 @@ def test_batches_stop_once_they_hold_max_events_and_judge_the_same(
     finally:
         drop_database(target)
     assert sizes == [7, 6, 3]  # commits of 3, 1, 3 | 3, 3 | 3 events: each batch ends with the one reaching 5
+
+
+def _same_under_both_paths(database: Engine, tmp_path: Path, first: Commit, *rest: Commit) -> list[Any]:
+    """Project ``first`` alone, then ``rest`` as one batch (so the batch starts from stored
+    views), once each way; the outcomes, which must be the same, as must every table."""
+    found = []
+    for in_sets in (False, True):
+        log = SqlLog(open_sqlite(tmp_path / f"log-{uuid4().hex}.db"))
+        target = fresh_database(database)
+        try:
+            create_schema(target)
+            projector = Projector(target, log, batch_size=500, in_sets=in_sets)
+            log.append(first)
+            projector.catch_up()
+            for commit in rest:
+                log.append(commit)
+            projector.catch_up()
+            with target.connect() as db:
+                outcomes = db.execute(select(commits.c.offset, commits.c.error).order_by(commits.c.offset)).all()
+            found.append((checksums(target), outcomes))
+        finally:
+            drop_database(target)
+    assert found[1] == found[0]
+    return found[0][1]
+
+
+def _box(instance_id: UUID, file_id: UUID = FILES[0][0]) -> InstanceAdded:
+    return InstanceAdded(
+        instance_id=instance_id, file_id=file_id, label="car", kind=InstanceKind.box, points=((1, 1), (5, 5))
+    )
+
+
+def test_an_id_whose_row_was_changed_and_closed_by_one_commit_still_counts_as_used(
+    database: Engine, tmp_path: Path
+) -> None:
+    ana = {"project_id": PROJECTS[0], "actor": "ana", "command": "Test"}
+    created = (ProjectCreated(project_id=PROJECTS[0], name="p"), LabelDefined(name="car"))
+    directory = DirectoryCreated(directory_id=DIRECTORIES[0][0], name="a")
+    box = INSTANCES[0]
+    changed = InstanceChanged(
+        instance_id=box, expected_revision=1, label="car", kind=InstanceKind.box, points=((2, 2), (6, 6))
+    )
+    outcomes = _same_under_both_paths(
+        database,
+        tmp_path,
+        Commit(**ana, events=(*created, directory, _added(*FILES[0]), _box(box))),
+        Commit(**ana, events=(changed, InstanceDeleted(instance_id=box, expected_revision=2))),
+        Commit(**ana, events=(_box(box),)),  # the id was used: refused
+    )
+    assert [error for _, error in outcomes] == [None, None, "ConflictError"]
+
+
+def test_a_file_changed_twice_in_one_commit_keeps_its_instances_for_a_copy(database: Engine, tmp_path: Path) -> None:
+    ana = {"project_id": PROJECTS[0], "actor": "ana", "command": "Test"}
+    created = (ProjectCreated(project_id=PROJECTS[0], name="p"), LabelDefined(name="car"))
+    directory = DirectoryCreated(directory_id=DIRECTORIES[0][0], name="a")
+    other = DirectoryCreated(directory_id=DIRECTORIES[1][0], name="b")
+    photo = FILES[0][0]
+    twice = tuple(FileMetadataChanged(file_id=photo, metadata={"n": n}) for n in (1, 2))
+    copy = FileCopied(file_id=FILES[1][0], source_file_id=photo, directory_id=DIRECTORIES[1][0], with_instances=True)
+    outcomes = _same_under_both_paths(
+        database,
+        tmp_path,
+        Commit(**ana, events=(*created, directory, other, _added(*FILES[0]), _box(INSTANCES[0]))),
+        Commit(**ana, events=twice),
+        Commit(**ana, events=(copy,)),
+    )
+    assert [error for _, error in outcomes] == [None, None, None]
