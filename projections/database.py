@@ -97,10 +97,14 @@ def _create(db: Connection, tables: MetaData) -> None:
 
 def _sync_indexes(db: Connection, table: Table) -> None:
     """Create the indexes a newer annolog defines on a table that exists, and rebuild those
-    whose columns changed (reads choose their plan by them: see ``tables._versioned``)."""
-    present = {index["name"]: index["column_names"] for index in inspect(db).get_indexes(table.name)}
+    whose columns or uniqueness changed (reads choose their plan by them: see
+    ``tables._versioned``). A changed ``WHERE`` or ``INCLUDE`` alone is not seen: give such
+    an index a new name."""
+    present = {
+        index["name"]: (index["column_names"], bool(index["unique"])) for index in inspect(db).get_indexes(table.name)
+    }
     for index in sorted(table.indexes, key=lambda i: str(i.name)):
-        if present.get(str(index.name)) == [column.name for column in index.columns]:
+        if present.get(str(index.name)) == ([column.name for column in index.columns], bool(index.unique)):
             continue
         log.warning("building index %s of table %s (once, for this version of annolog)", index.name, table.name)
         if index.name in present:

@@ -24,8 +24,11 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from annolog.core.rules import judge, opening
 from annolog.eventlog.log import BadRecord, EventLog, LogRecord, Record
@@ -40,9 +43,12 @@ from annolog.projections.tables import commits, history, log_positions, projects
 log = logging.getLogger(__name__)
 
 
-def apply_record(db: Connection, record: Record) -> None:
+def apply_record(db: Connection, record: Record, *, stop_at: Mapping[UUID, int] | None = None) -> None:
     """Judge one record inside the caller's transaction, one SQL statement at a time:
     accepted, rejected, or a duplicate.
+
+    ``stop_at`` leaves alone the commits of each project it names once that project has
+    reached the version given (a replay up to a version).
 
     Raises only when the database is unreachable; then the caller's transaction is lost.
     """
@@ -53,6 +59,10 @@ def apply_record(db: Connection, record: Record) -> None:
     if db.execute(select(commits.c.commit_id).where(commits.c.commit_id == commit.commit_id)).first():
         log.info("commit %s at %s was judged before; skipped", commit.commit_id, record.position)
         return
+    if (stop := (stop_at or {}).get(commit.project_id)) is not None:
+        reached = db.execute(select(projects.c.version).where(projects.c.project_id == commit.project_id)).scalar()
+        if (reached or 0) >= stop:
+            return
     savepoint = db.begin_nested()
     try:
         found = db.execute(
@@ -90,8 +100,10 @@ def stored_offset(db: Connection, partition: int, *, lock: bool = False) -> int:
     """
     query = select(log_positions.c.next_offset).where(log_positions.c.partition == partition)
     found = db.execute(query.with_for_update() if lock else query).scalar_one_or_none()
-    if found is None and lock:
-        db.execute(insert(log_positions).values(partition=partition, next_offset=0))
+    if found is None and lock:  # two projectors may both find none: the second insert is a no-op
+        first = _insert_new(db.dialect.name)(log_positions).values(partition=partition, next_offset=0)
+        db.execute(first.on_conflict_do_nothing())
+        found = db.execute(query.with_for_update()).scalar_one()
     return int(found or 0)
 
 
@@ -140,8 +152,16 @@ def _without_gc_pauses() -> Iterator[None]:
             gc.enable()
 
 
+def _insert_new(dialect: str) -> Any:
+    """The dialect's INSERT, which can say ON CONFLICT DO NOTHING (both databases support it)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 class Projector:
     """Projects one log into one database; run one per partition set (see ``annolog projector``).
+
+    ``stop_at`` leaves alone the commits of each project it names once that project has
+    reached the version given: a replay up to a version.
 
     >>> projector = Projector(engine, log)  # doctest: +SKIP
     >>> projector.catch_up()                # doctest: +SKIP
@@ -155,13 +175,15 @@ class Projector:
         batch_size: int = 500,
         max_events: int = MAX_BATCH_EVENTS,
         in_sets: bool = True,
+        stop_at: Mapping[UUID, int] | None = None,
     ) -> None:
         self._engine = engine
         self._log = log
         self._batch_size = batch_size
         self._max_events = max_events
         self._in_sets = in_sets
-        self._read_ahead = batch_size  # records read per batch, cut to what max_events lets one hold
+        self._stop_at = dict(stop_at or {})
+        self._read_ahead: dict[int, int] = {}  # per partition: records to read, cut to what max_events lets hold
 
     def run_batch(self, partition: int, *, until: int | None = None) -> int:
         """Project up to ``batch_size`` new records of ``partition`` (fewer once they hold
@@ -177,13 +199,14 @@ class Projector:
     def _run_batch(self, partition: int, until: int | None) -> int:
         with self._engine.connect() as db:
             start = stored_offset(db, partition)
-        limit = self._read_ahead if until is None else min(self._read_ahead, until - start)
+        ahead = self._read_ahead.get(partition, self._batch_size)
+        limit = ahead if until is None else min(ahead, until - start)
         if limit <= 0:
             return 0
         records = _batch(self._log.read(partition, start, limit=limit), until, self._max_events)
         if not records:
             return 0
-        self._read_ahead = _read_ahead(records, self._batch_size, self._max_events)
+        self._read_ahead[partition] = _read_ahead(records, self._batch_size, self._max_events)
         if not self._in_sets:
             return self._apply(partition, start, records, in_sets=False)
         try:
@@ -206,10 +229,10 @@ class Projector:
             if stored_offset(db, partition, lock=True) != start:
                 return 0
             if in_sets:
-                apply_batch(db, records)
+                apply_batch(db, records, stop_at=self._stop_at)
             else:
                 for record in records:
-                    apply_record(db, record)
+                    apply_record(db, record, stop_at=self._stop_at)
             db.execute(
                 update(log_positions)
                 .where(log_positions.c.partition == partition)

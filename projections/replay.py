@@ -20,9 +20,7 @@ from sqlalchemy import Connection, Engine, Table, create_engine, select, text
 
 from annolog.eventlog.log import EventLog
 from annolog.eventlog.sql import open_sqlite
-from annolog.projections.batch import apply_batch
 from annolog.projections.database import create_schema
-from annolog.projections.loader import chunks
 from annolog.projections.projector import Projector
 from annolog.projections.tables import VERSIONED, metadata, valid_at
 
@@ -103,6 +101,4 @@ def replay(log: EventLog, target: Engine, *, until: Mapping[int, int] | None = N
 def replay_until(log: EventLog, target: Engine, project_id: UUID, version: int) -> None:
     """Replay the log, but stop applying ``project_id``'s commits once it reaches ``version``."""
     create_schema(target)
-    with target.begin() as db:
-        for records in chunks(log.read(log.partition_of(project_id), 0), 1000):
-            apply_batch(db, records, stop_at={project_id: version})
+    Projector(target, log, stop_at={project_id: version}).catch_up([log.partition_of(project_id)])
