@@ -342,10 +342,15 @@ def _file_removed(j: Judging, e: FileRemovedFromDirectory) -> list[Change]:
     ]
 
 
+def copied_instance_id(file_id: UUID, source_instance_id: UUID) -> UUID:
+    """The id of the copy in ``file_id`` of an instance: the same on every replay."""
+    return uuid.uuid5(file_id, str(source_instance_id))
+
+
 def _copied_instances(j: Judging, e: FileCopied) -> list[Change]:
     changes: list[Change] = []
     for source in sorted(j.state.instances_of(e.source_file_id), key=lambda r: r["instance_id"]):
-        copy_id = uuid.uuid5(e.file_id, str(source["instance_id"]))  # the same id on every replay
+        copy_id = copied_instance_id(e.file_id, source["instance_id"])
         j.new_id("instances", "instance", copy_id)
         copy = dict(source) | {"instance_id": copy_id, "file_id": e.file_id, "revision": 1}
         changes += [Add("instances", copy), Count(e.file_id, source["label"], +1)]

@@ -33,7 +33,7 @@ from annolog.core.events import (
     Role,
 )
 from annolog.core.permissions import RANK
-from annolog.core.rules import KEYS, Add, Key, Row, RowChange, key_of
+from annolog.core.rules import KEYS, Add, Key, Row, RowChange, copied_instance_id, key_of
 
 Pair = tuple[UUID, str]
 """A directory and a file name in it."""
@@ -205,6 +205,9 @@ class Overlay:
                 new["files"].add((e.file_id,))
                 wanted["files"].add((e.source_file_id,))
                 named.append((e.directory_id, e.source_file_id))
+                if e.with_instances:  # each copy's id is checked unused: ask for all at once
+                    copied = self._base.instances_of(e.source_file_id)
+                    new["instances"].update((copied_instance_id(e.file_id, r["instance_id"]),) for r in copied)
             elif isinstance(e, FileMirrored):
                 wanted["files"].add((e.file_id,))
                 named.append((e.directory_id, e.file_id))
