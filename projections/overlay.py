@@ -125,9 +125,9 @@ class Overlay:
         self.project_id = project_id
         self._base = base
         self._current: dict[str, dict[Key, Row | None]] = {t: {} for t in KEYS}
-        self._ever: dict[str, dict[Key, bool]] = {t: {} for t in _IDS}
-        self._created: dict[str, dict[Key, int]] = {t: {} for t in _IDS}  # ids new to the views: at which version
-        self._new_files: set[UUID] = set()
+        # Whether an id was ever used: False, True, or the version at which this batch first used it.
+        self._ever: dict[str, dict[Key, bool | int]] = {t: {} for t in _IDS}
+        self._new_files: set[UUID] = set()  # never in the views: nothing of theirs to load (kept on a drop)
         self._labels: dict[str, int] | None = None
         self._directories: dict[UUID, Row] | None = None
         self._directory_names: set[str] = set()
@@ -136,7 +136,7 @@ class Overlay:
         self._holders: dict[UUID, dict[UUID, tuple[int | None, ...]]] = {}
         self._grants: dict[str, dict[UUID, int]] = {}
         self._counted_files: set[UUID] = set()
-        self._touched_instances: dict[UUID, set[UUID]] = {}
+        self._touched_instances: dict[UUID, set[UUID]] = {}  # by file; a superset is harmless (kept on a drop)
         self._inserts: dict[str, list[dict[str, Any]]] = {t: [] for t in KEYS}  # a dropped row has no valid_from
         self._open_insert: dict[str, dict[Key, dict[str, Any]]] = {t: {} for t in KEYS}  # each key's current new row
         self._closes: dict[str, dict[Key, int]] = {t: {} for t in KEYS}
@@ -327,7 +327,7 @@ class Overlay:
         if (known := self._ever[table].get(key)) is None:
             self._load_ever(table, [key])
             known = self._ever[table][key]
-        return known
+        return known is not False
 
     def labels(self) -> Mapping[str, int]:
         return self._label_index()
@@ -385,12 +385,11 @@ class Overlay:
         elif table == "roles":
             self._set(self._load_grants(row["principal"]), row["scope_id"], RANK[Role(row["role"])])
         if table in _IDS and self._ever[table].get(key) is False:  # the rules checked: known, and new
-            self._set(self._created[table], key, version)
-            self._set(self._ever[table], key, True)
+            self._set(self._ever[table], key, version)
             if table == "files":
-                self._include(self._new_files, key[0])
+                self._new_files.add(key[0])
         if table == "instances":
-            self._include(self._touched_instances.setdefault(row["file_id"], set()), key[0])
+            self._touched_instances.setdefault(row["file_id"], set()).add(key[0])
         self._set(self._current[table], key, row)
         inserted = {**row, "valid_from": version, "valid_to": None}
         self._inserts[table].append(inserted)
@@ -413,7 +412,7 @@ class Overlay:
         elif table == "roles":
             self._pop(self._load_grants(key[0]), key[1])
         elif table == "instances":
-            self._include(self._touched_instances.setdefault(before["file_id"], set()), key[0])
+            self._touched_instances.setdefault(before["file_id"], set()).add(key[0])
         self._set(self._current[table], key, None)
         if opened is None:
             self._set(self._closes[table], key, version)
@@ -421,8 +420,8 @@ class Overlay:
         self._pop(self._open_insert[table], key)
         if same_commit:  # added and closed by one commit: never visible at any version
             self._set(opened, "valid_from", None)
-            if table in _IDS and self._created[table].get(key) == version:  # and no other row ever had the id
-                self._pop(self._created[table], key)
+            first_used = self._ever[table].get(key) if table in _IDS else None
+            if first_used is not True and first_used == version:  # and no other row ever had the id
                 self._set(self._ever[table], key, False)
         else:
             self._set(opened, "valid_to", version)
