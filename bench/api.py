@@ -18,12 +18,10 @@ topic, PostgreSQL schema and S3 bucket are new for the run and removed at its en
 """
 
 import argparse
-import os
 import random
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -48,7 +46,7 @@ from annolog.api.wire import CommandEnvelope, CommitRequest
 from annolog.core.commands import AddInstance
 from annolog.ingest import import_coco
 from annolog.projections.readmodels import FileView, Outcome, Scope
-from bench.common import Scratch, print_machine, server_settings, service_arguments, timed
+from bench.common import Scratch, annolog_process, print_machine, server_settings, service_arguments, timed
 from tests.cocofiles import CATEGORIES, synthetic_coco
 
 T = TypeVar("T")
@@ -61,28 +59,6 @@ Call = Callable[[int], object]
 
 
 # -- the processes ------------------------------------------------------------------------------
-
-
-def _environment(settings: Settings) -> dict[str, str]:
-    """The process environment that makes ``load_settings()`` return ``settings``."""
-    return {**os.environ, **settings.environment()}
-
-
-@contextmanager
-def _process(command: Sequence[str], settings: Settings, output: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m api.cli <command>`` over ``settings``, its output in ``output``; SIGTERM at the end."""
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "annolog", *command],
-            env=_environment(settings),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield process
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 def _free_port() -> int:
@@ -118,7 +94,7 @@ def _server(settings: Settings, workers: int, logs: Path) -> Iterator[str]:
     """`annolog serve` on a free port, ready; its base URL."""
     port, output = _free_port(), logs / "serve.log"
     command = ["serve", "--port", str(port), "--workers", str(workers)]
-    with _process(command, settings, output) as process:
+    with annolog_process(command, settings, output, stop_timeout_s=30) as process:
         url = f"http://127.0.0.1:{port}"
         _await_ready(url, process, output)
         yield url
@@ -340,7 +316,7 @@ def run(args: argparse.Namespace, scratch: Scratch, root: Path) -> None:
         settings = stack.enter_context(server_settings(scratch, args.s3_endpoint, root / "data"))
         service = build_service(settings, project_in_process=False)
         stack.callback(service.close)
-        stack.enter_context(_process(["projector"], settings, root / "projector.log"))
+        stack.enter_context(annolog_process(["projector"], settings, root / "projector.log", stop_timeout_s=30))
         data, preparing = timed(lambda: prepare(service, root / "coco", args.files, args.per_file))
         url = stack.enter_context(_server(settings, args.workers, root))
         token = Tokens(service.engine).create(ACTOR, created_by="bench/api.py")

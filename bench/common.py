@@ -13,6 +13,7 @@ import os
 import pstats
 import secrets
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -162,6 +163,25 @@ def server_settings(scratch: Scratch, endpoint: str, data_dir: Path, *, partitio
 
 
 # -- the peers: the same rows loaded by the database's fastest path --------------------------------
+
+
+@contextmanager
+def annolog_process(
+    command: Sequence[str], settings: Settings, output: Path, *, stop_timeout_s: float = 60
+) -> Iterator["subprocess.Popen[bytes]"]:
+    """``python -m annolog <command>`` over ``settings``, its output in ``output``; SIGTERM at the end."""
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "annolog", *command],
+            env={**os.environ, **settings.environment()},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            process.terminate()
+            process.wait(timeout=stop_timeout_s)
 
 
 def row_counts(target: Engine) -> dict[str, int]:

@@ -33,8 +33,6 @@ import argparse
 import multiprocessing
 import os
 import queue
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -50,7 +48,7 @@ from sqlalchemy import Engine, create_engine, select, text
 import annolog
 from annolog.api.bootstrap import build_log, build_service
 from annolog.api.service import Service
-from annolog.api.settings import Settings, load_settings
+from annolog.api.settings import load_settings
 from annolog.core.commit import Commit
 from annolog.eventlog.log import EventLog, LogRecord
 from annolog.eventlog.sql import SqlLog, open_sqlite
@@ -60,6 +58,7 @@ from annolog.projections.database import create_schema
 from annolog.projections.replay import drop_database, fresh_database, replay
 from bench.common import (
     Scratch,
+    annolog_process,
     copy_seconds,
     durability,
     executemany_seconds,
@@ -257,22 +256,6 @@ def database_bytes(engine: Engine, sqlite_file: Path | None) -> int:
         )
 
 
-@contextmanager
-def _projector_process(settings: Settings, output: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "annolog", "projector"],
-            env={**os.environ, **settings.environment()},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield process
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
-
-
 def _replay_child(environment: dict[str, str], target_url: str, answers: Any) -> None:
     """In a fresh process: replay the settings' log into fresh tables beside ``target_url``; records, seconds, VmHWM."""
     os.environ.update(environment)
@@ -354,7 +337,7 @@ def bench_scale(args: argparse.Namespace, root: Path, engine: Engine) -> None:
             scratch = stack.enter_context(closing(Scratch(args.bootstrap, engine)))
             settings = stack.enter_context(server_settings(scratch, args.s3_endpoint, root / "data"))
             service = stack.enter_context(closing(build_service(settings, project_in_process=False)))
-            projector = stack.enter_context(_projector_process(settings, root / "projector.log"))
+            projector = stack.enter_context(annolog_process(["projector"], settings, root / "projector.log"))
             instances = _scale_import(service, annotations, images, args, "import_coco alone")
             print(f"  peak RSS of `annolog projector`: {peak_rss_bytes(projector.pid) / 2**20:,.0f} MiB")
             sqlite_file, target_url = None, args.database_url

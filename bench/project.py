@@ -37,8 +37,6 @@ import hashlib
 import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -80,6 +78,7 @@ from annolog.projections.replay import replay
 from bench.common import (
     Percentiles,
     Scratch,
+    annolog_process,
     chunks,
     copy_seconds,
     durability,
@@ -333,14 +332,11 @@ def bench_rebuild(scratch: Scratch, args: argparse.Namespace) -> None:
 @contextmanager
 def _projector_processes(settings: Settings, count: int, logs: Path) -> Iterator[None]:
     """``count`` `annolog projector` processes over ``settings``, stopped with SIGTERM at the end."""
-    env = {**os.environ, **settings.environment()}
     with ExitStack() as stack:
         for n in range(count):
-            sink = stack.enter_context((logs / f"projector-{n}.log").open("wb"))
-            command = [sys.executable, "-m", "annolog", "projector"]
-            process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
-            stack.callback(process.wait, timeout=30)
-            stack.callback(process.terminate)
+            stack.enter_context(
+                annolog_process(["projector"], settings, logs / f"projector-{n}.log", stop_timeout_s=30)
+            )
         yield
 
 
