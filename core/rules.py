@@ -310,7 +310,10 @@ def _file_added(j: Judging, e: FileAdded) -> list[Change]:
     directory = j.directory(e.directory_id)
     j.authorize(e, directory=directory)
     j.new_id("files", "file", e.file_id)
-    values = e.model_dump(exclude={"type", "directory_id"}) | {"copied_from": None, "created_version": j.version}
+    # In the views' column order, so that a copy's history lists the same keys in the same order
+    # whether its source row came from the database or from this batch.
+    described = e.model_dump(exclude={"type", "directory_id", "file_id"})
+    values = {"file_id": e.file_id, **described, "copied_from": None, "created_version": j.version}
     entry = j.entry(e, "file", e.file_id, None, values | {"file_id": str(e.file_id)}, file_id=e.file_id)
     j.free_name_in(directory, e.name)  # a new file is in no directory yet
     return [Add("files", values), entry, *_join(j, e, e.file_id, directory)]
