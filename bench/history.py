@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from itertools import islice
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -47,6 +46,7 @@ from annolog.projections.database import create_schema
 from annolog.projections.readmodels import ProjectView
 from annolog.projections.replay import drop_database, fresh_database
 from annolog.projections.tables import directories, files, instances, label_counts, labels, memberships, projects
+from bench.common import chunks
 
 TARGET = 1.5
 PAGE = 100
@@ -75,14 +75,8 @@ class Built:
 # -- building the history -------------------------------------------------------------------------
 
 
-def _chunks(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    iterator = iter(rows)
-    while chunk := list(islice(iterator, _CHUNK)):
-        yield chunk
-
-
 def _insert(db: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
-    for chunk in _chunks(rows):
+    for chunk in chunks(rows, _CHUNK):
         db.execute(insert(table), chunk)
 
 

@@ -58,7 +58,7 @@ from annolog.api.settings import load_settings
 from annolog.core.commands import AddFile, AddInstance, Command
 from annolog.core.geometry import InstanceKind
 from annolog.pytorch import collate, to_item
-from bench.common import timed
+from bench.common import chunks, timed
 
 T = TypeVar("T")
 Box = tuple[float, float, float, float]
@@ -218,10 +218,6 @@ def _file_commands(directory_id: UUID, sample: Sample, sha256: str, *, name: str
     ]
 
 
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    return (items[i : i + size] for i in range(0, len(items), size))
-
-
 def upload(project: annolog.Project, samples: Sequence[Sample]) -> list[str]:
     """The samples' bytes uploaded to the project (its files may name only those), in parallel;
     their sha256 in order."""
@@ -236,7 +232,7 @@ def upload(project: annolog.Project, samples: Sequence[Sample]) -> list[str]:
 def ingest(project: annolog.Project, samples: Sequence[Sample], directory: str) -> annolog.Directory:
     """The samples with their boxes as ``directory``, pinned by ``TAG``."""
     directory_id = project.directory.new(directory).id
-    for chunk in _chunks(list(zip(samples, upload(project, samples))), FILES_PER_COMMIT):
+    for chunk in chunks(list(zip(samples, upload(project, samples))), FILES_PER_COMMIT):
         project.execute(
             [
                 c
@@ -408,7 +404,7 @@ def build_big_directory(client: annolog.Client, samples: Sequence[Sample], files
     project = client.create_project("big", labels=list(CLASSES))
     directory_id = project.directory.new("big").id
     hashes = upload(project, samples)  # already stored: probed and recorded for this project
-    for chunk in _chunks(range(files), BIG_FILES_PER_COMMIT):
+    for chunk in chunks(range(files), BIG_FILES_PER_COMMIT):
         project.execute(
             [
                 c

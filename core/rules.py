@@ -236,7 +236,7 @@ class Judging:
             rank, where = rank_in_directory(granted, directory), f"directory {directory['name']!r}"
         elif file_id is not None:
             holders = self.state.holders(file_id)
-            rank = rank_on_file(granted, holders, lambda d: self.directory(d))
+            rank = rank_on_file(granted, holders, self.directory)
             where = f"file {file_id}"
         else:
             rank, where = granted.get(PROJECT_SCOPE, 0), "the project"

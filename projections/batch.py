@@ -30,7 +30,7 @@ from annolog.projections import outcomes
 from annolog.projections.bulk import close_rows, insert_rows
 from annolog.projections.chain import GENESIS, link
 from annolog.projections.database import is_outage
-from annolog.projections.loader import SqlBase, chunks
+from annolog.projections.loader import SqlBase, select_in
 from annolog.projections.overlay import EmptyBase, Overlay
 from annolog.projections.tables import commits, history, projects, rejected_records, table_named
 
@@ -67,35 +67,25 @@ class Batch:
     # -- reading in sets -----------------------------------------------------------------------
 
     def _judged_before(self, commit_ids: list[UUID]) -> set[UUID]:
-        judged: set[UUID] = set()
-        for chunk in chunks(commit_ids):
-            judged.update(self._db.execute(select(commits.c.commit_id).where(commits.c.commit_id.in_(chunk))).scalars())
-        return judged
+        return {
+            row.commit_id for row in select_in(self._db, select(commits.c.commit_id), commits.c.commit_id, commit_ids)
+        }
 
     def _load_projects(self, project_ids: set[UUID]) -> dict[UUID, tuple[str, int]]:
         query = select(projects.c.project_id, projects.c.name, projects.c.version)
         return {
             row.project_id: (row.name, row.version)
-            for chunk in chunks(project_ids)
-            for row in self._db.execute(query.where(projects.c.project_id.in_(chunk)))
+            for row in select_in(self._db, query, projects.c.project_id, project_ids)
         }
 
     def _load_names(self, names: set[str]) -> set[str]:
-        query = select(projects.c.name)
-        return {
-            name
-            for chunk in chunks(names)
-            for name in self._db.execute(query.where(projects.c.name.in_(chunk))).scalars()
-        }
+        return {row.name for row in select_in(self._db, select(projects.c.name), projects.c.name, names)}
 
     def _load_chains(self) -> dict[UUID, str]:
         heads = [(pid, version) for pid, (_, version) in self._projects.items() if version > 0]
-        chains = {}
-        for chunk in chunks(heads):
-            query = select(commits.c.project_id, commits.c.chain).where(
-                tuple_(commits.c.project_id, commits.c.version).in_(chunk), commits.c.accepted
-            )
-            chains.update({row.project_id: row.chain for row in self._db.execute(query)})
+        query = select(commits.c.project_id, commits.c.chain).where(commits.c.accepted)
+        found = select_in(self._db, query, tuple_(commits.c.project_id, commits.c.version), heads)
+        chains = {row.project_id: row.chain for row in found}
         for project_id, version in heads:
             if project_id not in chains:
                 name = self._projects[project_id][0]

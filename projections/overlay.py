@@ -137,6 +137,7 @@ class Overlay:
         self._grants: dict[str, dict[UUID, int]] = {}
         self._counted_files: set[UUID] = set()
         self._touched_instances: dict[UUID, set[UUID]] = {}  # by file; a superset is harmless (kept on a drop)
+        self._stored_instances: dict[UUID, list[Row]] = {}  # by file, as the base holds them (copies read them)
         self._inserts: dict[str, list[dict[str, Any]]] = {t: [] for t in KEYS}  # a dropped row has no valid_from
         self._open_insert: dict[str, dict[Key, dict[str, Any]]] = {t: {} for t in KEYS}  # each key's current new row
         self._closes: dict[str, dict[Key, int]] = {t: {} for t in KEYS}
@@ -206,7 +207,7 @@ class Overlay:
                 wanted["files"].add((e.source_file_id,))
                 named.append((e.directory_id, e.source_file_id))
                 if e.with_instances:  # each copy's id is checked unused: ask for all at once
-                    copied = self._base.instances_of(e.source_file_id)
+                    copied = self._instances_stored(e.source_file_id)
                     new["instances"].update((copied_instance_id(e.file_id, r["instance_id"]),) for r in copied)
             elif isinstance(e, FileMirrored):
                 wanted["files"].add((e.file_id,))
@@ -290,6 +291,11 @@ class Overlay:
         self._load_names([pair])
         return self._names[pair]
 
+    def _instances_stored(self, file_id: UUID) -> list[Row]:
+        if file_id not in self._stored_instances:  # the base does not change during a batch
+            self._stored_instances[file_id] = self._base.instances_of(file_id)
+        return self._stored_instances[file_id]
+
     def _directory_rows(self) -> dict[UUID, Row]:
         if self._directories is None:
             self._directories = {row["directory_id"]: row for row in self._base.directories()}
@@ -352,7 +358,7 @@ class Overlay:
 
     def instances_of(self, file_id: UUID) -> Sequence[Row]:
         touched = self._touched_instances.get(file_id, set())
-        base = [] if file_id in self._new_files else self._base.instances_of(file_id)
+        base = [] if file_id in self._new_files else self._instances_stored(file_id)
         found = [r for r in base if r["instance_id"] not in touched]
         for instance_id in touched:
             if (row := self._current["instances"].get((instance_id,))) is not None:

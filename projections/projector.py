@@ -59,15 +59,13 @@ def apply_record(db: Connection, record: Record, *, stop_at: Mapping[UUID, int] 
     if db.execute(select(commits.c.commit_id).where(commits.c.commit_id == commit.commit_id)).first():
         log.info("commit %s at %s was judged before; skipped", commit.commit_id, record.position)
         return
-    if (stop := (stop_at or {}).get(commit.project_id)) is not None:
-        reached = db.execute(select(projects.c.version).where(projects.c.project_id == commit.project_id)).scalar()
-        if (reached or 0) >= stop:
-            return
+    found = db.execute(
+        select(projects.c.name, projects.c.version).where(projects.c.project_id == commit.project_id)
+    ).first()
+    if (stop := (stop_at or {}).get(commit.project_id)) is not None and (found.version if found else 0) >= stop:
+        return
     savepoint = db.begin_nested()
     try:
-        found = db.execute(
-            select(projects.c.name, projects.c.version).where(projects.c.project_id == commit.project_id)
-        ).first()
         name, version = opening(commit, None if found is None else (found.name, found.version), _name_taken(db))
         if version == 0:
             db.execute(
@@ -113,6 +111,11 @@ the projector's memory, since bulk commits run to thousands of events each (benc
 replay of 300,000 boxes in 153 commits peaked at 1.5 GB as one batch)."""
 
 
+def _events_in(record: Record) -> int:
+    """What a record weighs in a batch: its events (a bad record, one)."""
+    return len(record.commit.events) if isinstance(record, LogRecord) else 1
+
+
 def _batch(records: Iterable[Record], until: int | None, max_events: int) -> list[Record]:
     """The records before offset ``until``, stopping once they hold ``max_events`` events."""
     taken: list[Record] = []
@@ -121,7 +124,7 @@ def _batch(records: Iterable[Record], until: int | None, max_events: int) -> lis
         if until is not None and record.position.offset >= until:
             break
         taken.append(record)
-        events += len(record.commit.events) if isinstance(record, LogRecord) else 1
+        events += _events_in(record)
         if events >= max_events:
             break
     return taken
@@ -130,7 +133,7 @@ def _batch(records: Iterable[Record], until: int | None, max_events: int) -> lis
 def _read_ahead(records: Sequence[Record], batch_size: int, max_events: int) -> int:
     """How many records to read next time: as many as fit ``max_events`` at the size of these,
     so that a log of bulk commits is not read (and decoded) again and again past each cut."""
-    per_record = sum(len(r.commit.events) if isinstance(r, LogRecord) else 1 for r in records) / len(records)
+    per_record = sum(map(_events_in, records)) / len(records)
     return max(1, min(batch_size, math.ceil(max_events / per_record)))
 
 
