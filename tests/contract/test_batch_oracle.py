@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Connection, Engine, create_engine, select
 from sqlalchemy.exc import IntegrityError
 
 from annolog.core.commit import Commit
@@ -133,18 +133,24 @@ def _event(draw: st.DrawFn, focus: tuple[tuple[UUID, str], UUID]) -> Event:
 def logs(draw: st.DrawFn) -> list[Commit]:
     """Commits of two projects, interleaved, with duplicates appended again."""
     found: list[Commit] = []
-    for project_id, name in zip(PROJECTS, ["p", draw(st.sampled_from(["p", "q"]))]):  # "p" twice: a taken name
+    # Now and then "p" twice: a taken name, and every commit of the second project is rejected.
+    for project_id, name in zip(PROJECTS, ["p", draw(st.sampled_from(["q", "q", "q", "p"]))]):
+        # The opening makes a world most later events can find; the rest ("cat", the second
+        # "a" directory, the second "x.jpg", most instances) is left for commits to trip on.
         opening: tuple[Event, ...] = (
             ProjectCreated(project_id=project_id, name=name),
-            LabelDefined(name="car"),
-            *(DirectoryCreated(directory_id=d, name=n) for d, n in DIRECTORIES[:2]),
-            *(_added(file_id, name) for file_id, name in FILES[:2]),
-            InstanceAdded(
-                instance_id=INSTANCES[0],
-                file_id=FILES[0][0],
-                label="car",
-                kind=InstanceKind.box,
-                points=((1, 1), (5, 5)),
+            *(LabelDefined(name=label) for label in LABELS[:2]),
+            *(DirectoryCreated(directory_id=d, name=n) for d, n in (DIRECTORIES[0], DIRECTORIES[1], DIRECTORIES[3])),
+            *(_added(file_id, name) for file_id, name in (FILES[0], FILES[1], FILES[3])),
+            *(
+                InstanceAdded(
+                    instance_id=instance_id,
+                    file_id=FILES[0][0],
+                    label="car",
+                    kind=InstanceKind.box,
+                    points=((1, 1), (5, 5)),
+                )
+                for instance_id in INSTANCES[:2]
             ),
         )
         found.append(Commit(project_id=project_id, actor="ana", command="CreateProject", events=opening))
@@ -153,9 +159,11 @@ def logs(draw: st.DrawFn) -> list[Commit]:
             found.append(draw(st.sampled_from(found)))  # a client's retry: the same commit again
             continue
         focus = (draw(st.sampled_from(FILES)), draw(st.sampled_from(INSTANCES)))
-        events = tuple(_event(draw, focus) for _ in range(draw(st.integers(1, 4))))
+        # Mostly small commits: one bad event rejects a whole commit, and accepted commits are
+        # what later commits build on.
+        events = tuple(_event(draw, focus) for _ in range(draw(st.sampled_from([1, 1, 1, 2, 2, 3, 4]))))
         project_id = draw(st.sampled_from(PROJECTS))
-        actor = draw(st.sampled_from(["ana", *ACTORS]))  # mostly the owner, whose commits get further
+        actor = draw(st.sampled_from(["ana", "ana", *ACTORS]))  # mostly the owner, whose commits get further
         found.append(Commit(project_id=project_id, actor=actor, command="Fuzz", events=events))
     return found
 
@@ -170,14 +178,18 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]
         engine.dispose()
 
 
+def _outcomes(db: Connection) -> list[Any]:
+    """Each commit's position, command and error class (None when accepted)."""
+    return list(db.execute(select(commits.c.offset, commits.c.command, commits.c.error).order_by(commits.c.offset)))
+
+
 def _projected(log: SqlLog, anchor: Engine, *, in_sets: bool, batch_size: int) -> tuple[dict[str, str], list[Any]]:
     target = fresh_database(anchor)
     try:
         create_schema(target)
         Projector(target, log, batch_size=batch_size, in_sets=in_sets).catch_up()
         with target.connect() as db:
-            outcomes = db.execute(select(commits.c.offset, commits.c.error).order_by(commits.c.offset)).all()
-        return checksums(target), outcomes
+            return checksums(target), _outcomes(db)
     finally:
         drop_database(target)
 
@@ -195,11 +207,15 @@ def test_batches_judge_every_log_as_the_one_commit_at_a_time_oracle_does(databas
         batched, batched_outcomes = _projected(log, database, in_sets=True, batch_size=batch_size)
         assert batched_outcomes == oracle_outcomes
         assert batched == oracle
-        seen.update(error for _, error in oracle_outcomes)
+        seen.update(error for _, command, error in oracle_outcomes if command == "Fuzz")
 
     same_views()
-    # The logs were hostile enough to mean something: accepted commits and many kinds of rejection.
-    assert seen[None] > 50
+    # The logs were hostile enough to mean something: generated commits were accepted, and
+    # rejected for many reasons.
+    # Hypothesis mixes constants of the loaded modules into its draws, so the same seed gives
+    # other logs in the full suite than alone: the bounds leave room for that (15-45 accepted
+    # commits of about 500 over seeds and suites).
+    assert seen[None] >= 10
     assert {"NotFoundError", "ConflictError", "AccessDenied", "InvalidInputError"} <= set(seen)
 
 
@@ -282,8 +298,7 @@ def _same_under_both_paths(database: Engine, tmp_path: Path, first: Commit, *res
                 log.append(commit)
             projector.catch_up()
             with target.connect() as db:
-                outcomes = db.execute(select(commits.c.offset, commits.c.error).order_by(commits.c.offset)).all()
-            found.append((checksums(target), outcomes))
+                found.append((checksums(target), _outcomes(db)))
         finally:
             drop_database(target)
     assert found[1] == found[0]
@@ -313,7 +328,7 @@ def test_an_id_whose_row_was_changed_and_closed_by_one_commit_still_counts_as_us
         Commit(**ana, events=(changed, InstanceDeleted(instance_id=box, expected_revision=2))),
         Commit(**ana, events=(_box(box),)),  # the id was used: refused
     )
-    assert [error for _, error in outcomes] == [None, None, "ConflictError"]
+    assert [error for *_, error in outcomes] == [None, None, "ConflictError"]
 
 
 def test_a_file_changed_twice_in_one_commit_keeps_its_instances_for_a_copy(database: Engine, tmp_path: Path) -> None:
@@ -331,4 +346,4 @@ def test_a_file_changed_twice_in_one_commit_keeps_its_instances_for_a_copy(datab
         Commit(**ana, events=twice),
         Commit(**ana, events=(copy,)),
     )
-    assert [error for _, error in outcomes] == [None, None, None]
+    assert [error for *_, error in outcomes] == [None, None, None]
