@@ -17,11 +17,11 @@ $(VENV)/bin/uv:
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.4,<1"
 
 $(DEMO_INSTALLED): pyproject.toml Makefile | $(VENV)/bin/uv
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[train,demo]"
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[train,demo,arrays]"
 	touch $@
 
 $(INSTALLED): pyproject.toml Makefile | $(VENV)/bin/uv
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,train,tensorflow,demo,bench]"
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,train,tensorflow,demo,bench,arrays]"
 	touch $@
 
 ## demo: run the main job on the embedded default (no services needed)
