@@ -117,7 +117,8 @@ def create_schema(engine: Engine) -> None:
     with schema_change(engine, "the views") as db:
         _create(db, metadata)
         for table in VERSIONED:
-            columns = ", ".join(c.name for c in table.columns if c.name != "valid_to")
+            quote = engine.dialect.identifier_preparer.quote  # a column may be a reserved word ("array")
+            columns = ", ".join(quote(c.name) for c in table.columns if c.name != "valid_to")
             create = "CREATE OR REPLACE VIEW" if engine.dialect.name == "postgresql" else "CREATE VIEW IF NOT EXISTS"
             db.execute(
                 text(f"{create} {table.name}_current AS SELECT {columns} FROM {table.name} WHERE valid_to IS NULL")
