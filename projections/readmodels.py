@@ -59,6 +59,30 @@ class FileView(ReadModel):
     instances: tuple[InstanceView, ...]
 
 
+class ArrayView(ReadModel):
+    """An array's layout and revision at a version; its chunks are read separately, only
+    those a selection touches (``ChunkView``)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    chunks: tuple[int, ...]
+    fill_value: float
+    compressor: str
+    revision: int  # bumped by every write and resize: what a resize names as expected
+    created_version: int
+    version: int  # the version it was read at
+
+
+class ChunkView(ReadModel):
+    """One written chunk of an array at a version; ``sha256`` None: all fill value again."""
+
+    chunk: str
+    sha256: str | None
+    size: int
+    revision: int
+
+
 class HistoryEntry(ReadModel):
     """One change to one entity, with who made it, when, in which commit and version.
 
