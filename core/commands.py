@@ -7,13 +7,19 @@ here, on the client, so that a retried command carries the same ids.
 """
 
 from abc import abstractmethod
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import Field
 
+from annolog.core.arrays import ArrayShape, ArraySpec
 from annolog.core.commit import Commit
 from annolog.core.events import (
     AccessType,
+    ArrayChunksWritten,
+    ArrayCreated,
+    ArrayResized,
+    ChunkWrites,
     DirectoryCreated,
     Event,
     FileAdded,
@@ -28,6 +34,7 @@ from annolog.core.events import (
     LabelDefined,
     Metadata,
     ProjectCreated,
+    Region,
     Revision,
     Role,
     RoleGranted,
@@ -211,6 +218,38 @@ class SaveSlice(Command):
 
     def events(self) -> tuple[Event, ...]:
         return (SliceSaved(**self.model_dump()),)
+
+
+class CreateArray(Command, ArraySpec):
+    """A new array, all fill value; only its layout is stored."""
+
+    name: PathName
+
+    def events(self) -> tuple[Event, ...]:
+        return (ArrayCreated(**self.model_dump()),)
+
+
+class WriteArrayChunks(Command):
+    """Replace chunks of an array (their bytes already stored), each on the condition its write read."""
+
+    array: PathName
+    chunks: Annotated[ChunkWrites, Field(min_length=1)]
+    region: Region | None = None
+
+    def events(self) -> tuple[Event, ...]:
+        return (ArrayChunksWritten(**self.model_dump()),)
+
+
+class ResizeArray(Command):
+    """Change an array's shape, if nobody wrote it since its revision ``expected_revision`` was read."""
+
+    array: PathName
+    shape: ArrayShape
+    expected_revision: Revision
+    chunks: ChunkWrites = Field(default_factory=list)
+
+    def events(self) -> tuple[Event, ...]:
+        return (ArrayResized(**self.model_dump()),)
 
 
 COMMANDS: dict[str, type[Command]] = {command.__name__: command for command in Command.__subclasses__()}

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, Field
 
+from annolog.core.arrays import ArrayShape, ArraySpec, ChunkKey
 from annolog.core.geometry import Shape
 from annolog.core.model import Model
 from annolog.core.query import MAX_QUERY_LENGTH, parse
@@ -194,6 +195,63 @@ class RoleRevoked(Model):
     directory_id: UUID | None = None
 
 
+class ArrayCreated(ArraySpec):
+    """A new, empty array: every element reads as the fill value until written."""
+
+    type: Literal["ArrayCreated"] = "ArrayCreated"
+    name: PathName
+
+
+class ChunkWrite(Model):
+    """One chunk's new bytes, and what the writer read of it.
+
+    ``expected_revision`` makes a partial write safe: the writer merged its elements into the
+    chunk as it read it (0: never written), so the write holds only if nobody wrote the
+    chunk since. A chunk written whole reads nothing and carries None.
+    """
+
+    chunk: ChunkKey
+    sha256: Sha256 | None
+    """The encoded chunk's blob; None when the chunk is all fill value again (nothing stored)."""
+    size: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    expected_revision: Annotated[int, Field(ge=0, le=INT32_MAX)] | None
+
+
+def _one_write_per_chunk(chunks: list[ChunkWrite]) -> list[ChunkWrite]:
+    keys = [c.chunk for c in chunks]
+    if len(set(keys)) != len(keys):
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        raise ValueError(f"chunks {', '.join(twice)} are written more than once")
+    return chunks
+
+
+ChunkWrites = Annotated[list[ChunkWrite], Field(max_length=100_000), AfterValidator(_one_write_per_chunk)]
+Region = list[tuple[Annotated[int, Field(ge=0, le=2**63 - 1)], Annotated[int, Field(ge=0, le=2**63 - 1)]]]
+
+
+class ArrayChunksWritten(Model):
+    """Chunks of an array replaced, all in one commit; ``region`` is what the writer selected."""
+
+    type: Literal["ArrayChunksWritten"] = "ArrayChunksWritten"
+    array: PathName
+    chunks: Annotated[ChunkWrites, Field(min_length=1)]
+    region: Region | None = None
+
+
+class ArrayResized(Model):
+    """The array's new shape; applied only if the array is still at ``expected_revision``.
+
+    ``chunks`` clears the chunks the new shape leaves out and rewrites the edge chunks with
+    the fill value past it, so that growing again shows the fill value, not old data.
+    """
+
+    type: Literal["ArrayResized"] = "ArrayResized"
+    array: PathName
+    shape: ArrayShape
+    expected_revision: Revision
+    chunks: ChunkWrites = Field(default_factory=list)
+
+
 Event = Annotated[
     Union[
         ProjectCreated,
@@ -212,6 +270,9 @@ Event = Annotated[
         RoleGranted,
         RoleRevoked,
         SliceSaved,
+        ArrayCreated,
+        ArrayChunksWritten,
+        ArrayResized,
     ],
     Field(discriminator="type"),
 ]

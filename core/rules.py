@@ -23,9 +23,14 @@ from operator import itemgetter
 from typing import Any, Protocol
 from uuid import UUID
 
+from annolog.core.arrays import check_ndim, chunk_coords, grid
 from annolog.core.commit import Commit
 from annolog.core.errors import AccessDenied, ConflictError, InvalidInputError, NotFoundError
 from annolog.core.events import (
+    ArrayChunksWritten,
+    ArrayCreated,
+    ArrayResized,
+    ChunkWrite,
     DirectoryCreated,
     Event,
     FileAdded,
@@ -63,6 +68,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "tags": ("tag",),
     "roles": ("principal", "scope_id"),
     "slices": ("name",),
+    "arrays": ("name",),
+    "array_chunks": ("array", "chunk"),
 }
 """The key of each versioned view: at most one current row per key and project."""
 
@@ -486,6 +493,77 @@ def _slice_saved(j: Judging, e: SliceSaved) -> list[Change]:
     return [*_replace("slices", before, row), entry]
 
 
+def _array(j: Judging, name: str) -> Row:
+    found = j.state.row("arrays", (name,))
+    if found is None:
+        raise NotFoundError(f"array {name!r} does not exist in project {j.project_name!r}")
+    return found
+
+
+def _same_ndim(array: Row, shape: Sequence[Any], what: str) -> None:
+    try:
+        check_ndim(shape, len(array["shape"]), what)
+    except ValueError as exc:
+        raise InvalidInputError(f"array {array['name']!r}: {exc}") from exc
+
+
+def _array_created(j: Judging, e: ArrayCreated) -> list[Change]:
+    j.authorize(e)
+    if j.state.row("arrays", (e.name,)) is not None:  # arrays are never removed: current is ever
+        raise ConflictError(f"project {j.project_name!r} already has an array named {e.name!r}")
+    row = e.model_dump(exclude={"type"}) | {"revision": 1, "created_version": j.version}
+    row["shape"], row["chunks"] = list(e.shape), list(e.chunks)
+    return [Add("arrays", row), j.entry(e, "array", e.name, None, row)]
+
+
+def _chunks_written(j: Judging, array: Row, writes: Sequence[ChunkWrite], bounds: Sequence[int]) -> list[Change]:
+    """Each chunk's new row, if its write read the revision the chunk is at; ``bounds`` is the grid."""
+    name, changes = array["name"], []
+    for write in writes:
+        coords = chunk_coords(write.chunk)
+        if len(coords) != len(bounds) or any(c >= b for c, b in zip(coords, bounds)):
+            raise InvalidInputError(f"chunk {write.chunk} lies outside array {name!r}, whose chunk grid is {bounds}")
+        before = j.state.row("array_chunks", (name, write.chunk))
+        revision = 0 if before is None else before["revision"]
+        if write.expected_revision is not None and write.expected_revision != revision:
+            raise ConflictError(
+                f"chunk {write.chunk} of array {name!r} is at revision {revision} but the write read revision "
+                f"{write.expected_revision}: someone wrote it first; read it again and write again"
+            )
+        stored = {"sha256": write.sha256, "size": write.size, "revision": revision + 1}
+        changes += _replace("array_chunks", before, {"array": name, "chunk": write.chunk, **stored})
+    return changes
+
+
+def _array_chunks_written(j: Judging, e: ArrayChunksWritten) -> list[Change]:
+    j.authorize(e)
+    array = _array(j, e.array)
+    if e.region is not None:
+        _same_ndim(array, e.region, "the region written")
+    changes = _chunks_written(j, array, e.chunks, grid(array["shape"], array["chunks"]))
+    region = None if e.region is None else [list(r) for r in e.region]
+    after = {"region": region, "chunks": len(e.chunks)}
+    entry = j.entry(e, "array", e.array, {"revision": array["revision"]}, after | {"revision": array["revision"] + 1})
+    return [*changes, *_replace("arrays", array, dict(array) | {"revision": array["revision"] + 1}), entry]
+
+
+def _array_resized(j: Judging, e: ArrayResized) -> list[Change]:
+    j.authorize(e)
+    array = _array(j, e.array)
+    _same_ndim(array, e.shape, "the new shape")
+    if array["revision"] != e.expected_revision:
+        raise ConflictError(
+            f"array {e.array!r} is at revision {array['revision']} but the resize read revision "
+            f"{e.expected_revision}: it was written since; read it again and resize again"
+        )
+    # The chunks a shrink clears lie in the old grid; the edges it rewrites in both.
+    bounds = [max(old, new) for old, new in zip(grid(array["shape"], array["chunks"]), grid(e.shape, array["chunks"]))]
+    changes = _chunks_written(j, array, e.chunks, bounds)
+    after = dict(array) | {"shape": list(e.shape), "revision": array["revision"] + 1}
+    entry = j.entry(e, "array", e.array, {"shape": array["shape"]}, {"shape": after["shape"]})
+    return [*changes, *_replace("arrays", array, after), entry]
+
+
 # -- the registry --------------------------------------------------------------------------------
 
 Rule = Callable[[Judging, Any], list[Change]]
@@ -518,6 +596,9 @@ EVENTS: dict[str, EventType] = {
     "RoleGranted": EventType(RoleGranted, Role.admin, _role_granted),
     "RoleRevoked": EventType(RoleRevoked, Role.admin, _role_revoked),
     "SliceSaved": EventType(SliceSaved, Role.editor, _slice_saved),
+    "ArrayCreated": EventType(ArrayCreated, Role.editor, _array_created),
+    "ArrayChunksWritten": EventType(ArrayChunksWritten, Role.editor, _array_chunks_written),
+    "ArrayResized": EventType(ArrayResized, Role.editor, _array_resized),
 }
 """Every event type by name: the one place that says what an event needs and does."""
 

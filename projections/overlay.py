@@ -21,6 +21,8 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from annolog.core.events import (
+    ArrayChunksWritten,
+    ArrayResized,
     Event,
     FileAdded,
     FileCopied,
@@ -188,7 +190,7 @@ class Overlay:
     def prefetch(self, events: Iterable[Event]) -> None:
         """Load, in a few set queries, what judging ``events`` will ask about."""
         new: dict[str, set[Key]] = {"files": set(), "instances": set()}
-        wanted: dict[str, set[Key]] = {"files": set(), "instances": set()}
+        wanted: dict[str, set[Key]] = {"files": set(), "instances": set(), "array_chunks": set()}
         files_of_instances: set[UUID] = set()
         names: set[Pair] = set()
         named: list[tuple[UUID, UUID]] = []  # (directory, file) pairs whose file's name is needed
@@ -214,9 +216,12 @@ class Overlay:
                 named.append((e.directory_id, e.file_id))
             elif isinstance(e, FileMetadataChanged | FileRemovedFromDirectory):
                 wanted["files"].add((e.file_id,))
+            elif isinstance(e, ArrayChunksWritten | ArrayResized):
+                wanted["array_chunks"].update((e.array, write.chunk) for write in e.chunks)
         for table, keys in new.items():
             self._load_ever(table, keys)
         self._load_rows("instances", wanted["instances"])
+        self._load_rows("array_chunks", wanted["array_chunks"])
         for key in wanted["instances"]:
             if (found := self._current["instances"].get(key)) is not None:
                 wanted["files"].add((found["file_id"],))

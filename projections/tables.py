@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -190,6 +191,31 @@ slices = _versioned(
     Column("directory_id", Uuid),
 )
 
+# Arrays: the layout of each (shape, element type, chunk grid); ``revision`` counts the writes
+# and resizes, so that a resize can tell whether anything was written since it looked.
+arrays = _versioned(
+    "arrays",
+    [Column("name", String(500), primary_key=True)],
+    Column("shape", JSON, nullable=False),
+    Column("dtype", String(20), nullable=False),
+    Column("chunks", JSON, nullable=False),
+    Column("fill_value", Float, nullable=False),
+    Column("compressor", String(20), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("created_version", Integer, nullable=False),
+)
+
+# The chunks of each array that were ever written: chunk key ("0.3.1") -> the blob of its
+# encoded bytes (NULL: back to the fill value). A row is kept for a cleared chunk, so its
+# revision, which partial writes are conditioned on, never starts again.
+array_chunks = _versioned(
+    "array_chunks",
+    [Column("array", String(500), primary_key=True), Column("chunk", String(700), primary_key=True)],
+    Column("sha256", String(64)),
+    Column("size", BigInteger, nullable=False),
+    Column("revision", Integer, nullable=False),
+)
+
 # Every commit the projector has judged, once per commit_id: the outcome the service reports.
 commits = Table(
     "commits",
@@ -255,7 +281,19 @@ rejected_records = Table(
     Column("reason", Text, nullable=False),
 )
 
-VERSIONED = (labels, directories, files, memberships, instances, label_counts, tags, roles, slices)
+VERSIONED = (
+    labels,
+    directories,
+    files,
+    memberships,
+    instances,
+    label_counts,
+    tags,
+    roles,
+    slices,
+    arrays,
+    array_chunks,
+)
 
 INTERNAL = frozenset({"project_id", "valid_from", "valid_to"})
 """Bookkeeping columns of a versioned view: not part of what its rows say."""

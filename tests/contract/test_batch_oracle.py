@@ -24,6 +24,10 @@ from sqlalchemy.exc import IntegrityError
 from annolog.core.commit import Commit
 from annolog.core.events import (
     AccessType,
+    ArrayChunksWritten,
+    ArrayCreated,
+    ArrayResized,
+    ChunkWrite,
     DirectoryCreated,
     Event,
     FileAdded,
@@ -123,10 +127,27 @@ def _event(draw: st.DrawFn, focus: tuple[tuple[UUID, str], UUID]) -> Event:
         lambda: RoleGranted(principal=principal, role=role, directory_id=scope),
         lambda: RoleRevoked(principal=principal, role=role, directory_id=scope),
         lambda: SliceSaved(name="s", query="labels.car > 0", directory_id=scope),
+        lambda: ArrayChunksWritten(array=draw(st.sampled_from(["v", "w"])), chunks=_chunk_writes(draw, at_least=1)),
+        lambda: ArrayResized(
+            array="v",
+            shape=draw(st.sampled_from([(2, 4), (4, 4), (6, 6)])),
+            expected_revision=draw(st.integers(1, 4)),
+            chunks=_chunk_writes(draw),
+        ),
     ]
     # Adding files and instances is what most commits do; weight them so later events find things.
-    weights = [1, 2, 4, 1, 2, 1, 2, 5, 1, 3, 1, 1, 1, 2, 1, 1]
+    weights = [1, 2, 4, 1, 2, 1, 2, 5, 1, 3, 1, 1, 1, 2, 1, 1, 3, 1]
     return draw(st.sampled_from([c for c, w in zip(choices, weights) for _ in range(w)]))()
+
+
+def _chunk_writes(draw: st.DrawFn, at_least: int = 0) -> list[ChunkWrite]:
+    """Writes to chunks of a 2 x 2 grid (and one past it), whole or conditioned on a revision."""
+    keys = draw(st.lists(st.sampled_from(["0.0", "0.1", "1.1", "2.0"]), min_size=at_least, max_size=3, unique=True))
+    return [
+        ChunkWrite(chunk=key, sha256=sha, size=0 if sha is None else 10, expected_revision=expected)
+        for key in keys
+        for sha, expected in [(draw(st.sampled_from([SHA, None])), draw(st.sampled_from([None, 0, 1, 2])))]
+    ]
 
 
 @st.composite
@@ -142,6 +163,7 @@ def logs(draw: st.DrawFn) -> list[Commit]:
             *(LabelDefined(name=label) for label in LABELS[:2]),
             *(DirectoryCreated(directory_id=d, name=n) for d, n in (DIRECTORIES[0], DIRECTORIES[1], DIRECTORIES[3])),
             *(_added(file_id, name) for file_id, name in (FILES[0], FILES[1], FILES[3])),
+            ArrayCreated(name="v", shape=(4, 4), dtype="uint8", chunks=(2, 2)),
             *(
                 InstanceAdded(
                     instance_id=instance_id,

@@ -11,6 +11,10 @@ from annolog.core.commit import Commit
 from annolog.core.errors import AccessDenied, ConflictError, InvalidInputError, NotFoundError
 from annolog.core.events import (
     AccessType,
+    ArrayChunksWritten,
+    ArrayCreated,
+    ArrayResized,
+    ChunkWrite,
     DirectoryCreated,
     Event,
     FileAdded,
@@ -82,7 +86,9 @@ def project() -> Judged:
 def test_every_event_type_has_its_model_role_rule_and_avro_branch() -> None:
     union = typing.get_args(typing.get_args(Event)[0])
     declared = {model.model_fields["type"].default: model for model in union}
-    schema = json.loads((resources.files("annolog.eventlog.schemas") / "commit-v2.avsc").read_text())
+    schemas = [f for f in resources.files("annolog.eventlog.schemas").iterdir() if f.name.endswith(".avsc")]
+    newest = max(schemas, key=lambda f: int(f.name.removeprefix("commit-v").removesuffix(".avsc")))
+    schema = json.loads(newest.read_text())
     (events_field,) = [f for f in schema["fields"] if f["name"] == "events"]
     branches = {branch["name"] for branch in events_field["type"]["items"]}
 
@@ -164,3 +170,77 @@ def test_each_rule_returns_changes_and_writes_nothing_itself(project: Judged) ->
 
     assert [type(c) for c in changes if isinstance(c, Add | Close)] == [Add]
     assert "bus" not in project.state.labels()  # nothing applied until the loop applies it
+
+
+SHA_A, SHA_B = "aa" * 32, "bb" * 32
+
+
+def written(chunk: str, sha256: str | None = SHA_A, expected: int | None = None) -> ChunkWrite:
+    return ChunkWrite(chunk=chunk, sha256=sha256, size=0 if sha256 is None else 10, expected_revision=expected)
+
+
+@pytest.fixture
+def volume(project: Judged) -> Judged:
+    project.commit(ArrayCreated(name="mri", shape=(4, 10), dtype="uint8", chunks=(2, 5)))  # a 2 x 2 chunk grid
+    return project
+
+
+def test_writes_to_different_chunks_both_land_and_each_chunk_counts_its_revisions(volume: Judged) -> None:
+    volume.commit(ArrayChunksWritten(array="mri", chunks=[written("0.0", expected=0)]))
+    volume.commit(ArrayChunksWritten(array="mri", chunks=[written("1.1", expected=0)]))
+    volume.commit(ArrayChunksWritten(array="mri", chunks=[written("0.0", SHA_B)]))  # whole: no condition
+
+    assert volume.state.row("array_chunks", ("mri", "0.0")) == {
+        "array": "mri",
+        "chunk": "0.0",
+        "sha256": SHA_B,
+        "size": 10,
+        "revision": 2,
+    }
+    assert volume.state.row("array_chunks", ("mri", "1.1"))["revision"] == 1  # type: ignore[index]
+    assert volume.state.row("arrays", ("mri",))["revision"] == 4  # type: ignore[index]
+
+
+def test_a_partial_write_that_read_an_older_revision_of_its_chunk_is_a_conflict(volume: Judged) -> None:
+    volume.commit(ArrayChunksWritten(array="mri", chunks=[written("0.1", expected=0)]))
+
+    with pytest.raises(ConflictError, match="chunk 0.1 of array 'mri' is at revision 1 but the write read revision 0"):
+        volume.commit(ArrayChunksWritten(array="mri", chunks=[written("1.0", expected=0), written("0.1", expected=0)]))
+    assert volume.state.row("array_chunks", ("mri", "1.0")) is None  # all of the commit, or none of it
+
+
+def test_a_chunk_cleared_back_to_the_fill_value_keeps_counting_revisions(volume: Judged) -> None:
+    volume.commit(ArrayChunksWritten(array="mri", chunks=[written("0.0")]))
+    volume.commit(ArrayChunksWritten(array="mri", chunks=[written("0.0", None)]))
+
+    with pytest.raises(ConflictError, match="at revision 2 but the write read revision 0"):
+        volume.commit(ArrayChunksWritten(array="mri", chunks=[written("0.0", expected=0)]))
+
+
+def test_a_chunk_outside_the_grid_an_unknown_array_and_a_taken_name_are_refused(volume: Judged) -> None:
+    with pytest.raises(InvalidInputError, match=r"chunk 2.0 lies outside array 'mri', whose chunk grid is \(2, 2\)"):
+        volume.commit(ArrayChunksWritten(array="mri", chunks=[written("2.0")]))
+    with pytest.raises(InvalidInputError, match="chunk 0.0.0 lies outside"):
+        volume.commit(ArrayChunksWritten(array="mri", chunks=[written("0.0.0")]))
+    with pytest.raises(NotFoundError, match="array 'ct' does not exist in project 'streets'"):
+        volume.commit(ArrayChunksWritten(array="ct", chunks=[written("0.0")]))
+    with pytest.raises(ConflictError, match="already has an array named 'mri'"):
+        volume.commit(ArrayCreated(name="mri", shape=(1,), dtype="bool", chunks=(1,)))
+
+
+def test_a_resize_after_a_write_it_did_not_see_is_a_conflict(volume: Judged) -> None:
+    volume.commit(ArrayChunksWritten(array="mri", chunks=[written("1.1")]))
+
+    with pytest.raises(ConflictError, match="array 'mri' is at revision 2 but the resize read revision 1"):
+        volume.commit(ArrayResized(array="mri", shape=(2, 10), expected_revision=1))
+    volume.commit(ArrayResized(array="mri", shape=(2, 10), expected_revision=2, chunks=[written("1.1", None)]))
+
+    assert volume.state.row("arrays", ("mri",))["shape"] == [2, 10]  # type: ignore[index]
+    assert volume.state.row("array_chunks", ("mri", "1.1"))["sha256"] is None  # type: ignore[index]
+
+
+def test_only_editors_create_and_write_arrays(volume: Judged) -> None:
+    volume.commit(RoleGranted(principal="bob", role=Role.annotator))
+
+    with pytest.raises(AccessDenied, match="bob may not ArrayChunksWritten in the project"):
+        volume.commit(ArrayChunksWritten(array="mri", chunks=[written("0.0")]), actor="bob")
