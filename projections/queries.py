@@ -1,11 +1,12 @@
-"""Reads of the views as of any version: projects, directories, files with instances, slices.
+"""Reads of the views as of any version: projects, directories, files with instances, slices,
+arrays and their chunks.
 
 Every read takes a resolved version. Reads of the tables that grow with history (files,
-memberships, instances, label counts) go through ``read_at``: the same query answers latest
-and pinned reads, with the current rows when the version is the project's own. Labels are
-never closed and directories seldom, so their reads keep ``valid_at``. Directory listings
-are keyset-paged by file id (uuid7, so creation order): stable, and a page never skips or
-repeats a file.
+memberships, instances, label counts, arrays, array chunks) go through ``read_at``: the
+same query answers latest and pinned reads, with the current rows when the version is the
+project's own. Labels are never closed and directories seldom, so their reads keep
+``valid_at``. Directory listings are keyset-paged by file id (uuid7, so creation order):
+stable, and a page never skips or repeats a file.
 """
 
 from collections import defaultdict
@@ -15,12 +16,16 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Select, String, Table, cast, exists, func, literal, select
 
+from annolog.core.arrays import chunk_coords
 from annolog.core.errors import NotFoundError
 from annolog.core.query import Expr
-from annolog.projections.readmodels import DirectoryView, FileView, InstanceView, ProjectView
+from annolog.projections.loader import select_in
+from annolog.projections.readmodels import ArrayView, ChunkView, DirectoryView, FileView, InstanceView, ProjectView
 from annolog.projections.slices import SliceCompiler, check_labels
 from annolog.projections.tables import (
     RowsAt,
+    array_chunks,
+    arrays,
     commits,
     directories,
     files,
@@ -350,3 +355,73 @@ def saved_slice(db: Connection, project: ProjectView, name: str) -> tuple[str, U
     if row is None:  # the names saved are not listed: some may be over restricted directories
         raise NotFoundError(f"no slice named {name!r} in project {project.name!r}")
     return row.query, row.directory_id
+
+
+def list_arrays(db: Connection, project: ProjectView, version: int) -> list[ArrayView]:
+    """The project's arrays at ``version``, by name."""
+
+    def read(rows: RowsAt) -> list[Any]:
+        query = select(arrays).where(arrays.c.project_id == project.project_id, rows.of(arrays))
+        return list(db.execute(query.order_by(arrays.c.name)))
+
+    return [_array_view(r, version) for r in read_at(db, project.project_id, version, read)]
+
+
+def array_named(db: Connection, project: ProjectView, name: str, version: int) -> ArrayView:
+    """The array ``name`` at ``version``; every write replaces its row, so it reads through ``read_at``."""
+
+    def read(rows: RowsAt) -> Any:
+        query = select(arrays).where(arrays.c.project_id == project.project_id, arrays.c.name == name, rows.of(arrays))
+        return db.execute(query).first()
+
+    row = read_at(db, project.project_id, version, read)
+    if row is None:
+        known = _current_names(db, arrays, "name", project.project_id)
+        raise NotFoundError(
+            f"array {name!r} does not exist in project {project.name!r} at version {version}; arrays now: {known}"
+        )
+    return _array_view(row, version)
+
+
+def _array_view(row: Any, version: int) -> ArrayView:
+    return ArrayView(
+        name=row.name,
+        shape=tuple(row.shape),
+        dtype=row.dtype,
+        chunks=tuple(row.chunks),
+        fill_value=row.fill_value,
+        compressor=row.compressor,
+        revision=row.revision,
+        created_version=row.created_version,
+        version=version,
+    )
+
+
+def chunks_at(db: Connection, project_id: UUID, name: str, version: int, keys: Sequence[str] | None) -> list[ChunkView]:
+    """The chunk rows of array ``name`` at ``version`` for ``keys`` (None: every row), in grid
+    order; keys never written have no row and are left out. Only the keys asked for are read,
+    through ``read_at``, so a read costs the same at any depth of history."""
+
+    def read(rows: RowsAt) -> list[Any]:
+        query = select(array_chunks).where(
+            array_chunks.c.project_id == project_id, array_chunks.c.array == name, rows.of(array_chunks)
+        )
+        if keys is None:
+            return list(db.execute(query))
+        return list(select_in(db, query, array_chunks.c.chunk, dict.fromkeys(keys)))
+
+    found = read_at(db, project_id, version, read)
+    return [
+        ChunkView(chunk=r.chunk, sha256=r.sha256, size=r.size, revision=r.revision)
+        for r in sorted(found, key=lambda r: chunk_coords(r.chunk))
+    ]
+
+
+def array_names_blob(db: Connection, project_id: UUID, name: str, sha256: str) -> bool:
+    """Whether some chunk of array ``name``, at any version, has the bytes ``sha256``."""
+    query = select(literal(1)).where(
+        array_chunks.c.project_id == project_id,
+        array_chunks.c.array == name,
+        array_chunks.c.sha256 == sha256,
+    )
+    return db.execute(query.limit(1)).first() is not None
