@@ -12,7 +12,10 @@ the HTTP API calls it for the principal its token names, so both enforce the sam
 - a file may only name bytes its project holds: uploaded to it, or those of one of its files
   (blobs are shared by sha256 across projects, so a hash alone must open nothing);
 - the whole project's history and commit list are for admins (the audit); the history
-  of a file, an instance or a directory is for whoever may read it.
+  of a file, an instance or a directory is for whoever may read it;
+- arrays are the project's: reading them takes a project role, storing chunks editor; a
+  chunk may only name bytes its writer uploaded to the project, and a chunk's bytes are
+  served only through an array one of whose chunks has them.
 """
 
 from collections.abc import Sequence
@@ -22,8 +25,8 @@ from uuid import UUID
 from sqlalchemy import Connection, select
 
 from annolog.api.service import Service
-from annolog.api.uploads import unheld
-from annolog.core.commands import AddFile, Command, CreateProject, DefineLabel
+from annolog.api.uploads import not_uploaded, unheld
+from annolog.core.commands import AddFile, Command, CreateProject, DefineLabel, ResizeArray, WriteArrayChunks
 from annolog.core.errors import AccessDenied, InvalidInputError, NotFoundError
 from annolog.core.events import Role
 from annolog.core.permissions import RANK
@@ -31,6 +34,8 @@ from annolog.core.query import parse
 from annolog.projections import audit, queries
 from annolog.projections.access import PROJECT_SCOPE, grants, rank_in_directory, rank_on_file
 from annolog.projections.readmodels import (
+    ArrayView,
+    ChunkView,
     CommitView,
     Cursor,
     DirectoryView,
@@ -83,8 +88,22 @@ class Session:
         if max(granted.values(), default=0) < EDITOR:
             raise AccessDenied(f"{self.actor} may not upload files to project {view.name!r}: that needs editor")
         stored = self.service.store_blob(data, name=name, media_type=media_type)
-        self.service.uploads.record(view.project_id, stored.sha256, actor=self.actor)
+        self.service.uploads.record(view.project_id, [stored.sha256], actor=self.actor)
         return stored
+
+    def store_chunks(self, project: str, data: Sequence[bytes]) -> list[str]:
+        """Store encoded array chunks for a write to come; their sha256s, in order. Only for
+        those who may write arrays (editor of the project); recorded, as ``store_blob``'s
+        uploads are, since that is what lets the actor's writes name these bytes."""
+        with self.service.reading() as db:
+            view, granted = self._project(db, project)
+        if granted.get(PROJECT_SCOPE, 0) < EDITOR:
+            raise AccessDenied(
+                f"{self.actor} may not store array chunks in project {view.name!r}: that needs editor of the project"
+            )
+        hashes = self.service.store_chunks(data)
+        self.service.uploads.record(view.project_id, hashes, actor=self.actor)
+        return hashes
 
     # -- projects, labels, directories -------------------------------------------------------
 
@@ -182,6 +201,38 @@ class Session:
         (file,) = self.files(scope, [file_id])
         return file, self.service.blobs.url(file.sha256)
 
+    # -- arrays -------------------------------------------------------------------------------
+
+    def arrays(self, project: str, version: int) -> list[ArrayView]:
+        """The project's arrays at ``version``, by name."""
+        with self.service.reading() as db:
+            view = self._array_reader(db, project)
+            return queries.list_arrays(db, view, version)
+
+    def array(self, project: str, name: str, version: int) -> ArrayView:
+        with self.service.reading() as db:
+            return queries.array_named(db, self._array_reader(db, project), name, version)
+
+    def array_chunks(self, project: str, name: str, version: int, chunks: Sequence[str] | None) -> list[ChunkView]:
+        """The written chunks among ``chunks`` (None: all of them) of the array at ``version``;
+        an unwritten chunk has no row and reads as the fill value."""
+        with self.service.reading() as db:
+            view = self._array_reader(db, project)
+            queries.array_named(db, view, name, version)  # an unknown array is an error, not "nothing written"
+            return queries.chunks_at(db, view.project_id, name, version, chunks)
+
+    def read_chunk(self, project: str, name: str, sha256: str) -> bytes:
+        """A chunk's bytes, verified against ``sha256``, if a chunk of the array had them at any
+        version: a hash learnt elsewhere opens nothing, and the refusal is the same whether the
+        bytes are stored for another project or nowhere."""
+        with self.service.reading() as db:
+            view = self._array_reader(db, project)
+            if not queries.array_names_blob(db, view.project_id, name, sha256):
+                raise NotFoundError(
+                    f"no chunk of array {name!r} in project {view.name!r} has the bytes {sha256}, at any version"
+                )
+        return self.service.blobs.get(sha256)
+
     # -- the audit trail and subscriptions ---------------------------------------------------
 
     def history(
@@ -229,18 +280,36 @@ class Session:
         self, db: Connection, view: ProjectView, granted: dict[UUID, int], commands: Sequence[Command]
     ) -> None:
         # One answer whether the bytes are elsewhere or nowhere: a refusal is no oracle for hashes.
-        hashes = {c.sha256 for c in commands if isinstance(c, AddFile)}
-        if not hashes:
-            return
-        readable = [d.directory_id for d in _readable(queries.list_directories(db, view, view.version), granted)]
-        missing = sorted(unheld(db, view.project_id, hashes, actor=self.actor, readable=readable))
+        missing = sorted(
+            self._unheld_by_files(db, view, granted, commands) | self._unheld_by_chunks(db, view, commands)
+        )
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise NotFoundError(
                 f"blob {missing[0]}{more} is not in project {view.name!r} for {self.actor}: {self.actor} did not "
-                "upload it there and no file they may read has these bytes; upload them to the project first "
-                "(store_blob, or POST .../blobs)"
+                "upload it there and no file they may read has these bytes (an array chunk may only name bytes its "
+                "writer uploaded); upload them to the project first (store_blob or POST .../blobs for files, "
+                "store_chunks or POST .../chunks for array chunks)"
             )
+
+    def _unheld_by_files(
+        self, db: Connection, view: ProjectView, granted: dict[UUID, int], commands: Sequence[Command]
+    ) -> set[str]:
+        hashes = {c.sha256 for c in commands if isinstance(c, AddFile)}
+        if not hashes:
+            return set()
+        readable = [d.directory_id for d in _readable(queries.list_directories(db, view, view.version), granted)]
+        return unheld(db, view.project_id, hashes, actor=self.actor, readable=readable)
+
+    def _unheld_by_chunks(self, db: Connection, view: ProjectView, commands: Sequence[Command]) -> set[str]:
+        hashes = {
+            write.sha256
+            for c in commands
+            if isinstance(c, (WriteArrayChunks, ResizeArray))
+            for write in c.chunks
+            if write.sha256 is not None
+        }
+        return not_uploaded(db, view.project_id, hashes, actor=self.actor)
 
     def _project(self, db: Connection, name: str) -> tuple[ProjectView, dict[UUID, int]]:
         view = queries.project_named(db, name)
@@ -248,6 +317,17 @@ class Session:
         if not granted:
             raise AccessDenied(f"{self.actor} has no role in project {name!r}; an admin of it can grant one")
         return view, granted
+
+    def _array_reader(self, db: Connection, name: str) -> ProjectView:
+        """The project, if the actor may read its arrays: they belong to no directory, so a
+        grant on a directory alone does not open them."""
+        view, granted = self._project(db, name)
+        if granted.get(PROJECT_SCOPE, 0) < VIEWER:
+            raise AccessDenied(
+                f"{self.actor} may not read the arrays of project {name!r}: that needs a role in the project "
+                "(viewer), not only in one of its directories"
+            )
+        return view
 
     def _may_read(self, directory: Any, granted: dict[UUID, int]) -> None:
         if rank_in_directory(granted, directory) < VIEWER:

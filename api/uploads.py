@@ -17,6 +17,7 @@ from sqlalchemy import Column, Connection, Engine, MetaData, Select, String, Tab
 from sqlalchemy.dialects import postgresql, sqlite
 
 from annolog.projections.database import create_tables, database_errors
+from annolog.projections.loader import select_in
 from annolog.projections.tables import UtcDateTime, files, memberships
 
 _metadata = MetaData()
@@ -37,12 +38,25 @@ class Uploads:
         self._engine = engine
         create_tables(engine, _metadata, "the upload table")
 
-    def record(self, project_id: UUID, sha256: str, *, actor: str) -> None:
-        """Note that ``actor`` uploaded the blob ``sha256`` to the project (again: the first time is kept)."""
+    def record(self, project_id: UUID, hashes: Collection[str], *, actor: str) -> None:
+        """Note that ``actor`` uploaded the blobs ``hashes`` to the project (again: the first time is kept)."""
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        row = {"project_id": project_id, "sha256": sha256, "uploaded_by": actor, "uploaded_at": datetime.now(UTC)}
+        now = datetime.now(UTC)
+        rows = [{"project_id": project_id, "sha256": h, "uploaded_by": actor, "uploaded_at": now} for h in hashes]
+        if not rows:
+            return
         with database_errors(self._engine, "record an upload"), self._engine.begin() as db:
-            db.execute(dialect.insert(blob_uploads).values(row).on_conflict_do_nothing())
+            db.execute(dialect.insert(blob_uploads).on_conflict_do_nothing(), rows)
+
+
+def not_uploaded(db: Connection, project_id: UUID, hashes: Collection[str], *, actor: str) -> set[str]:
+    """The ``hashes`` that ``actor`` did not upload to the project: all an array chunk may name
+    is bytes its writer uploaded (a chunk is read by every viewer of the project, so bytes of
+    a restricted file must not become one)."""
+    uploaded = select(blob_uploads.c.sha256).where(
+        blob_uploads.c.project_id == project_id, blob_uploads.c.uploaded_by == actor
+    )
+    return set(hashes) - {row.sha256 for row in select_in(db, uploaded, blob_uploads.c.sha256, set(hashes))}
 
 
 def unheld(
@@ -54,14 +68,7 @@ def unheld(
     Uploads are looked up first, by their key; the project's files only for what is left,
     which is nothing in the usual upload-then-add, so a bulk commit costs one indexed query.
     """
-    left = set(hashes)
-    if left:
-        uploaded = select(blob_uploads.c.sha256).where(
-            blob_uploads.c.project_id == project_id,
-            blob_uploads.c.uploaded_by == actor,
-            blob_uploads.c.sha256.in_(left),
-        )
-        left -= set(db.execute(uploaded).scalars())
+    left = not_uploaded(db, project_id, hashes, actor=actor)
     if left:
         left -= set(db.execute(_held(project_id, left, readable)).scalars())
     return left
