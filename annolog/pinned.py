@@ -68,6 +68,21 @@ class ManifestSource(Protocol):
         ...
 
 
+def blob_cache(cache_dir: Path, cache_bytes: int, *, extra: str = "train") -> Any:
+    """The bounded LRU disk cache of blob bytes by sha256 that every streaming reader shares
+    (``diskcache.Cache``: ``get(sha256)``, ``set(sha256, data)``); ``extra`` names what to install."""
+    require("reading blobs from a remote store", extra, "diskcache")
+    import diskcache  # only remote stores need it
+
+    # Eviction unlinks files; a reader that already opened one keeps reading it (POSIX).
+    # Every blob as a file (disk_min_file_size=0): values kept inside diskcache's
+    # SQLite index would grow a file that never shrinks, and past the limit each
+    # insert would evict everything.
+    return diskcache.Cache(
+        str(cache_dir), size_limit=cache_bytes, eviction_policy="least-recently-used", disk_min_file_size=0
+    )
+
+
 class PinnedReader:
     """One project's files at one version (a directory, a slice or the whole project)."""
 
@@ -117,22 +132,7 @@ class PinnedReader:
     def _cache(self) -> Any:
         """A size-bounded LRU disk cache for remote stores; None when blobs are already local."""
         if "cache" not in self._opened:
-            if not self.source.remote:
-                self._opened["cache"] = None
-            else:
-                require("reading blobs from a remote store", "train", "diskcache")
-                import diskcache  # only remote stores need it
-
-                # Eviction unlinks files; a reader that already opened one keeps reading it (POSIX).
-                # Every blob as a file (disk_min_file_size=0): values kept inside diskcache's
-                # SQLite index would grow a file that never shrinks, and past the limit each
-                # insert would evict everything.
-                self._opened["cache"] = diskcache.Cache(
-                    str(self.cache_dir),
-                    size_limit=self.cache_bytes,
-                    eviction_policy="least-recently-used",
-                    disk_min_file_size=0,
-                )
+            self._opened["cache"] = blob_cache(self.cache_dir, self.cache_bytes) if self.source.remote else None
         return self._opened["cache"]
 
     def _pool(self) -> ThreadPoolExecutor:

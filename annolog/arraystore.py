@@ -1,0 +1,372 @@
+"""The one read path of arrays: a read-only zarr v3 store over annolog, for one array at one version.
+
+zarr asks a store for ``zarr.json`` and for chunk keys. ``ArrayStore`` synthesizes the
+former from the array's view (its chunk key encoding is zarr's "v2" with ".", so zarr's
+keys are the keys the views store) and answers the latter by resolving key → sha256 at
+its version and reading the blob. A key with no row, or whose row is back to the fill
+value, is "not found", so zarr gives the fill value without any read.
+
+Why it is fast: the key lookups of one read go out as ONE ``array_chunks`` call — the
+caller names the keys up front (``resolve``), and lookups zarr makes on its own are
+gathered per event-loop tick (a micro-batch) — and blob reads run in threads, a bounded
+number at a time, through the sha256 disk cache directory streams use when the blobs are
+remote. A version's rows never change, so a remembered lookup is always right.
+
+``RecordingStore`` layers one write over it: zarr reads the chunks it must merge (the
+revision each was read at is recorded, 0 when never written) and sets or deletes the
+chunks it writes; nothing leaves the process until the SDK commits what was recorded.
+
+>>> store = ArrayStore(backend, "scans", view, ChunkFetcher(cache=None))  # doctest: +SKIP
+>>> zarr.open_array(store=store, mode="r")[0:2]  # doctest: +SKIP
+"""
+
+import asyncio
+import builtins
+import json
+import re
+import threading
+from collections.abc import AsyncIterator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, runtime_checkable
+
+from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
+
+from annolog.core.arrays import chunk_key
+from annolog.projections.readmodels import ArrayView, ChunkView
+
+METADATA = "zarr.json"
+PAGE = 10_000  # keys asked for in one array_chunks call
+CHUNK_KEY = re.compile(r"[0-9]+(\.[0-9]+)*")  # anything else zarr may probe for (".zarray") is absent
+REMEMBERED = 100_000  # resolved keys kept per store (a row is ~200 bytes: ~20 MB at most)
+
+
+@runtime_checkable
+class ChunkSource(Protocol):
+    """Where chunk rows and bytes come from: a ``Backend``, or a training worker's source."""
+
+    def array_chunks(self, project: str, name: str, version: int, chunks: Sequence[str] | None) -> list[ChunkView]:
+        """The rows of ``chunks`` (None: every row) at ``version``; keys without a row are left out."""
+        ...
+
+    def read_chunk(self, project: str, name: str, sha256: str) -> bytes:
+        """The encoded bytes of a chunk of the array, checked against ``sha256``."""
+        ...
+
+
+def zarr_metadata(view: ArrayView) -> dict[str, Any]:
+    """The ``zarr.json`` of the array as ``view`` describes it."""
+    from zarr.codecs import BloscCodec, BytesCodec, GzipCodec, ZstdCodec
+
+    compressors: dict[str, list[Any]] = {
+        "zstd": [ZstdCodec()],
+        "gzip": [GzipCodec()],
+        "blosc": [BloscCodec()],
+        "none": [],
+    }
+    codecs = [BytesCodec(endian="little"), *compressors[view.compressor]]
+    return {
+        "zarr_format": 3,
+        "node_type": "array",
+        "shape": list(view.shape),
+        "data_type": view.dtype,
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(view.chunks)}},
+        "chunk_key_encoding": {"name": "v2", "configuration": {"separator": "."}},
+        "fill_value": _fill(view),
+        "codecs": [codec.to_dict() for codec in codecs],
+        "attributes": {},
+    }
+
+
+def _fill(view: ArrayView) -> bool | int | float:
+    """The fill value as JSON of the array's data type (the views keep it as a float)."""
+    if view.dtype == "bool":
+        return bool(view.fill_value)
+    return view.fill_value if view.dtype.startswith("float") else int(view.fill_value)
+
+
+class ChunkFetcher:
+    """Chunk bytes by sha256 for one process: a bounded pool of reader threads and, for
+    remote blobs, the bounded disk cache (a sha256 is immutable, so a hit is always right)."""
+
+    def __init__(self, *, cache: Any | None, max_in_flight: int = 16) -> None:
+        self.cache = cache
+        self.pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="annolog-chunks")
+
+    def read(self, source: ChunkSource, project: str, name: str, sha256: str) -> bytes:
+        if self.cache is not None and isinstance(data := self.cache.get(sha256), bytes):
+            return data
+        data = source.read_chunk(project, name, sha256)
+        self.keep(sha256, data)
+        return data
+
+    def keep(self, sha256: str, data: bytes) -> None:
+        """Cache bytes this process has anyway (just read, or just written)."""
+        if self.cache is not None:
+            self.cache.set(sha256, data)
+
+
+class ArrayStore(Store):
+    """Read-only: one array as it was at ``view.version``."""
+
+    supports_writes = False
+    supports_deletes = False
+    supports_listing = True
+
+    def __init__(self, source: ChunkSource, project: str, view: ArrayView, fetcher: ChunkFetcher) -> None:
+        super().__init__(read_only=True)
+        self.source, self.project, self.view, self.fetcher = source, project, view, fetcher
+        self._metadata = json.dumps(zarr_metadata(view)).encode()
+        self._rows: dict[str, ChunkView | None] = {}  # resolved keys, oldest first
+        self._rows_lock = threading.Lock()  # resolve() runs in the caller's thread, lookups in zarr's
+        self._batches: dict[asyncio.AbstractEventLoop, dict[str, asyncio.Future[ChunkView | None]]] = {}
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, ArrayStore)
+            and other.source is self.source
+            and (other.project, other.view.name, other.view.version)
+            == (self.project, self.view.name, self.view.version)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.project, self.view.name, self.view.version))
+
+    def __repr__(self) -> str:
+        return f"ArrayStore({self.project!r}, {self.view.name!r}, version={self.view.version})"
+
+    # -- resolving keys ------------------------------------------------------------------------
+
+    def resolve(self, keys: Sequence[str]) -> None:
+        """Look up ``keys`` now, in as few calls as there are pages: what a read names up front."""
+        wanted = [key for key in keys if key not in self._rows]
+        for start in range(0, len(wanted), PAGE):
+            self._remember(wanted[start : start + PAGE], self._lookup(wanted[start : start + PAGE]))
+
+    def _lookup(self, keys: list[str]) -> list[ChunkView]:
+        return self.source.array_chunks(self.project, self.view.name, self.view.version, keys)
+
+    def _remember(self, keys: list[str], rows: list[ChunkView]) -> dict[str, ChunkView | None]:
+        found: dict[str, ChunkView | None] = {row.chunk: row for row in rows}
+        resolved = {key: found.get(key) for key in keys}
+        with self._rows_lock:
+            self._rows.update(resolved)
+            while len(self._rows) > REMEMBERED:  # any entry is right; the oldest is the least likely read again
+                del self._rows[next(iter(self._rows))]
+        return resolved
+
+    async def row(self, key: str) -> ChunkView | None:
+        """The key's row at this version; lookups made in one event-loop tick share one call."""
+        if not CHUNK_KEY.fullmatch(key):
+            return None
+        if key in self._rows:
+            return self._rows[key]
+        loop = asyncio.get_running_loop()
+        batch = self._batches.get(loop)
+        if batch is None:
+            batch = self._batches[loop] = {}
+            loop.call_soon(self._flush, loop)
+        if key not in batch:
+            batch[key] = loop.create_future()
+        return await batch[key]
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._batches.pop(loop)
+        loop.create_task(self._answer(loop, batch))
+
+    async def _answer(
+        self, loop: asyncio.AbstractEventLoop, batch: dict[str, "asyncio.Future[ChunkView | None]"]
+    ) -> None:
+        keys = list(batch)
+        try:
+            rows = await loop.run_in_executor(self.fetcher.pool, self._lookup, keys)
+        except Exception as exc:  # every waiting read fails the way the lookup did
+            for future in batch.values():
+                future.set_exception(exc)
+            return
+        resolved = self._remember(keys, rows)
+        for key, future in batch.items():
+            future.set_result(resolved[key])
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def chunk(self, key: str) -> tuple[ChunkView | None, bytes | None]:
+        """The key's row and its encoded bytes; None bytes when it holds only the fill value."""
+        row = await self.row(key)
+        if row is None or row.sha256 is None:
+            return row, None
+        loop = asyncio.get_running_loop()
+        data = await loop.run_in_executor(
+            self.fetcher.pool, self.fetcher.read, self.source, self.project, self.view.name, row.sha256
+        )
+        return row, data
+
+    async def get(
+        self, key: str, prototype: BufferPrototype | None = None, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
+        data = self._metadata if key == METADATA else (await self.chunk(key))[1]
+        return _buffer(data, prototype, byte_range)
+
+    async def get_partial_values(
+        self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
+    ) -> list[Buffer | None]:
+        return list(await asyncio.gather(*(self.get(key, prototype, byte_range) for key, byte_range in key_ranges)))
+
+    async def exists(self, key: str) -> bool:
+        if key == METADATA:
+            return True
+        row = await self.row(key)
+        return row is not None and row.sha256 is not None
+
+    async def set(self, key: str, value: Buffer) -> None:
+        self._check_writable()  # read-only: raises
+
+    async def delete(self, key: str) -> None:
+        self._check_writable()
+
+    async def list(self) -> AsyncIterator[str]:
+        yield METADATA
+        rows = await asyncio.get_running_loop().run_in_executor(self.fetcher.pool, self._lookup_all)
+        for row in rows:
+            if row.sha256 is not None:
+                yield row.chunk
+
+    def _lookup_all(self) -> "builtins.list[ChunkView]":
+        return self.source.array_chunks(self.project, self.view.name, self.view.version, None)
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        async for key in self.list():
+            if key.startswith(prefix):
+                yield key
+
+    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        if prefix in ("", "/"):  # keys are flat ("0.1.2"): everything is at the top
+            async for key in self.list():
+                yield key
+
+
+class RecordingStore(Store):
+    """One write, in memory: what zarr read to merge (and at which revision) and what it wrote."""
+
+    supports_writes = True
+    supports_deletes = True
+    supports_listing = True
+
+    def __init__(self, base: ArrayStore) -> None:
+        super().__init__(read_only=False)
+        self.base = base
+        self.read: dict[str, int] = {}  # key -> revision the merge read (0: never written)
+        self.written: dict[str, bytes | None] = {}  # key -> encoded bytes; None: all fill value
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def changes(self) -> list[tuple[str, bytes | None, int | None]]:
+        """Each written key, its bytes, and the revision it was read at (None: written whole)."""
+        return [(key, data, self.read.get(key)) for key, data in self.written.items()]
+
+    def drop(self, key: str) -> None:
+        """Record a chunk as back to the fill value without zarr (a resize dropping it)."""
+        self.written[key] = None
+
+    async def get(
+        self, key: str, prototype: BufferPrototype | None = None, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
+        if key in self.written:
+            return _buffer(self.written[key], prototype, byte_range)
+        if key == METADATA:
+            return await self.base.get(key, prototype, byte_range)
+        row, data = await self.base.chunk(key)
+        self.read.setdefault(key, 0 if row is None else row.revision)
+        return _buffer(data, prototype, byte_range)
+
+    async def get_partial_values(
+        self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
+    ) -> list[Buffer | None]:
+        return list(await asyncio.gather(*(self.get(key, prototype, byte_range) for key, byte_range in key_ranges)))
+
+    async def exists(self, key: str) -> bool:
+        return self.written[key] is not None if key in self.written else await self.base.exists(key)
+
+    async def set(self, key: str, value: Buffer) -> None:
+        self.written[key] = value.to_bytes()
+
+    async def delete(self, key: str) -> None:
+        self.written[key] = None
+
+    async def list(self) -> AsyncIterator[str]:
+        """The keys this write holds (a write's store is never listed by zarr's writes)."""
+        for key, data in self.written.items():
+            if data is not None:
+                yield key
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        async for key in self.list():
+            if key.startswith(prefix):
+                yield key
+
+    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        async for key in self.list_prefix(prefix):
+            yield key
+
+
+def read(array: Any, selection: Any) -> Any:
+    """``array[selection]`` of a zarr array over an ``ArrayStore``, the keys of the chunks it
+    touches looked up first in one call (zarr asks for them a few at a time)."""
+    indexer = _indexer(array, selection)
+    if indexer is not None:
+        array.store.resolve([chunk_key(part.chunk_coords) for part in indexer])
+    return array[selection]
+
+
+def prepared_write(array: Any, selection: Any, value: Any) -> tuple[list[tuple[int, int]], Any]:
+    """The per-axis [start, stop) bounds of a basic selection (ints, slices, ``...``) and
+    ``value`` broadcast to its shape, as numpy would (zarr does not broadcast arrays);
+    IndexError or ValueError when the selection or the value's shape does not fit."""
+    import numpy as np
+    from zarr.core.indexing import BasicIndexer, IntDimIndexer
+
+    indexer = BasicIndexer(selection, array.shape, array.metadata.chunk_grid)
+    try:
+        broadcast = value if value.ndim == 0 else np.broadcast_to(value, indexer.shape)
+    except ValueError:
+        raise ValueError(f"a value of shape {value.shape} does not fit the selection's shape {indexer.shape}") from None
+    region = [
+        (dim.dim_sel, dim.dim_sel + 1)
+        if isinstance(dim, IntDimIndexer)
+        else (dim.start, dim.start + max(dim.nitems - 1, 0) * dim.step + min(dim.nitems, 1))
+        for dim in indexer.dim_indexers
+    ]
+    return region, broadcast
+
+
+def _indexer(array: Any, selection: Any) -> Any:
+    """zarr's own indexer for the selection, as its ``__getitem__`` picks it; None for
+    coordinate (fancy) selections, whose lookups zarr batches itself."""
+    from zarr.core.indexing import BasicIndexer, OrthogonalIndexer, is_pure_fancy_indexing, is_pure_orthogonal_indexing
+
+    grid = array.metadata.chunk_grid
+    if is_pure_fancy_indexing(selection, array.ndim):
+        return None
+    if is_pure_orthogonal_indexing(selection, array.ndim):
+        return OrthogonalIndexer(selection, array.shape, grid)
+    return BasicIndexer(selection, array.shape, grid)
+
+
+def _buffer(data: bytes | None, prototype: BufferPrototype | None, byte_range: ByteRequest | None) -> Buffer | None:
+    if data is None:
+        return None
+    return (prototype or default_buffer_prototype()).buffer.from_bytes(_sliced(data, byte_range))
+
+
+def _sliced(data: bytes, byte_range: ByteRequest | None) -> bytes:
+    if isinstance(byte_range, RangeByteRequest):
+        return data[byte_range.start : byte_range.end]
+    if isinstance(byte_range, OffsetByteRequest):
+        return data[byte_range.offset :]
+    if isinstance(byte_range, SuffixByteRequest):
+        return data[-byte_range.suffix :] if byte_range.suffix else b""
+    return data
