@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from annolog.core.arrays import ChunkKey
 from annolog.core.commands import COMMANDS, Command
 from annolog.core.errors import InvalidInputError
 from annolog.core.events import INT32_MAX
@@ -111,6 +112,20 @@ class Count(BaseModel):
 
 class Version(BaseModel):
     version: int
+
+
+CHUNKS_PER_LOOKUP = 10_000
+"""The most chunk keys one lookup names: the HTTP SDK asks for more in several."""
+
+
+class ChunkLookup(BaseModel):
+    """Chunks of an array by key; None asks for every written one (what a resize clears)."""
+
+    chunks: list[ChunkKey] | None = Field(max_length=CHUNKS_PER_LOOKUP)
+
+
+class StoredChunk(BaseModel):
+    sha256: str
 
 
 def cursor(value: str | None) -> tuple[int, int] | None:
