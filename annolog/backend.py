@@ -12,6 +12,8 @@ from uuid import UUID
 from annolog.core.commands import Command
 from annolog.pinned import ManifestSource
 from annolog.projections.readmodels import (
+    ArrayView,
+    ChunkView,
     CommitView,
     Cursor,
     DirectoryView,
@@ -61,6 +63,22 @@ class Backend(Protocol):
 
     def read_blob(self, scope: Scope, file_id: UUID) -> bytes:
         """The bytes of a file the scope may read, checked against its sha256."""
+        ...
+
+    def arrays(self, project: str, version: int) -> list[ArrayView]: ...
+
+    def array(self, project: str, name: str, version: int) -> ArrayView: ...
+
+    def array_chunks(self, project: str, name: str, version: int, chunks: Sequence[str] | None) -> list[ChunkView]:
+        """The written chunks among ``chunks`` (None: every one) at ``version``; unwritten keys are left out."""
+        ...
+
+    def store_chunks(self, project: str, data: Sequence[bytes]) -> list[str]:
+        """Store encoded chunks, unprobed, for a write to name; their sha256s in order (needs editor)."""
+        ...
+
+    def read_chunk(self, project: str, name: str, sha256: str) -> bytes:
+        """Bytes some chunk of the array had at some version, checked against ``sha256``."""
         ...
 
     def history(

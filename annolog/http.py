@@ -9,17 +9,28 @@ event id, so a dropped connection loses nothing.
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
 
 import httpx
 from httpx_sse import connect_sse
 
-from annolog.api.wire import CommandEnvelope, CommitRequest, Lookup, PageRequest, ScopeBody
+from annolog.api.wire import (
+    CHUNKS_PER_LOOKUP,
+    ChunkLookup,
+    CommandEnvelope,
+    CommitRequest,
+    Lookup,
+    PageRequest,
+    ScopeBody,
+)
 from annolog.core import errors
 from annolog.core.commands import Command
 from annolog.pinned import Entry
 from annolog.projections.readmodels import (
+    ArrayView,
+    ChunkView,
     CommitView,
     Cursor,
     DirectoryView,
@@ -32,6 +43,8 @@ from annolog.projections.readmodels import (
 )
 
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+REQUESTS_IN_FLIGHT = 16
+"""Chunk uploads at once: one chunk per request, so a many-chunk write is bound by round trips."""
 _ERRORS: dict[str, type[errors.AnnologError]] = {
     name: kind
     for name, kind in vars(errors).items()
@@ -114,6 +127,9 @@ class HttpBackend:
     def _project(self, project: str) -> str:
         return f"/projects/{_quoted(project)}"
 
+    def _array(self, project: str, name: str) -> str:
+        return f"{self._project(project)}/arrays/{_quoted(name)}"
+
     # -- writes ------------------------------------------------------------------------------
 
     def create_project(self, name: str, *, labels: Sequence[str] = ()) -> ProjectView:
@@ -182,6 +198,43 @@ class HttpBackend:
         # A signed S3 URL is a redirect; httpx drops the token when the origin changes.
         response = self._send("GET", path, params=_readable_in(scope), follow_redirects=True)
         return _checked(response.content, view.sha256, f"file {view.name!r}")
+
+    def arrays(self, project: str, version: int) -> list[ArrayView]:
+        return [ArrayView.model_validate(a) for a in self._get(f"{self._project(project)}/arrays", version=version)]
+
+    def array(self, project: str, name: str, version: int) -> ArrayView:
+        return ArrayView.model_validate(self._get(self._array(project, name), version=version))
+
+    def array_chunks(self, project: str, name: str, version: int, chunks: Sequence[str] | None) -> list[ChunkView]:
+        """Asked ``CHUNKS_PER_LOOKUP`` keys at a time; every page reads the same version."""
+        if chunks is None:
+            return self._chunk_page(project, name, version, None)
+        pages = (chunks[i : i + CHUNKS_PER_LOOKUP] for i in range(0, len(chunks), CHUNKS_PER_LOOKUP))
+        return [view for page in pages for view in self._chunk_page(project, name, version, list(page))]
+
+    def _chunk_page(self, project: str, name: str, version: int, chunks: list[str] | None) -> list[ChunkView]:
+        body = ChunkLookup(chunks=chunks).model_dump(mode="json")
+        found = self._send("POST", f"{self._array(project, name)}/chunks", params={"version": version}, json=body)
+        return [ChunkView.model_validate(c) for c in found.json()]
+
+    def store_chunks(self, project: str, data: Sequence[bytes]) -> list[str]:
+        """One request per chunk, ``REQUESTS_IN_FLIGHT`` at once (the client's pool is thread-safe)."""
+        path = f"{self._project(project)}/chunks"
+
+        def upload(chunk: bytes) -> str:
+            response = self._send("POST", path, content=chunk, headers={"Content-Type": "application/octet-stream"})
+            return str(response.json()["sha256"])
+
+        if len(data) <= 1:
+            return [upload(chunk) for chunk in data]
+        with ThreadPoolExecutor(
+            max_workers=min(len(data), REQUESTS_IN_FLIGHT), thread_name_prefix="annolog-upload"
+        ) as pool:
+            return list(pool.map(upload, data))
+
+    def read_chunk(self, project: str, name: str, sha256: str) -> bytes:
+        response = self._send("GET", f"{self._array(project, name)}/blobs/{sha256}")
+        return _checked(response.content, sha256, f"a chunk of array {name!r}")
 
     def history(
         self,
