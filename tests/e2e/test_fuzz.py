@@ -33,12 +33,14 @@ from sqlalchemy import create_engine
 import annolog
 from annolog.api.settings import Settings
 from annolog.api.tokens import Tokens
+from annolog.core.commands import CreateArray, WriteArrayChunks
+from annolog.core.events import ChunkWrite
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
 
 EXAMPLES = 25
 """Generated requests per operation, half valid and half not: about 15 s for the whole API
-(27 operations) on two cores, after a few seconds to start the stack."""
+(34 operations) on two cores, after a few seconds to start the stack."""
 SECONDS_PER_REQUEST = 30.0
 """Any slower answer fails the run: a request the fuzzer made slow is a way to take a server down."""
 STREAMS = ("/projects/{project}/changes",)
@@ -64,6 +66,7 @@ def world(running_stack: tuple[Settings, str]) -> dict[str, Any]:
     box = photo.add_instance("car", box=(1, 1, 9, 9))
     project.tag("v1")
     project.save_slice("cars", "labels.car > 0", directory=folder)
+    chunk = _array(project)
     real = {
         "project": project.name,
         "file_id": str(photo.id),
@@ -75,8 +78,20 @@ def world(running_stack: tuple[Settings, str]) -> dict[str, Any]:
         "ids": [str(photo.id)],
         "principal": "fuzzer",
         "actor": "fuzzer",
+        "sha256": chunk,
+        "chunks": ["0.0"],
     }
     return {"url": url, "token": token, "real": real}
+
+
+def _array(project: annolog.Project) -> str:
+    """An array 'mri' of ``project`` with one chunk written: that chunk's sha256."""
+    backend = project.backend
+    (sha256,) = backend.store_chunks(project.name, [b"chunk"])
+    write = ChunkWrite(chunk="0.0", sha256=sha256, size=5, expected_revision=0)
+    create = CreateArray(name="mri", shape=(4, 4), dtype="uint8", chunks=(2, 2))
+    backend.execute(project.name, [create, WriteArrayChunks(array="mri", chunks=[write])])
+    return sha256
 
 
 def _swapping(real: Callable[[str, str], Any]) -> Callable[[schemathesis.HookContext, Any], Any]:
@@ -109,7 +124,7 @@ def api(world: dict[str, Any]) -> schemathesis.BaseSchema:
     real = world["real"]
 
     def in_path(path: str, name: str) -> Any:
-        named = {"version": "v1", "name": "cars" if "/slices/" in path else "open"}
+        named = {"version": "v1", "name": "cars" if "/slices/" in path else "mri" if "/arrays/" in path else "open"}
         return named.get(name, real.get(name))
 
     schema.hook("before_generate_path_parameters")(_swapping(in_path))
