@@ -306,6 +306,12 @@ class HttpSource:
         response = backend._send("GET", path, params=_readable_in(self.scope), follow_redirects=True)
         return _checked(response.content, entry.sha256, f"file {entry.name!r}")
 
+    def array_chunks(self, project: str, name: str, version: int, chunks: Sequence[str] | None) -> list[ChunkView]:
+        return self._opened().array_chunks(project, name, version, chunks)
+
+    def read_chunk(self, project: str, name: str, sha256: str) -> bytes:
+        return self._opened().read_chunk(project, name, sha256)
+
     def _opened(self) -> HttpBackend:
         if self._backend is None:
             self._backend = HttpBackend.connect(self.base_url, token=self.token)

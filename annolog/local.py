@@ -1,7 +1,7 @@
 """The SDK's backend in this process: a ``Session`` of the service, plus what only a local
 caller can do directly (read blobs from the store, wait on the projector in process)."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +13,7 @@ from annolog.blobs.store import BlobStore
 from annolog.pinned import Entry, ManifestSource
 from annolog.projections import queries
 from annolog.projections.database import open_database
-from annolog.projections.readmodels import Cursor, FileView, HistoryEntry, Scope
+from annolog.projections.readmodels import ChunkView, Cursor, FileView, HistoryEntry, Scope
 
 HEARTBEAT_S = 15.0
 """How long a subscription waits for the projector before it checks again anyway."""
@@ -68,6 +68,16 @@ class DatabaseSource:
 
     def fetch(self, entry: Entry) -> bytes:
         return self._store().get(entry.sha256)
+
+    def array_chunks(self, project: str, name: str, version: int, chunks: Sequence[str] | None) -> list[ChunkView]:
+        """The chunk rows of an array of this source's project (``project`` names it)."""
+        with self._engine().connect() as db:
+            return queries.chunks_at(db, self.project_id, name, version, chunks)
+
+    def read_chunk(self, project: str, name: str, sha256: str) -> bytes:
+        """Bytes verified against ``sha256``, unchecked against the array as ``fetch`` is against
+        the file: the hashes come from ``array_chunks`` of an array its reader was allowed to open."""
+        return self._store().get(sha256)
 
     def _engine(self) -> Any:
         if "engine" not in self._opened:
