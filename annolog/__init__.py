@@ -5,6 +5,7 @@
 >>> project = client.create_project("demo", labels=["dog"])  # doctest: +SKIP
 """
 
+from annolog.array import Array
 from annolog.client import Client
 from annolog.core.errors import (
     AccessDenied,
@@ -36,6 +37,7 @@ from annolog.project import Project
 __all__ = [
     "AccessDenied",
     "AnnologError",
+    "Array",
     "BlobStoreUnavailable",
     "Client",
     "CommitTooLarge",

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from uuid import UUID
 
+from annolog.array import Arrays
 from annolog.backend import Backend
 from annolog.core.commands import (
     Command,
@@ -30,6 +31,7 @@ class Project:
         self.id: UUID = view.project_id
         self.name = view.name
         self.directory = Directories(self)
+        self.array = Arrays(self)
 
     @property
     def version(self) -> int:

@@ -17,7 +17,8 @@ Use ``collate`` with a DataLoader: images differ in size and box counts differ p
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,7 +26,11 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from annolog.core.errors import InvalidInputError
 from annolog.images import decode_image
-from annolog.pinned import Entry, PinnedReader
+from annolog.pinned import Entry, PinnedReader, blob_cache
+from annolog.projections.readmodels import ArrayView
+
+if TYPE_CHECKING:
+    from annolog.arraystore import ChunkSource
 from annolog.sharding import epoch_order, rank_block, worker_items
 
 Item = tuple[torch.Tensor, dict[str, Any]]
@@ -195,3 +200,59 @@ class TorchStream(_Classes, IterableDataset[Any]):
                 items = pending.result()
                 pending = ahead.submit(self.items.load, self.reader, chunks[k + 1]) if k + 1 < len(chunks) else None
                 yield from items
+
+
+class ArrayDataset(Dataset[Any]):
+    """Map-style over an array's first axis at one version: item i is ``a[i]`` as a tensor,
+    then ``transform``. A batch (``__getitems__``) is one read of the rows it names.
+
+    It pickles as the backend's manifest source (which reopens its connections in each
+    worker, as a directory dataset's does), the array's view and the cache settings; each
+    process opens its own chunk store, reader threads and (for ``remote`` blobs) disk cache.
+    """
+
+    def __init__(
+        self,
+        source: "ChunkSource",
+        project: str,
+        view: ArrayView,
+        *,
+        remote: bool,
+        transform: Callable[[Any], Any] | None,
+        cache_dir: Path,
+        cache_bytes: int,
+        max_in_flight: int,
+    ) -> None:
+        self.source, self.project, self.view, self.remote, self.transform = source, project, view, remote, transform
+        self.cache_dir, self.cache_bytes, self.max_in_flight = cache_dir, cache_bytes, max_in_flight
+        self._opened: dict[str, Any] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_opened": {}}  # stores, threads and caches are per process
+
+    def __len__(self) -> int:
+        return self.view.shape[0]
+
+    def __getitem__(self, index: int) -> Any:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"array {self.view.name!r} has {len(self)} rows; no index {index}")
+        return self.__getitems__([index % len(self)])[0]
+
+    def __getitems__(self, indices: list[int]) -> list[Any]:
+        from annolog.arraystore import read  # zarr is the arrays extra's, not every trainer's
+
+        rows = read(self._array(), (np.asarray(indices, dtype=np.int64),))
+        items = [torch.from_numpy(np.ascontiguousarray(row)) for row in rows]
+        return [self.transform(item) for item in items] if self.transform else items
+
+    def _array(self) -> Any:
+        if "array" not in self._opened:
+            import zarr
+
+            from annolog.arraystore import ArrayStore, ChunkFetcher
+
+            cache = blob_cache(self.cache_dir, self.cache_bytes, extra="arrays") if self.remote else None
+            fetcher = ChunkFetcher(cache=cache, max_in_flight=self.max_in_flight)
+            store = ArrayStore(self.source, self.project, self.view, fetcher)
+            self._opened["array"] = zarr.open_array(store=store, mode="r", zarr_format=3)
+        return self._opened["array"]

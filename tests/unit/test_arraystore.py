@@ -1,0 +1,113 @@
+"""The array store over a fake chunk source: how many lookups and blob reads a read costs."""
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+import zarr
+from zarr.core.buffer import cpu
+from zarr.storage import MemoryStore
+
+from annolog.arraystore import ArrayStore, ChunkFetcher, read, zarr_metadata
+from annolog.core.errors import UnavailableError
+from annolog.projections.readmodels import ArrayView, ChunkView
+
+
+class FakeSource:
+    """Chunks encoded by zarr itself into memory, served as rows and blobs; counts calls."""
+
+    def __init__(self, view: ArrayView, data: Any, *, cleared: Sequence[str] = ()) -> None:
+        memory: dict[str, Any] = {"zarr.json": cpu.Buffer.from_bytes(json.dumps(zarr_metadata(view)).encode())}
+        encoded = zarr.open_array(store=MemoryStore(memory), mode="r+", zarr_format=3)  # encoded as the SDK does
+        encoded[...] = data
+        self.blobs = {f"sha-{key}": buffer.to_bytes() for key, buffer in memory.items() if key != "zarr.json"}
+        self.rows = {
+            key.removeprefix("sha-"): ChunkView(chunk=key.removeprefix("sha-"), sha256=key, size=len(blob), revision=1)
+            for key, blob in self.blobs.items()
+        }
+        for key in cleared:
+            self.rows[key] = ChunkView(chunk=key, sha256=None, size=0, revision=2)
+        self.lookups: list[list[str] | None] = []
+        self.reads: list[str] = []
+        self.fail = False
+
+    def array_chunks(self, project: str, name: str, version: int, chunks: Sequence[str] | None) -> list[ChunkView]:
+        if self.fail:
+            raise UnavailableError("the server at http://example is unreachable")
+        self.lookups.append(None if chunks is None else sorted(chunks))
+        return [self.rows[key] for key in (chunks or self.rows) if key in self.rows]
+
+    def read_chunk(self, project: str, name: str, sha256: str) -> bytes:
+        self.reads.append(sha256)
+        return self.blobs[sha256]
+
+
+def _view(shape: tuple[int, ...], chunks: tuple[int, ...], compressor: str = "zstd") -> ArrayView:
+    return ArrayView(
+        name="m",
+        shape=shape,
+        dtype="int32",
+        chunks=chunks,
+        fill_value=-1,
+        compressor=compressor,
+        revision=1,
+        created_version=1,
+        version=7,
+    )
+
+
+def _opened(source: FakeSource, view: ArrayView) -> Any:
+    return zarr.open_array(store=ArrayStore(source, "p", view, ChunkFetcher(cache=None)), mode="r", zarr_format=3)
+
+
+@pytest.mark.parametrize("compressor", ["zstd", "gzip", "blosc", "none"])
+def test_the_synthesized_metadata_decodes_what_zarr_encoded(compressor: str) -> None:
+    view = _view((6, 5), (4, 4), compressor)
+    data = np.arange(30, dtype=np.int32).reshape(6, 5)
+    z = _opened(FakeSource(view, data), view)
+    assert json.loads(json.dumps(zarr_metadata(view)))["chunk_key_encoding"]["name"] == "v2"
+    assert np.array_equal(z[:], data) and z.fill_value == -1
+
+
+def test_lookups_zarr_makes_at_once_share_one_call() -> None:
+    view = _view((8, 8), (2, 4))  # 8 chunks: fewer than zarr's concurrency, so all asked in one tick
+    source = FakeSource(view, np.ones((8, 8), np.int32))
+    assert _opened(source, view)[:].sum() == 64
+    assert source.lookups == [sorted(source.rows)] and len(source.reads) == 8
+
+
+def test_a_read_looks_up_every_chunk_it_touches_in_one_call() -> None:
+    view = _view((16, 16), (2, 2))  # 64 chunks: zarr alone would ask ten at a time
+    data = np.arange(256, dtype=np.int32).reshape(16, 16)
+    source = FakeSource(view, data)
+    z = _opened(source, view)
+    assert np.array_equal(read(z, (slice(None), slice(None))), data)
+    assert source.lookups == [sorted(source.rows)] and len(source.reads) == 64
+    assert np.array_equal(read(z, (slice(0, 4), 0)), data[0:4, 0])  # remembered: no second lookup
+    assert len(source.lookups) == 1
+
+
+def test_unwritten_and_cleared_chunks_read_as_the_fill_value_without_a_blob_read() -> None:
+    view = _view((4, 4), (2, 2))
+    data = np.full((4, 4), -1, np.int32)
+    data[0, 0] = 5
+    source = FakeSource(view, data, cleared=["1.1"])
+    assert np.array_equal(_opened(source, view)[:], data)
+    assert source.lookups == [["0.0", "0.1", "1.0", "1.1"]] and source.reads == ["sha-0.0"]
+
+
+def test_a_failed_lookup_fails_every_read_waiting_on_it() -> None:
+    view = _view((4, 4), (2, 2))
+    source = FakeSource(view, np.zeros((4, 4), np.int32))
+    source.fail = True
+    with pytest.raises(UnavailableError, match="unreachable"):
+        _opened(source, view)[:]
+
+
+def test_the_store_is_read_only() -> None:
+    view = _view((4, 4), (2, 2))
+    z = _opened(FakeSource(view, np.zeros((4, 4), np.int32)), view)
+    with pytest.raises(ValueError, match="read-only"):
+        z[0, 0] = 1
