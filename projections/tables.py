@@ -215,6 +215,8 @@ array_chunks = _versioned(
     Column("size", BigInteger, nullable=False),
     Column("revision", Integer, nullable=False),
 )
+# Chunk bytes are served only to readers of an array that named them at some version.
+Index("ix_array_chunks_sha256", array_chunks.c.project_id, array_chunks.c.array, array_chunks.c.sha256)
 
 # Every commit the projector has judged, once per commit_id: the outcome the service reports.
 commits = Table(

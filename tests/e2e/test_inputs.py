@@ -204,4 +204,4 @@ def test_the_command_line_refuses_a_century_long_token_and_an_unknown_event_with
     assert (token.returncode, "Traceback" in token.stderr) == (2, False), token.stderr
     assert "--expires-in-days" in token.stderr and "36525" in token.stderr
     assert (history.returncode, "Traceback" in history.stderr) == (2, False), history.stderr
-    assert "unknown event type 'NoSuchEvent'; event types: DirectoryCreated" in history.stderr
+    assert "unknown event type 'NoSuchEvent'; event types: ArrayChunksWritten, ArrayCreated" in history.stderr
