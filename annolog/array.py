@@ -269,7 +269,10 @@ class Array:
         with self._errors_named(selection, view):
             region, broadcast = prepared_write(target, selection, value)
             target[selection] = broadcast
-        return self._commit(store, lambda chunks: WriteArrayChunks(array=self.name, chunks=chunks, region=region))
+        return self._commit(
+            store,
+            lambda chunks: WriteArrayChunks(array=self.name, chunks=chunks, region=region, expected_shape=view.shape),
+        )
 
     def _resize(self, shape: tuple[int, ...]) -> Outcome | None:
         """One attempt: clear what the new shape leaves out, mask edge chunks, commit."""

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from uuid import UUID
 
-from annolog.array import Arrays
+from annolog.array import Array, Arrays
 from annolog.backend import Backend
 from annolog.core.commands import (
     Command,
@@ -69,6 +69,7 @@ class Project:
         file: File | None = None,
         instance: Instance | None = None,
         directory: Directory | None = None,
+        array: Array | None = None,
         actor: str | None = None,
         event: str | None = None,
         since: int | None = None,
@@ -78,7 +79,8 @@ class Project:
     ) -> list[HistoryEntry]:
         """Who changed what, when, at which version, with the values before and after.
 
-        Of a file (with its instances), an instance or a directory; the whole project's
+        Of a file (with its instances), an instance, a directory or an ``array`` (who wrote
+        which region when); the whole project's
         needs admin. Filter by ``actor``, ``event`` type (e.g. "InstanceChanged") and
         versions ``since``..``until``; page with ``after=(entry.version, entry.seq)``.
         """
@@ -87,6 +89,7 @@ class Project:
             file_id=file.id if file else None,
             instance_id=instance.id if instance else None,
             directory_id=_id_of(directory),
+            array=None if array is None else array.name,
             actor=actor,
             event=event,
             since=since,

@@ -242,15 +242,24 @@ class Session:
         file_id: UUID | None = None,
         instance_id: UUID | None = None,
         directory_id: UUID | None = None,
+        array: str | None = None,
         **filters: Any,
     ) -> list[HistoryEntry]:
-        """Every change to the file, instance or directory (or, for admins, the project),
+        """Every change to the file, instance, directory or array (or, for admins, the project),
         filtered by ``actor``, ``event``, ``since``/``until`` and paged ``after``/``limit``."""
         with self.service.reading() as db:
             view, granted = self._project(db, project)
-            self._may_audit(db, view, granted, file_id=file_id, instance_id=instance_id, directory_id=directory_id)
+            self._may_audit(
+                db, view, granted, file_id=file_id, instance_id=instance_id, directory_id=directory_id, array=array
+            )
             return audit.history_of(
-                db, view.project_id, entity_id=instance_id, file_id=file_id, directory_id=directory_id, **filters
+                db,
+                view.project_id,
+                entity_id=instance_id,
+                file_id=file_id,
+                directory_id=directory_id,
+                array=array,
+                **filters,
             )
 
     def commits(self, project: str, *, actor: str | None = None, **filters: Any) -> list[CommitView]:
@@ -359,6 +368,7 @@ class Session:
         file_id: UUID | None,
         instance_id: UUID | None,
         directory_id: UUID | None,
+        array: str | None,
     ) -> None:
         if granted.get(PROJECT_SCOPE, 0) >= ADMIN:
             return
@@ -371,11 +381,13 @@ class Session:
             readable.append(row is not None and rank_on_file(db, view.project_id, granted, row.file_id) >= VIEWER)
         if file_id is not None:
             readable.append(rank_on_file(db, view.project_id, granted, file_id) >= VIEWER)
+        if array is not None:  # arrays are read with a role in the project
+            readable.append(granted.get(PROJECT_SCOPE, 0) >= VIEWER)
         if readable and all(readable):
             return
         raise AccessDenied(
-            f"{self.actor} may not read this history of project {view.name!r}: the history of a file, instance "
-            "or directory needs read access to it, and the whole project's needs admin"
+            f"{self.actor} may not read this history of project {view.name!r}: the history of a file, instance, "
+            "directory or array needs read access to it, and the whole project's needs admin"
         )
 
 

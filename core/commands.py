@@ -235,6 +235,7 @@ class WriteArrayChunks(Command):
     array: PathName
     chunks: Annotated[ChunkWrites, Field(min_length=1)]
     region: Region | None = None
+    expected_shape: ArrayShape | None = None
 
     def events(self) -> tuple[Event, ...]:
         return (ArrayChunksWritten(**self.model_dump()),)

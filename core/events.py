@@ -230,12 +230,17 @@ Region = list[tuple[Annotated[int, Field(ge=0, le=2**63 - 1)], Annotated[int, Fi
 
 
 class ArrayChunksWritten(Model):
-    """Chunks of an array replaced, all in one commit; ``region`` is what the writer selected."""
+    """Chunks of an array replaced, all in one commit; ``region`` is what the writer selected.
+
+    ``expected_shape`` is the shape the writer saw: a write that raced a resize is a
+    conflict (its edge chunks were cut for the old shape), retried against the new one.
+    """
 
     type: Literal["ArrayChunksWritten"] = "ArrayChunksWritten"
     array: PathName
     chunks: Annotated[ChunkWrites, Field(min_length=1)]
     region: Region | None = None
+    expected_shape: ArrayShape | None = None
 
 
 class ArrayResized(Model):

@@ -538,6 +538,11 @@ def _chunks_written(j: Judging, array: Row, writes: Sequence[ChunkWrite], bounds
 def _array_chunks_written(j: Judging, e: ArrayChunksWritten) -> list[Change]:
     j.authorize(e)
     array = _array(j, e.array)
+    if e.expected_shape is not None and list(e.expected_shape) != array["shape"]:
+        raise ConflictError(
+            f"array {e.array!r} has shape {tuple(array['shape'])} but the write read shape {e.expected_shape}: "
+            "it was resized since; read it again and write again"
+        )
     if e.region is not None:
         _same_ndim(array, e.region, "the region written")
     changes = _chunks_written(j, array, e.chunks, grid(array["shape"], array["chunks"]))

@@ -25,6 +25,7 @@ _MAGIC = b"\xc3\x01"
 _HEADER_SIZE = len(_MAGIC) + 8
 _NAMESPACE = "annolog."
 _JSON_FIELDS = ("metadata", "attributes")  # free-form JSON, stored as text in Avro
+_TUPLE_FIELDS = frozenset({"shape", "chunks", "expected_shape"})  # arrays' extents, tuples in the models
 
 
 def _fingerprint(schema: Any) -> bytes:
@@ -39,6 +40,10 @@ def _event_to_avro(event: Event) -> tuple[str, dict[str, Any]]:
             fields[name] = json.dumps(fields[name], separators=(",", ":"))
     if "points" in fields:
         fields["points"] = [{"x": x, "y": y} for x, y in fields["points"]]
+    for name in _TUPLE_FIELDS.intersection(fields):
+        # fastavro reads a tuple given for a union as (branch name, value): a shape is a list.
+        if fields[name] is not None:
+            fields[name] = list(fields[name])
     return _NAMESPACE + event.type, fields
 
 

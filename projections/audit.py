@@ -41,6 +41,7 @@ def history_of(
     entity_id: UUID | None = None,
     file_id: UUID | None = None,
     directory_id: UUID | None = None,
+    array: str | None = None,
     actor: str | None = None,
     event: str | None = None,
     since: int | None = None,
@@ -48,7 +49,7 @@ def history_of(
     after: Cursor | None = None,
     limit: int = 1000,
 ) -> list[HistoryEntry]:
-    """Changes to the entity, the file (with its instances) or the directory, oldest first,
+    """Changes to the entity, the file (with its instances), the directory or the array, oldest first,
     filtered by actor, event type and version range; keyset-paged after ``after``."""
     where: list[ColumnElement[bool]] = [history.c.project_id == project_id, _after(after)]
     if entity_id is not None:
@@ -57,6 +58,8 @@ def history_of(
         where.append((history.c.file_id == file_id) | (history.c.entity_id == str(file_id)))
     if directory_id is not None:
         where.append(history.c.directory_id == directory_id)
+    if array is not None:
+        where.append((history.c.entity == "array") & (history.c.entity_id == array))
     if actor is not None:
         where.append(commits.c.actor == actor)
     if event is not None:

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from annolog.core import Commit, FileMetadataChanged, LabelDefined, UndecodableRecord, uuid7
+from annolog.core.events import ArrayChunksWritten, ChunkWrite
 from annolog.core.rules import EVENTS
 from annolog.eventlog.codec import CommitCodec
 from tests.factories import file_commit
@@ -142,3 +143,13 @@ def test_a_record_with_any_byte_changed_decodes_to_a_commit_or_is_refused_as_und
         codec.decode(bytes(record))
     except UndecodableRecord:
         pass
+
+
+def test_a_two_dimensional_array_shape_is_not_taken_for_an_avro_union_branch() -> None:
+    # fastavro reads a 2-tuple given for a union as (branch, value): (3, 10) must stay a shape.
+    written = ChunkWrite(chunk="0.0", sha256=None, size=0, expected_revision=None)
+    event = ArrayChunksWritten(array="m", chunks=[written], region=[(0, 3), (0, 10)], expected_shape=(3, 10))
+    commit = Commit(project_id=uuid7(), actor="ana", command="WriteArrayChunks", events=(event,))
+    codec = CommitCodec.default()
+
+    assert codec.decode(codec.encode(commit)) == commit

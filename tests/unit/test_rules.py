@@ -244,3 +244,11 @@ def test_only_editors_create_and_write_arrays(volume: Judged) -> None:
 
     with pytest.raises(AccessDenied, match="bob may not ArrayChunksWritten in the project"):
         volume.commit(ArrayChunksWritten(array="mri", chunks=[written("0.0")]), actor="bob")
+
+
+def test_a_write_that_raced_a_resize_is_a_conflict_so_it_is_cut_again_for_the_new_shape(volume: Judged) -> None:
+    volume.commit(ArrayResized(array="mri", shape=(3, 10), expected_revision=1))
+
+    with pytest.raises(ConflictError, match=r"array 'mri' has shape \(3, 10\) but the write read shape \(4, 10\)"):
+        volume.commit(ArrayChunksWritten(array="mri", chunks=[written("1.0")], expected_shape=(4, 10)))
+    volume.commit(ArrayChunksWritten(array="mri", chunks=[written("1.0")], expected_shape=(3, 10)))
