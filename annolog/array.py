@@ -24,7 +24,7 @@ from annolog.core.commands import CreateArray, ResizeArray, WriteArrayChunks
 from annolog.core.errors import AnnologError, ConflictError, InvalidInputError, ReadOnlyError
 from annolog.core.events import ChunkWrite
 from annolog.extras import require
-from annolog.pinned import blob_cache
+from annolog.pinned import CACHE_BYTES, CACHE_DIR, blob_cache
 from annolog.projections.readmodels import ArrayView, Outcome, Scope
 
 if TYPE_CHECKING:
@@ -37,15 +37,18 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 WRITE_ATTEMPTS = 10
 """Tries of a write or resize that keeps meeting newer writes of its chunks (ConflictError)."""
-CACHE_DIR = Path.home() / ".cache" / "annolog" / "blobs"  # the directory streams' cache: same sha256 keys
-CACHE_BYTES = 10 * 2**30
 
 
 class Arrays:
-    """``project.array``: create, open (latest or pinned) and list a project's arrays."""
+    """``project.array``: create, open (latest or pinned) and list a project's arrays.
 
-    def __init__(self, project: "Project") -> None:
+    Chunks read from a remote blob store are kept in the bounded disk cache at ``cache_dir``
+    (by default the one directory streams use); ``Arrays(project, cache_dir=...)`` picks another.
+    """
+
+    def __init__(self, project: "Project", *, cache_dir: Path = CACHE_DIR, cache_bytes: int = CACHE_BYTES) -> None:
         self._project = project
+        self._cache_dir, self._cache_bytes = cache_dir, cache_bytes
         self._chunk_fetcher: "ChunkFetcher | None" = None
 
     def new(
@@ -105,7 +108,7 @@ class Arrays:
             scope = Scope(project=self._project.name, version=version)
             remote = self._project.backend.manifest_source(scope).remote
             self._chunk_fetcher = ChunkFetcher(
-                cache=blob_cache(CACHE_DIR, CACHE_BYTES, extra="arrays") if remote else None
+                cache=blob_cache(self._cache_dir, self._cache_bytes, extra="arrays") if remote else None
             )
         return self._chunk_fetcher
 
@@ -223,7 +226,7 @@ class Array:
             self._view,
             remote=source.remote,
             transform=transform,
-            cache_dir=cache_dir or CACHE_DIR,
+            cache_dir=cache_dir or self._arrays._cache_dir,
             cache_bytes=cache_bytes,
             max_in_flight=max_in_flight,
         )

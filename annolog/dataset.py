@@ -10,7 +10,7 @@ from annolog.core.errors import InvalidInputError, ReadOnlyError
 from annolog.core.query import parse
 from annolog.extras import require
 from annolog.file import File
-from annolog.pinned import PinnedReader
+from annolog.pinned import CACHE_BYTES, CACHE_DIR, PinnedReader
 from annolog.projections.readmodels import HistoryEntry, Outcome, Scope, after_version
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class Dataset:
         return self.project.backend.subscribe(self.scope, after=after_version(start))
 
     def pinned_reader(
-        self, *, cache_dir: Path | None = None, cache_bytes: int = 10 * 2**30, max_in_flight: int = 16
+        self, *, cache_dir: Path | None = None, cache_bytes: int = CACHE_BYTES, max_in_flight: int = 16
     ) -> PinnedReader:
         """What training datasets read this dataset's version with, in any process."""
         scope, backend = self.scope, self.project.backend
@@ -105,7 +105,7 @@ class Dataset:
             version=self.version,
             ids=backend.file_keys(scope),
             classes=self.classes,
-            cache_dir=cache_dir or Path.home() / ".cache" / "annolog" / "blobs",
+            cache_dir=cache_dir or CACHE_DIR,
             cache_bytes=cache_bytes,
             max_in_flight=max_in_flight,
         )
@@ -122,7 +122,7 @@ class Dataset:
         rank: int | None = None,
         world_size: int | None = None,
         cache_dir: Path | None = None,
-        cache_bytes: int = 10 * 2**30,
+        cache_bytes: int = CACHE_BYTES,
         max_in_flight: int = 16,
     ) -> Any:
         """A PyTorch dataset of this dataset's version (a latest dataset pins the version it is at).
@@ -158,7 +158,7 @@ class Dataset:
         index: int = 0,
         batch_size: int | None = None,
         cache_dir: Path | None = None,
-        cache_bytes: int = 10 * 2**30,
+        cache_bytes: int = CACHE_BYTES,
     ) -> Any:
         """A ``tf.data.Dataset`` of this dataset's version that Keras fits on (needs the ``tensorflow`` extra).
 

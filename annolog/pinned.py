@@ -68,6 +68,11 @@ class ManifestSource(Protocol):
         ...
 
 
+CACHE_DIR = Path.home() / ".cache" / "annolog" / "blobs"
+"""Where streaming readers keep blob bytes by default: directories and arrays share it (sha256 keys)."""
+CACHE_BYTES = 10 * 2**30
+
+
 def blob_cache(cache_dir: Path, cache_bytes: int, *, extra: str = "train") -> Any:
     """The bounded LRU disk cache of blob bytes by sha256 that every streaming reader shares
     (``diskcache.Cache``: ``get(sha256)``, ``set(sha256, data)``); ``extra`` names what to install."""
@@ -94,7 +99,7 @@ class PinnedReader:
         ids: list[str],
         classes: list[str],
         cache_dir: Path,
-        cache_bytes: int = 10 * 2**30,
+        cache_bytes: int = CACHE_BYTES,
         max_in_flight: int = 16,
     ) -> None:
         self.source, self.version, self.ids, self.classes = source, version, ids, classes

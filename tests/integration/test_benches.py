@@ -42,6 +42,7 @@ TINY: dict[str, tuple[str, list[str]]] = {
         ["--depths", "2", "5", "--files", "5", "--boxes", "3", "--cold-files", "10", "--repeats", "2"],
     ),
     "api": ("api", ["--files", "10", "--per-file", "2", "--clients", "1", "2", "--seconds", "1"]),
+    "arrays": ("arrays", ["--megabytes", "1", "--side", "32", "--versions", "5"]),
 }
 """Each smoke run: the bench module and arguments that make it a run of a few seconds ("{tmp}": a
 fresh folder); every bench module and every mode of one is listed."""
