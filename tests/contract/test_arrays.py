@@ -305,3 +305,20 @@ def test_to_pytorch_reads_rows_in_dataloader_workers(project: annolog.Project, r
     assert len(ds) == 10 and torch.equal(ds[3], torch.from_numpy(data[3])) and torch.equal(ds[-1], ds[9])
     batches = list(DataLoader(ds, batch_size=4, num_workers=2))
     assert torch.equal(torch.cat(batches), torch.from_numpy(data))
+
+
+def test_the_history_of_an_array_says_who_wrote_which_region_and_a_viewer_may_read_it(
+    project: annolog.Project, connect: Connect
+) -> None:
+    a, _ = filled(project)
+    a[1:3, 4] = 0
+    project.grant("vic", "viewer")
+
+    entries = connect("vic").project("scans").history(array=a)
+
+    assert [(e.actor, e.event) for e in entries] == [
+        ("ana", "ArrayCreated"),
+        ("ana", "ArrayChunksWritten"),
+        ("ana", "ArrayChunksWritten"),
+    ]
+    assert entries[-1].after == {"region": [[1, 3], [4, 5]], "chunks": 2, "revision": 3}

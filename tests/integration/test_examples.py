@@ -33,5 +33,7 @@ def test_the_demo_tells_the_whole_story_on_the_embedded_default(tmp_path: Path) 
     assert "people, latest               photographer (20, 64, 320, 512)" in out
     assert "3 of 5 photos match 'attributes.score > 0.9'" in out
     assert "both runs saw bit-identical batches: True" in out
+    assert "latest                          255.0" in out  # the array edit, and the version before it
+    assert "pinned at version 15            122.2" in out
     assert "equal" in out and "DIFFERENT" not in out
     assert (tmp_path / "exports" / "coco" / "annotations.json").is_file()
