@@ -26,12 +26,10 @@ run on the same server in the same run. Temp dirs and the bucket are removed at 
 import argparse
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import boto3  # type: ignore[import-untyped]
 import numpy as np
@@ -42,28 +40,12 @@ from annolog.api.bootstrap import build_service
 from annolog.api.settings import load_settings
 from annolog.array import Arrays
 from annolog.eventlog.log import EventLog
-from bench.common import ratio_line, timed
+from bench.common import fresh_bucket, ratio_line, timed
 
 MB = 1024 * 1024
 PARALLEL = 16  # the threads the raw GETs and PUTs use: as many as annolog's chunk fetcher
 ROWS = 4  # rows of the first axis per chunk: 4 MiB of float32 at the default --side 512
 PREFIX = "blobs/"
-
-
-@contextmanager
-def fresh_bucket(endpoint: str) -> Iterator[str]:
-    """A new bucket, emptied and deleted at the end."""
-    s3 = boto3.client("s3", endpoint_url=endpoint)
-    bucket = f"annolog-bench-arrays-{uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
-    try:
-        yield bucket
-    finally:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
-        s3.delete_bucket(Bucket=bucket)
 
 
 def bucket_usage(s3: Any, bucket: str, prefix: str = "") -> tuple[int, int]:

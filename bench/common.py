@@ -334,3 +334,19 @@ def print_profile(stats: pstats.Stats, stats_path: Path) -> None:
     print(f"  where the time goes (self time by layer; stats in {stats_path}):")
     for category, seconds in sorted(totals.items(), key=lambda item: -item[1]):
         print(f"    {category:<44} {seconds:>8.2f} s  {seconds / whole:>6.1%}")
+
+
+@contextmanager
+def fresh_bucket(endpoint: str) -> Iterator[str]:
+    """A new bucket, emptied and deleted at the end."""
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    bucket = f"annolog-bench-{uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    try:
+        yield bucket
+    finally:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+        s3.delete_bucket(Bucket=bucket)

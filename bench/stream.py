@@ -40,13 +40,11 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
-import boto3  # type: ignore[import-untyped]
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
@@ -58,7 +56,7 @@ from annolog.api.settings import load_settings
 from annolog.core.commands import AddFile, AddInstance, Command
 from annolog.core.geometry import InstanceKind
 from annolog.pytorch import collate, to_item
-from bench.common import chunks, timed
+from bench.common import chunks, fresh_bucket, timed
 
 T = TypeVar("T")
 Box = tuple[float, float, float, float]
@@ -515,22 +513,6 @@ def bench_first_batch(
 
 
 # -- the run ---------------------------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_bucket(endpoint: str) -> Iterator[str]:
-    """A new bucket, emptied and deleted at the end."""
-    s3 = boto3.client("s3", endpoint_url=endpoint)
-    bucket = f"annolog-bench-stream-{uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
-    try:
-        yield bucket
-    finally:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
-        s3.delete_bucket(Bucket=bucket)
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -1,46 +1,23 @@
 """The array calls of the Backend port, embedded and over HTTP alike: layouts and chunk rows
 at any version, chunk uploads and chunk bytes, each behind the role it needs."""
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from fastapi.testclient import TestClient
 
 import annolog
-from annolog.api.bootstrap import build_service
-from annolog.api.http import create_app
-from annolog.api.service import Service
-from annolog.api.settings import load_settings
-from annolog.api.tokens import Tokens
 from annolog.api.wire import CHUNKS_PER_LOOKUP
 from annolog.backend import Backend
 from annolog.core.commands import CreateArray, GrantRole, WriteArrayChunks
 from annolog.core.events import ChunkWrite, Role
-from annolog.http import HttpBackend
 
 Connect = Callable[[str], Backend]
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    service = build_service(load_settings(data_dir=tmp_path))
-    yield service
-    service.engine.dispose()
-
-
-@pytest.fixture(params=["embedded", "http"])
-def connect(request: pytest.FixtureRequest, service: Service) -> Connect:
+def connect(connect: Callable[[str], annolog.Client]) -> Connect:
     """The backend of the principal named: the service itself, or its HTTP API."""
-    if request.param == "embedded":
-        return lambda actor: annolog.Client(service, actor=actor).backend
-    app, tokens = create_app(service), Tokens(service.engine)
-
-    def over_http(actor: str) -> Backend:
-        token = tokens.create(actor, created_by="test")
-        return HttpBackend(TestClient(app, headers={"Authorization": f"Bearer {token}"}), token=token)
-
-    return over_http
+    return lambda actor: connect(actor).backend
 
 
 @pytest.fixture
