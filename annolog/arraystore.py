@@ -106,7 +106,16 @@ class ChunkFetcher:
             self.cache.set(sha256, data)
 
 
-class ArrayStore(Store):
+class _KeyStore(Store):
+    """A store that answers a batch of (key, byte range) reads concurrently, each through its own ``get``."""
+
+    async def get_partial_values(
+        self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
+    ) -> list[Buffer | None]:
+        return list(await asyncio.gather(*(self.get(key, prototype, byte_range) for key, byte_range in key_ranges)))
+
+
+class ArrayStore(_KeyStore):
     """Read-only: one array as it was at ``view.version``."""
 
     supports_writes = False
@@ -207,11 +216,6 @@ class ArrayStore(Store):
         data = self._metadata if key == METADATA else (await self.chunk(key))[1]
         return _buffer(data, prototype, byte_range)
 
-    async def get_partial_values(
-        self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
-    ) -> list[Buffer | None]:
-        return list(await asyncio.gather(*(self.get(key, prototype, byte_range) for key, byte_range in key_ranges)))
-
     async def exists(self, key: str) -> bool:
         if key == METADATA:
             return True
@@ -245,7 +249,7 @@ class ArrayStore(Store):
                 yield key
 
 
-class RecordingStore(Store):
+class RecordingStore(_KeyStore):
     """One write, in memory: what zarr read to merge (and at which revision) and what it wrote."""
 
     supports_writes = True
@@ -282,11 +286,6 @@ class RecordingStore(Store):
         row, data = await self.base.chunk(key)
         self.read.setdefault(key, 0 if row is None else row.revision)
         return _buffer(data, prototype, byte_range)
-
-    async def get_partial_values(
-        self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
-    ) -> list[Buffer | None]:
-        return list(await asyncio.gather(*(self.get(key, prototype, byte_range) for key, byte_range in key_ranges)))
 
     async def exists(self, key: str) -> bool:
         return self.written[key] is not None if key in self.written else await self.base.exists(key)

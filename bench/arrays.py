@@ -40,7 +40,7 @@ from annolog.api.bootstrap import build_service
 from annolog.api.settings import load_settings
 from annolog.array import Arrays
 from annolog.eventlog.log import EventLog
-from bench.common import fresh_bucket, ratio_line, timed
+from bench.common import fresh_bucket, ratio_line, s3_arguments, timed
 
 MB = 1024 * 1024
 PARALLEL = 16  # the threads the raw GETs and PUTs use: as many as annolog's chunk fetcher
@@ -256,14 +256,8 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=256, help="of float32 data written and read")
     parser.add_argument("--side", type=int, default=512, help="of each 2-D slice of the data")
     parser.add_argument("--versions", type=int, default=1000, help="later versions before version 1 is read")
-    parser.add_argument("--s3-endpoint", default=os.environ.get("ANNOLOG_TEST_S3_ENDPOINT", "http://127.0.0.1:55000"))
+    s3_arguments(parser)
     args = parser.parse_args()
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ.setdefault(key, value)  # moto takes any credentials; real S3 takes yours
     s3 = boto3.client("s3", endpoint_url=args.s3_endpoint)
     data = sample_data(args.megabytes, args.side)
     print(f"{os.cpu_count()} CPUs; data {data.shape} float32, {data.nbytes / MB:.0f} MiB, chunks {chunks_of(data)}")

@@ -70,12 +70,15 @@ def service_arguments(parser: argparse.ArgumentParser, *, s3: bool = False) -> N
         ),
     )
     if s3:
-        parser.add_argument(
-            "--s3-endpoint", default=os.environ.get("ANNOLOG_TEST_S3_ENDPOINT", "http://127.0.0.1:55000")
-        )
-        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            os.environ.setdefault(key, "test")  # the S3 test server takes any credentials
-        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        s3_arguments(parser)
+
+
+def s3_arguments(parser: argparse.ArgumentParser) -> None:
+    """--s3-endpoint, and credentials for it unless set: the S3 test server takes any; real S3 takes yours."""
+    parser.add_argument("--s3-endpoint", default=os.environ.get("ANNOLOG_TEST_S3_ENDPOINT", "http://127.0.0.1:55000"))
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(key, "test")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
 def durability(engine: Engine) -> str:

@@ -56,7 +56,7 @@ from annolog.api.settings import load_settings
 from annolog.core.commands import AddFile, AddInstance, Command
 from annolog.core.geometry import InstanceKind
 from annolog.pytorch import collate, to_item
-from bench.common import chunks, fresh_bucket, timed
+from bench.common import chunks, fresh_bucket, s3_arguments, timed
 
 T = TypeVar("T")
 Box = tuple[float, float, float, float]
@@ -529,7 +529,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--big-files", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2, help="passes of every reader, interleaved")
     parser.add_argument("--repeats", type=int, default=3, help="first batches of the big directory")
-    parser.add_argument("--s3-endpoint", default=os.environ.get("ANNOLOG_TEST_S3_ENDPOINT", "http://127.0.0.1:55000"))
+    s3_arguments(parser)
     args = parser.parse_args()
     least = (2 * args.workers + 2) * args.batch_size
     if args.files < least:
@@ -542,12 +542,6 @@ def _arguments() -> argparse.Namespace:
 
 def main() -> None:
     args = _arguments()
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ.setdefault(key, value)  # moto takes any credentials; real S3 takes yours
     loading = Loading(args.workers, args.batch_size)
     # As in a DataLoader worker; this process decodes only in the first-batch stages, and torch's
     # intra-op threads make its C×H×W copy stall for milliseconds on a busy machine.

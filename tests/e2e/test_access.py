@@ -5,7 +5,6 @@ taken out of a restricted directory, saved slices, project names in a 404, and t
 could be neither revoked nor kept from outliving the token that made them."""
 
 import hashlib
-import io
 import json
 import subprocess
 import sys
@@ -18,33 +17,16 @@ from uuid import uuid4
 import httpx
 import pytest
 from httpx_sse import connect_sse
-from PIL import Image
-from sqlalchemy import create_engine
 
 import annolog
 from annolog.api.settings import Settings
 from annolog.api.tokens import Tokens
 from annolog.api.wire import CommandEnvelope
 from annolog.core import AddFile, AddInstance, Command, SaveSlice
+from tests.e2e.conftest import jpeg
 from tests.stack import environment
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
-
-
-def jpeg(color: str = "red") -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48), color).save(out, "JPEG")
-    return out.getvalue()
-
-
-@pytest.fixture(scope="module")
-def url(running_stack: tuple[Settings, str]) -> str:
-    return running_stack[1]
-
-
-@pytest.fixture(scope="module")
-def tokens(running_stack: tuple[Settings, str]) -> Tokens:
-    return Tokens(create_engine(running_stack[0].database_url or ""))
 
 
 class Person:

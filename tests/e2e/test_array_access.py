@@ -8,28 +8,17 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from sqlalchemy import create_engine
 
 import annolog
-from annolog.api.settings import Settings
 from annolog.api.tokens import Tokens
 from annolog.core.commands import CreateArray, WriteArrayChunks
 from annolog.core.events import ChunkWrite
-from tests.e2e.test_access import Person, jpeg
+from tests.e2e.conftest import jpeg
+from tests.e2e.test_access import Person
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
 
 OCTETS = {"Content-Type": "application/octet-stream"}
-
-
-@pytest.fixture(scope="module")
-def url(running_stack: tuple[Settings, str]) -> str:
-    return running_stack[1]
-
-
-@pytest.fixture(scope="module")
-def tokens(running_stack: tuple[Settings, str]) -> Tokens:
-    return Tokens(create_engine(running_stack[0].database_url or ""))
 
 
 @pytest.fixture(scope="module")

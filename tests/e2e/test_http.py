@@ -2,7 +2,6 @@
 Kafka + PostgreSQL + S3. Roles on every route, live changes, resumed streams, killed uploads."""
 
 import hashlib
-import io
 import json
 import os
 import signal
@@ -17,14 +16,13 @@ import boto3
 import httpx
 import pytest
 from httpx_sse import connect_sse
-from PIL import Image
-from sqlalchemy import create_engine
 
 import annolog
 from annolog.api.settings import Settings
 from annolog.api.tokens import Tokens
 from annolog.api.wire import CommandEnvelope
 from annolog.core import AddInstance, CreateDirectory, GrantRole
+from tests.e2e.conftest import jpeg
 from tests.stack import free_port, start_api
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
@@ -32,17 +30,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
 ROLES = ("owner", "admin", "editor", "annotator", "viewer")
 EVERYONE = (*ROLES, "no role")
 ANONYMOUS = ("no token", "wrong token", "expired token")
-
-
-def jpeg(color: str = "red") -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48), color).save(out, "JPEG")
-    return out.getvalue()
-
-
-@pytest.fixture(scope="module")
-def tokens(running_stack: tuple[Settings, str]) -> Tokens:
-    return Tokens(create_engine(running_stack[0].database_url or ""))
 
 
 @pytest.fixture(scope="module")
