@@ -36,7 +36,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_wheel_installs_one_top_level_package_annolog_with_its_data_files(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/")[0] for name in names} == {"annolog", wheel.name.split("-py3")[0] + ".dist-info"}
-    for needed in ("annolog/core/query/grammar.lark", "annolog/eventlog/schemas/commit-v1.avsc", "annolog/__main__.py"):
+    schemas = [f"annolog/eventlog/schemas/commit-v{n}.avsc" for n in (1, 2, 3)]
+    for needed in ("annolog/core/query/grammar.lark", *schemas, "annolog/__main__.py"):
         assert needed in names
 
 
@@ -68,3 +69,42 @@ def test_a_clean_venv_with_the_base_install_is_an_http_client_of_a_server(
     lines = done.stdout.splitlines()
     assert lines[0].startswith("not found: project 'nowhere' does not exist")
     assert lines[1:] == ["['installed'] 2 0", "[]"]
+
+
+def test_a_clean_venv_with_the_arrays_extra_writes_and_reads_an_array_on_a_server(
+    wheel: Path, running_stack: tuple[Settings, str], tmp_path: Path
+) -> None:
+    settings, url = running_stack
+    token = Tokens(create_engine(settings.database_url or "")).create("newcomer", created_by="test")
+    _uv("venv", "--python", sys.executable, tmp_path / "base")
+    _uv("venv", "--python", sys.executable, tmp_path / "arrays")
+    _uv("pip", "install", "--python", tmp_path / "base" / "bin" / "python", wheel)
+    _uv("pip", "install", "--python", tmp_path / "arrays" / "bin" / "python", f"annolog[arrays] @ {wheel.as_uri()}")
+    script = f"""
+        import annolog
+        project = annolog.Client({url!r}, token={token!r}).create_project("installed-arrays", exist_ok=True)
+        try:
+            import numpy as np
+        except ImportError:
+            try:
+                project.array.new("x", shape=(4,), dtype="uint8", chunks=(2,))
+            except annolog.MissingExtra as exc:
+                print("missing:", exc)
+        else:
+            a = project.array.new("scans", shape=(1000, 8, 8), dtype="uint8", chunks=(1, 8, 8))
+            a[3] = np.full((8, 8), 5, dtype="uint8")
+            print(int(a[0:10].sum()), a.shape, a.to_zarr()[3, 0, 0])
+    """
+    found = {}
+    for venv in ("base", "arrays"):
+        done = subprocess.run(
+            [tmp_path / venv / "bin" / "python", "-c", textwrap.dedent(script)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        found[venv] = done.stdout.strip()
+    assert found["base"].startswith("missing: ") and "pip install 'annolog[arrays]'" in found["base"]
+    assert found["arrays"] == "320 (1000, 8, 8) 5"
