@@ -33,6 +33,7 @@ from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Sto
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 from annolog.core.arrays import chunk_key
+from annolog.pinned import BlobCache
 from annolog.projections.readmodels import ArrayView, ChunkView
 
 METADATA = "zarr.json"
@@ -89,12 +90,12 @@ class ChunkFetcher:
     """Chunk bytes by sha256 for one process: a bounded pool of reader threads and, for
     remote blobs, the bounded disk cache (a sha256 is immutable, so a hit is always right)."""
 
-    def __init__(self, *, cache: Any | None, max_in_flight: int = 16) -> None:
+    def __init__(self, *, cache: BlobCache | None, max_in_flight: int = 16) -> None:
         self.cache = cache
         self.pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="annolog-chunks")
 
     def read(self, source: ChunkSource, project: str, name: str, sha256: str) -> bytes:
-        if self.cache is not None and isinstance(data := self.cache.get(sha256), bytes):
+        if self.cache is not None and (data := self.cache.get(sha256)) is not None:
             return data
         data = source.read_chunk(project, name, sha256)
         self.keep(sha256, data)
