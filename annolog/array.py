@@ -288,13 +288,14 @@ class Array:
                 f"the new shape must have {len(view.shape)} axes"
             )
         store = RecordingStore(self._store(view))
-        target = self._zarr_over(store)
-        project = self._arrays._project
-        written = project.backend.array_chunks(project.name, self.name, view.version, None)
-        with self._errors_named(shape, view):
-            for row in written:
-                if row.sha256 is not None:
-                    _shrink_chunk(target, store, row.chunk, shape, view.fill_value)
+        if any(new < old for new, old in zip(shape, view.shape)):  # growing clears and masks nothing
+            target = self._zarr_over(store)
+            project = self._arrays._project
+            written = project.backend.array_chunks(project.name, self.name, view.version, None)
+            with self._errors_named(shape, view):
+                for row in written:
+                    if row.sha256 is not None:
+                        _shrink_chunk(target, store, row.chunk, shape, view.fill_value)
         return self._commit(
             store,
             lambda chunks: ResizeArray(array=self.name, shape=shape, expected_revision=view.revision, chunks=chunks),

@@ -192,11 +192,13 @@ class ArrayStore(_KeyStore):
             rows = await loop.run_in_executor(self.fetcher.pool, self._lookup, keys)
         except Exception as exc:  # every waiting read fails the way the lookup did
             for future in batch.values():
-                future.set_exception(exc)
+                if not future.done():
+                    future.set_exception(exc)
             return
         resolved = self._remember(keys, rows)
         for key, future in batch.items():
-            future.set_result(resolved[key])
+            if not future.done():  # a future whose every reader was cancelled is cancelled too
+                future.set_result(resolved[key])
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -316,16 +318,15 @@ class RecordingStore(_KeyStore):
 def read(array: Any, selection: Any) -> Any:
     """``array[selection]`` of a zarr array over an ``ArrayStore``, the keys of the chunks it
     touches looked up first in one call (zarr asks for them a few at a time)."""
-    indexer = _indexer(array, selection)
-    if indexer is not None:
-        array.store.resolve([chunk_key(part.chunk_coords) for part in indexer])
+    array.store.resolve([chunk_key(part.chunk_coords) for part in _indexer(array, selection)])
     return array[selection]
 
 
 def prepared_write(array: Any, selection: Any, value: Any) -> tuple[list[tuple[int, int]], Any]:
     """The per-axis [start, stop) bounds of a basic selection (ints, slices, ``...``) and
     ``value`` broadcast to its shape, as numpy would (zarr does not broadcast arrays);
-    IndexError or ValueError when the selection or the value's shape does not fit."""
+    IndexError or ValueError when the selection or the value's shape does not fit. The keys
+    of the chunks it touches are looked up at once, for the merge to read."""
     import numpy as np
     from zarr.core.indexing import BasicIndexer, IntDimIndexer
 
@@ -334,6 +335,7 @@ def prepared_write(array: Any, selection: Any, value: Any) -> tuple[list[tuple[i
         broadcast = value if value.ndim == 0 else np.broadcast_to(value, indexer.shape)
     except ValueError:
         raise ValueError(f"a value of shape {value.shape} does not fit the selection's shape {indexer.shape}") from None
+    array.store.base.resolve([chunk_key(part.chunk_coords) for part in indexer])
     region = [
         (dim.dim_sel, dim.dim_sel + 1)
         if isinstance(dim, IntDimIndexer)
@@ -344,16 +346,10 @@ def prepared_write(array: Any, selection: Any, value: Any) -> tuple[list[tuple[i
 
 
 def _indexer(array: Any, selection: Any) -> Any:
-    """zarr's own indexer for the selection, as its ``__getitem__`` picks it; None for
-    coordinate (fancy) selections, whose lookups zarr batches itself."""
-    from zarr.core.indexing import BasicIndexer, OrthogonalIndexer, is_pure_fancy_indexing, is_pure_orthogonal_indexing
+    """zarr's own indexer for the selection, the one its ``__getitem__`` picks."""
+    from zarr.core.indexing import get_indexer
 
-    grid = array.metadata.chunk_grid
-    if is_pure_fancy_indexing(selection, array.ndim):
-        return None
-    if is_pure_orthogonal_indexing(selection, array.ndim):
-        return OrthogonalIndexer(selection, array.shape, grid)
-    return BasicIndexer(selection, array.shape, grid)
+    return get_indexer(selection, array.shape, array.metadata.chunk_grid)
 
 
 def _buffer(data: bytes | None, prototype: BufferPrototype | None, byte_range: ByteRequest | None) -> Buffer | None:

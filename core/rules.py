@@ -562,7 +562,14 @@ def _array_resized(j: Judging, e: ArrayResized) -> list[Change]:
             f"{e.expected_revision}: it was written since; read it again and resize again"
         )
     # The chunks a shrink clears lie in the old grid; the edges it rewrites in both.
-    bounds = [max(old, new) for old, new in zip(grid(array["shape"], array["chunks"]), grid(e.shape, array["chunks"]))]
+    kept = grid(e.shape, array["chunks"])
+    bounds = [max(old, new) for old, new in zip(grid(array["shape"], array["chunks"]), kept)]
+    for write in e.chunks:
+        if write.sha256 is not None and any(c >= k for c, k in zip(chunk_coords(write.chunk), kept)):
+            raise InvalidInputError(
+                f"chunk {write.chunk} lies outside the new shape {e.shape} of array {e.array!r}: a resize may "
+                "only clear it (sha256 None), not write it"
+            )
     changes = _chunks_written(j, array, e.chunks, bounds)
     after = dict(array) | {"shape": list(e.shape), "revision": array["revision"] + 1}
     entry = j.entry(e, "array", e.array, {"shape": array["shape"]}, {"shape": after["shape"]})

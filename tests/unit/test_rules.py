@@ -252,3 +252,8 @@ def test_a_write_that_raced_a_resize_is_a_conflict_so_it_is_cut_again_for_the_ne
     with pytest.raises(ConflictError, match=r"array 'mri' has shape \(3, 10\) but the write read shape \(4, 10\)"):
         volume.commit(ArrayChunksWritten(array="mri", chunks=[written("1.0")], expected_shape=(4, 10)))
     volume.commit(ArrayChunksWritten(array="mri", chunks=[written("1.0")], expected_shape=(3, 10)))
+
+
+def test_a_resize_may_clear_the_chunks_past_its_new_shape_but_not_write_them(volume: Judged) -> None:
+    with pytest.raises(InvalidInputError, match=r"chunk 1.0 lies outside the new shape \(2, 10\)"):
+        volume.commit(ArrayResized(array="mri", shape=(2, 10), expected_revision=1, chunks=[written("1.0")]))
