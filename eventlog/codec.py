@@ -25,7 +25,6 @@ _MAGIC = b"\xc3\x01"
 _HEADER_SIZE = len(_MAGIC) + 8
 _NAMESPACE = "annolog."
 _JSON_FIELDS = ("metadata", "attributes")  # free-form JSON, stored as text in Avro
-_TUPLE_FIELDS = frozenset({"shape", "chunks", "expected_shape"})  # arrays' extents, tuples in the models
 
 
 def _fingerprint(schema: Any) -> bytes:
@@ -33,18 +32,14 @@ def _fingerprint(schema: Any) -> bytes:
     return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
 
 
-def _event_to_avro(event: Event) -> tuple[str, dict[str, Any]]:
+def _event_to_avro(event: Event) -> dict[str, Any]:
     fields = event.model_dump(exclude={"type"})
     for name in _JSON_FIELDS:
         if name in fields:
             fields[name] = json.dumps(fields[name], separators=(",", ":"))
     if "points" in fields:
         fields["points"] = [{"x": x, "y": y} for x, y in fields["points"]]
-    for name in _TUPLE_FIELDS.intersection(fields):
-        # fastavro reads a tuple given for a union as (branch name, value): a shape is a list.
-        if fields[name] is not None:
-            fields[name] = list(fields[name])
-    return _NAMESPACE + event.type, fields
+    return {"-type": _NAMESPACE + event.type, **fields}  # the union branch, by fastavro's convention
 
 
 def _event_from_avro(branch: tuple[str, dict[str, Any]]) -> dict[str, Any]:
@@ -90,7 +85,8 @@ class CommitCodec:
         }
         out = io.BytesIO()
         out.write(_MAGIC + self.fingerprint)
-        fastavro.schemaless_writer(out, self.schema, record)
+        # Tuples are values (an array's shape), not fastavro's (branch, value) notation for unions.
+        fastavro.schemaless_writer(out, self.schema, record, disable_tuple_notation=True)
         return out.getvalue()
 
     def decode(self, data: bytes) -> Commit:
