@@ -37,7 +37,6 @@ from annolog.pinned import BlobCache
 from annolog.projections.readmodels import ArrayView, ChunkView
 
 METADATA = "zarr.json"
-PAGE = 10_000  # keys asked for in one array_chunks call
 CHUNK_KEY = re.compile(r"[0-9]+(\.[0-9]+)*")  # anything else zarr may probe for (".zarray") is absent
 REMEMBERED = 100_000  # resolved keys kept per store (a row is ~200 bytes: ~20 MB at most)
 
@@ -108,7 +107,13 @@ class ChunkFetcher:
 
 
 class _KeyStore(Store):
-    """A store that answers a batch of (key, byte range) reads concurrently, each through its own ``get``."""
+    """A store of flat keys ("0.1.2"): a batch of (key, byte range) reads is answered concurrently,
+    each through ``get``, and a prefix lists the keys ``list`` gives that start with it."""
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        async for key in self.list():
+            if key.startswith(prefix):
+                yield key
 
     async def get_partial_values(
         self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
@@ -148,10 +153,9 @@ class ArrayStore(_KeyStore):
     # -- resolving keys ------------------------------------------------------------------------
 
     def resolve(self, keys: Sequence[str]) -> None:
-        """Look up ``keys`` now, in as few calls as there are pages: what a read names up front."""
-        wanted = [key for key in keys if key not in self._rows]
-        for start in range(0, len(wanted), PAGE):
-            self._remember(wanted[start : start + PAGE], self._lookup(wanted[start : start + PAGE]))
+        """Look up ``keys`` now, in one call (the backend pages it): what a read names up front."""
+        if wanted := [key for key in keys if key not in self._rows]:
+            self._remember(wanted, self._lookup(wanted))
 
     def _lookup(self, keys: list[str]) -> list[ChunkView]:
         return self.source.array_chunks(self.project, self.view.name, self.view.version, keys)
@@ -241,11 +245,6 @@ class ArrayStore(_KeyStore):
     def _lookup_all(self) -> "builtins.list[ChunkView]":
         return self.source.array_chunks(self.project, self.view.name, self.view.version, None)
 
-    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
-        async for key in self.list():
-            if key.startswith(prefix):
-                yield key
-
     async def list_dir(self, prefix: str) -> AsyncIterator[str]:
         if prefix in ("", "/"):  # keys are flat ("0.1.2"): everything is at the top
             async for key in self.list():
@@ -303,11 +302,6 @@ class RecordingStore(_KeyStore):
         """The keys this write holds (a write's store is never listed by zarr's writes)."""
         for key, data in self.written.items():
             if data is not None:
-                yield key
-
-    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
-        async for key in self.list():
-            if key.startswith(prefix):
                 yield key
 
     async def list_dir(self, prefix: str) -> AsyncIterator[str]:
