@@ -16,6 +16,9 @@ from annolog.core.errors import AnnologError, BlobStoreUnavailable, InvalidInput
 # _CONNECT_TIMEOUT_S, and botocore's standard retry mode makes _MAX_ATTEMPTS tries in all.
 _CONNECT_TIMEOUT_S = 3
 _READ_TIMEOUT_S = 60  # between two packets, not for the whole transfer of a big blob
+_CONNECTIONS = 32
+"""Kept open per client: the 16 threads a stream or an array read fetches with, and uploads beside them.
+With boto3's 10, the threads beyond it opened and dropped a connection per request."""
 _MAX_ATTEMPTS = 3
 
 # Big files go up in 8 MiB parts, at most 4 in flight: put_file's memory stays bounded
@@ -228,6 +231,7 @@ def _make_client(endpoint_url: str | None) -> Any:
         read_timeout=_READ_TIMEOUT_S,
         retries={"max_attempts": _MAX_ATTEMPTS, "mode": "standard"},
         signature_version="s3v4",  # what every region accepts for presigned URLs
+        max_pool_connections=_CONNECTIONS,
     )
     try:
         with _session_lock:  # a Session makes clients safely one thread at a time
