@@ -24,7 +24,7 @@ from annolog.core.commands import CreateArray, ResizeArray, WriteArrayChunks
 from annolog.core.errors import AnnologError, ConflictError, InvalidInputError, ReadOnlyError
 from annolog.core.events import ChunkWrite
 from annolog.extras import require
-from annolog.pinned import CACHE_BYTES, CACHE_DIR, blob_cache
+from annolog.pinned import CACHE_BYTES, CACHE_DIR, BlobCache
 from annolog.projections.readmodels import ArrayView, Outcome, Scope
 
 if TYPE_CHECKING:
@@ -107,9 +107,7 @@ class Arrays:
         if self._chunk_fetcher is None:
             scope = Scope(project=self._project.name, version=version)
             remote = self._project.backend.manifest_source(scope).remote
-            self._chunk_fetcher = ChunkFetcher(
-                cache=blob_cache(self._cache_dir, self._cache_bytes, extra="arrays") if remote else None
-            )
+            self._chunk_fetcher = ChunkFetcher(cache=BlobCache(self._cache_dir, self._cache_bytes) if remote else None)
         return self._chunk_fetcher
 
 

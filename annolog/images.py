@@ -4,15 +4,18 @@ import io
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from annolog.core.errors import CorruptBlob
 
 
 def decode_image(data: bytes, name: str) -> "np.ndarray[Any, np.dtype[np.uint8]]":
-    """H×W×3 uint8 pixels; a blob that is not a decodable image is reported by file name."""
+    """H×W×3 uint8 pixels, upright as the image's EXIF orientation says: the frame its boxes
+    are drawn in and its recorded width and height describe. A blob that is not a decodable
+    image is reported by file name."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return np.array(image.convert("RGB"), dtype=np.uint8)  # a writable copy for torch
+            upright = ImageOps.exif_transpose(image)
+            return np.array(upright.convert("RGB"), dtype=np.uint8)  # a writable copy for torch
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise CorruptBlob(f"file {name!r} does not decode as an image: {exc}") from exc

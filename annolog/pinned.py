@@ -18,7 +18,6 @@ from uuid import UUID
 
 from annolog.core.errors import AnnologError
 from annolog.core.geometry import InstanceKind
-from annolog.extras import require
 from annolog.projections.readmodels import FileView
 
 
@@ -80,7 +79,7 @@ class BlobCache:
     is always right. A thin face over ``diskcache.Cache``."""
 
     def __init__(self, cache_dir: Path, cache_bytes: int) -> None:
-        import diskcache  # only remote stores need it
+        import diskcache  # only remote stores need it: an embedded reader never loads it
 
         # Eviction unlinks files; a reader that already opened one keeps reading it (POSIX).
         # Every blob as a file (disk_min_file_size=0): values kept inside diskcache's
@@ -99,12 +98,6 @@ class BlobCache:
         # 4 MiB binary chunk became ~16,000 writes, 40% of a cold array read
         # (grantjenks/python-diskcache#333). Handed as a file, it copies 4 MiB at a time.
         self._cache.set(sha256, io.BytesIO(data), read=True)
-
-
-def blob_cache(cache_dir: Path, cache_bytes: int, *, extra: str = "train") -> BlobCache:
-    """The machine's blob cache at ``cache_dir``; ``extra`` names what to install when diskcache is missing."""
-    require("reading blobs from a remote store", extra, "diskcache")
-    return BlobCache(cache_dir, cache_bytes)
 
 
 class PinnedReader:
@@ -156,7 +149,7 @@ class PinnedReader:
     def _cache(self) -> BlobCache | None:
         """A size-bounded LRU disk cache for remote stores; None when blobs are already local."""
         if "cache" not in self._opened:
-            self._opened["cache"] = blob_cache(self.cache_dir, self.cache_bytes) if self.source.remote else None
+            self._opened["cache"] = BlobCache(self.cache_dir, self.cache_bytes) if self.source.remote else None
         cache: BlobCache | None = self._opened["cache"]
         return cache
 

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from annolog.core.errors import InvalidInputError
 from annolog.images import decode_image
-from annolog.pinned import Entry, PinnedReader, blob_cache
+from annolog.pinned import BlobCache, Entry, PinnedReader
 from annolog.projections.readmodels import ArrayView
 
 if TYPE_CHECKING:
@@ -251,7 +251,7 @@ class ArrayDataset(Dataset[Any]):
 
             from annolog.arraystore import ArrayStore, ChunkFetcher
 
-            cache = blob_cache(self.cache_dir, self.cache_bytes, extra="arrays") if self.remote else None
+            cache = BlobCache(self.cache_dir, self.cache_bytes) if self.remote else None
             fetcher = ChunkFetcher(cache=cache, max_in_flight=self.max_in_flight)
             store = ArrayStore(self.source, self.project, self.view, fetcher)
             self._opened["array"] = zarr.open_array(store=store, mode="r", zarr_format=3)

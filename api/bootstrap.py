@@ -12,6 +12,7 @@ from annolog.api.settings import Settings
 from annolog.blobs.local import LocalBlobStore
 from annolog.blobs.s3 import S3BlobStore
 from annolog.blobs.store import BlobStore
+from annolog.blobs.thumbnail_cache import ThumbnailCache
 from annolog.core.errors import ConfigurationError, UnavailableError
 from annolog.eventlog.kafka import KafkaLog
 from annolog.eventlog.log import EventLog
@@ -88,6 +89,8 @@ def build_service(settings: Settings, *, project_in_process: bool | None = None)
         log=log,
         engine=engine,
         blobs=build_blobs(settings),
+        # On this machine's disk whatever the blob store: a hit costs neither a fetch nor a decode.
+        thumbnails=ThumbnailCache(settings.data_dir / "thumbnails"),
         projector=Projector(engine, log) if in_process else None,
         settings=settings,
     )

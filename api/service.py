@@ -19,6 +19,8 @@ from annolog.api.settings import Settings
 from annolog.api.uploads import Uploads
 from annolog.blobs.media import probe
 from annolog.blobs.store import BlobStore
+from annolog.blobs.thumbnail_cache import ThumbnailCache
+from annolog.blobs.thumbnails import Thumbnail, check_request, make_thumbnail
 from annolog.core.commands import Command
 from annolog.core.commit import Commit
 from annolog.core.errors import (
@@ -37,7 +39,7 @@ from annolog.projections.database import database_errors
 from annolog.projections.notify import PostgresListener, Progress
 from annolog.projections.outcomes import commit_digest
 from annolog.projections.projector import Projector
-from annolog.projections.readmodels import Outcome, StoredBlob
+from annolog.projections.readmodels import FileView, Outcome, StoredBlob
 from annolog.projections.tables import log_positions
 
 T = TypeVar("T")
@@ -79,6 +81,7 @@ class Service:
         log: EventLog,
         engine: Engine,
         blobs: BlobStore,
+        thumbnails: ThumbnailCache,
         projector: Projector | None,
         settings: Settings,
         wait_timeout_s: float = 30.0,
@@ -87,6 +90,7 @@ class Service:
         self.log = log
         self.engine = engine
         self.blobs = blobs
+        self.thumbnails = thumbnails
         self.uploads = Uploads(engine)  # which project each blob was uploaded to: what its files may name
         self._projector = projector
         self._wait_timeout_s = wait_timeout_s
@@ -135,6 +139,18 @@ class Service:
         with ThreadPoolExecutor(max_workers=min(len(data), PUTS_IN_FLIGHT), thread_name_prefix="annolog-put") as pool:
             return list(pool.map(self.blobs.put, data))
 
+    def thumbnail(self, file: FileView, size: int) -> Thumbnail:
+        """The thumbnail of ``file`` with longest side ``size``: from the machine's cache, else
+        made from its blob and kept (a sha256's bytes never change, so neither does it).
+        The caller has checked that the actor may read ``file``."""
+        check_request(name=file.name, media_type=file.media_type, size=size)
+        found = self.thumbnails.get(file.sha256, size)
+        if found is None:
+            data = self.blobs.get(file.sha256)
+            found = make_thumbnail(data, sha256=file.sha256, name=file.name, media_type=file.media_type, size=size)
+            self.thumbnails.put(found)
+        return found
+
     @contextmanager
     def reading(self) -> Iterator[Connection]:
         """A connection for ``projections.queries`` reads, with unreachable databases mapped."""
@@ -167,10 +183,11 @@ class Service:
         return self.progress.wait_until(ready, timeout_s)
 
     def close(self) -> None:
-        """Release the log, the database pool and the listener thread."""
+        """Release the log, the database pool, the listener thread and the thumbnail cache."""
         if self._listener is not None:
             self._listener.close()
         self.log.close()
+        self.thumbnails.close()
         self.engine.dispose()
 
     def _projected_until(self, partition: int) -> int:

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, select
 
 from annolog.api.service import Service
 from annolog.api.uploads import not_uploaded, unheld
+from annolog.blobs.thumbnails import Thumbnail
 from annolog.core.commands import AddFile, Command, CreateProject, DefineLabel, ResizeArray, WriteArrayChunks
 from annolog.core.errors import AccessDenied, InvalidInputError, NotFoundError
 from annolog.core.events import Role
@@ -200,6 +201,12 @@ class Session:
         (the caller reads the bytes through the service otherwise)."""
         (file,) = self.files(scope, [file_id])
         return file, self.service.blobs.url(file.sha256)
+
+    def thumbnail(self, scope: Scope, file_id: UUID, size: int) -> Thumbnail:
+        """A readable image file's thumbnail, its longest side ``size`` (one of ``THUMBNAIL_SIZES``),
+        upright; read as ``blob`` is, so an id learnt elsewhere opens no restricted file."""
+        (file,) = self.files(scope, [file_id])
+        return self.service.thumbnail(file, size)
 
     # -- arrays -------------------------------------------------------------------------------
 

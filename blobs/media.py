@@ -24,9 +24,14 @@ _PILLOW_FORMATS: dict[str, tuple[str, ...]] = {
     "image/bmp": ("BMP",),
     "image/tiff": ("TIFF",),
 }
+IMAGE_MEDIA_TYPES = frozenset(_PILLOW_FORMATS)
+"""The media types annolog decodes as images (and so records sizes of, and makes thumbnails of)."""
 _MEDIA_TYPE_OF_FORMAT = {fmt: kind for kind, formats in _PILLOW_FORMATS.items() for fmt in formats}
 # Only these plugins are tried: Pillow's others (EPS runs Ghostscript) never see untrusted bytes.
 _PLUGINS = [formats[0] for formats in _PILLOW_FORMATS.values()]
+_ORIENTATION = 0x0112
+"""The EXIF tag of how the stored pixels are turned; 5 to 8 swap width and height."""
+_TRANSPOSING = frozenset({5, 6, 7, 8})
 
 
 @dataclass(frozen=True)
@@ -73,21 +78,33 @@ def _media_type_from_bytes(data: bytes) -> str | None:
 
 
 def _decoded_size(data: bytes, *, name: str, media_type: str) -> tuple[int, int]:
-    with _opened(data, name=name, media_type=media_type) as image:
+    with opened_image(data, name=name, media_type=media_type) as image:
         _check_format(image, name=name, media_type=media_type)
-        _check_pixels(image, name=name, media_type=media_type)
-        with _refused_as_invalid(name, media_type):
+        with refused_as_invalid(name, media_type):
             image.load()
-        return image.size
+        return oriented_size(image)
+
+
+def oriented_size(image: "Image") -> tuple[int, int]:
+    """Width and height as the image is shown: turned as its EXIF orientation says.
+
+    Browsers and viewers turn a phone's sideways-stored JPEG upright, so that is the frame
+    people draw boxes in, the web pages scale them from, and thumbnails are made in.
+    """
+    width, height = image.size
+    return (height, width) if image.getexif().get(_ORIENTATION) in _TRANSPOSING else (width, height)
 
 
 @contextmanager
-def _opened(data: bytes, *, name: str, media_type: str) -> "Iterator[Image]":
+def opened_image(data: bytes, *, name: str, media_type: str) -> "Iterator[Image]":
+    """``data`` opened by one of the image plugins annolog trusts (not decoded yet), under the
+    pixel limit; anything Pillow refuses becomes ``InvalidInputError`` naming ``name``."""
     from PIL import Image
 
-    with _refused_as_invalid(name, media_type):
+    with refused_as_invalid(name, media_type):
         image = Image.open(io.BytesIO(data), formats=_PLUGINS)
     with image:
+        _check_pixels(image, name=name, media_type=media_type)
         yield image
 
 
@@ -114,7 +131,7 @@ def _check_pixels(image: "Image", *, name: str, media_type: str) -> None:
 
 
 @contextmanager
-def _refused_as_invalid(name: str, media_type: str) -> Iterator[None]:
+def refused_as_invalid(name: str, media_type: str) -> Iterator[None]:
     """Whatever Pillow raises on bytes it cannot decode becomes ``InvalidInputError``."""
     from PIL import Image, UnidentifiedImageError
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Real backing services for annolog's tests on this machine (no Docker):
-# PostgreSQL, Kafka (KRaft) and an S3 endpoint (moto).
+# PostgreSQL, Kafka (KRaft), an S3 endpoint (moto), and headless Chromium
+# for the browser tests (installed only: each test session starts its own).
 #
-#   scripts/services.sh start   start all three (idempotent), then print the
+#   scripts/services.sh start   start them all (idempotent), then print the
 #                               export lines: eval "$(scripts/services.sh start)"
-#   scripts/services.sh stop    stop all three (SIGTERM, then SIGKILL after a timeout)
+#   scripts/services.sh stop    stop them all (SIGTERM, then SIGKILL after a timeout)
 #   scripts/services.sh env     print the export lines only
 #
 # Only the export lines go to stdout; progress and errors go to stderr.
@@ -15,7 +16,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib/common.sh
 source "$here/lib/common.sh"
 
-SERVICES=(postgres kafka s3)
+SERVICES=(postgres kafka s3 chromium)
 
 print_env() {
     cat <<EOF

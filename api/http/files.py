@@ -5,12 +5,13 @@ from typing import Annotated
 from urllib.parse import quote
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from annolog.api.http.deps import ScopeDep, SessionDep
 from annolog.api.wire import Count, Ids, Lookup, PageRequest, ScopeBody
 from annolog.blobs.store import CHUNK_BYTES
+from annolog.blobs.thumbnails import THUMBNAIL_SIZES
 from annolog.projections.readmodels import FileView
 
 router = APIRouter(prefix="/projects/{project}/files", tags=["files"])
@@ -92,3 +93,46 @@ def blob(file_id: UUID, scope: ScopeDep, session: SessionDep) -> Response:
     stream = session.service.blobs.open(view.sha256)
     chunks = iter(lambda: stream.read(CHUNK_BYTES), b"")
     return StreamingResponse(chunks, media_type=view.media_type, headers=_served_as(view))
+
+
+THUMBNAIL_CACHING = "private, max-age=31536000, immutable"
+"""A year, never revalidated: the URL names the version and the bytes of a sha256 at a size
+never change. Private: the file is access-controlled, so no shared cache may hand it to anyone
+else (a shared cache keys on the URL, not on who asked)."""
+
+
+@router.get(
+    "/{file_id}/thumbnail",
+    summary="The image file's thumbnail, upright, its longest side `size` (JPEG, or PNG with transparency)",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}, "image/png": {}}},
+        304: {"description": "If-None-Match names the thumbnail's ETag"},
+    },
+)
+def thumbnail(
+    file_id: UUID,
+    scope: ScopeDep,
+    session: SessionDep,
+    size: Annotated[
+        int, Query(description=f"longest side in pixels: one of {', '.join(map(str, THUMBNAIL_SIZES))}")
+    ] = 256,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    made = session.thumbnail(scope, file_id, size)  # the access check comes first, always
+    headers = {
+        "ETag": f'"{made.sha256}-{made.size}"',
+        "Cache-Control": THUMBNAIL_CACHING,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if _names(if_none_match, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    return Response(made.data, media_type=made.media_type, headers=headers)
+
+
+def _names(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names ``etag`` (weakly, as RFC 9110 compares for GET) or is ``*``."""
+    if if_none_match is None:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag in tags or "*" in tags
