@@ -90,7 +90,7 @@ def _await_ready(url: str, process: subprocess.Popen[bytes], output: Path) -> No
 
 
 @contextmanager
-def _server(settings: Settings, workers: int, logs: Path) -> Iterator[str]:
+def serving(settings: Settings, workers: int, logs: Path) -> Iterator[str]:
     """`annolog serve` on a free port, ready; its base URL."""
     port, output = _free_port(), logs / "serve.log"
     command = ["serve", "--port", str(port), "--workers", str(workers)]
@@ -137,7 +137,7 @@ def _instance_on(file_id: UUID, rng: random.Random) -> AddInstance:
     )
 
 
-def _ok(response: httpx.Response) -> bytes:
+def ok(response: httpx.Response) -> bytes:
     """The body of a 2xx response; anything else fails with the status and the problem it carries."""
     if not response.is_success:
         request = response.request
@@ -177,7 +177,7 @@ class OverHttp:
 
         def call(i: int) -> FileView:
             path = f"/projects/{scope.project}/files/{ids[(client * 37 + i) % len(ids)]}"
-            return FileView.model_validate_json(_ok(http.get(path, params=params)))
+            return FileView.model_validate_json(ok(http.get(path, params=params)))
 
         return call
 
@@ -188,7 +188,7 @@ class OverHttp:
         def call(i: int) -> Outcome:
             command = _instance_on(ids[(client * 37 + i) % len(ids)], rng)
             body = CommitRequest(commands=[CommandEnvelope.of(command)]).model_dump(mode="json")
-            return Outcome.model_validate_json(_ok(http.post(path, json=body)))
+            return Outcome.model_validate_json(ok(http.post(path, json=body)))
 
         return call
 
@@ -318,7 +318,7 @@ def run(args: argparse.Namespace, scratch: Scratch, root: Path) -> None:
         stack.callback(service.close)
         stack.enter_context(annolog_process(["projector"], settings, root / "projector.log", stop_timeout_s=30))
         data, preparing = timed(lambda: prepare(service, root / "coco", args.files, args.per_file))
-        url = stack.enter_context(_server(settings, args.workers, root))
+        url = stack.enter_context(serving(settings, args.workers, root))
         token = Tokens(service.engine).create(ACTOR, created_by="bench/api.py")
         local, remote = InProcess(Session(service, ACTOR), data), OverHttp(url, token, data, stack)
         check_same_reads(local, remote)

@@ -89,6 +89,11 @@ READ_OPEN: dict[str, Request] = {
     ),
     "file": ("GET", "/projects/{project}/files/{file}", lambda w: {"params": _in(w, "open")}),
     "file history": ("GET", "/projects/{project}/history", lambda w: {"params": {"file": w["file"]}}),
+    "thumbnail": (
+        "GET",
+        "/projects/{project}/files/{file}/thumbnail",
+        lambda w: {"params": _in(w, "open") | {"size": 128}},
+    ),
 }
 READ_SECRET: dict[str, Request] = {
     "restricted directory": (
@@ -101,6 +106,16 @@ READ_SECRET: dict[str, Request] = {
         "POST",
         "/projects/{project}/files/lookup",
         lambda w: {"json": {"version": w["version"], "directory_id": w["open"], "ids": [w["hidden"]]}},
+    ),
+    "restricted thumbnail": (
+        "GET",
+        "/projects/{project}/files/{hidden}/thumbnail",
+        lambda w: {"params": _in(w, "secret") | {"size": 128}},
+    ),
+    "restricted thumbnail by id through the open directory": (
+        "GET",
+        "/projects/{project}/files/{hidden}/thumbnail",
+        lambda w: {"params": _in(w, "open") | {"size": 128}},
     ),
     "project history": ("GET", "/projects/{project}/history", lambda w: {}),
     "everyone's commits": ("GET", "/projects/{project}/commits", lambda w: {}),
@@ -116,7 +131,7 @@ def _expected(name: str, role: str) -> int:
         return 401
     if name in READ_OPEN:
         return 403 if role == "no role" else 200
-    if name == "restricted file by id through the open directory":
+    if name.endswith("by id through the open directory"):
         return 403 if role == "no role" else 404  # an id learnt elsewhere opens no restricted file
     if name in READ_SECRET:
         return 200 if role in ("owner", "admin") else 403

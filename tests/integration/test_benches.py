@@ -43,6 +43,7 @@ TINY: dict[str, tuple[str, list[str]]] = {
     ),
     "api": ("api", ["--files", "10", "--per-file", "2", "--clients", "1", "2", "--seconds", "1"]),
     "arrays": ("arrays", ["--megabytes", "1", "--side", "32", "--versions", "5"]),
+    "thumbnails": ("thumbnails", ["--files", "3", "--image", "320x240", "--clients", "1", "--seconds", "0.5"]),
 }
 """Each smoke run: the bench module and arguments that make it a run of a few seconds ("{tmp}": a
 fresh folder); every bench module and every mode of one is listed."""
