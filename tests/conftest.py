@@ -7,6 +7,7 @@ Outside `make test` a test that needs a missing service is skipped; under `make 
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -14,14 +15,18 @@ from annolog.api.settings import Settings
 from tests.stack import isolated_stack, running_server
 
 
+def unavailable(message: str) -> NoReturn:
+    """A test's service or tool is missing: fail under `make test`, skip anywhere else."""
+    if os.environ.get("ANNOLOG_REQUIRE_SERVICES") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def _service(variable: str, what: str) -> str:
     value = os.environ.get(variable)
     if value:
         return value
-    message = f"{what} is not configured: set {variable} (make test starts it and sets it)"
-    if os.environ.get("ANNOLOG_REQUIRE_SERVICES") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(f"{what} is not configured: set {variable} (make test starts it and sets it)")
 
 
 @pytest.fixture(scope="session")

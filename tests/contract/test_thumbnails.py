@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from httpx import Response
 from fastapi.testclient import TestClient
+from httpx import Response
 from PIL import Image
 
 import annolog
