@@ -4,7 +4,6 @@ and the audit. The role × page matrix over the real stack is in test_web_access
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -251,8 +250,6 @@ def test_pages_allow_nothing_from_other_origins_and_are_never_cached(world: dict
     assert response.headers["cache-control"] == "no-store"
 
 
-def test_the_templates_and_the_style_sheet_ship_in_the_package() -> None:
-    pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
-    assert '"annolog.api.http.web" = ["templates/*.html", "static/*"]' in pyproject
-    web = Path(pages.__file__).parent
-    assert (web / "static" / "annolog.css").is_file() and (web / "templates" / "base.html").is_file()
+def test_an_address_with_no_page_is_a_404_page(world: dict[str, Any]) -> None:
+    response = _browser(world).get("/ui/p/cars/nothing-here")
+    assert (response.status_code, response.headers["content-type"][:9]) == (404, "text/html")
