@@ -196,6 +196,16 @@ class Session:
                 )
             return queries.files_by_id(db, view.project_id, ids, scope.version)
 
+    def mirrors(self, scope: Scope, file_id: UUID) -> list[DirectoryView]:
+        """The directories a readable file is in at the scope's version, by name: those the actor
+        may read only, so a mirror into a restricted directory stays unseen without its grant."""
+        self.files(scope, [file_id])  # the file itself must be readable through the scope
+        with self.service.reading() as db:
+            view, granted = self._project(db, scope.project)
+            holding = queries.directories_holding(db, view.project_id, file_id, scope.version)
+            every = queries.list_directories(db, view, scope.version)
+            return _readable([d for d in every if d.directory_id in holding], granted)
+
     def blob(self, scope: Scope, file_id: UUID) -> tuple[FileView, str | None]:
         """A readable file, and a short-lived URL of its bytes when the store can issue one
         (the caller reads the bytes through the service otherwise)."""

@@ -187,6 +187,18 @@ def members_among(
     return read_at(db, project_id, version, read)
 
 
+def directories_holding(db: Connection, project_id: UUID, file_id: UUID, version: int) -> set[UUID]:
+    """The directories ``file_id`` is a member of at ``version``: one file, mirrored into each."""
+
+    def read(rows: RowsAt) -> set[UUID]:
+        query = select(memberships.c.directory_id).where(
+            memberships.c.project_id == project_id, memberships.c.file_id == file_id, rows.of(memberships)
+        )
+        return set(db.execute(query).scalars())
+
+    return read_at(db, project_id, version, read)
+
+
 def _page(db: Connection, ids: Select[Any], *, after: UUID | None, limit: int | None) -> list[UUID]:
     """The ids ``ids`` selects, in id order, after ``after``: keyset pages never skip or repeat one."""
     column = ids.selected_columns[0]

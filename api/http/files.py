@@ -68,7 +68,7 @@ INLINE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/w
 dataset can never run as a page of this server's origin."""
 
 
-def _served_as(view: FileView) -> dict[str, str]:
+def served_as(view: FileView) -> dict[str, str]:
     disposition = "inline" if view.media_type in INLINE_MEDIA_TYPES else "attachment"
     return {
         "Content-Length": str(view.size),
@@ -92,7 +92,7 @@ def blob(file_id: UUID, scope: ScopeDep, session: SessionDep) -> Response:
         return RedirectResponse(url, status_code=307)
     stream = session.service.blobs.open(view.sha256)
     chunks = iter(lambda: stream.read(CHUNK_BYTES), b"")
-    return StreamingResponse(chunks, media_type=view.media_type, headers=_served_as(view))
+    return StreamingResponse(chunks, media_type=view.media_type, headers=served_as(view))
 
 
 THUMBNAIL_CACHING = "private, max-age=31536000, immutable"

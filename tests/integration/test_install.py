@@ -37,7 +37,8 @@ def test_the_wheel_installs_one_top_level_package_annolog_with_its_data_files(wh
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/")[0] for name in names} == {"annolog", wheel.name.split("-py3")[0] + ".dist-info"}
     schemas = [f"annolog/eventlog/schemas/commit-v{n}.avsc" for n in (1, 2, 3)]
-    for needed in ("annolog/core/query/grammar.lark", *schemas, "annolog/__main__.py"):
+    web = [f"annolog/api/http/web/{page}" for page in ("templates/base.html", "static/annolog.css")]
+    for needed in ("annolog/core/query/grammar.lark", *schemas, *web, "annolog/__main__.py"):
         assert needed in names
 
 

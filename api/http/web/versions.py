@@ -1,0 +1,33 @@
+"""The version a page is at, as its URL writes it and as the number that names now."""
+
+from dataclasses import dataclass
+
+from annolog.api.session import Session
+from annolog.core.errors import InvalidInputError
+
+LATEST = "latest"
+
+
+@dataclass(frozen=True)
+class At:
+    """``written`` is the URL's own (a number, a tag or ``latest``), kept in every link so a
+    pinned view stays pinned and a live one live; ``number`` is what it resolves to now."""
+
+    project: str
+    written: str
+    number: int
+    latest: int
+
+    @property
+    def pinned(self) -> bool:
+        return self.written.isascii() and self.written.isdigit()
+
+
+def resolve(session: Session, project: str, written: str) -> At:
+    """The version ``written`` names in ``project``; the project must be readable first, so a
+    stranger learns nothing of its tags."""
+    if not written:
+        raise InvalidInputError("a version is a number, a tag or 'latest', got an empty one")
+    latest = session.project(project).version
+    number = latest if written == LATEST else session.resolve(project, written)
+    return At(project=project, written=written, number=number, latest=latest)

@@ -1,0 +1,255 @@
+"""The web pages over HTTP (FastAPI's TestClient on the embedded default): signing in and out,
+what each reader sees and may not see, slices, keyset pages, pinned versions, a file's story
+and the audit. The role × page matrix over the real stack is in test_web_access.py."""
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+import annolog
+from annolog.api.bootstrap import build_service
+from annolog.api.http import create_app
+from annolog.api.http.web import pages
+from annolog.api.settings import load_settings
+from annolog.api.tokens import Tokens
+from annolog.core import AddInstance
+from annolog.core.errors import NotFoundError
+from tests.e2e.conftest import jpeg
+
+COOKIE = "annolog_session"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A project with an open directory (a photo mirrored into a restricted directory and copied
+    into another open one), a restricted one; a tag before the last file; a rejected commit."""
+    service = build_service(load_settings(data_dir=tmp_path_factory.mktemp("web") / "data"))
+    owner = annolog.Client(service, actor="olive")
+    project = owner.create_project("cars", labels=["car", "person"])
+    train, secret = project.directory.new("train"), project.directory.new("secret", access_type="restricted")
+    photo = train.add_file(jpeg(), name="street.jpg")
+    box = photo.add_instance("car", box=(4, 6, 30, 20), attributes={"occluded": True})
+    photo.add_instance("person", kind="polygon", points=[(2, 2), (20, 5), (10, 30)])
+    box.update(box=(5, 6, 31, 21))
+    secret.add(photo)
+    hidden = secret.add_file(jpeg("blue"), name="classified.jpg")
+    copy = photo.copy(project.directory.new("val"))
+    project.tag("first")
+    tagged = project.version
+    late = train.add_file(jpeg("green"), name="late.jpg")
+    with pytest.raises(NotFoundError):  # judged and rejected: no such file
+        project.execute([AddInstance(file_id=hidden.id.hex[::-1], label="car", kind="box", points=((1, 1), (2, 2)))])
+    project.grant("vic", "viewer")
+    tokens = Tokens(service.engine)
+    yield {
+        "app": create_app(service),
+        "token": {who: tokens.create(who, created_by="test") for who in ("olive", "vic", "stranger")},
+        "photo": photo,
+        "box": box,
+        "copy": copy,
+        "hidden": hidden,
+        "late": late,
+        "tagged": tagged,
+        "version": project.version,
+    }
+    service.engine.dispose()
+
+
+def _browser(world: dict[str, Any], who: str | None = None) -> TestClient:
+    client = TestClient(world["app"], follow_redirects=False)
+    if who is not None:
+        assert client.post("/ui/signin", data={"token": world["token"][who]}).status_code == 303
+    return client
+
+
+def test_signing_in_sets_an_httponly_samesite_strict_cookie_and_goes_on_to_the_page_asked_for(
+    world: dict[str, Any],
+) -> None:
+    response = _browser(world).post("/ui/signin", data={"token": world["token"]["vic"], "next": "/ui/p/cars/v/1/"})
+    assert (response.status_code, response.headers["location"]) == (303, "/ui/p/cars/v/1/")
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}={world['token']['vic']};")
+    assert {"HttpOnly", "Path=/", "SameSite=strict"} <= {part.strip() for part in cookie.split(";")}
+    assert "Secure" not in cookie  # plain http here; https gets Secure
+
+
+def test_a_wrong_token_gets_the_form_again_with_401_and_no_cookie(world: dict[str, Any]) -> None:
+    response = _browser(world).post("/ui/signin", data={"token": "al_not-a-token"})
+    assert response.status_code == 401
+    assert "set-cookie" not in response.headers
+    assert "not known here" in response.text
+
+
+def test_signing_out_clears_the_cookie_and_the_pages_ask_to_sign_in_again(world: dict[str, Any]) -> None:
+    browser = _browser(world, "vic")
+    assert browser.get("/ui/").status_code == 200
+    response = browser.post("/ui/signout")
+    assert (response.status_code, response.headers["location"]) == (303, "/ui/signin")
+    assert re.match(rf'{COOKIE}=""; .*Max-Age=0', response.headers["set-cookie"])
+    assert browser.get("/ui/").status_code == 401
+
+
+def test_a_page_without_a_session_is_the_sign_in_form_with_401_and_comes_back_after(world: dict[str, Any]) -> None:
+    response = _browser(world).get("/ui/p/cars/v/latest/d/train?query=labels.car+%3E+0")
+    assert response.status_code == 401
+    assert 'name="next" value="/ui/p/cars/v/latest/d/train?query=labels.car+%3E+0"' in response.text
+    assert "street.jpg" not in response.text
+
+
+def test_sign_in_never_sends_the_reader_to_another_site(world: dict[str, Any]) -> None:
+    for elsewhere in ("https://evil.example/", "//evil.example/", "/\\evil.example", "/ui//evil.example"):
+        response = _browser(world).post("/ui/signin", data={"token": world["token"]["vic"], "next": elsewhere})
+        assert response.headers["location"] == "/ui/", elsewhere
+
+
+def test_a_sign_in_posted_from_another_site_is_refused(world: dict[str, Any]) -> None:
+    response = _browser(world).post(
+        "/ui/signin", data={"token": world["token"]["vic"]}, headers={"Origin": "https://evil.example"}
+    )
+    assert response.status_code == 403
+    assert "set-cookie" not in response.headers
+
+
+def test_the_api_stays_bearer_only_and_ignores_the_cookie(world: dict[str, Any]) -> None:
+    browser = _browser(world, "olive")
+    assert browser.get("/projects").status_code == 401
+
+
+def test_a_stranger_sees_no_project_and_no_page_of_one(world: dict[str, Any]) -> None:
+    browser = _browser(world, "stranger")
+    assert "cars" not in browser.get("/ui/").text
+    response = browser.get("/ui/p/cars/v/latest/d/train")
+    assert response.status_code == 403
+    assert "street.jpg" not in response.text
+
+
+def test_a_viewer_sees_the_open_directory_with_each_box_drawn_where_it_is(world: dict[str, Any]) -> None:
+    page = _browser(world, "vic").get("/ui/p/cars/v/latest/d/train")
+    assert page.status_code == 200
+    assert "street.jpg" in page.text and "<strong>2</strong> files" in page.text
+    assert 'viewBox="0 0 64 48"' in page.text
+    box = re.search(rf'<rect ([^>]*)data-instance="{world["box"].id}"', page.text)
+    assert box is not None
+    assert 'x="5" y="6" width="26" height="15"' in box[1]  # its latest revision, in pixels
+    assert '<polygon points="2,2 20,5 10,30"' in page.text
+
+
+def test_a_viewer_without_a_grant_gets_403_pages_with_no_file_names_or_images(world: dict[str, Any]) -> None:
+    browser, hidden, version = _browser(world, "vic"), world["hidden"].id, world["version"]
+    for path in (
+        "/ui/p/cars/v/latest/d/secret",
+        f"/ui/p/cars/v/latest/f/{hidden}?d=secret",
+        f"/ui/p/cars/v/{version}/f/{hidden}/image?d=secret",
+    ):
+        response = browser.get(path)
+        assert response.status_code == 403, path
+        assert response.headers["content-type"].startswith("text/html"), path
+        assert "classified.jpg" not in response.text and "<image" not in response.text, path
+
+
+def test_a_restricted_file_by_id_through_the_readable_directories_is_not_found(world: dict[str, Any]) -> None:
+    browser, hidden, version = _browser(world, "vic"), world["hidden"].id, world["version"]
+    for path in (f"/ui/p/cars/v/latest/f/{hidden}", f"/ui/p/cars/v/{version}/f/{hidden}/image?d=train"):
+        response = browser.get(path)
+        assert response.status_code == 404, path
+        assert "classified.jpg" not in response.text
+
+
+def test_the_image_route_serves_the_bytes_to_a_reader_and_304_when_unchanged(world: dict[str, Any]) -> None:
+    browser, photo = _browser(world, "vic"), world["photo"]
+    response = browser.get(f"/ui/p/cars/v/{world['version']}/f/{photo.id}/image?d=train")
+    assert (response.status_code, response.headers["content-type"]) == (200, "image/jpeg")
+    assert response.content == jpeg()
+    again = browser.get(response.request.url, headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_a_slice_that_does_not_parse_shows_the_caret_under_the_query(world: dict[str, Any]) -> None:
+    response = _browser(world, "vic").get("/ui/p/cars/v/latest/d/train", params={"query": "labels.car >"})
+    assert response.status_code == 422
+    error = re.search(r'<pre id="query-error"[^>]*>(.*?)</pre>', response.text, re.S)
+    assert error is not None
+    message = error[1].splitlines()
+    assert "column 13" in message[0]
+    assert message[1].strip() == "labels.car &gt;" and message[2] == "  " + " " * 12 + "^"
+    assert 'value="labels.car &gt;"' in response.text  # the query stays in the box, to be fixed
+
+
+def test_a_slice_shows_only_its_files_and_their_count(world: dict[str, Any]) -> None:
+    response = _browser(world, "vic").get("/ui/p/cars/v/latest/d/train", params={"query": "labels.car > 0"})
+    assert response.status_code == 200
+    assert "<strong>1</strong> file match" in response.text
+    assert "late.jpg" not in response.text
+
+
+def test_keyset_pages_show_every_file_once_and_carry_the_slice(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages, "PAGE_SIZE", 1)
+    browser, seen, path = _browser(world, "vic"), [], "/ui/p/cars/v/latest/d/train?query=labels.person+%3E%3D+0"
+    while path:
+        assert "query=labels.person" in path  # every page is of the slice
+        page = browser.get(path)
+        assert page.status_code == 200
+        seen += re.findall(r'<li class="tile" data-file="([^"]+)"', page.text)
+        following = re.search(r'<a rel="next" href="([^"]+)"', page.text)
+        path = following[1].replace("&amp;", "&") if following else ""
+    assert sorted(seen) == sorted(str(f.id) for f in (world["photo"], world["late"]))
+    assert len(seen) == 2
+
+
+def test_a_tag_shows_the_directory_as_it_was_and_latest_as_it_is(world: dict[str, Any]) -> None:
+    browser = _browser(world, "vic")
+    at_tag = browser.get("/ui/p/cars/v/first/d/train")
+    assert "late.jpg" not in at_tag.text and f"at v{world['tagged']}" in at_tag.text
+    assert "late.jpg" in browser.get("/ui/p/cars/v/latest/d/train").text
+
+
+def test_the_version_picker_opens_the_same_page_at_the_version_picked(world: dict[str, Any]) -> None:
+    browser = _browser(world, "vic")
+    response = browser.get("/ui/p/cars/at", params={"version": "first", "then": "d/train?query=labels.car+%3E+0"})
+    assert (response.status_code, response.headers["location"]) == (
+        303,
+        "/ui/p/cars/v/first/d/train?query=labels.car+%3E+0",
+    )
+    unknown = browser.get("/ui/p/cars/at", params={"version": "no-such-tag", "then": "d/train"})
+    assert unknown.status_code == 404 and "first" in unknown.text  # the tags that exist
+
+
+def test_the_file_page_lists_instances_mirrors_lineage_and_history(world: dict[str, Any]) -> None:
+    owner, photo, copy = _browser(world, "olive"), world["photo"], world["copy"]
+    page = owner.get(f"/ui/p/cars/v/latest/f/{photo.id}?d=train").text
+    assert re.search(
+        r"<td>box</td>.*?<code>\{&#34;occluded&#34;: true\}</code></td>\s*<td class=\"number\">2</td>", page, re.S
+    )
+    assert '<a href="/ui/p/cars/v/latest/d/secret">secret</a>' in page  # mirrored there
+    assert "InstanceChanged" in page and "<del>" in page and "<ins>" in page  # before and after
+    copied = owner.get(f"/ui/p/cars/v/latest/f/{copy.id}?d=val").text
+    assert f'<a href="/ui/p/cars/v/latest/f/{photo.id}">{photo.id}</a>' in copied
+
+
+def test_a_mirror_into_a_restricted_directory_is_not_shown_without_its_grant(world: dict[str, Any]) -> None:
+    page = _browser(world, "vic").get(f"/ui/p/cars/v/latest/f/{world['photo'].id}?d=train").text
+    assert '<a href="/ui/p/cars/v/latest/d/train">train</a></li>' in page
+    assert "/d/secret" not in page
+
+
+def test_the_audit_page_shows_admins_the_history_and_the_rejected_commits(world: dict[str, Any]) -> None:
+    page = _browser(world, "olive").get("/ui/p/cars/audit", params={"event": "FileAdded"}).text
+    assert "classified.jpg" in page and "InstanceChanged</td>" not in page
+    assert "AddInstance" in page and "does not exist" in page  # the rejected commit and its reason
+    assert _browser(world, "vic").get("/ui/p/cars/audit").status_code == 403
+
+
+def test_pages_allow_nothing_from_other_origins_and_are_never_cached(world: dict[str, Any]) -> None:
+    response = _browser(world, "vic").get("/ui/")
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_an_address_with_no_page_is_a_404_page(world: dict[str, Any]) -> None:
+    response = _browser(world).get("/ui/p/cars/nothing-here")
+    assert (response.status_code, response.headers["content-type"][:9]) == (404, "text/html")
