@@ -16,13 +16,16 @@ from annolog.projections.readmodels import (
     ChunkView,
     CommitView,
     Cursor,
+    Diff,
     DirectoryView,
     FileView,
     HistoryEntry,
+    LabelStats,
     Outcome,
     ProjectView,
     Scope,
     StoredBlob,
+    TagView,
 )
 
 
@@ -47,6 +50,8 @@ class Backend(Protocol):
 
     def classes(self, project: str, version: int) -> list[str]: ...
 
+    def tags(self, project: str) -> list[TagView]: ...
+
     def directories(self, project: str, version: int) -> list[DirectoryView]: ...
 
     def directory(self, project: str, name: str, version: int) -> DirectoryView: ...
@@ -64,6 +69,21 @@ class Backend(Protocol):
     def read_blob(self, scope: Scope, file_id: UUID) -> bytes:
         """The bytes of a file the scope may read, checked against its sha256."""
         ...
+
+    def diff(
+        self,
+        project: str,
+        base: int,
+        head: int,
+        *,
+        directory_id: UUID | None = None,
+        after: UUID | None = None,
+        limit: int = 100,
+    ) -> Diff:
+        """One page of what changed from ``base`` to ``head``; the next starts after ``next_after``."""
+        ...
+
+    def label_stats(self, scope: Scope) -> LabelStats: ...
 
     def arrays(self, project: str, version: int) -> list[ArrayView]: ...
 

@@ -33,13 +33,16 @@ from annolog.projections.readmodels import (
     ChunkView,
     CommitView,
     Cursor,
+    Diff,
     DirectoryView,
     FileView,
     HistoryEntry,
+    LabelStats,
     Outcome,
     ProjectView,
     Scope,
     StoredBlob,
+    TagView,
 )
 
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -162,6 +165,9 @@ class HttpBackend:
     def classes(self, project: str, version: int) -> list[str]:
         return list(self._get(f"{self._project(project)}/classes", version=version))
 
+    def tags(self, project: str) -> list[TagView]:
+        return [TagView.model_validate(t) for t in self._get(f"{self._project(project)}/tags")]
+
     def directories(self, project: str, version: int) -> list[DirectoryView]:
         found = self._get(f"{self._project(project)}/directories", version=version)
         return [DirectoryView.model_validate(d) for d in found]
@@ -198,6 +204,25 @@ class HttpBackend:
         # A signed S3 URL is a redirect; httpx drops the token when the origin changes.
         response = self._send("GET", path, params=_readable_in(scope), follow_redirects=True)
         return _checked(response.content, view.sha256, f"file {view.name!r}")
+
+    def diff(
+        self,
+        project: str,
+        base: int,
+        head: int,
+        *,
+        directory_id: UUID | None = None,
+        after: UUID | None = None,
+        limit: int = 100,
+    ) -> Diff:
+        found = self._get(
+            f"{self._project(project)}/diff", base=base, head=head, directory=directory_id, after=after, limit=limit
+        )
+        return Diff.model_validate(found)
+
+    def label_stats(self, scope: Scope) -> LabelStats:
+        """Posted, as a page of files is: a slice query of any length fits in a body."""
+        return LabelStats.model_validate(self._post(f"{self._project(scope.project)}/label-stats", _body(scope)))
 
     def arrays(self, project: str, version: int) -> list[ArrayView]:
         return [ArrayView.model_validate(a) for a in self._get(f"{self._project(project)}/arrays", version=version)]

@@ -19,7 +19,20 @@ from annolog.core.events import AccessType, Role
 from annolog.dataset import Slice
 from annolog.directory import Directory
 from annolog.file import File, Instance
-from annolog.projections.readmodels import CommitView, HistoryEntry, Outcome, ProjectView, StoredBlob
+from annolog.projections.readmodels import (
+    CommitView,
+    Diff,
+    FileChange,
+    HistoryEntry,
+    LabelStats,
+    Outcome,
+    ProjectView,
+    Scope,
+    StoredBlob,
+)
+
+DIFF_PAGE_FILES = 500
+"""Files per request of ``Project.diff``: each comes with its instances at both versions."""
 
 
 class Project:
@@ -56,6 +69,43 @@ class Project:
 
     def move_tag(self, name: str, version: int) -> None:
         self.execute([MoveTag(tag=name, version=version)])
+
+    def tags(self) -> dict[str, int]:
+        """Each tag and the version it names now, in version order.
+
+        >>> project.tags()  # doctest: +SKIP
+        {'v1': 3, 'release-1': 7}
+        """
+        return {tag.name: tag.version for tag in self.backend.tags(self.name)}
+
+    def diff(self, base: int | str, head: int | str, *, directory: Directory | None = None) -> Diff:
+        """What changed from version ``base`` to ``head`` (numbers, tags or "latest"): files added
+        to and removed from ``directory`` (default: every directory this client may read), and
+        the instances added, changed and deleted on the files in it at both, by file id.
+
+        >>> [(f.name, f.change) for f in project.diff("v1", "latest").files]  # doctest: +SKIP
+        [('dog.jpg', 'changed')]
+        """
+        older, newer = self._resolved(base), self._resolved(head)
+        files: list[FileChange] = []
+        after: UUID | None = None
+        while True:
+            page = self.backend.diff(
+                self.name, older, newer, directory_id=_id_of(directory), after=after, limit=DIFF_PAGE_FILES
+            )
+            files += page.files
+            if page.next_after is None:
+                return page.model_copy(update={"files": tuple(files)})
+            after = page.next_after
+
+    def label_stats(
+        self, *, version: int | str | None = None, directory: Directory | None = None, query: str | None = None
+    ) -> LabelStats:
+        """Instances and files per label at ``version`` (default latest), among the files of
+        ``directory`` (default: every directory this client may read), or of the slice
+        ``query`` of it; every label defined then, by class index, those without any too."""
+        scope = Scope(project=self.name, version=self._resolved(version), directory_id=_id_of(directory), query=query)
+        return self.backend.label_stats(scope)
 
     def grant(self, principal: str, role: Role | str, *, directory: Directory | None = None) -> None:
         self.execute([GrantRole(principal=principal, role=Role(role), directory_id=_id_of(directory))])
@@ -136,6 +186,9 @@ class Project:
     def store_blob(self, data: bytes, *, name: str, media_type: str | None = None) -> StoredBlob:
         """Probe and store bytes for ``AddFile`` commands committed later (bulk ingest)."""
         return self.backend.store_blob(self.name, data, name=name, media_type=media_type)
+
+    def _resolved(self, version: int | str | None) -> int:
+        return self.backend.resolve(self.name, None if version == "latest" else version)
 
     def __repr__(self) -> str:
         return f"Project({self.name!r})"

@@ -9,6 +9,8 @@ the HTTP API calls it for the principal its token names, so both enforce the sam
 - a file is readable through a directory the principal may read, at the version read;
   a file in no directory any more is governed by the directories that held it last;
 - a saved slice of a restricted directory is for those who may read that directory;
+- a diff of two versions and label statistics see only the directories the principal may
+  read (a diff, those it may read at either version); the tags are for any role;
 - a file may only name bytes its project holds: uploaded to it, or those of one of its files
   (blobs are shared by sha256 across projects, so a hash alone must open nothing);
 - the whole project's history and commit list are for admins (the audit); the history
@@ -32,20 +34,24 @@ from annolog.core.errors import AccessDenied, InvalidInputError, NotFoundError
 from annolog.core.events import Role
 from annolog.core.permissions import RANK
 from annolog.core.query import parse
-from annolog.projections import audit, queries
+from annolog.projections import audit, queries, stats
 from annolog.projections.access import PROJECT_SCOPE, grants, rank_in_directory, rank_on_file
+from annolog.projections.diff import diff_page
 from annolog.projections.readmodels import (
     ArrayView,
     ChunkView,
     CommitView,
     Cursor,
+    Diff,
     DirectoryView,
     FileView,
     HistoryEntry,
+    LabelStats,
     Outcome,
     ProjectView,
     Scope,
     StoredBlob,
+    TagView,
 )
 from annolog.projections.tables import directories, instances
 
@@ -129,6 +135,11 @@ class Session:
     def classes(self, project: str, version: int) -> list[str]:
         with self.service.reading() as db:
             return queries.class_names(db, self._project(db, project)[0].project_id, version)
+
+    def tags(self, project: str) -> list[TagView]:
+        """The project's tags now, by the version they name, then by name (any role reads them)."""
+        with self.service.reading() as db:
+            return queries.list_tags(db, self._project(db, project)[0].project_id)
 
     def directories(self, project: str, version: int) -> list[DirectoryView]:
         """The directories at ``version`` the actor may read."""
@@ -217,6 +228,58 @@ class Session:
         upright; read as ``blob`` is, so an id learnt elsewhere opens no restricted file."""
         (file,) = self.files(scope, [file_id])
         return self.service.thumbnail(file, size)
+
+    # -- what changed, and what a version holds ----------------------------------------------
+
+    def diff(
+        self,
+        project: str,
+        base: int,
+        head: int,
+        *,
+        directory_id: UUID | None = None,
+        after: UUID | None = None,
+        limit: int = 100,
+    ) -> Diff:
+        """What changed from version ``base`` to ``head`` in the directory (None: in every
+        directory the actor may read), one page of files by id after ``after``.
+
+        Only the directories the actor may read count, at either version: a file in none of
+        them at base nor at head is no part of the diff.
+        """
+        with self.service.reading() as db:
+            view, granted = self._project(db, project)
+            for version in (base, head):
+                queries.resolve_version(db, view, version)  # the error a version that does not exist gets
+            if base > head:
+                raise InvalidInputError(
+                    f"base version {base} is after head version {head}: a diff goes from the older version "
+                    f"to the newer; swap them (base={head}, head={base})"
+                )
+            within = self._diffed(db, view, granted, (base, head), directory_id)
+            files, next_after = diff_page(
+                db, view.project_id, base, head, directory_ids=within, after=after, limit=limit
+            )
+        return Diff(
+            project=view.name,
+            directory_id=directory_id,
+            base=base,
+            head=head,
+            files=tuple(files),
+            next_after=next_after,
+        )
+
+    def label_stats(self, scope: Scope) -> LabelStats:
+        """Instances and files per label among the scope's files (a slice's too), every label
+        defined at the scope's version by class index."""
+        with self.service.reading() as db:
+            view, within = self._scope(db, scope)
+            queries.resolve_version(db, view, scope.version)
+            expr = None if scope.query is None else parse(scope.query)
+            files, counts = stats.label_stats(db, view, scope.version, directory_ids=within, expr=expr)
+        return LabelStats(
+            project=view.name, directory_id=scope.directory_id, version=scope.version, files=files, labels=tuple(counts)
+        )
 
     # -- arrays -------------------------------------------------------------------------------
 
@@ -375,6 +438,28 @@ class Session:
             return view, [directory.directory_id]
         readable = _readable(every, granted)
         return view, None if len(readable) == len(every) else [d.directory_id for d in readable]
+
+    def _diffed(
+        self,
+        db: Connection,
+        view: ProjectView,
+        granted: dict[UUID, int],
+        versions: tuple[int, int],
+        directory_id: UUID | None,
+    ) -> list[UUID] | None:
+        """The directories a diff compares (None: every directory): the one named, if it exists
+        at either version and the actor may read it, or those the actor may read at either."""
+        every = {d.directory_id: d for v in versions for d in queries.list_directories(db, view, v)}
+        if directory_id is not None:
+            if directory_id not in every:
+                raise NotFoundError(
+                    f"directory {directory_id} does not exist in project {view.name!r} "
+                    f"at version {versions[0]} nor at version {versions[1]}"
+                )
+            self._may_read(every[directory_id], granted)
+            return [directory_id]
+        readable = _readable(list(every.values()), granted)
+        return None if len(readable) == len(every) else [d.directory_id for d in readable]
 
     def _may_audit(
         self,

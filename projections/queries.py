@@ -20,7 +20,15 @@ from annolog.core.arrays import chunk_coords
 from annolog.core.errors import NotFoundError
 from annolog.core.query import Expr
 from annolog.projections.loader import select_in
-from annolog.projections.readmodels import ArrayView, ChunkView, DirectoryView, FileView, InstanceView, ProjectView
+from annolog.projections.readmodels import (
+    ArrayView,
+    ChunkView,
+    DirectoryView,
+    FileView,
+    InstanceView,
+    ProjectView,
+    TagView,
+)
 from annolog.projections.slices import SliceCompiler, check_labels
 from annolog.projections.tables import (
     RowsAt,
@@ -296,6 +304,13 @@ def class_names(db: Connection, project_id: UUID, version: int) -> list[str]:
     return list(db.execute(query.order_by(labels.c.class_index)).scalars())
 
 
+def list_tags(db: Connection, project_id: UUID) -> list[TagView]:
+    """The project's current tags, by the version they name, then by name."""
+    query = select(tags.c.tag, tags.c.version).where(tags.c.project_id == project_id, tags.c.valid_to.is_(None))
+    rows = db.execute(query.order_by(tags.c.version, tags.c.tag))
+    return [TagView(name=r.tag, version=r.version) for r in rows]
+
+
 def commit_outcome(db: Connection, commit_id: UUID) -> Any:
     """The judged commit's row (accepted, version, error, reason), or None if not judged yet."""
     return db.execute(select(commits).where(commits.c.commit_id == commit_id)).first()
@@ -310,24 +325,57 @@ def _sliced(
     read: Callable[[Select[Any]], T],
 ) -> T:
     """``read`` of the file ids matching ``expr`` at ``version``, in one of ``directory_ids`` (None: any)."""
-    check_labels(db, project.project_id, project.name, expr)
+    return read_scope(db, project, version, directory_ids, expr, lambda ids, rows: read(ids))
 
-    def matching(rows: RowsAt) -> Select[Any]:
-        member = select(literal(1)).where(
-            memberships.c.project_id == project.project_id,
-            memberships.c.file_id == files.c.file_id,
-            rows.of(memberships),
-        )
-        if directory_ids is not None:
-            member = member.where(memberships.c.directory_id.in_(directory_ids))
-        return select(files.c.file_id).where(
-            files.c.project_id == project.project_id,
-            rows.of(files),
-            exists(member),
-            SliceCompiler(dialect=db.dialect.name, project_id=project.project_id, rows=rows).where(expr),
-        )
 
-    return read_at(db, project.project_id, version, lambda rows: read(matching(rows)))
+def read_scope(
+    db: Connection,
+    project: ProjectView,
+    version: int,
+    directory_ids: Sequence[UUID] | None,
+    expr: Expr | None,
+    read: Callable[[Select[Any], RowsAt], T],
+) -> T:
+    """``read`` of the file ids in one of ``directory_ids`` (None: in any directory) at
+    ``version``, those matching ``expr`` when given, and of the rows the ids were read at
+    (for reads of other tables at the same version)."""
+    if expr is not None:
+        check_labels(db, project.project_id, project.name, expr)
+
+    def ids(rows: RowsAt) -> Select[Any]:
+        if expr is None:
+            return _in_directories(project.project_id, directory_ids, rows)
+        return _matching(db, project.project_id, expr, directory_ids, rows)
+
+    return read_at(db, project.project_id, version, lambda rows: read(ids(rows), rows))
+
+
+def _in_directories(project_id: UUID, directory_ids: Sequence[UUID] | None, rows: RowsAt) -> Select[Any]:
+    """Each file in one of ``directory_ids`` (None: in any) once, however many it is in."""
+    query = select(memberships.c.file_id).where(memberships.c.project_id == project_id, rows.of(memberships))
+    if directory_ids is not None and len(directory_ids) == 1:
+        return query.where(memberships.c.directory_id == directory_ids[0])
+    if directory_ids is not None:
+        query = query.where(memberships.c.directory_id.in_(directory_ids))
+    return query.distinct()
+
+
+def _matching(
+    db: Connection, project_id: UUID, expr: Expr, directory_ids: Sequence[UUID] | None, rows: RowsAt
+) -> Select[Any]:
+    member = select(literal(1)).where(
+        memberships.c.project_id == project_id,
+        memberships.c.file_id == files.c.file_id,
+        rows.of(memberships),
+    )
+    if directory_ids is not None:
+        member = member.where(memberships.c.directory_id.in_(directory_ids))
+    return select(files.c.file_id).where(
+        files.c.project_id == project_id,
+        rows.of(files),
+        exists(member),
+        SliceCompiler(dialect=db.dialect.name, project_id=project_id, rows=rows).where(expr),
+    )
 
 
 def slice_file_ids(

@@ -1,7 +1,7 @@
 """What reads return: plain, serializable values of the views at one version."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, JsonValue
@@ -57,6 +57,63 @@ class FileView(ReadModel):
     created_version: int
     version: int  # the version it was read at
     instances: tuple[InstanceView, ...]
+
+
+class TagView(ReadModel):
+    name: str
+    version: int
+
+
+class InstanceChange(ReadModel):
+    """An instance between two versions: ``before`` at the base (None: added), ``after`` at the
+    head (None: deleted). Changed means its label, kind, points or attributes differ."""
+
+    instance_id: UUID
+    change: Literal["added", "changed", "deleted"]
+    before: InstanceView | None
+    after: InstanceView | None
+
+
+class FileChange(ReadModel):
+    """A file between two versions: added to or removed from the diff's directories, or changed
+    (its instances); ``before``/``after`` are the file with its instances at base/head."""
+
+    file_id: UUID
+    name: str
+    change: Literal["added", "removed", "changed"]
+    before: FileView | None
+    after: FileView | None
+    instances: tuple[InstanceChange, ...] = ()  # what changed in a "changed" file; empty otherwise
+
+
+class Diff(ReadModel):
+    """One page of what changed from version ``base`` to ``head``, by file id; the next page
+    starts after ``next_after`` (None: this is the last page)."""
+
+    project: str
+    directory_id: UUID | None  # None: every directory the reader may read
+    base: int
+    head: int
+    files: tuple[FileChange, ...]
+    next_after: UUID | None
+
+
+class LabelCount(ReadModel):
+    label: str
+    class_index: int
+    instances: int
+    files: int  # files with at least one instance of the label
+
+
+class LabelStats(ReadModel):
+    """Instances and files per label at a version, over a scope's files: every label defined
+    at that version, by class index, those without instances too."""
+
+    project: str
+    directory_id: UUID | None
+    version: int
+    files: int  # files in scope
+    labels: tuple[LabelCount, ...]
 
 
 class ArrayView(ReadModel):

@@ -5,7 +5,7 @@
 
 from fastapi import Depends, FastAPI
 
-from annolog.api.http import arrays, audit, files, problems, projects, system, web
+from annolog.api.http import arrays, audit, diffs, files, problems, projects, system, web
 from annolog.api.http.deps import printable_parameters
 from annolog.api.service import Service
 from annolog.api.tokens import Tokens
@@ -25,7 +25,7 @@ def create_app(service: Service, *, tokens: Tokens | None = None) -> FastAPI:
     app.state.service = service
     app.state.tokens = tokens or Tokens(service.engine)
     problems.install(app)
-    for module in (system, projects, files, arrays, audit):
+    for module in (system, projects, files, diffs, arrays, audit):
         app.include_router(module.router)
     web.install(app)
     return app

@@ -1,12 +1,12 @@
-"""Projects, labels, directories, versions, saved slices, uploads and commits."""
+"""Projects, labels and their statistics, directories, versions and tags, saved slices, uploads and commits."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from annolog.api.http.deps import SessionDep, VersionQuery
-from annolog.api.wire import CommitRequest, NewProject, SavedSliceBody, Version
-from annolog.projections.readmodels import DirectoryView, Outcome, ProjectView, StoredBlob
+from annolog.api.http.deps import ScopeDep, SessionDep, VersionQuery
+from annolog.api.wire import CommitRequest, NewProject, SavedSliceBody, ScopeBody, Version
+from annolog.projections.readmodels import DirectoryView, LabelStats, Outcome, ProjectView, StoredBlob, TagView
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -31,6 +31,11 @@ def resolve(project: str, version: str, session: SessionDep) -> Version:
     return Version(version=session.resolve(project, None if version == "latest" else version))
 
 
+@router.get("/{project}/tags", response_model=list[TagView], summary="Tags now, by the version they name")
+def tags(project: str, session: SessionDep) -> list[TagView]:
+    return session.tags(project)
+
+
 @router.get("/{project}/labels", response_model=list[str], summary="Label names at a version, by name")
 def labels(project: str, version: VersionQuery, session: SessionDep) -> list[str]:
     return session.labels(project, version)
@@ -39,6 +44,20 @@ def labels(project: str, version: VersionQuery, session: SessionDep) -> list[str
 @router.get("/{project}/classes", response_model=list[str], summary="Label names by class index")
 def classes(project: str, version: VersionQuery, session: SessionDep) -> list[str]:
     return session.classes(project, version)
+
+
+@router.get(
+    "/{project}/label-stats",
+    response_model=LabelStats,
+    summary="Instances and files per label at a version, in a directory (or every readable one) or a slice",
+)
+def label_stats(scope: ScopeDep, session: SessionDep) -> LabelStats:
+    return session.label_stats(scope)
+
+
+@router.post("/{project}/label-stats", response_model=LabelStats, summary="Label statistics, the dataset in the body")
+def label_stats_of(project: str, body: ScopeBody, session: SessionDep) -> LabelStats:
+    return session.label_stats(body.scope(project))
 
 
 @router.get("/{project}/directories", response_model=list[DirectoryView], summary="Directories the caller may read")

@@ -94,6 +94,23 @@ READ_OPEN: dict[str, Request] = {
         "/projects/{project}/files/{file}/thumbnail",
         lambda w: {"params": _in(w, "open") | {"size": 128}},
     ),
+    "tags": ("GET", "/projects/{project}/tags", lambda w: {}),
+    "diff of the readable directories": (
+        "GET",
+        "/projects/{project}/diff",
+        lambda w: {"params": {"base": 1, "head": w["version"]}},
+    ),
+    "diff of a directory": (
+        "GET",
+        "/projects/{project}/diff",
+        lambda w: {"params": {"base": 1, "head": w["version"], "directory": w["open"]}},
+    ),
+    "label stats": ("GET", "/projects/{project}/label-stats", lambda w: {"params": _in(w, "open")}),
+    "label stats of a slice, posted": (
+        "POST",
+        "/projects/{project}/label-stats",
+        lambda w: {"json": {"version": w["version"], "query": "labels.car > 0"}},
+    ),
 }
 READ_SECRET: dict[str, Request] = {
     "restricted directory": (
@@ -116,6 +133,16 @@ READ_SECRET: dict[str, Request] = {
         "GET",
         "/projects/{project}/files/{hidden}/thumbnail",
         lambda w: {"params": _in(w, "open") | {"size": 128}},
+    ),
+    "diff of the restricted directory": (
+        "GET",
+        "/projects/{project}/diff",
+        lambda w: {"params": {"base": 1, "head": w["version"], "directory": w["secret"]}},
+    ),
+    "label stats of the restricted directory": (
+        "GET",
+        "/projects/{project}/label-stats",
+        lambda w: {"params": _in(w, "secret")},
     ),
     "project history": ("GET", "/projects/{project}/history", lambda w: {}),
     "everyone's commits": ("GET", "/projects/{project}/commits", lambda w: {}),

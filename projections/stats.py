@@ -1,0 +1,73 @@
+"""Label statistics of a scope at a version: instances and files per label, counted in SQL.
+
+The counts come from ``label_counts`` (a file's instances of each label, kept by the
+projector for slices), so a statistic over 100,000 files groups one row per file and label
+rather than every instance.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, Select, func, select
+
+from annolog.core.query import Expr
+from annolog.projections.queries import read_scope
+from annolog.projections.readmodels import LabelCount, ProjectView
+from annolog.projections.tables import RowsAt, label_counts, labels, valid_at
+
+
+def label_stats(
+    db: Connection,
+    project: ProjectView,
+    version: int,
+    *,
+    directory_ids: Sequence[UUID] | None,
+    expr: Expr | None,
+) -> tuple[int, list[LabelCount]]:
+    """How many files the scope holds at ``version`` (in ``directory_ids``, None: in any
+    directory; matching ``expr`` when given), and each label's instances and files among them.
+
+    >>> files, counts = label_stats(db, project, 7, directory_ids=None, expr=None)  # doctest: +SKIP
+    """
+
+    def read(ids: Select[Any], rows: RowsAt) -> tuple[int, list[LabelCount]]:
+        total = db.execute(select(func.count()).select_from(ids.subquery())).scalar_one()
+        return int(total), _per_label(db, project.project_id, version, ids, rows)
+
+    return read_scope(db, project, version, directory_ids, expr, read)
+
+
+def _per_label(db: Connection, project_id: UUID, version: int, ids: Select[Any], rows: RowsAt) -> list[LabelCount]:
+    """Every label defined at ``version`` by class index, joined to its counts among ``ids``:
+    a label no file has still shows, with zeros."""
+    counted = (
+        select(
+            label_counts.c.label,
+            func.sum(label_counts.c["count"]).label("instances"),
+            func.count().label("files"),
+        )
+        .where(
+            label_counts.c.project_id == project_id,
+            rows.of(label_counts),
+            label_counts.c["count"] > 0,
+            label_counts.c.file_id.in_(ids.subquery().select()),
+        )
+        .group_by(label_counts.c.label)
+        .subquery()
+    )
+    query = (
+        select(
+            labels.c.name,
+            labels.c.class_index,
+            func.coalesce(counted.c.instances, 0),
+            func.coalesce(counted.c.files, 0),
+        )
+        .select_from(labels.outerjoin(counted, counted.c.label == labels.c.name))
+        .where(labels.c.project_id == project_id, valid_at(labels, version))
+        .order_by(labels.c.class_index)
+    )
+    return [
+        LabelCount(label=name, class_index=index, instances=int(instances), files=int(files))
+        for name, index, instances, files in db.execute(query)
+    ]
