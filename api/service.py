@@ -164,11 +164,16 @@ class Service:
         return self._listened().wait_until(ready, timeout_s)
 
     async def watch_async(
-        self, ready: Callable[[], Awaitable[bool]], timeout_s: float, *, recheck_s: float | None = None
+        self,
+        ready: Callable[[], Awaitable[bool]],
+        timeout_s: float,
+        *,
+        project: UUID | None = None,
+        recheck_s: float | None = None,
     ) -> bool:
-        """``watch`` for a coroutine (a live stream), holding no thread while it waits; see
-        ``Progress.await_until`` for ``recheck_s``."""
-        return await self._listened().await_until(ready, timeout_s, recheck_s=recheck_s)
+        """``watch`` for a coroutine (a live stream), holding no thread while it waits, and
+        woken only by batches of ``project`` when given (see ``Progress.await_until``)."""
+        return await self._listened().await_until(ready, timeout_s, project=project, recheck_s=recheck_s)
 
     def close(self) -> None:
         """Release the log, the database pool and the listener thread."""

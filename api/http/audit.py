@@ -85,18 +85,21 @@ def change_stream(session: Session, scope: Scope, start: Cursor, token_holds: Ca
     while it waits (see ``_events``).
     """
     session.changes(scope, after=start, limit=1)
+    project_id = session.project(scope.project).project_id
     return StreamingResponse(
-        _events(session, scope, start, token_holds),
+        _events(session, scope, project_id, start, token_holds),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-async def _events(session: Session, scope: Scope, start: Cursor, token_holds: Callable[[], bool]) -> AsyncIterator[str]:
+async def _events(
+    session: Session, scope: Scope, project_id: UUID, start: Cursor, token_holds: Callable[[], bool]
+) -> AsyncIterator[str]:
     """SSE frames: one ``change`` per history entry, its id the cursor to resume after.
 
-    Waits on the projector's progress without a thread; only the reads (the changes, the
-    token) borrow one. The stream ends once its token no longer holds (checked at least
+    Waits on the projector's progress in the stream's project without a thread; only the
+    reads (the changes, the token) borrow one. The stream ends once its token no longer holds (checked at least
     every heartbeat), or when the client goes away (Starlette cancels this generator);
     roles are checked again on every read of the changes.
     """
@@ -108,7 +111,7 @@ async def _events(session: Session, scope: Scope, start: Cursor, token_holds: Ca
 
     yield "retry: 1000\n\n"
     while True:
-        any_arrived = await session.service.watch_async(arrived, HEARTBEAT_S, recheck_s=RECHECK_S)
+        any_arrived = await session.service.watch_async(arrived, HEARTBEAT_S, project=project_id, recheck_s=RECHECK_S)
         if not await _read(token_holds):
             return
         if not any_arrived:
