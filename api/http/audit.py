@@ -99,9 +99,9 @@ async def _events(
     """SSE frames: one ``change`` per history entry, its id the cursor to resume after.
 
     Waits on the projector's progress in the stream's project without a thread; only the
-    reads (the changes, the token) borrow one. The stream ends once its token no longer holds (checked at least
-    every heartbeat), or when the client goes away (Starlette cancels this generator);
-    roles are checked again on every read of the changes.
+    reads (the changes, the token) borrow one. The stream ends once its token no longer
+    holds (checked at least every heartbeat), or when the client goes away (Starlette
+    cancels this generator); roles are checked again on every read of the changes.
     """
     found: list[HistoryEntry] = []
 
