@@ -46,10 +46,14 @@ def announce(db: Connection, projects: Collection[UUID]) -> None:
 
 
 def announced(payloads: Collection[str]) -> set[UUID] | None:
-    """The projects NOTIFY ``payloads`` name; None (every project) if one names none."""
+    """The projects NOTIFY ``payloads`` name; None (every project) if one names none, or names
+    something that is no project id (anyone who may connect can NOTIFY on the channel)."""
     if not all(payloads):
         return None
-    return {UUID(text) for payload in payloads for text in payload.split(",")}
+    try:
+        return {UUID(text) for payload in payloads for text in payload.split(",")}
+    except ValueError:
+        return None
 
 
 class Progress:

@@ -126,3 +126,7 @@ def test_a_notification_names_its_projects_and_an_empty_one_names_them_all() -> 
 
     assert announced([f"{a},{b}", str(a)]) == {a, b}
     assert announced([str(a), ""]) is None  # a batch of too many projects, or an older projector
+
+
+def test_a_notification_that_names_no_project_id_wakes_everyone_rather_than_stopping_the_listener() -> None:
+    assert announced([str(uuid4()), "not-a-uuid"]) is None
