@@ -326,12 +326,18 @@ class Session:
         **filters: Any,
     ) -> list[HistoryEntry]:
         """Every change to the file, instance, directory or array (or, for admins, the project),
-        filtered by ``actor``, ``event``, ``since``/``until`` and paged ``after``/``limit``."""
+        filtered by ``actor``, ``event``, ``since``/``until`` and paged ``after``/``limit``.
+
+        A file's history names the directories it joined and left; those the actor may not
+        read (now) are left out, so a mirror into a restricted directory stays unseen.
+        """
         with self.service.reading() as db:
             view, granted = self._project(db, project)
             self._may_audit(
                 db, view, granted, file_id=file_id, instance_id=instance_id, directory_id=directory_id, array=array
             )
+            auditor = granted.get(PROJECT_SCOPE, 0) >= ADMIN
+            every = queries.list_directories(db, view, view.version)
             return audit.history_of(
                 db,
                 view.project_id,
@@ -339,6 +345,7 @@ class Session:
                 file_id=file_id,
                 directory_id=directory_id,
                 array=array,
+                in_directories=None if auditor else [d.directory_id for d in _readable(every, granted)],
                 **filters,
             )
 

@@ -42,6 +42,7 @@ def history_of(
     file_id: UUID | None = None,
     directory_id: UUID | None = None,
     array: str | None = None,
+    in_directories: Sequence[UUID] | None = None,
     actor: str | None = None,
     event: str | None = None,
     since: int | None = None,
@@ -50,8 +51,14 @@ def history_of(
     limit: int = 1000,
 ) -> list[HistoryEntry]:
     """Changes to the entity, the file (with its instances), the directory or the array, oldest first,
-    filtered by actor, event type and version range; keyset-paged after ``after``."""
+    filtered by actor, event type and version range; keyset-paged after ``after``.
+
+    ``in_directories`` (None: all) keeps, of the changes that name a directory (a file added,
+    mirrored or removed there), only those naming one of them.
+    """
     where: list[ColumnElement[bool]] = [history.c.project_id == project_id, _after(after)]
+    if in_directories is not None:
+        where.append(history.c.directory_id.is_(None) | history.c.directory_id.in_(in_directories))
     if entity_id is not None:
         where.append(history.c.entity_id == str(entity_id))
     if file_id is not None:

@@ -199,6 +199,24 @@ def test_a_file_removed_from_an_open_directory_stays_open_to_the_project(
     assert annotator.commit(project.name, draw).status_code == 200
 
 
+def test_the_history_of_an_open_file_names_no_restricted_directory_it_was_mirrored_into(
+    url: str, tokens: Tokens, owner: Person
+) -> None:
+    viewer = Person(url, tokens, "viewer")
+    project = _project(owner, (viewer, "viewer"))
+    folder, secret = project.directory.new("open"), project.directory.new("top-secret", access_type="restricted")
+    photo = folder.add_file(jpeg("olive"), name="o.jpg")
+    secret.add(photo)
+    history = f"/projects/{project.name}/history"
+
+    seen = viewer.http.get(history, params={"file": str(photo.id)})
+    audited = owner.http.get(history, params={"file": str(photo.id)})
+
+    assert seen.status_code == 200 and [e["event"] for e in seen.json()] == ["FileAdded", "FileAdded"]
+    assert "top-secret" not in seen.text and str(secret.id) not in seen.text
+    assert [e["event"] for e in audited.json()] == ["FileAdded", "FileAdded", "FileMirrored"]
+
+
 def test_a_saved_slice_of_a_restricted_directory_needs_a_grant_to_it(url: str, tokens: Tokens, owner: Person) -> None:
     viewer, insider = Person(url, tokens, "viewer"), Person(url, tokens, "insider")
     project = _project(owner, (viewer, "viewer"), (insider, "viewer"))
