@@ -1,5 +1,6 @@
 """The diff of two versions: the files added to and removed from a set of directories, and
-the instances added, changed and deleted on the files in them at both versions.
+the instances added, changed and deleted (and the metadata changed) on the files in them at
+both versions.
 
 Which files differ is one query over the rows whose validity starts or ends between the two
 versions, keyset-paged by file id; only those files are then read, at both versions, and
@@ -10,12 +11,12 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, case, exists, func, literal, or_, select
+from sqlalchemy import Connection, Table, and_, case, exists, func, literal, or_, select
 
 from annolog.core.errors import InvalidInputError
 from annolog.projections.queries import files_by_id
 from annolog.projections.readmodels import FileChange, FileView, InstanceChange, InstanceView
-from annolog.projections.tables import instances, memberships, valid_at
+from annolog.projections.tables import files, instances, memberships, valid_at
 
 
 class _Candidate(NamedTuple):
@@ -40,17 +41,19 @@ def diff_page(
     """Up to ``limit`` changed files of ``directory_ids`` (None: of any directory) from ``base``
     to ``head``, by file id after ``after``, and the id the next page starts after (None: none).
 
-    A page is full unless it is the last: files whose changes cancel out are read past.
+    A page is full unless it is the last, and a next page is named only when there is a
+    change on it: candidates are read one past the page, and those whose changes cancel
+    out are read past.
     """
     if limit < 1:
         raise InvalidInputError(f"limit must be at least 1, got {limit}")
     changes: list[FileChange] = []
     while True:
-        found = _candidates(db, project_id, base, head, directory_ids, after=after, limit=limit)
+        found = _candidates(db, project_id, base, head, directory_ids, after=after, limit=limit + 1)
         changes += _compared(db, project_id, base, head, found)
-        if len(changes) > limit or (len(changes) == limit and len(found) == limit):
+        if len(changes) > limit:
             return changes[:limit], changes[limit - 1].file_id
-        if len(found) < limit:
+        if len(found) <= limit:
             return changes, None
         after = found[-1].file_id
 
@@ -66,7 +69,7 @@ def _candidates(
     limit: int,
 ) -> list[_Candidate]:
     """The files in the directories at base or head, in id order, that are at only one of
-    them or whose instance rows changed in between."""
+    them or whose own rows (metadata) or instance rows changed in between."""
     at_base, at_head = valid_at(memberships, base), valid_at(memberships, head)
     in_base = func.max(case((at_base, 1), else_=0))
     in_head = func.max(case((at_head, 1), else_=0))
@@ -74,7 +77,11 @@ def _candidates(
         select(memberships.c.file_id, in_base, in_head)
         .where(memberships.c.project_id == project_id, at_base | at_head)
         .group_by(memberships.c.file_id)
-        .having(or_(in_base != in_head, _instances_touched(project_id, base, head)))
+        .having(
+            or_(
+                in_base != in_head, _touched(files, project_id, base, head), _touched(instances, project_id, base, head)
+            )
+        )
         .order_by(memberships.c.file_id)
         .limit(limit)
     )
@@ -85,17 +92,18 @@ def _candidates(
     return [_Candidate(r[0], bool(r[1]), bool(r[2])) for r in db.execute(query)]
 
 
-def _instances_touched(project_id: UUID, base: int, head: int) -> Any:
-    """Whether the membership's file has an instance row that began or ended in (base, head]."""
+def _touched(table: Table, project_id: UUID, base: int, head: int) -> Any:
+    """Whether the membership's file has a row in ``table`` (its own, or its instances') that
+    began or ended in (base, head]."""
 
     def within(column: Any) -> Any:
         return and_(column > base, column <= head)
 
     return exists(
         select(literal(1)).where(
-            instances.c.project_id == project_id,
-            instances.c.file_id == memberships.c.file_id,
-            or_(within(instances.c.valid_from), within(instances.c.valid_to)),
+            table.c.project_id == project_id,
+            table.c.file_id == memberships.c.file_id,
+            or_(within(table.c.valid_from), within(table.c.valid_to)),
         )
     )
 
@@ -117,7 +125,7 @@ def _file_change(before: FileView | None, after: FileView | None) -> FileChange 
     if after is None:
         return FileChange(**_named(before), change="removed", before=before, after=None)
     changed = _instance_changes(before.instances, after.instances)
-    if not changed:
+    if not changed and before.metadata == after.metadata:
         return None
     return FileChange(**_named(after), change="changed", before=before, after=after, instances=changed)
 

@@ -76,7 +76,8 @@ class InstanceChange(ReadModel):
 
 class FileChange(ReadModel):
     """A file between two versions: added to or removed from the diff's directories, or changed
-    (its instances); ``before``/``after`` are the file with its instances at base/head."""
+    (its instances or its metadata); ``before``/``after`` are the file with its instances at
+    base/head."""
 
     file_id: UUID
     name: str

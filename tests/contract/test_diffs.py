@@ -130,6 +130,28 @@ class DiffContract:
         assert pages == [added[0:3], added[3:6], added[6:7]]
         assert [f.file_id for f in project.diff(base, "latest", directory=street).files] == added
 
+    def test_a_last_page_that_ends_at_the_limit_names_no_next_page(self, project: annolog.Project) -> None:
+        street = project.directory.new("street")
+        base = project.tag("base")
+        added = [street.add_file(jpeg(), name=f"new-{i}.jpg").id for i in range(4)]
+
+        first = project.backend.diff(project.name, base, project.version, limit=2)
+        second = project.backend.diff(project.name, base, project.version, after=first.next_after, limit=2)
+
+        assert [f.file_id for f in first.files] == added[:2] and first.next_after == added[1]
+        assert [f.file_id for f in second.files] == added[2:] and second.next_after is None
+
+    def test_a_file_whose_metadata_changed_is_a_change_with_both_metadata(self, project: annolog.Project) -> None:
+        photo = project.directory.new("street").add_file(jpeg(), name="a.jpg", metadata={"weather": "sun"})
+        project.tag("before")
+        photo.set_metadata({"weather": "rain"})
+
+        (changed,) = project.diff("before", "latest").files
+
+        assert (changed.name, changed.change, changed.instances) == ("a.jpg", "changed", ())
+        assert changed.before is not None and changed.after is not None
+        assert (changed.before.metadata, changed.after.metadata) == ({"weather": "sun"}, {"weather": "rain"})
+
     def test_a_diff_refuses_base_after_head_and_versions_that_do_not_exist(self, project: annolog.Project) -> None:
         project.directory.new("street")
         latest = project.version
