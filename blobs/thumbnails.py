@@ -2,7 +2,7 @@
 
 import io
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from annolog.blobs.media import IMAGE_MEDIA_TYPES, opened_image, refused_as_invalid
 from annolog.core.errors import InvalidInputError
@@ -61,14 +61,32 @@ def make_thumbnail(data: bytes, *, sha256: str, name: str, media_type: str, size
     return Thumbnail(sha256=sha256, size=size, media_type=encoded_type, data=encoded)
 
 
+_WIDE_MODES = frozenset({"I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
+"""Pillow's 16- and 32-bit single-channel modes: converting them to 8 bits clips every value
+past 255 (a 16-bit scan comes out white), so they are stretched to 0-255 first."""
+
+
 def _encoded(image: "Image") -> tuple[str, bytes]:
-    """PNG when the image has transparency (JPEG has none), JPEG otherwise; its colour
-    profile is kept and its EXIF dropped, so no viewer turns the upright pixels again."""
+    """PNG when the image has transparency (JPEG has none), JPEG otherwise. Its colour profile
+    is kept only while its pixels keep their mode (a CMYK profile on RGB pixels would be
+    wrong), and its EXIF is dropped, so no viewer turns the upright pixels again."""
     out, profile = io.BytesIO(), image.info.get("icc_profile")
+    if image.mode in _WIDE_MODES:
+        image, profile = _stretched(image), None
     if image.has_transparency_data:
-        image.convert("RGBA").save(out, "PNG", icc_profile=profile)
+        if image.mode != "RGBA":
+            image, profile = image.convert("RGBA"), None
+        image.save(out, "PNG", icc_profile=profile)
         return "image/png", out.getvalue()
     if image.mode not in ("RGB", "L"):
-        image = image.convert("RGB")
+        image, profile = image.convert("RGB"), None
     image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, icc_profile=profile)
     return "image/jpeg", out.getvalue()
+
+
+def _stretched(image: "Image") -> "Image":
+    """A wide single-channel image as 8-bit grey, its darkest value black and its brightest white."""
+    wide = image.convert("F")
+    low, high = cast(tuple[float, float], wide.getextrema())  # one band: its two numbers
+    scale = 255 / (high - low) if high > low else 0.0
+    return wide.point(lambda value: (value - low) * scale).convert("L")

@@ -120,3 +120,25 @@ def test_a_size_not_offered_is_refused_naming_the_sizes_that_are() -> None:
 def test_a_file_that_is_no_image_has_no_thumbnail() -> None:
     with pytest.raises(InvalidInputError, match="file 'photo.jpg' is text/plain, not an image"):
         _thumbnail(b"words", 128, "text/plain")
+
+
+def test_a_16_bit_scan_is_stretched_to_grey_levels_not_clipped_to_white() -> None:
+    ramp = Image.new("I;16", (256, 64))
+    ramp.putdata([x * 256 for _ in range(64) for x in range(256)])  # 0 .. 65280, left to right
+    out = io.BytesIO()
+    ramp.save(out, "PNG")
+
+    thumbnail = _thumbnail(out.getvalue(), 128, "image/png").convert("L")
+
+    left, middle, right = (thumbnail.getpixel((x, 16)) for x in (0, 64, 127))
+    assert isinstance(left, int) and isinstance(middle, int) and isinstance(right, int)
+    assert left < 5 and 100 < middle < 155 and right > 250
+
+
+def test_a_cmyk_jpeg_becomes_rgb_without_its_cmyk_colour_profile() -> None:
+    out = io.BytesIO()
+    Image.new("CMYK", (300, 200), (0, 255, 255, 0)).save(out, "JPEG", icc_profile=b"not an RGB profile")
+
+    thumbnail = _thumbnail(out.getvalue(), 128)
+
+    assert thumbnail.mode == "RGB" and "icc_profile" not in thumbnail.info
