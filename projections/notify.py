@@ -34,6 +34,11 @@ MAX_PAYLOAD = 7999
 fit (about 200) announces itself as an empty payload, which wakes every waiter."""
 
 
+MAX_TOUCHED = 10_000
+"""Projects whose last advance is remembered; past that (a long-lived server, or NOTIFYs naming
+made-up ids) the memory is dropped and every waiter woken once, rather than growing forever."""
+
+
 def announce(db: Connection, projects: Collection[UUID]) -> None:
     """Tell listeners in other processes, when ``db``'s transaction commits, that the views
     of ``projects`` moved on."""
@@ -76,6 +81,9 @@ class Progress:
                 self._everything = self._generation
             for project in projects or ():
                 self._touched[project] = self._generation
+            if len(self._touched) > MAX_TOUCHED:  # forget them all as if everything advanced: one spurious wake-up
+                self._touched.clear()
+                self._everything = self._generation
             self._changed.notify_all()
             woken = [f for f, on in self._futures.items() if on is None or projects is None or on in projects]
             for future in woken:

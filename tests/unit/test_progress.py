@@ -5,6 +5,9 @@ import threading
 import time
 from uuid import uuid4
 
+import pytest
+
+from annolog.projections import notify
 from annolog.projections.notify import Progress, announced
 
 
@@ -130,3 +133,22 @@ def test_a_notification_names_its_projects_and_an_empty_one_names_them_all() -> 
 
 def test_a_notification_that_names_no_project_id_wakes_everyone_rather_than_stopping_the_listener() -> None:
     assert announced([str(uuid4()), "not-a-uuid"]) is None
+
+
+def test_a_server_that_saw_more_projects_than_it_remembers_wakes_everyone_once_and_forgets_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(notify, "MAX_TOUCHED", 3)
+    progress = Progress()
+    waiting = uuid4()
+
+    async def wait() -> bool:
+        seen = progress._seen()
+        for _ in range(4):
+            progress.advance({uuid4()})  # none of them the project waited on
+        await progress._advanced_since(seen, waiting, 5.0)
+        return len(progress._touched) <= 3
+
+    started = time.monotonic()
+    assert asyncio.run(wait())
+    assert time.monotonic() - started < 1
