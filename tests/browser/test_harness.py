@@ -7,7 +7,8 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 
 from annolog.api.settings import Settings
-from tests.browser.conftest import WINDOW, Screenshot
+from tests.browser.chromium import WINDOW
+from tests.browser.conftest import Screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
 

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.chromium import missing
+from tests.conftest import unavailable
+
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,6 +47,7 @@ TINY: dict[str, tuple[str, list[str]]] = {
     "api": ("api", ["--files", "10", "--per-file", "2", "--clients", "1", "2", "--seconds", "1"]),
     "arrays": ("arrays", ["--megabytes", "1", "--side", "32", "--versions", "5"]),
     "thumbnails": ("thumbnails", ["--files", "3", "--image", "320x240", "--clients", "1", "--seconds", "0.5"]),
+    "web": ("web", ["--files", "200", "--instances", "20", "--repeat", "1"]),
 }
 """Each smoke run: the bench module and arguments that make it a run of a few seconds ("{tmp}": a
 fresh folder); every bench module and every mode of one is listed."""
@@ -54,11 +58,18 @@ def test_every_bench_module_has_a_smoke_run() -> None:
     assert benches == {module for module, _ in TINY.values()}
 
 
-@pytest.mark.parametrize("bench", TINY)
+BROWSER = {"web"}
+"""Benches that drive Debian's headless Chromium: marked ``browser``; without it they fail
+under `make test` and are skipped elsewhere, as the browser tests are."""
+
+
+@pytest.mark.parametrize("bench", [pytest.param(b, marks=pytest.mark.browser) if b in BROWSER else b for b in TINY])
 def test_the_bench_runs_to_its_end_at_a_tiny_size(
     bench: str, kafka_bootstrap: str, database_url: str, s3_endpoint: str, tmp_path: Path
 ) -> None:
     module, arguments = TINY[bench]
+    if bench in BROWSER and (absent := missing()):
+        unavailable(f"{' and '.join(absent)} not installed: run scripts/chromium.sh install (make test does)")
     env = {
         **os.environ,
         "ANNOLOG_TEST_KAFKA_BOOTSTRAP": kafka_bootstrap,
