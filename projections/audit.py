@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from typing import Any, get_args
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, exists, or_, select, union_all
 
 from annolog.core.errors import InvalidInputError
 from annolog.core.events import Event
@@ -23,14 +23,34 @@ def _after(cursor: Cursor | None) -> ColumnElement[bool]:
     return or_(history.c.version > version, and_(history.c.version == version, history.c.seq > seq))
 
 
-def _entries(db: Connection, where: Sequence[ColumnElement[bool]], limit: int) -> list[HistoryEntry]:
-    query = (
-        select(history, commits.c.time, commits.c.actor, commits.c.command)
-        .join(commits, commits.c.commit_id == history.c.commit_id)
-        .where(*where)
-        .order_by(history.c.version, history.c.seq)
-        .limit(limit)
-    )
+def _entries(
+    db: Connection,
+    where: Sequence[ColumnElement[bool]],
+    limit: int,
+    *,
+    either: Sequence[ColumnElement[bool]] = (),
+) -> list[HistoryEntry]:
+    """The first ``limit`` entries matching ``where`` (and one of ``either``, which must not
+    overlap), oldest first.
+
+    Each of ``either`` is read as a query of its own, merged after: an OR of two columns
+    lets neither index serve, and a file's history then read and sorted every change of
+    its project (112 ms on a project of 100,000 files, growing with it).
+    """
+
+    def entries(*conditions: ColumnElement[bool]) -> Select[Any]:
+        return (
+            select(history, commits.c.time, commits.c.actor, commits.c.command)
+            .join(commits, commits.c.commit_id == history.c.commit_id)
+            .where(*where, *conditions)
+            .order_by(history.c.version, history.c.seq)
+            .limit(limit)
+        )
+
+    if not either:
+        return [HistoryEntry.model_validate(row._mapping) for row in db.execute(entries())]
+    merged = union_all(*(entries(condition).subquery().select() for condition in either)).subquery()
+    query = select(merged).order_by(merged.c.version, merged.c.seq).limit(limit)
     return [HistoryEntry.model_validate(row._mapping) for row in db.execute(query)]
 
 
@@ -61,8 +81,12 @@ def history_of(
         where.append(history.c.directory_id.is_(None) | history.c.directory_id.in_(in_directories))
     if entity_id is not None:
         where.append(history.c.entity_id == str(entity_id))
-    if file_id is not None:
-        where.append((history.c.file_id == file_id) | (history.c.entity_id == str(file_id)))
+    either: list[ColumnElement[bool]] = []
+    if file_id is not None:  # changes about the file (its instances, memberships), and to the file itself
+        either = [
+            history.c.file_id == file_id,
+            (history.c.entity_id == str(file_id)) & (history.c.file_id.is_(None) | (history.c.file_id != file_id)),
+        ]
     if directory_id is not None:
         where.append(history.c.directory_id == directory_id)
     if array is not None:
@@ -75,7 +99,7 @@ def history_of(
         where.append(history.c.version >= since)
     if until is not None:
         where.append(history.c.version <= until)
-    return _entries(db, where, limit)
+    return _entries(db, where, limit, either=either)
 
 
 def _known(event: str) -> str:
