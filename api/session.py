@@ -197,21 +197,14 @@ class Session:
         elsewhere do not open a restricted directory's files.
         """
         with self.service.reading() as db:
-            view, within = self._scope(db, scope)
-            found = queries.members_among(db, view.project_id, ids, scope.version, within)
-            outside = [i for i in ids if i not in found]
-            if outside:
-                raise NotFoundError(
-                    f"file {outside[0]} is not in {_described(scope)} of project {view.name!r} "
-                    f"at version {scope.version}, or {self.actor} may not read it"
-                )
+            view = self._readable_files(db, scope, ids)
             return queries.files_by_id(db, view.project_id, ids, scope.version)
 
     def mirrors(self, scope: Scope, file_id: UUID) -> list[DirectoryView]:
         """The directories a readable file is in at the scope's version, by name: those the actor
         may read only, so a mirror into a restricted directory stays unseen without its grant."""
-        self.files(scope, [file_id])  # the file itself must be readable through the scope
         with self.service.reading() as db:
+            self._readable_files(db, scope, [file_id])
             view, granted = self._project(db, scope.project)
             holding = queries.directories_holding(db, view.project_id, file_id, scope.version)
             every = queries.list_directories(db, view, scope.version)
@@ -467,6 +460,18 @@ class Session:
             return [directory_id]
         readable = _readable(list(every.values()), granted)
         return None if len(readable) == len(every) else [d.directory_id for d in readable]
+
+    def _readable_files(self, db: Connection, scope: Scope, ids: Sequence[UUID]) -> ProjectView:
+        """The scope's project, once every id is a file of the scope's directories at its version."""
+        view, within = self._scope(db, scope)
+        found = queries.members_among(db, view.project_id, ids, scope.version, within)
+        outside = [i for i in ids if i not in found]
+        if outside:
+            raise NotFoundError(
+                f"file {outside[0]} is not in {_described(scope)} of project {view.name!r} "
+                f"at version {scope.version}, or {self.actor} may not read it"
+            )
+        return view
 
     def _may_audit(
         self,
