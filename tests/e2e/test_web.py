@@ -37,6 +37,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     secret.add(photo)
     hidden = secret.add_file(jpeg("blue"), name="classified.jpg")
     copy = photo.copy(project.directory.new("val"))
+    notes = train.add_file(b"not an image", name="notes.txt")
     project.tag("first")
     tagged = project.version
     late = train.add_file(jpeg("green"), name="late.jpg")
@@ -52,6 +53,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "copy": copy,
         "hidden": hidden,
         "late": late,
+        "notes": notes,
         "tagged": tagged,
         "version": project.version,
     }
@@ -129,7 +131,7 @@ def test_a_stranger_sees_no_project_and_no_page_of_one(world: dict[str, Any]) ->
 def test_a_viewer_sees_the_open_directory_with_each_box_drawn_where_it_is(world: dict[str, Any]) -> None:
     page = _browser(world, "vic").get("/ui/p/cars/v/latest/d/train")
     assert page.status_code == 200
-    assert "street.jpg" in page.text and "<strong>2</strong> files" in page.text
+    assert "street.jpg" in page.text and "<strong>3</strong> files" in page.text
     assert 'viewBox="0 0 64 48"' in page.text
     box = re.search(rf'<rect ([^>]*)data-instance="{world["box"].id}"', page.text)
     assert box is not None
@@ -197,8 +199,8 @@ def test_keyset_pages_show_every_file_once_and_carry_the_slice(
         seen += re.findall(r'<li class="tile" data-file="([^"]+)"', page.text)
         following = re.search(r'<a rel="next" href="([^"]+)"', page.text)
         path = following[1].replace("&amp;", "&") if following else ""
-    assert sorted(seen) == sorted(str(f.id) for f in (world["photo"], world["late"]))
-    assert len(seen) == 2
+    assert sorted(seen) == sorted(str(f.id) for f in (world["photo"], world["notes"], world["late"]))
+    assert len(seen) == 3
 
 
 def test_a_tag_shows_the_directory_as_it_was_and_latest_as_it_is(world: dict[str, Any]) -> None:
@@ -253,3 +255,50 @@ def test_pages_allow_nothing_from_other_origins_and_are_never_cached(world: dict
 def test_an_address_with_no_page_is_a_404_page(world: dict[str, Any]) -> None:
     response = _browser(world).get("/ui/p/cars/nothing-here")
     assert (response.status_code, response.headers["content-type"][:9]) == (404, "text/html")
+
+
+def test_the_grid_shows_thumbnails_cached_for_good_and_304_when_the_browser_holds_them(world: dict[str, Any]) -> None:
+    browser, photo, version = _browser(world, "vic"), world["photo"], world["version"]
+    grid = browser.get("/ui/p/cars/v/latest/d/train").text
+    src = f"/ui/p/cars/v/{version}/f/{photo.id}/thumbnail?size=256&amp;d=train"
+    assert f'<image href="{src}"' in grid
+    response = browser.get(src.replace("&amp;", "&"))
+    assert (response.status_code, response.headers["content-type"]) == (200, "image/jpeg")
+    assert response.headers["cache-control"] == "private, max-age=31536000, immutable"
+    assert response.headers["etag"] == f'"{photo.sha256}-256"'
+    again = browser.get(src.replace("&amp;", "&"), headers={"If-None-Match": response.headers["etag"]})
+    assert (again.status_code, again.content) == (304, b"")
+
+
+def test_a_file_that_is_no_image_shows_a_placeholder_not_a_broken_image(world: dict[str, Any]) -> None:
+    browser, notes = _browser(world, "vic"), world["notes"]
+    tile = re.search(rf'data-file="{notes.id}">(.*?)</li>', browser.get("/ui/p/cars/v/latest/d/train").text, re.S)
+    assert tile is not None and 'class="thumb no-image">text/plain' in tile[1] and "<image" not in tile[1]
+    response = browser.get(f"/ui/p/cars/v/{world['version']}/f/{notes.id}/thumbnail?d=train")
+    assert (response.status_code, response.headers["location"]) == (307, "/ui/static/no-thumbnail.svg")
+    placeholder = browser.get(response.headers["location"])
+    assert (placeholder.status_code, placeholder.headers["content-type"]) == (200, "image/svg+xml")
+
+
+def test_a_thumbnail_size_not_offered_is_a_422_naming_the_sizes(world: dict[str, Any]) -> None:
+    path = f"/ui/p/cars/v/{world['version']}/f/{world['photo'].id}/thumbnail?size=300&d=train"
+    response = _browser(world, "vic").get(path)
+    assert response.status_code == 422 and "128, 256, 512" in response.text
+
+
+def test_a_restricted_files_thumbnail_is_refused_to_a_reader_without_the_grant(world: dict[str, Any]) -> None:
+    browser, hidden, version = _browser(world, "vic"), world["hidden"].id, world["version"]
+    assert browser.get(f"/ui/p/cars/v/{version}/f/{hidden}/thumbnail?d=secret").status_code == 403
+    assert browser.get(f"/ui/p/cars/v/{version}/f/{hidden}/thumbnail").status_code == 404
+
+
+def test_tags_are_listed_with_their_project_and_offered_by_the_version_picker(world: dict[str, Any]) -> None:
+    browser = _browser(world, "vic")
+    assert (
+        '<a class="tag" href="/ui/p/cars/v/first/" title="v{}">first</a>'.format(world["tagged"])
+        in browser.get("/ui/").text
+    )
+    at_tag = browser.get("/ui/p/cars/v/first/d/train").text
+    assert f'<option value="first">v{world["tagged"]}</option>' in at_tag
+    assert '<span class="tag">first</span>' in at_tag  # the version shown is the tag's
+    assert '<span class="tag">first</span>' not in browser.get("/ui/p/cars/v/latest/d/train").text

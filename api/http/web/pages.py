@@ -27,7 +27,9 @@ router = APIRouter(prefix=urls.ROOT, route_class=PageRoute, include_in_schema=Fa
 
 @router.get("/")
 def projects(request: Request, session: PageSessionDep) -> Response:
-    return page(request, "projects.html", session=session, projects=session.projects())
+    listed = session.projects()
+    tags = {p.name: session.tags(p.name) for p in listed}
+    return page(request, "projects.html", session=session, projects=listed, tags=tags)
 
 
 @router.get("/p/{project}/at")

@@ -10,6 +10,13 @@ from uuid import UUID
 
 ROOT = "/ui"
 
+GRID_THUMBNAIL = 256
+"""The thumbnail size a grid tile shows: tiles are 180-260 CSS pixels wide. One size, since
+an SVG ``<image>`` (which keeps boxes and image in one frame) has no ``srcset``."""
+SIDE_BY_SIDE_THUMBNAIL = 512
+"""The size a diff's before and after show at, two to a row."""
+NO_THUMBNAIL = f"{ROOT}/static/no-thumbnail.svg"
+
 
 def _part(text: str) -> str:
     return quote(text, safe="")
@@ -47,10 +54,9 @@ def image(project: str, version: int, file_id: UUID, *, directory: str | None = 
     return f"{file(project, version, file_id)}/image" + _query(d=directory)
 
 
-def thumbnail(project: str, version: int, file_id: UUID, *, directory: str | None = None) -> str:
-    """The one place a grid tile's image comes from: the full image until ``Session.thumbnail``
-    (branch web-thumbs) lands; then this names ``.../thumbnail?size=256&d=...`` instead."""
-    return image(project, version, file_id, directory=directory)
+def thumbnail(project: str, version: int, file_id: UUID, *, directory: str | None = None, size: int = 256) -> str:
+    """A file's thumbnail; like ``image``, by version number, so the browser caches it for good."""
+    return f"{file(project, version, file_id)}/thumbnail" + _query(size=size, d=directory)
 
 
 def audit(project: str, **filters: str | int | None) -> str:
