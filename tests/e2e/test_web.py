@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 import annolog
 from annolog.api.bootstrap import build_service
 from annolog.api.http import create_app
-from annolog.api.http.web import pages
+from annolog.api.http.web import diffs, pages
 from annolog.api.settings import load_settings
 from annolog.api.tokens import Tokens
 from annolog.core import AddInstance
@@ -25,7 +25,8 @@ COOKIE = "annolog_session"
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A project with an open directory (a photo mirrored into a restricted directory and copied
-    into another open one), a restricted one; a tag before the last file; a rejected commit."""
+    into another open one, and a text file), a restricted one; a tag before the photo's box
+    moved, a second box and the last file; a rejected commit."""
     service = build_service(load_settings(data_dir=tmp_path_factory.mktemp("web") / "data"))
     owner = annolog.Client(service, actor="olive")
     project = owner.create_project("cars", labels=["car", "person"])
@@ -33,13 +34,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     photo = train.add_file(jpeg(), name="street.jpg")
     box = photo.add_instance("car", box=(4, 6, 30, 20), attributes={"occluded": True})
     photo.add_instance("person", kind="polygon", points=[(2, 2), (20, 5), (10, 30)])
-    box.update(box=(5, 6, 31, 21))
     secret.add(photo)
     hidden = secret.add_file(jpeg("blue"), name="classified.jpg")
     copy = photo.copy(project.directory.new("val"))
     notes = train.add_file(b"not an image", name="notes.txt")
     project.tag("first")
     tagged = project.version
+    box.update(box=(5, 6, 31, 21))
+    second = photo.add_instance("car", box=(40, 10, 60, 30))
     late = train.add_file(jpeg("green"), name="late.jpg")
     with pytest.raises(NotFoundError):  # judged and rejected: no such file
         project.execute([AddInstance(file_id=hidden.id.hex[::-1], label="car", kind="box", points=((1, 1), (2, 2)))])
@@ -50,6 +52,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "token": {who: tokens.create(who, created_by="test") for who in ("olive", "vic", "stranger")},
         "photo": photo,
         "box": box,
+        "second": second,
         "copy": copy,
         "hidden": hidden,
         "late": late,
@@ -302,3 +305,80 @@ def test_tags_are_listed_with_their_project_and_offered_by_the_version_picker(wo
     assert f'<option value="first">v{world["tagged"]}</option>' in at_tag
     assert '<span class="tag">first</span>' in at_tag  # the version shown is the tag's
     assert '<span class="tag">first</span>' not in browser.get("/ui/p/cars/v/latest/d/train").text
+
+
+def _changes(page: str) -> dict[str, str]:
+    return dict(re.findall(r'<li class="file-change [a-z]+" data-file="([^"]+)" data-change="([a-z]+)"', page))
+
+
+def test_the_diff_of_two_tags_shows_files_added_and_instances_changed_drawn_before_and_after(
+    world: dict[str, Any],
+) -> None:
+    photo, box, second = world["photo"], world["box"], world["second"]
+    response = _browser(world, "vic").get("/ui/p/cars/diff", params={"base": "first", "head": "latest", "d": "train"})
+    assert response.status_code == 200
+    assert _changes(response.text) == {str(photo.id): "changed", str(world["late"].id): "added"}
+    before, after = re.findall(r'<figure class="(?:before|after)">(.*?)</figure>', response.text, re.S)[:2]
+    assert re.search(rf'<rect x="4" y="6" width="26" height="14" [^>]*data-instance="{box.id}" class="changed"', before)
+    assert re.search(rf'<rect x="5" y="6" width="26" height="15" [^>]*data-instance="{box.id}" class="changed"', after)
+    assert f'data-instance="{second.id}" class="added"' in after and str(second.id) not in before
+    assert f"/ui/p/cars/v/{world['tagged']}/f/{photo.id}/thumbnail?size=512&amp;d=train" in before
+    assert re.search(rf'<tr data-instance="{second.id}" class="added">', response.text)
+
+
+def test_diff_pages_carry_the_versions_as_written_so_a_tagged_diff_stays_a_tagged_diff(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(diffs, "PAGE_SIZE", 1)
+    browser, seen, path = _browser(world, "vic"), {}, "/ui/p/cars/diff?base=first&head=latest&d=train"
+    while path:
+        assert path.startswith("/ui/p/cars/diff?base=first&head=latest&d=train")
+        page = browser.get(path).text
+        seen |= _changes(page)
+        following = re.search(r'<a rel="next" href="([^"]+)"', page)
+        path = following[1].replace("&amp;", "&") if following else ""
+    assert seen == {str(world["photo"].id): "changed", str(world["late"].id): "added"}
+
+
+def test_a_diff_from_a_newer_to_an_older_version_is_a_422_saying_to_swap_them(world: dict[str, Any]) -> None:
+    response = _browser(world, "vic").get("/ui/p/cars/diff", params={"base": "latest", "head": "first"})
+    assert response.status_code == 422 and "swap them" in response.text
+
+
+def test_the_diff_form_alone_asks_for_the_versions_and_head_defaults_to_latest(world: dict[str, Any]) -> None:
+    page = _browser(world, "vic").get("/ui/p/cars/diff").text
+    assert '<input name="head" value="latest"' in page and "file-change" not in page
+
+
+def test_a_diff_of_a_restricted_directory_is_refused_without_its_grant(world: dict[str, Any]) -> None:
+    response = _browser(world, "vic").get("/ui/p/cars/diff", params={"base": "1", "head": "latest", "d": "secret"})
+    assert response.status_code == 403 and "classified.jpg" not in response.text
+
+
+def test_the_directory_page_links_to_the_changes_since_each_tag(world: dict[str, Any]) -> None:
+    page = _browser(world, "vic").get("/ui/p/cars/v/latest/d/train").text
+    assert '<a href="/ui/p/cars/diff?base=first&amp;head=latest&amp;d=train">first</a>' in page
+
+
+def _stats_row(page: str, label: str) -> dict[str, str]:
+    row = re.search(rf'<tr data-label="{label}">(.*?)</tr>', page, re.S)
+    assert row is not None, label
+    cells = re.findall(r'<td class="number (?:delta )?([a-z-]+)">(.*?)</td>', row[1], re.S)
+    return {name: re.sub(r"<[^>]+>", "", value).strip() for name, value in cells}
+
+
+def test_label_statistics_count_instances_and_files_per_label_and_their_change_since_a_tag(
+    world: dict[str, Any],
+) -> None:
+    page = _browser(world, "vic").get("/ui/p/cars/v/latest/stats", params={"since": "first", "d": "train"}).text
+    assert _stats_row(page, "car") == {"instances": "2", "instances-delta": "+1", "files": "1", "files-delta": "0"}
+    assert _stats_row(page, "person") == {"instances": "1", "instances-delta": "0", "files": "1", "files-delta": "0"}
+    assert re.search(r"<strong>3</strong> files\s*\(<ins>\+1</ins> since", page)
+    car = re.search(r'<tr data-label="car">.*?</tr>', page, re.S)
+    assert car is not None and '<rect width="100.0" height="10"' in car[0]  # the most instances: a full bar
+
+
+def test_label_statistics_without_another_version_have_no_change_column(world: dict[str, Any]) -> None:
+    page = _browser(world, "vic").get("/ui/p/cars/v/first/stats", params={"d": "train"}).text
+    assert _stats_row(page, "car") == {"instances": "1", "files": "1"}
+    assert "Δ" not in page

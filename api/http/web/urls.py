@@ -59,6 +59,22 @@ def thumbnail(project: str, version: int, file_id: UUID, *, directory: str | Non
     return f"{file(project, version, file_id)}/thumbnail" + _query(size=size, d=directory)
 
 
+def diff(
+    project: str,
+    base: str | int | None = None,
+    head: str | int | None = None,
+    *,
+    directory: str | None = None,
+    after: UUID | None = None,
+) -> str:
+    """What changed from ``base`` to ``head``, each as written (a number, a tag or ``latest``)."""
+    return f"{ROOT}/p/{_part(project)}/diff" + _query(base=base, head=head, d=directory, after=after)
+
+
+def stats(project: str, version: str | int, *, directory: str | None = None, since: str | int | None = None) -> str:
+    return f"{ROOT}/p/{_part(project)}/v/{_part(str(version))}/stats" + _query(since=since, d=directory)
+
+
 def audit(project: str, **filters: str | int | None) -> str:
     return f"{ROOT}/p/{_part(project)}/audit" + _query(**filters)
 
