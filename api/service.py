@@ -7,7 +7,7 @@ calls this in-process when embedded; the HTTP API calls the same methods on the 
 """
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -177,10 +177,19 @@ class Service:
     def watch(self, ready: Callable[[], bool], timeout_s: float) -> bool:
         """Wait until ``ready()`` holds, re-checking each time the projector commits a batch
         (PostgreSQL NOTIFY on the server stack); False if ``timeout_s`` passed first."""
-        if self._listener is None and self.engine.dialect.name == "postgresql":
-            with self._listener_lock:
-                self._listener = self._listener or PostgresListener(self.engine, self.progress)
-        return self.progress.wait_until(ready, timeout_s)
+        return self._listened().wait_until(ready, timeout_s)
+
+    async def watch_async(
+        self,
+        ready: Callable[[], Awaitable[bool]],
+        timeout_s: float,
+        *,
+        project: UUID | None = None,
+        recheck_s: float | None = None,
+    ) -> bool:
+        """``watch`` for a coroutine (a live stream), holding no thread while it waits, and
+        woken only by batches of ``project`` when given (see ``Progress.await_until``)."""
+        return await self._listened().await_until(ready, timeout_s, project=project, recheck_s=recheck_s)
 
     def close(self) -> None:
         """Release the log, the database pool, the listener thread and the thumbnail cache."""
@@ -189,6 +198,13 @@ class Service:
         self.log.close()
         self.thumbnails.close()
         self.engine.dispose()
+
+    def _listened(self) -> Progress:
+        """``progress``, advanced from here on by each batch another process projects (PostgreSQL)."""
+        if self._listener is None and self.engine.dialect.name == "postgresql":
+            with self._listener_lock:
+                self._listener = self._listener or PostgresListener(self.engine, self.progress)
+        return self.progress
 
     def _projected_until(self, partition: int) -> int:
         with self.reading() as db:

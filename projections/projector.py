@@ -241,7 +241,7 @@ class Projector:
                 .where(log_positions.c.partition == partition)
                 .values(next_offset=records[-1].position.offset + 1)
             )
-            announce(db)
+            announce(db, {r.commit.project_id for r in records if isinstance(r, LogRecord)})
         return len(records)
 
     def catch_up(self, partitions: Iterable[int] | None = None, *, until: Mapping[int, int] | None = None) -> int:

@@ -4,6 +4,7 @@
 """
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from annolog.api.http import arrays, audit, diffs, files, problems, projects, system, web
 from annolog.api.http.deps import printable_parameters
@@ -12,8 +13,12 @@ from annolog.api.tokens import Tokens
 
 
 def create_app(service: Service, *, tokens: Tokens | None = None) -> FastAPI:
-    """The API over ``service``; it keeps no state of its own, so processes can run side by side."""
-    app = FastAPI(
+    """The API over ``service``; it keeps no state of its own, so processes can run side by side.
+
+    Its docs (/docs, /redoc) load their scripts and styles from this server, not from a CDN,
+    so they work on a machine without internet.
+    """
+    app = FastAPIOffline(
         title="annolog",
         summary="Versioned training data on an event log",
         description="Every change is an event; every version can be read or replayed. Errors are RFC 9457 "

@@ -1,10 +1,12 @@
 """History, judged commits, and live changes as Server-Sent Events."""
 
 import json
-from collections.abc import Callable, Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from typing import Annotated, TypeVar
 from uuid import UUID
 
+import anyio
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
@@ -16,8 +18,19 @@ from annolog.projections.readmodels import CommitView, Cursor, HistoryEntry, Sco
 
 router = APIRouter(prefix="/projects/{project}", tags=["audit"])
 
+T = TypeVar("T")
+
 HEARTBEAT_S = 15.0
 """An idle stream sends a comment this often, so proxies keep it open and dead peers show."""
+RECHECK_S = 5.0
+"""An idle stream reads the database this often even when no projected batch woke it (a
+writer in another process on the embedded SQLite file cannot notify): 200 open streams
+cost 40 small reads a second, where every second would cost 200."""
+STREAM_READ_THREADS = 4
+"""Threads (and so pooled database connections) the streams' reads share: a batch that
+wakes hundreds of streams queues their reads here, not in front of the API's requests."""
+
+_stream_reads = anyio.CapacityLimiter(STREAM_READ_THREADS)
 
 
 @router.get("/history", response_model=list[HistoryEntry], summary="Changes, oldest first, filtered and paged")
@@ -64,22 +77,42 @@ def commits(
     return session.commits(project, actor=actor, accepted=accepted, after=after, limit=limit)
 
 
-def _events(session: Session, scope: Scope, start: Cursor, token_holds: Callable[[], bool]) -> Iterator[str]:
+def change_stream(session: Session, scope: Scope, start: Cursor, token_holds: Callable[[], bool]) -> StreamingResponse:
+    """The changes to ``scope`` after ``start`` as Server-Sent Events, live.
+
+    Call it from a sync route: it reads once, so that a scope the caller may not read is
+    refused now, as a problem, not mid-stream. The stream then holds no worker thread
+    while it waits (see ``_events``).
+    """
+    session.changes(scope, after=start, limit=1)
+    project_id = session.project(scope.project).project_id
+    return StreamingResponse(
+        _events(session, scope, project_id, start, token_holds),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(
+    session: Session, scope: Scope, project_id: UUID, start: Cursor, token_holds: Callable[[], bool]
+) -> AsyncIterator[str]:
     """SSE frames: one ``change`` per history entry, its id the cursor to resume after.
 
-    The stream ends once its token no longer holds (checked at least every heartbeat);
-    roles are checked again on every read of the changes.
+    Waits on the projector's progress in the stream's project without a thread; only the
+    reads (the changes, the token) borrow one. The stream ends once its token no longer
+    holds (checked at least every heartbeat), or when the client goes away (Starlette
+    cancels this generator); roles are checked again on every read of the changes.
     """
     found: list[HistoryEntry] = []
 
-    def arrived() -> bool:
-        found[:] = session.changes(scope, after=start)
+    async def arrived() -> bool:
+        found[:] = await _read(partial(session.changes, scope, after=start))
         return bool(found)
 
     yield "retry: 1000\n\n"
     while True:
-        any_arrived = session.service.watch(arrived, HEARTBEAT_S)
-        if not token_holds():
+        any_arrived = await session.service.watch_async(arrived, HEARTBEAT_S, project=project_id, recheck_s=RECHECK_S)
+        if not await _read(token_holds):
             return
         if not any_arrived:
             yield ": heartbeat\n\n"
@@ -88,6 +121,11 @@ def _events(session: Session, scope: Scope, start: Cursor, token_holds: Callable
             start = (entry.version, entry.seq)
             data = json.dumps(entry.model_dump(mode="json"))
             yield f"id: {entry.version}.{entry.seq}\nevent: change\ndata: {data}\n\n"
+
+
+async def _read(read: Callable[[], T]) -> T:
+    """``read()`` on one of the streams' threads."""
+    return await anyio.to_thread.run_sync(read, limiter=_stream_reads)
 
 
 @router.get("/changes", summary="Live changes to a directory (or every readable one) as Server-Sent Events")
@@ -100,10 +138,4 @@ def changes(
     last_event_id: Annotated[str | None, Header(description="resume after this event id")] = None,
 ) -> StreamingResponse:
     scope = Scope(project=project, version=1, directory_id=directory)
-    start = cursor(last_event_id) or after_version(since)
-    session.changes(scope, after=start, limit=1)  # refuse a bad scope now, as a problem, not mid-stream
-    return StreamingResponse(
-        _events(session, scope, start, token_holds),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return change_stream(session, scope, cursor(last_event_id) or after_version(since), token_holds)

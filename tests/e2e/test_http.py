@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from html.parser import HTMLParser
 from typing import Any
 from uuid import uuid4
 
@@ -231,6 +232,35 @@ def test_every_write_route_and_the_blobs_answer_each_role_with_the_exact_status(
 def test_health_and_readiness_need_no_token_and_the_docs_are_served(world: dict[str, Any], role: str) -> None:
     for path in ("/health", "/ready", "/docs", "/openapi.json"):
         assert _status(world, role, ("GET", path, lambda w: {})) == 200, path
+
+
+class _Assets(HTMLParser):
+    """The URLs a page loads: scripts, styles, icons and images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        url = named.get("src") if tag in ("script", "img") else named.get("href") if tag == "link" else None
+        if url:
+            self.urls.append(url)
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_load_every_asset_from_this_server_so_they_work_offline(world: dict[str, Any], page: str) -> None:
+    with httpx.Client(base_url=world["url"], timeout=30) as http:
+        html = http.get(page).text
+        assets = _Assets()
+        assets.feed(html)
+        extra = ["/openapi.json", "/docs/oauth2-redirect"] if page == "/docs" else ["/openapi.json"]
+        statuses = {url: http.get(url).status_code for url in [*assets.urls, *extra]}
+
+    assert any(url.endswith(".js") for url in assets.urls)  # the page's own script is among them
+    assert "http://" not in html and "https://" not in html and "//cdn" not in html
+    assert all(url.startswith("/") and not url.startswith("//") for url in assets.urls), assets.urls
+    assert statuses == dict.fromkeys(statuses, 200)
 
 
 def test_a_subscription_needs_read_access_to_its_directory(world: dict[str, Any]) -> None:
