@@ -382,3 +382,31 @@ def test_label_statistics_without_another_version_have_no_change_column(world: d
     page = _browser(world, "vic").get("/ui/p/cars/v/first/stats", params={"d": "train"}).text
     assert _stats_row(page, "car") == {"instances": "1", "files": "1"}
     assert "Δ" not in page
+
+
+def test_a_directory_at_latest_listens_for_changes_and_a_pinned_one_does_not(world: dict[str, Any]) -> None:
+    browser = _browser(world, "vic")
+    live = browser.get("/ui/p/cars/v/latest/d/train").text
+    assert '<script src="/ui/static/live.js" defer></script>' in live
+    assert f'data-changes="/ui/p/cars/changes?d=train&amp;since={world["version"]}"' in live
+    pinned = browser.get(f"/ui/p/cars/v/{world['version']}/d/train").text
+    assert "live.js" not in pinned and "data-changes" not in pinned
+
+
+def test_the_tiles_fragment_is_the_grid_a_reload_would_show(world: dict[str, Any]) -> None:
+    browser = _browser(world, "vic")
+    fragment = browser.get("/ui/p/cars/v/latest/tiles", params={"d": "train"})
+    assert fragment.status_code == 200 and "<html" not in fragment.text
+    page = browser.get("/ui/p/cars/v/latest/d/train").text
+    tiles = re.compile(r'<li class="tile".*?</li>', re.S)
+    assert tiles.findall(fragment.text) == tiles.findall(page) and len(tiles.findall(page)) == 3
+
+
+def test_the_live_stream_and_tiles_of_a_restricted_directory_are_refused_without_its_grant(
+    world: dict[str, Any],
+) -> None:
+    browser = _browser(world, "vic")
+    for path in ("/ui/p/cars/changes?d=secret", "/ui/p/cars/v/latest/tiles?d=secret"):
+        response = browser.get(path)
+        assert (response.status_code, response.headers["content-type"][:9]) == (403, "text/html"), path
+        assert "classified.jpg" not in response.text

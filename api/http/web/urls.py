@@ -75,6 +75,18 @@ def stats(project: str, version: str | int, *, directory: str | None = None, sin
     return f"{ROOT}/p/{_part(project)}/v/{_part(str(version))}/stats" + _query(since=since, d=directory)
 
 
+def changes(project: str, *, directory: str | None = None, since: int | None = None) -> str:
+    """The live stream of changes a signed-in page listens to (Server-Sent Events)."""
+    return f"{ROOT}/p/{_part(project)}/changes" + _query(d=directory, since=since)
+
+
+def tiles(
+    project: str, version: str | int, directory: str, *, after: UUID | None = None, query: str | None = None
+) -> str:
+    """A directory page's grid alone, as the page's script fetches it again."""
+    return f"{ROOT}/p/{_part(project)}/v/{_part(str(version))}/tiles" + _query(d=directory, after=after, query=query)
+
+
 def audit(project: str, **filters: str | int | None) -> str:
     return f"{ROOT}/p/{_part(project)}/audit" + _query(**filters)
 
