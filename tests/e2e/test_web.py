@@ -410,3 +410,8 @@ def test_the_live_stream_and_tiles_of_a_restricted_directory_are_refused_without
         response = browser.get(path)
         assert (response.status_code, response.headers["content-type"][:9]) == (403, "text/html"), path
         assert "classified.jpg" not in response.text
+
+
+def test_label_statistics_since_before_the_directory_existed_count_all_of_it_as_new(world: dict[str, Any]) -> None:
+    page = _browser(world, "vic").get("/ui/p/cars/v/latest/stats", params={"since": "1", "d": "train"}).text
+    assert _stats_row(page, "car") == {"instances": "2", "instances-delta": "+2", "files": "1", "files-delta": "+1"}

@@ -10,6 +10,7 @@ from annolog.api.http.web import urls
 from annolog.api.http.web.auth import PageSessionDep
 from annolog.api.http.web.render import PageRoute, page
 from annolog.api.http.web.versions import resolve
+from annolog.api.session import Session
 from annolog.projections.readmodels import LabelCount, LabelStats, Scope
 
 router = APIRouter(prefix=urls.ROOT, route_class=PageRoute, include_in_schema=False)
@@ -39,6 +40,16 @@ def rows(now: LabelStats, since: LabelStats | None) -> list[Row]:
     ]
 
 
+def _counted_then(session: Session, scope: Scope, version: int) -> LabelStats:
+    """The scope's counts at ``version``; nothing at all where its directory did not exist yet,
+    so "since" a version before the directory was made counts everything in it as new."""
+    then = scope.model_copy(update={"version": version})
+    existed = {d.directory_id for d in session.directories(scope.project, version)}
+    if scope.directory_id is not None and scope.directory_id not in existed:
+        return LabelStats(project=scope.project, directory_id=scope.directory_id, version=version, files=0, labels=())
+    return session.label_stats(then)
+
+
 @router.get("/p/{project}/v/{version}/stats")
 def stats(
     request: Request,
@@ -53,7 +64,7 @@ def stats(
     folder = session.directory(project, d, at.number) if d else None
     scope = Scope(project=project, version=at.number, directory_id=folder.directory_id if folder else None)
     now = session.label_stats(scope)
-    then = session.label_stats(scope.model_copy(update={"version": since_at.number})) if since_at else None
+    then = _counted_then(session, scope, since_at.number) if since_at else None
     return page(
         request,
         "stats.html",
