@@ -6,6 +6,10 @@ import typer
 
 from annolog.api.cli.app import app, stack_settings
 
+SHUTDOWN_GRACE_S = 5
+"""On SIGTERM, how long requests in flight may finish before they are cancelled: a live stream
+(an open directory page, a subscriber) never finishes, so without a limit the server never stops."""
+
 
 @app.command()
 def serve(
@@ -43,4 +47,5 @@ def serve(
         access_log=access_log,
         # uvicorn's 5 s default replaced workers still starting on a busy machine, again and again.
         timeout_worker_healthcheck=worker_healthcheck_timeout,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )

@@ -39,11 +39,9 @@ def _principal(tokens: Annotated[Tokens, Depends(_tokens)], token: Annotated[str
     return tokens.authenticate(token)
 
 
-def _token_holds(
-    tokens: Annotated[Tokens, Depends(_tokens)], token: Annotated[str | None, Depends(_token)]
-) -> Callable[[], bool]:
-    """Whether the caller's token is still valid, asked again later: a response that lasts
-    (a live stream) must end once its token is revoked or expires."""
+def token_holds(tokens: Tokens, token: str | None) -> Callable[[], bool]:
+    """Whether ``token`` is still valid, asked again later: a response that lasts (a live
+    stream) must end once its token is revoked or expires."""
 
     def holds() -> bool:
         try:
@@ -53,6 +51,12 @@ def _token_holds(
         return True
 
     return holds
+
+
+def _token_holds(
+    tokens: Annotated[Tokens, Depends(_tokens)], token: Annotated[str | None, Depends(_token)]
+) -> Callable[[], bool]:
+    return token_holds(tokens, token)
 
 
 ServiceDep = Annotated[Service, Depends(_service)]

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from annolog.api.http.deps import ScopeDep, SessionDep
 from annolog.api.wire import Count, Ids, Lookup, PageRequest, ScopeBody
 from annolog.blobs.store import CHUNK_BYTES
-from annolog.blobs.thumbnails import THUMBNAIL_SIZES
+from annolog.blobs.thumbnails import THUMBNAIL_SIZES, Thumbnail
 from annolog.projections.readmodels import FileView
 
 router = APIRouter(prefix="/projects/{project}/files", tags=["files"])
@@ -119,7 +119,12 @@ def thumbnail(
     ] = 256,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    made = session.thumbnail(scope, file_id, size)  # the access check comes first, always
+    return thumbnail_response(session.thumbnail(scope, file_id, size), if_none_match)  # access checked first
+
+
+def thumbnail_response(made: Thumbnail, if_none_match: str | None) -> Response:
+    """``made`` with its ETag and year-long caching, or 304 when the browser already holds it:
+    the one answer for a thumbnail, to the API's bearer and to the pages' cookie alike."""
     headers = {
         "ETag": f'"{made.sha256}-{made.size}"',
         "Cache-Control": THUMBNAIL_CACHING,

@@ -194,6 +194,19 @@ def test_serve_hands_its_worker_healthcheck_timeout_to_uvicorn(tmp_path: Path, m
     assert (seen["workers"], seen["timeout_worker_healthcheck"]) == (3, 45)
 
 
+def test_serve_cancels_requests_still_open_after_a_grace_so_a_live_page_cannot_keep_it_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
+    monkeypatch.setenv("ANNOLOG_DATA_DIR", str(tmp_path))
+
+    assert CliRunner().invoke(app, ["serve"]).exit_code == 0
+    assert seen["timeout_graceful_shutdown"] == 5  # a browser's open change stream never ends by itself
+
+
 def test_serve_with_two_workers_answers_under_load_and_keeps_both(tmp_path: Path) -> None:
     """As people start it: the console script, which each spawned worker imports again before
     it answers uvicorn's health check (once a 5 s limit that workers missed while starting)."""

@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from annolog.api.http.web import audit, auth, images, pages, urls
+from annolog.api.http.web import audit, auth, diffs, images, live, pages, stats, urls
 from annolog.api.http.web.render import STATIC, PageRoute
 from annolog.core.errors import NotFoundError
 
@@ -27,7 +27,7 @@ def _no_page(path: str) -> Response:
 def install(app: FastAPI) -> None:
     """Add the pages to ``app``: ``/`` leads to them, static files under ``/ui/static``."""
     app.mount(f"{urls.ROOT}/static", StaticFiles(directory=STATIC), name="web-static")
-    for module in (auth, pages, images, audit):
+    for module in (auth, pages, images, diffs, stats, live, audit):
         app.include_router(module.router)
     app.include_router(_unknown)  # last: it matches every address under the pages
 

@@ -8,13 +8,14 @@ request another site starts; the two POSTs here also refuse a foreign ``Origin``
 signing in sets a cookie rather than reading one (login CSRF).
 """
 
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Cookie, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
-from annolog.api.http.deps import ServiceDep, TokensDep
+from annolog.api.http.deps import ServiceDep, TokensDep, token_holds
 from annolog.api.http.web import urls
 from annolog.api.http.web.render import PageRoute, page
 from annolog.api.session import Session
@@ -40,6 +41,14 @@ def _page_session(service: ServiceDep, tokens: TokensDep, token: CookieTokenDep)
 
 PageSessionDep = Annotated[Session, Depends(_page_session)]
 """The reader's ``Session``, from the cookie; a 401 (the sign-in form) without a valid one."""
+
+
+def _cookie_token_holds(tokens: TokensDep, token: CookieTokenDep) -> Callable[[], bool]:
+    return token_holds(tokens, token)
+
+
+CookieTokenHoldsDep = Annotated[Callable[[], bool], Depends(_cookie_token_holds)]
+"""Whether the cookie's token still holds, asked again by a page's live stream."""
 
 
 def _same_origin(request: Request) -> None:

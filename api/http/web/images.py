@@ -1,4 +1,4 @@
-"""A file's bytes for the pages' ``<img>``: the API's read check, the cookie's reader.
+"""A file's bytes and thumbnails for the pages' images: the API's read check, the cookie's reader.
 
 The bytes come through this server even where the blob store could sign a URL: the pages'
 Content-Security-Policy admits images from this origin only, and a store inside a private
@@ -8,17 +8,27 @@ network (MinIO in docker compose) has no address the browser can reach.
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import RedirectResponse, StreamingResponse
 
-from annolog.api.http.files import served_as
+from annolog.api.http.files import served_as, thumbnail_response
 from annolog.api.http.web import urls
 from annolog.api.http.web.auth import PageSessionDep
 from annolog.api.http.web.render import PageRoute
+from annolog.api.session import Session
 from annolog.blobs.store import CHUNK_BYTES
+from annolog.blobs.thumbnails import THUMBNAIL_SIZES
+from annolog.core.errors import InvalidInputError
 from annolog.projections.readmodels import Scope
 
 router = APIRouter(prefix=urls.ROOT, route_class=PageRoute, include_in_schema=False)
+
+DirectoryName = Annotated[str | None, Query(description="the directory the file is read through")]
+
+
+def _scope(session: Session, project: str, version: int, directory: str | None) -> Scope:
+    directory_id = session.directory(project, directory, version).directory_id if directory else None
+    return Scope(project=project, version=version, directory_id=directory_id)
 
 
 @router.get("/p/{project}/v/{version}/f/{file_id}/image")
@@ -28,10 +38,9 @@ def image(
     version: int,
     file_id: UUID,
     session: PageSessionDep,
-    d: Annotated[str | None, Query(description="the directory the file is read through")] = None,
+    d: DirectoryName = None,
 ) -> Response:
-    directory_id = session.directory(project, d, version).directory_id if d else None
-    view, _ = session.blob(Scope(project=project, version=version, directory_id=directory_id), file_id)
+    view, _ = session.blob(_scope(session, project, version, d), file_id)
     etag = f'"{view.sha256}"'
     # A file's bytes never change; private: whether the reader may see them can.
     headers = {"ETag": etag, "Cache-Control": "private, max-age=86400"}
@@ -40,3 +49,25 @@ def image(
     stream = session.service.blobs.open(view.sha256)
     chunks = iter(lambda: stream.read(CHUNK_BYTES), b"")
     return StreamingResponse(chunks, media_type=view.media_type, headers=served_as(view) | headers)
+
+
+@router.get("/p/{project}/v/{version}/f/{file_id}/thumbnail")
+def thumbnail(
+    project: str,
+    version: int,
+    file_id: UUID,
+    session: PageSessionDep,
+    d: DirectoryName = None,
+    size: int = urls.GRID_THUMBNAIL,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The API's thumbnail, cached the same way; a file whose bytes are no image it can shrink
+    (a corrupt upload, a format Pillow cannot read) gets a placeholder, so a grid never shows
+    a broken image."""
+    try:
+        made = session.thumbnail(_scope(session, project, version, d), file_id, size)
+    except InvalidInputError:
+        if size not in THUMBNAIL_SIZES:
+            raise
+        return RedirectResponse(urls.NO_THUMBNAIL, status_code=307)
+    return thumbnail_response(made, if_none_match)

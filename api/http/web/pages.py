@@ -11,10 +11,11 @@ from annolog.api.http.deps import SliceQueryParameter
 from annolog.api.http.web import urls
 from annolog.api.http.web.auth import PageSessionDep
 from annolog.api.http.web.render import PageRoute, page
-from annolog.api.http.web.versions import resolve
+from annolog.api.http.web.versions import At, resolve
+from annolog.api.session import Session
 from annolog.api.wire import cursor
 from annolog.core.query import QueryError
-from annolog.projections.readmodels import Scope
+from annolog.projections.readmodels import DirectoryView, Scope
 
 PAGE_SIZE = 48
 """Files per grid page: a few screens of thumbnails, read as one keyset page."""
@@ -27,7 +28,9 @@ router = APIRouter(prefix=urls.ROOT, route_class=PageRoute, include_in_schema=Fa
 
 @router.get("/")
 def projects(request: Request, session: PageSessionDep) -> Response:
-    return page(request, "projects.html", session=session, projects=session.projects())
+    listed = session.projects()
+    tags = {p.name: session.tags(p.name) for p in listed}
+    return page(request, "projects.html", session=session, projects=listed, tags=tags)
 
 
 @router.get("/p/{project}/at")
@@ -64,16 +67,24 @@ def directory(
     at = resolve(session, project, version)
     folder = session.directory(project, directory, at.number)
     query = (query or "").strip() or None
-    scope = Scope(project=project, version=at.number, directory_id=folder.directory_id, query=query)
     context: dict[str, Any] = {"session": session, "at": at, "directory": folder, "query": query, "after": after}
     try:
-        ids = session.file_page(scope, after=after, limit=PAGE_SIZE + 1)
-        count = session.file_count(scope)
+        shown = grid(session, at, folder, query, after)
     except QueryError as error:
         return page(request, "directory.html", status=422, files=[], count=None, query_error=str(error), **context)
-    shown = session.files(scope, ids[:PAGE_SIZE]) if ids else []
+    return page(request, "directory.html", **(context | shown))
+
+
+def grid(session: Session, at: At, folder: DirectoryView, query: str | None, after: UUID | None) -> dict[str, Any]:
+    """What a directory page's grid shows: its files after ``after``, their count, the next page's key.
+    Shared with the live page's fragment, so a redrawn grid is the grid a reload would show."""
+    query = (query or "").strip() or None
+    scope = Scope(project=at.project, version=at.number, directory_id=folder.directory_id, query=query)
+    ids = session.file_page(scope, after=after, limit=PAGE_SIZE + 1)
+    count = session.file_count(scope)
+    files = session.files(scope, ids[:PAGE_SIZE]) if ids else []
     next_after = ids[PAGE_SIZE - 1] if len(ids) > PAGE_SIZE else None
-    return page(request, "directory.html", files=shown, count=count, next_after=next_after, **context)
+    return {"files": files, "count": count, "next_after": next_after, "query": query, "after": after}
 
 
 @router.get("/p/{project}/v/{version}/f/{file_id}")

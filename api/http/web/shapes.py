@@ -2,7 +2,9 @@
 width and height), so the browser scales shapes and image together at any size."""
 
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from uuid import UUID
 
 from annolog.projections.readmodels import FileView, InstanceView
 
@@ -46,8 +48,12 @@ def _geometry(instance: InstanceView, radius: float) -> tuple[str, dict[str, str
     return None  # a tag has no geometry: it is listed, not drawn
 
 
-def shapes(file: FileView) -> list[Shape]:
-    """The drawable instances of ``file``; none when its size is unknown (not an image)."""
+def shapes(file: FileView, changes: Mapping[UUID, str] | None = None) -> list[Shape]:
+    """The drawable instances of ``file``; none when its size is unknown (not an image).
+
+    With ``changes`` (a diff's instance id → added, changed or deleted), each shape is
+    classed by its change, ``unchanged`` when it has none, so a diff shows what moved.
+    """
     if not file.width or not file.height:
         return []
     radius = max(file.width, file.height) / 100
@@ -57,5 +63,8 @@ def shapes(file: FileView) -> list[Shape]:
         if geometry is not None:
             element, attributes = geometry
             attributes |= {"stroke": color(instance.label), "data-instance": str(instance.instance_id)}
+            if changes is not None:
+                change = changes.get(instance.instance_id, "unchanged")
+                attributes["class"] = f"{attributes.get('class', '')} {change}".strip()
             drawn.append(Shape(element, attributes, instance.label, color(instance.label)))
     return drawn

@@ -10,6 +10,13 @@ from uuid import UUID
 
 ROOT = "/ui"
 
+GRID_THUMBNAIL = 256
+"""The thumbnail size a grid tile shows: tiles are 180-260 CSS pixels wide. One size, since
+an SVG ``<image>`` (which keeps boxes and image in one frame) has no ``srcset``."""
+SIDE_BY_SIDE_THUMBNAIL = 512
+"""The size a diff's before and after show at, two to a row."""
+NO_THUMBNAIL = f"{ROOT}/static/no-thumbnail.svg"
+
 
 def _part(text: str) -> str:
     return quote(text, safe="")
@@ -47,10 +54,37 @@ def image(project: str, version: int, file_id: UUID, *, directory: str | None = 
     return f"{file(project, version, file_id)}/image" + _query(d=directory)
 
 
-def thumbnail(project: str, version: int, file_id: UUID, *, directory: str | None = None) -> str:
-    """The one place a grid tile's image comes from: the full image until ``Session.thumbnail``
-    (branch web-thumbs) lands; then this names ``.../thumbnail?size=256&d=...`` instead."""
-    return image(project, version, file_id, directory=directory)
+def thumbnail(project: str, version: int, file_id: UUID, *, directory: str | None = None, size: int = 256) -> str:
+    """A file's thumbnail; like ``image``, by version number, so the browser caches it for good."""
+    return f"{file(project, version, file_id)}/thumbnail" + _query(size=size, d=directory)
+
+
+def diff(
+    project: str,
+    base: str | int | None = None,
+    head: str | int | None = None,
+    *,
+    directory: str | None = None,
+    after: UUID | None = None,
+) -> str:
+    """What changed from ``base`` to ``head``, each as written (a number, a tag or ``latest``)."""
+    return f"{ROOT}/p/{_part(project)}/diff" + _query(base=base, head=head, d=directory, after=after)
+
+
+def stats(project: str, version: str | int, *, directory: str | None = None, since: str | int | None = None) -> str:
+    return f"{ROOT}/p/{_part(project)}/v/{_part(str(version))}/stats" + _query(since=since, d=directory)
+
+
+def changes(project: str, *, directory: str | None = None, since: int | None = None) -> str:
+    """The live stream of changes a signed-in page listens to (Server-Sent Events)."""
+    return f"{ROOT}/p/{_part(project)}/changes" + _query(d=directory, since=since)
+
+
+def tiles(
+    project: str, version: str | int, directory: str, *, after: UUID | None = None, query: str | None = None
+) -> str:
+    """A directory page's grid alone, as the page's script fetches it again."""
+    return f"{ROOT}/p/{_part(project)}/v/{_part(str(version))}/tiles" + _query(d=directory, after=after, query=query)
 
 
 def audit(project: str, **filters: str | int | None) -> str:

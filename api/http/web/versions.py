@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from annolog.api.session import Session
 from annolog.core.errors import InvalidInputError
+from annolog.projections.readmodels import TagView
 
 LATEST = "latest"
 
@@ -17,6 +18,12 @@ class At:
     written: str
     number: int
     latest: int
+    tags: tuple[TagView, ...]
+    """The project's tags, for the version picker; those naming ``number`` are ``here``."""
+
+    @property
+    def here(self) -> list[str]:
+        return [tag.name for tag in self.tags if tag.version == self.number]
 
     @property
     def pinned(self) -> bool:
@@ -30,4 +37,4 @@ def resolve(session: Session, project: str, written: str) -> At:
         raise InvalidInputError("a version is a number, a tag or 'latest', got an empty one")
     latest = session.project(project).version
     number = latest if written == LATEST else session.resolve(project, written)
-    return At(project=project, written=written, number=number, latest=latest)
+    return At(project=project, written=written, number=number, latest=latest, tags=tuple(session.tags(project)))
