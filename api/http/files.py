@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from annolog.api.http.deps import ScopeDep, SessionDep
+from annolog.api.session import Session
 from annolog.api.wire import Count, Ids, Lookup, PageRequest, ScopeBody
 from annolog.blobs.store import CHUNK_BYTES
 from annolog.blobs.thumbnails import THUMBNAIL_SIZES, Thumbnail
@@ -90,9 +91,14 @@ def blob(file_id: UUID, scope: ScopeDep, session: SessionDep) -> Response:
     view, url = session.blob(scope, file_id)  # the access check comes first, always
     if url is not None:
         return RedirectResponse(url, status_code=307)
+    return blob_response(session, view)
+
+
+def blob_response(session: Session, view: FileView, headers: dict[str, str] | None = None) -> StreamingResponse:
+    """The bytes of a file the session was allowed to read, streamed, served as ``served_as`` says."""
     stream = session.service.blobs.open(view.sha256)
     chunks = iter(lambda: stream.read(CHUNK_BYTES), b"")
-    return StreamingResponse(chunks, media_type=view.media_type, headers=served_as(view))
+    return StreamingResponse(chunks, media_type=view.media_type, headers=served_as(view) | (headers or {}))
 
 
 THUMBNAIL_CACHING = "private, max-age=31536000, immutable"
@@ -130,12 +136,12 @@ def thumbnail_response(made: Thumbnail, if_none_match: str | None) -> Response:
         "Cache-Control": THUMBNAIL_CACHING,
         "X-Content-Type-Options": "nosniff",
     }
-    if _names(if_none_match, headers["ETag"]):
+    if names(if_none_match, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     return Response(made.data, media_type=made.media_type, headers=headers)
 
 
-def _names(if_none_match: str | None, etag: str) -> bool:
+def names(if_none_match: str | None, etag: str) -> bool:
     """Whether an If-None-Match header names ``etag`` (weakly, as RFC 9110 compares for GET) or is ``*``."""
     if if_none_match is None:
         return False

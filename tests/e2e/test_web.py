@@ -172,6 +172,21 @@ def test_the_image_route_serves_the_bytes_to_a_reader_and_304_when_unchanged(wor
     assert again.status_code == 304
 
 
+def test_image_addresses_of_a_version_yet_to_come_or_past_32_bits_are_refused_not_served(
+    world: dict[str, Any],
+) -> None:
+    browser, photo = _browser(world, "vic"), world["photo"]
+    for route in ("image", "thumbnail"):
+        future = browser.get(f"/ui/p/cars/v/{world['version'] + 100}/f/{photo.id}/{route}?d=train")
+        huge = browser.get(f"/ui/p/cars/v/{2**70}/f/{photo.id}/{route}?d=train")
+        weak = browser.get(f"/ui/p/cars/v/{world['version']}/f/{photo.id}/{route}?d=train")
+        cached = browser.get(weak.request.url, headers={"If-None-Match": f'W/{weak.headers["etag"]}, "other"'})
+
+        assert (future.status_code, huge.status_code) == (404, 422), route
+        assert "does not exist" in future.text and future.headers.get("cache-control") != weak.headers["cache-control"]
+        assert cached.status_code == 304, route
+
+
 def test_a_slice_that_does_not_parse_shows_the_caret_under_the_query(world: dict[str, Any]) -> None:
     response = _browser(world, "vic").get("/ui/p/cars/v/latest/d/train", params={"query": "labels.car >"})
     assert response.status_code == 422

@@ -8,17 +8,17 @@ network (MinIO in docker compose) has no address the browser can reach.
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi.responses import RedirectResponse
 
-from annolog.api.http.files import served_as, thumbnail_response
+from annolog.api.http.files import blob_response, names, thumbnail_response
 from annolog.api.http.web import urls
 from annolog.api.http.web.auth import PageSessionDep
 from annolog.api.http.web.render import PageRoute
 from annolog.api.session import Session
-from annolog.blobs.store import CHUNK_BYTES
 from annolog.blobs.thumbnails import THUMBNAIL_SIZES
 from annolog.core.errors import InvalidInputError
+from annolog.core.events import INT32_MAX
 from annolog.projections.readmodels import Scope
 
 router = APIRouter(prefix=urls.ROOT, route_class=PageRoute, include_in_schema=False)
@@ -26,35 +26,39 @@ router = APIRouter(prefix=urls.ROOT, route_class=PageRoute, include_in_schema=Fa
 DirectoryName = Annotated[str | None, Query(description="the directory the file is read through")]
 
 
+Pinned = Annotated[int, Path(ge=1, le=INT32_MAX, description="a version number: image URLs are pinned")]
+
+
 def _scope(session: Session, project: str, version: int, directory: str | None) -> Scope:
+    """The scope of an image URL; its version must exist now, so a URL of a version yet to come
+    is not cached as the bytes of a state that version will not have."""
+    session.resolve(project, version)
     directory_id = session.directory(project, directory, version).directory_id if directory else None
     return Scope(project=project, version=version, directory_id=directory_id)
 
 
 @router.get("/p/{project}/v/{version}/f/{file_id}/image")
 def image(
-    request: Request,
     project: str,
-    version: int,
+    version: Pinned,
     file_id: UUID,
     session: PageSessionDep,
     d: DirectoryName = None,
+    if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     view, _ = session.blob(_scope(session, project, version, d), file_id)
     etag = f'"{view.sha256}"'
     # A file's bytes never change; private: whether the reader may see them can.
     headers = {"ETag": etag, "Cache-Control": "private, max-age=86400"}
-    if request.headers.get("if-none-match") == etag:
+    if names(if_none_match, etag):
         return Response(status_code=304, headers=headers)
-    stream = session.service.blobs.open(view.sha256)
-    chunks = iter(lambda: stream.read(CHUNK_BYTES), b"")
-    return StreamingResponse(chunks, media_type=view.media_type, headers=served_as(view) | headers)
+    return blob_response(session, view, headers)
 
 
 @router.get("/p/{project}/v/{version}/f/{file_id}/thumbnail")
 def thumbnail(
     project: str,
-    version: int,
+    version: Pinned,
     file_id: UUID,
     session: PageSessionDep,
     d: DirectoryName = None,
