@@ -203,6 +203,8 @@ def test_a_box_drawn_by_another_client_and_a_new_file_appear_live_without_a_relo
         lambda p: p.execute_script("return document.documentElement.dataset.live") == "open"
     )
     page.execute_script("window.notReloaded = true")
+    untouched = f'li[data-file="{world["late"].id}"]'  # its tile must stay the same element, image and all
+    page.execute_script(f"document.querySelector('{untouched}').kept = true")  # a property: not in its HTML
     # The owner's SDK client, not the browser: the page learns of it only through the stream.
     drawn = world["photo"].add_instance("car", box=(350, 300, 600, 460))
     arrived = world["train"].add_file(_photo("maroon"), name="arrived.jpg")
@@ -213,6 +215,7 @@ def test_a_box_drawn_by_another_client_and_a_new_file_appear_live_without_a_relo
     svg = _tile(page, world["photo"].id).find_element(By.CSS_SELECTOR, "svg.thumb")
     assert _box(rect) == pytest.approx(_expected_on_screen(svg, (350, 300, 600, 460)), abs=1.0)
     assert page.execute_script("return window.notReloaded") is True
+    assert page.execute_script(f"return document.querySelector('{untouched}').kept") is True
     screenshot("live")
 
 

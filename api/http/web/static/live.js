@@ -13,6 +13,13 @@
   const served = new WeakMap(); // a swapped-in tile → the server's HTML of it (its class changes)
   let timer = null;
 
+  // A tile's HTML without its image's address: that address names the version the grid was
+  // drawn at, so it differs after every change while the file's bytes (and so the image)
+  // never do. Compared with it, every tile was swapped and every thumbnail fetched again.
+  function drawn(html) {
+    return html.replace(/ href="[^"]*\/thumbnail\?[^"]*"/g, "");
+  }
+
   // Put `fresh`'s tiles into `shown` in their order, keeping each tile that is unchanged
   // (its images stay as they are) and marking the new ones for a moment.
   function merge(shown, fresh) {
@@ -22,7 +29,7 @@
       const old = before.get(incoming.dataset.file);
       before.delete(incoming.dataset.file);
       let tile = old;
-      if (!old || (served.get(old) || old.outerHTML) !== incoming.outerHTML) {
+      if (!old || drawn(served.get(old) || old.outerHTML) !== drawn(incoming.outerHTML)) {
         tile = document.importNode(incoming, true);
         served.set(tile, incoming.outerHTML);
         tile.classList.add(old ? "redrawn" : "arrived");
