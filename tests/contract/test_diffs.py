@@ -2,23 +2,14 @@
 HTTP, and on Kafka + PostgreSQL, with the same read rules as every other read."""
 
 import io
-import secrets
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from uuid import uuid4
 
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
-from sqlalchemy import create_engine, text
 
 import annolog
-from annolog.api.bootstrap import build_service
-from annolog.api.http import create_app
 from annolog.api.service import Service
-from annolog.api.settings import load_settings
-from annolog.api.tokens import Tokens
-from annolog.http import HttpBackend
 from annolog.projections.readmodels import LabelCount
 
 Connect = Callable[[str], annolog.Client]
@@ -251,60 +242,11 @@ class DiffContract:
 
 
 class TestEmbedded(DiffContract):
-    @pytest.fixture
-    def service(self, tmp_path: Path) -> Iterator[Service]:
-        service = build_service(load_settings(data_dir=tmp_path))
-        yield service
-        service.engine.dispose()
-
-
-class TestInProcessHttp(DiffContract):
-    """The embedded stack behind the HTTP API, through an in-process transport."""
+    """In process, and through the HTTP API in process (the shared ``service``/``connect``)."""
 
     @pytest.fixture
-    def service(self, tmp_path: Path) -> Iterator[Service]:
-        service = build_service(load_settings(data_dir=tmp_path))
-        yield service
-        service.engine.dispose()
-
-    @pytest.fixture
-    def connect(self, service: Service) -> Connect:
-        app, tokens = create_app(service), Tokens(service.engine)
-
-        def connect(actor: str) -> annolog.Client:
-            token = tokens.create(actor, created_by="test")
-            transport = TestClient(app, headers={"Authorization": f"Bearer {token}"})
-            return annolog.Client(HttpBackend(transport, token=token))
-
+    def connect(self, connect: Connect) -> Connect:
         return connect
-
-
-@pytest.fixture(scope="module")
-def postgres_service(
-    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Service]:
-    """Kafka + PostgreSQL (local blobs), shared by the module: every test makes its own project."""
-    schema = f"annolog_test_{uuid4().hex[:10]}"
-    admin = create_engine(database_url)
-    with admin.begin() as db:
-        db.execute(text(f'CREATE SCHEMA "{schema}"'))
-    service = build_service(
-        load_settings(
-            data_dir=tmp_path_factory.mktemp("diffs"),
-            log_url=f"kafka://{kafka_bootstrap}",
-            kafka_topic=f"annolog-test-{schema}",
-            kafka_partitions=1,
-            log_signing_keys=f"test:{secrets.token_hex(16)}",
-            database_url=f"{database_url}?options=-csearch_path%3D{schema}",
-        ),
-        project_in_process=True,
-    )
-    yield service
-    service.log.close()
-    service.engine.dispose()
-    with admin.begin() as db:
-        db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 @pytest.mark.kafka

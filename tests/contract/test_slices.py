@@ -3,7 +3,6 @@ PostgreSQL, at latest and pinned versions; errors that help; injection that does
 
 import hashlib
 import json
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from uuid import UUID, uuid4
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect
 
 from annolog.api.bootstrap import build_service
 from annolog.api.service import Service
@@ -276,33 +275,6 @@ def sqlite_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service
     service = build_service(load_settings(data_dir=tmp_path_factory.mktemp("slices")))
     yield service
     service.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def postgres_service(
-    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Service]:
-    schema = f"annolog_test_{uuid4().hex[:10]}"
-    admin = create_engine(database_url)
-    with admin.begin() as db:
-        db.execute(text(f'CREATE SCHEMA "{schema}"'))
-    service = build_service(
-        load_settings(
-            data_dir=tmp_path_factory.mktemp("slices"),
-            log_url=f"kafka://{kafka_bootstrap}",
-            kafka_topic=f"annolog-test-{schema}",
-            kafka_partitions=1,
-            log_signing_keys=f"test:{secrets.token_hex(16)}",
-            database_url=f"{database_url}?options=-csearch_path%3D{schema}",
-        ),
-        project_in_process=True,
-    )
-    yield service
-    service.log.close()
-    service.engine.dispose()
-    with admin.begin() as db:
-        db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 class TestSqliteSlices(SliceContract):
