@@ -9,6 +9,11 @@ only ever added, so both stay the same in every export of the project. Only boxe
 exported; other instance kinds, and files that are not sized images, are listed as
 skipped in the summary.
 
+Every export says which data it is, for a run trained on it to be repeated: the project,
+the version number and the tag it was opened by (a tag can be moved; the number stays).
+COCO keeps them in ``info`` (``info["annolog"]``), YOLO in ``annolog.json``, and the
+summary has them.
+
 Files are written under their own names where those are safe and unique in the export;
 two files of one name, or a name no file system takes, get a short id of the file added
 (``cat-3f9a1c2e.jpg``), and the summary lists every such rename.
@@ -37,6 +42,8 @@ if TYPE_CHECKING:
 
 COCO_FILE = "annotations.json"
 CLASSES_FILE = "classes.txt"
+MANIFEST_FILE = "annolog.json"
+"""What a YOLO export is of (``Provenance``); COCO carries the same in ``info["annolog"]``."""
 
 
 class Renamed(BaseModel):
@@ -53,13 +60,19 @@ class Renamed(BaseModel):
         return f"{self.name!r} -> {self.exported_as!r} ({self.reason})"
 
 
-class ExportSummary(BaseModel):
+class Provenance(BaseModel):
+    """Which data an export is: its project, dataset, version number and the tag it was opened by."""
+
     model_config = ConfigDict(frozen=True)
 
-    format: Literal["coco", "yolo"]
     project: str
     dataset: str
     version: int
+    tag: str | None
+
+
+class ExportSummary(Provenance):
+    format: Literal["coco", "yolo"]
     out: str
     files: int
     instances: int
@@ -83,7 +96,11 @@ def export_coco(dataset: "Dataset", out: str | Path, *, images: bool = False, pr
                     coco.annotation_entry(annotation_id, image_id, categories[label], box, attributes)
                 )
         document = {
-            "info": {"description": export.described, "version": str(dataset.version)},
+            "info": {
+                "description": export.described,
+                "version": str(dataset.version),
+                "annolog": export.provenance.model_dump(mode="json"),
+            },
             "licenses": [],
             **entries,
             "categories": coco.category_entries(dataset.classes),
@@ -93,14 +110,15 @@ def export_coco(dataset: "Dataset", out: str | Path, *, images: bool = False, pr
 
 
 def export_yolo(dataset: "Dataset", out: str | Path, *, images: bool = False, progress: bool = False) -> ExportSummary:
-    """Write ``out/classes.txt`` and ``out/labels/<name>.txt`` per image (and with ``images`` the files
-    into ``out/images/``); an image without boxes gets an empty label file, as YOLO expects."""
+    """Write ``out/classes.txt``, ``out/labels/<name>.txt`` per image and ``out/annolog.json`` (and with
+    ``images`` the files into ``out/images/``); an image without boxes gets an empty label file, as YOLO expects."""
     with _Export(dataset, Path(out), "yolo", images=images, progress=progress, unique=yolo.label_file) as export:
         index = {name: i for i, name in enumerate(dataset.classes)}
         for file, name, width, height in export.images():
             lines = [yolo.label_line(index[label], box, width, height) for box, label, _ in export.boxes(file)]
             export.write(yolo.label_file(name), "".join(f"{line}\n" for line in lines))
         export.write(CLASSES_FILE, yolo.classes_text(dataset.classes))
+        export.write(MANIFEST_FILE, export.provenance.model_dump_json(indent=2))
     return export.summary()
 
 
@@ -194,6 +212,9 @@ class _Export:
     ) -> None:
         self.dataset, self.out, self.format, self.copy_images = dataset, out, format, images
         self.described = f"{dataset!r} of project {dataset.project.name!r}"
+        self.provenance = Provenance(
+            project=dataset.project.name, dataset=repr(dataset), version=dataset.version, tag=dataset.tag
+        )
         self.files = self.instances = 0
         self.skipped: list[Problem] = []
         self._names = _Names(unique)  # what must differ between two files: YOLO's label file, COCO's name
@@ -266,10 +287,8 @@ class _Export:
 
     def summary(self) -> ExportSummary:
         return ExportSummary(
+            **self.provenance.model_dump(),
             format=self.format,
-            project=self.dataset.project.name,
-            dataset=repr(self.dataset),
-            version=self.dataset.version,
             out=str(self.out),
             files=self.files,
             instances=self.instances,

@@ -15,7 +15,7 @@ from annolog.core.commands import (
     SaveSlice,
     TagVersion,
 )
-from annolog.core.events import AccessType, Role
+from annolog.core.events import AccessType, Role, tag_of
 from annolog.dataset import Slice
 from annolog.directory import Directory
 from annolog.file import File, Instance
@@ -62,13 +62,24 @@ class Project:
         """Define labels (all or none); returns the version that made them."""
         return self.execute([DefineLabel(name=name) for name in names]).version
 
-    def tag(self, name: str, version: int | None = None) -> int:
-        """Name ``version`` (default: the latest) ``name``; returns the version it names."""
+    def tag(self, name: str, version: int | None = None, *, force: bool = False) -> int:
+        """Name ``version`` (default: the latest) ``name``; returns the version it names.
+
+        A tag pins its version for good, so that a run trained or exported "at v1" can be
+        repeated: naming an existing tag again is a ``ConflictError`` that says which version
+        it names. ``force=True`` moves it (admin), audited as ``TagMoved`` with the version
+        before and after; moving it to the version it already names commits nothing.
+
+        >>> project.tag("release-1", 7, force=True)  # doctest: +SKIP
+        7
+        """
+        if force and (named := self.tags().get(name)) is not None:
+            target = version or self.version
+            if target != named:
+                self.execute([MoveTag(tag=name, version=target)])
+            return target
         outcome = self.execute([TagVersion(tag=name, version=version)])
         return version or outcome.version
-
-    def move_tag(self, name: str, version: int) -> None:
-        self.execute([MoveTag(tag=name, version=version)])
 
     def tags(self) -> dict[str, int]:
         """Each tag and the version it names now, in version order.
@@ -162,7 +173,8 @@ class Project:
 
     def slice(self, query: str, *, version: int | str | None = None) -> Slice:
         """Files of any directory of the project matching ``query``, at ``version`` (default latest)."""
-        return Slice(self, query, version=self.backend.resolve(self.name, version), pinned=version is not None)
+        resolved = self.backend.resolve(self.name, version)
+        return Slice(self, query, version=resolved, pinned=version is not None, tag=tag_of(version))
 
     def save_slice(self, name: str, query: str, *, directory: Directory | None = None) -> None:
         """Save ``query`` as ``name`` (over ``directory``, or the whole project)."""
@@ -209,13 +221,13 @@ class Directories:
         """The directory at the latest version, or pinned at ``version`` (a number or a tag)."""
         backend, project = self._project.backend, self._project.name
         view = backend.directory(project, name, backend.resolve(project, version))
-        return Directory(self._project, view, pinned=version is not None)
+        return Directory(self._project, view, pinned=version is not None, tag=tag_of(version))
 
     def list(self, *, version: int | str | None = None) -> list[Directory]:
         """The directories at ``version`` (default latest) this client may read."""
         backend, project = self._project.backend, self._project.name
         views = backend.directories(project, backend.resolve(project, version))
-        return [Directory(self._project, view, pinned=version is not None) for view in views]
+        return [Directory(self._project, view, pinned=version is not None, tag=tag_of(version)) for view in views]
 
 
 def _id_of(directory: Directory | None) -> UUID | None:

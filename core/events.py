@@ -36,6 +36,16 @@ TagName = Annotated[
     AfterValidator(_not_a_version_number),
 ]
 Version = Annotated[int, Field(ge=1, le=INT32_MAX)]
+
+
+def tag_of(version: int | str | None) -> str | None:
+    """The tag a version argument asks for; None for a number or the latest. Only ASCII digits
+    make a number: ``str.isdigit`` also takes '¹' and '٣', which ``int`` then refuses or misreads."""
+    if isinstance(version, str) and not (version.isascii() and version.isdigit()):
+        return version
+    return None
+
+
 Revision = Annotated[int, Field(ge=1, le=INT32_MAX)]
 
 

@@ -432,11 +432,21 @@ def _instance_deleted(j: Judging, e: InstanceDeleted) -> list[Change]:
 
 def _version_tagged(j: Judging, e: VersionTagged) -> list[Change]:
     j.authorize(e)
-    if j.state.row("tags", (e.tag,)) is not None:
-        raise ConflictError(f"tag {e.tag!r} already exists in project {j.project_name!r}; move it with MoveTag")
+    if (named := j.state.row("tags", (e.tag,))) is not None:
+        raise ConflictError(_pinned(j.project_name, e.tag, named["version"], e.version))
     version = e.version or j.version
     j.existing_version(version)
     return [Add("tags", {"tag": e.tag, "version": version}), j.entry(e, "tag", e.tag, None, {"version": version})]
+
+
+def _pinned(project: str, tag: str, named: int, asked: int | None) -> str:
+    """Why a tag is not tagged again, and the one way to move it, as the SDK, CLI and API spell it."""
+    to = asked or "V"
+    return (
+        f"tag {tag!r} already names version {named} of project {project!r}, and a tag pins its version "
+        f"for good; to move it (admin): project.tag({tag!r}, {to}, force=True), `annolog tag {tag} {to} "
+        f"--force`, or a MoveTag command"
+    )
 
 
 def _tag_moved(j: Judging, e: TagMoved) -> list[Change]:
