@@ -97,7 +97,7 @@ class Project:
         >>> [(f.name, f.change) for f in project.diff("v1", "latest").files]  # doctest: +SKIP
         [('dog.jpg', 'changed')]
         """
-        older, newer = self._resolved(base), self._resolved(head)
+        older, newer = self.backend.resolve(self.name, base), self.backend.resolve(self.name, head)
         files: list[FileChange] = []
         after: UUID | None = None
         while True:
@@ -115,7 +115,12 @@ class Project:
         """Instances and files per label at ``version`` (default latest), among the files of
         ``directory`` (default: every directory this client may read), or of the slice
         ``query`` of it; every label defined then, by class index, those without any too."""
-        scope = Scope(project=self.name, version=self._resolved(version), directory_id=_id_of(directory), query=query)
+        scope = Scope(
+            project=self.name,
+            version=self.backend.resolve(self.name, version),
+            directory_id=_id_of(directory),
+            query=query,
+        )
         return self.backend.label_stats(scope)
 
     def grant(self, principal: str, role: Role | str, *, directory: Directory | None = None) -> None:
@@ -198,9 +203,6 @@ class Project:
     def store_blob(self, data: bytes, *, name: str, media_type: str | None = None) -> StoredBlob:
         """Probe and store bytes for ``AddFile`` commands committed later (bulk ingest)."""
         return self.backend.store_blob(self.name, data, name=name, media_type=media_type)
-
-    def _resolved(self, version: int | str | None) -> int:
-        return self.backend.resolve(self.name, None if version == "latest" else version)
 
     def __repr__(self) -> str:
         return f"Project({self.name!r})"

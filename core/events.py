@@ -38,10 +38,14 @@ TagName = Annotated[
 Version = Annotated[int, Field(ge=1, le=INT32_MAX)]
 
 
+LATEST = "latest"
+"""What a version argument writes for the newest version, in the SDK, the API, the CLI and the pages."""
+
+
 def tag_of(version: int | str | None) -> str | None:
     """The tag a version argument asks for; None for a number or the latest. Only ASCII digits
     make a number: ``str.isdigit`` also takes '¹' and '٣', which ``int`` then refuses or misreads."""
-    if isinstance(version, str) and not (version.isascii() and version.isdigit()):
+    if isinstance(version, str) and version != LATEST and not (version.isascii() and version.isdigit()):
         return version
     return None
 

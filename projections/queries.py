@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Select, String, Table, cast, exists, func, li
 
 from annolog.core.arrays import chunk_coords
 from annolog.core.errors import NotFoundError
-from annolog.core.events import tag_of
+from annolog.core.events import LATEST, tag_of
 from annolog.core.query import Expr
 from annolog.projections.loader import select_in
 from annolog.projections.readmodels import (
@@ -64,8 +64,8 @@ def list_projects(db: Connection) -> list[ProjectView]:
 
 
 def resolve_version(db: Connection, project: ProjectView, version: int | str | None) -> int:
-    """A version number from a number, a tag name (see ``tag_of``), or None (latest)."""
-    if version is None:
+    """A version number from a number, a tag name (see ``tag_of``), or None or "latest"."""
+    if version is None or version == LATEST:
         return project.version
     if (tag := tag_of(version)) is not None:
         return _tagged(db, project, tag)

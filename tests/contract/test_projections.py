@@ -221,6 +221,18 @@ class ProjectionContract:
         assert project.tags() == {"release": 1} and project.directory.list(version="release") == []
         assert project.tag("new", force=True) == project.version  # force on a new name just names it
 
+    def test_latest_is_the_newest_version_everywhere_and_no_tag_may_take_its_name(
+        self, project: annolog.Project
+    ) -> None:
+        project.directory.new("all")
+        project.tag("first")
+        project.directory.new("more")
+
+        assert [d.name for d in project.directory.list(version="latest")] == ["all", "more"]
+        assert project.directory.get("more", version="latest").version == project.version
+        with pytest.raises(InvalidInputError, match="may not be named 'latest'"):
+            project.tag("latest")
+
     def test_moving_a_tag_needs_admin_and_is_audited_from_before_to_after(
         self, project: annolog.Project, connect: Connect
     ) -> None:
