@@ -14,7 +14,8 @@ from pydantic import AfterValidator, Field
 
 from annolog.core.arrays import ArrayShape, ArraySpec, ChunkKey
 from annolog.core.geometry import Shape
-from annolog.core.model import INT32_MAX, Model
+from annolog.core.model import INT32_MAX as INT32_MAX  # defined below masks, read from here by the entry points
+from annolog.core.model import Model
 from annolog.core.query import MAX_QUERY_LENGTH, parse
 from annolog.core.text import JsonObject, Name, PathName, check_text
 
