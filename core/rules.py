@@ -390,7 +390,9 @@ def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
         "points": [list(p) for p in e.points],
         "attributes": e.attributes,
         "parts": list(e.parts) or None,
-        "mask": None if e.mask is None else {"size": list(e.mask.size), **e.mask.model_dump(exclude={"size"})},
+        "mask": None
+        if e.mask is None
+        else {**e.mask.model_dump(), "size": list(e.mask.size), "bbox": list(e.mask.bbox)},
     }
 
 
