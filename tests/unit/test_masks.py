@@ -9,12 +9,14 @@ import pytest
 from pycocotools import mask as coco_mask
 
 from annolog import masks
+from annolog.api.http.web.shapes import shapes
 from annolog.core.commit import Commit
 from annolog.core.errors import InvalidInputError
 from annolog.core.events import FileAdded, InstanceAdded, InstanceChanged
 from annolog.core.geometry import InstanceKind, Shape
 from annolog.core.mask import Mask
 from annolog.core.rules import judge
+from annolog.projections.readmodels import FileView, InstanceView
 from tests.unit.test_rules import EVERYWHERE, PHOTO, PROJECT, Judged, opened
 
 ROAD = UUID(int=40)
@@ -154,3 +156,35 @@ def test_a_coco_rle_whose_runs_do_not_fill_its_size_is_refused(rle: dict, why: s
 def test_a_mask_array_that_is_not_two_dimensional_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="height x width array of pixels, got shape \\(2, 2, 3\\)"):
         masks.encode(np.ones((2, 2, 3)))
+
+
+def test_the_web_page_draws_a_polygon_of_several_parts_ring_by_ring_and_a_mask_by_its_extent() -> None:
+    common = {"file_id": PHOTO, "label": "car", "attributes": {}, "revision": 1}
+    parted = InstanceView(
+        instance_id=UUID(int=1),
+        kind="polygon",
+        points=((0, 0), (9, 0), (0, 9), (20, 20), (30, 20), (20, 30)),
+        parts=(3, 3),
+        **common,
+    )
+    road = InstanceView(instance_id=UUID(int=2), kind="mask", points=(), mask=SMALL.model_dump(), **common)
+    file = FileView(
+        file_id=PHOTO,
+        sha256="ab" * 32,
+        name="a.jpg",
+        media_type="image/jpeg",
+        size=1,
+        width=100,
+        height=80,
+        metadata={},
+        copied_from=None,
+        created_version=1,
+        version=2,
+        instances=(parted, road),
+    )
+
+    ring, extent = shapes(file)
+
+    assert (ring.element, ring.attributes["d"]) == ("path", "M 0,0 9,0 0,9 Z M 20,20 30,20 20,30 Z")
+    assert (extent.element, extent.attributes["class"]) == ("rect", "mask")
+    assert [extent.attributes[k] for k in ("x", "y", "width", "height")] == ["1", "0", "1", "2"]
