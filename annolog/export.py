@@ -5,9 +5,11 @@
 118
 
 Category ids are class index + 1 and YOLO class numbers are class indices: labels are
-only ever added, so both stay the same in every export of the project. Only boxes are
-exported; other instance kinds, and files that are not sized images, are listed as
-skipped in the summary.
+only ever added, so both stay the same in every export of the project. COCO takes boxes,
+polygons (of one or several parts) and masks; YOLO takes boxes and single-ring polygons
+(its segment format). What a format cannot hold (points, lines and tags everywhere; masks
+and polygons of several parts in YOLO), and files that are not sized images, are listed
+as skipped in the summary.
 
 Every export says which data it is, for a run trained on it to be repeated: the project,
 the version number and the tag it was opened by (a tag can be moved; the number stays).
@@ -34,16 +36,21 @@ from tqdm import tqdm
 
 from annolog import coco, yolo
 from annolog.core.errors import InvalidInputError
-from annolog.plan import Box, Problem
+from annolog.core.geometry import InstanceKind
+from annolog.plan import Problem
 
 if TYPE_CHECKING:
     from annolog.dataset import Dataset
-    from annolog.file import File
+    from annolog.file import File, Instance
 
 COCO_FILE = "annotations.json"
 CLASSES_FILE = "classes.txt"
 MANIFEST_FILE = "annolog.json"
 """What a YOLO export is of (``Provenance``); COCO carries the same in ``info["annolog"]``."""
+
+
+def _described(instance: "Instance") -> str:
+    return "polygon of several parts" if instance.parts else str(instance.kind)
 
 
 class Renamed(BaseModel):
@@ -90,10 +97,14 @@ def export_coco(dataset: "Dataset", out: str | Path, *, images: bool = False, pr
         for file, name, width, height in export.images():
             image_id = len(entries["images"]) + 1
             entries["images"].append(coco.image_entry(image_id, name, width, height, file.metadata))
-            for box, label, attributes in export.boxes(file):
+            for instance in export.exported(file, _coco_geometry, "COCO"):
+                geometry = _coco_geometry(instance)
+                assert geometry is not None
                 annotation_id = len(entries["annotations"]) + 1
                 entries["annotations"].append(
-                    coco.annotation_entry(annotation_id, image_id, categories[label], box, attributes)
+                    coco.annotation_entry(
+                        annotation_id, image_id, categories[instance.label], geometry, instance.attributes
+                    )
                 )
         document = {
             "info": {
@@ -115,11 +126,36 @@ def export_yolo(dataset: "Dataset", out: str | Path, *, images: bool = False, pr
     with _Export(dataset, Path(out), "yolo", images=images, progress=progress, unique=yolo.label_file) as export:
         index = {name: i for i, name in enumerate(dataset.classes)}
         for file, name, width, height in export.images():
-            lines = [yolo.label_line(index[label], box, width, height) for box, label, _ in export.boxes(file)]
+            lines = [
+                _yolo_line(instance, index[instance.label], width, height)
+                for instance in export.exported(file, _yolo_takes, "YOLO")
+            ]
             export.write(yolo.label_file(name), "".join(f"{line}\n" for line in lines))
         export.write(CLASSES_FILE, yolo.classes_text(dataset.classes))
         export.write(MANIFEST_FILE, export.provenance.model_dump_json(indent=2))
     return export.summary()
+
+
+def _coco_geometry(instance: "Instance") -> dict[str, Any] | None:
+    """What COCO writes of ``instance``; None for a kind it has no place for."""
+    if instance.box is not None:
+        return coco.box_geometry(instance.box)
+    if instance.kind is InstanceKind.polygon:
+        return coco.polygon_geometry(instance.polygons)
+    if instance.rle is not None:
+        return coco.mask_geometry(instance.rle.size, instance.rle.counts, instance.rle.area, instance.rle.bbox)
+    return None
+
+
+def _yolo_takes(instance: "Instance") -> bool:
+    """YOLO holds boxes, and polygons of one ring (one line of a segment per object)."""
+    return instance.box is not None or (instance.kind is InstanceKind.polygon and not instance.parts)
+
+
+def _yolo_line(instance: "Instance", class_index: int, width: int, height: int) -> str:
+    if instance.box is not None:
+        return yolo.label_line(class_index, instance.box, width, height)
+    return yolo.segment_line(class_index, instance.points, width, height)
 
 
 _NOT_IN_FILE_NAMES = re.compile(r'[\x00-\x1f\x7f<>:"\\|?*]')
@@ -263,14 +299,16 @@ class _Export:
                 self._copies.append(self._pool.submit(self._copy, file, name))
             yield file, name, file.width, file.height
 
-    def boxes(self, file: "File") -> Iterator[tuple[Box, str, dict[str, Any]]]:
-        other = [i.kind for i in file.instances if i.box is None]
+    def exported(self, file: "File", takes: Callable[["Instance"], object], format: str) -> Iterator["Instance"]:
+        """The file's instances that ``format`` ``takes``; the others are listed as skipped, by kind."""
+        other = sorted({_described(i) for i in file.instances if not takes(i)})
         if other:
-            self.skip(file.name, f"{len(other)} instance(s) of kind {', '.join(sorted(set(other)))}: only boxes export")
+            left = sum(1 for i in file.instances if not takes(i))
+            self.skip(file.name, f"{left} instance(s) of kind {', '.join(other)}: {format} cannot hold them")
         for instance in file.instances:
-            if instance.box is not None:
+            if takes(instance):
                 self.instances += 1
-                yield instance.box, instance.label, instance.attributes
+                yield instance
 
     def skip(self, name: str, message: str) -> None:
         self.skipped.append(Problem(location=f"file {name!r}", message=message))

@@ -14,14 +14,13 @@ from pydantic import AfterValidator, Field
 
 from annolog.core.arrays import ArrayShape, ArraySpec, ChunkKey
 from annolog.core.geometry import Shape
+from annolog.core.model import INT32_MAX as INT32_MAX  # defined below masks, read from here by the entry points
 from annolog.core.model import Model
 from annolog.core.query import MAX_QUERY_LENGTH, parse
 from annolog.core.text import JsonObject, Name, PathName, check_text
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Metadata = JsonObject
-INT32_MAX = 2**31 - 1
-"""The largest version, revision or pixel size: what a 32-bit database integer holds."""
 
 
 def _not_a_version_number(tag: str) -> str:

@@ -15,6 +15,7 @@ role it needs and its rule. A new event type is one entry here plus its Avro bra
 ``eventlog/schemas`` (a test fails when any of them is missing).
 """
 
+import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -51,6 +52,7 @@ from annolog.core.events import (
     VersionTagged,
 )
 from annolog.core.geometry import check_inside
+from annolog.core.mask import check_mask_fits
 from annolog.core.model import Model
 from annolog.core.permissions import PROJECT_SCOPE, RANK, rank_in_directory, rank_on_file, role_of_rank
 
@@ -380,24 +382,50 @@ def _file_copied(j: Judging, e: FileCopied) -> list[Change]:
 
 
 def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
-    return {"label": e.label, "kind": e.kind.value, "points": [list(p) for p in e.points], "attributes": e.attributes}
+    """The instance's columns, as JSON gives them back (lists, not tuples): an overlay row and
+    a stored one must compare equal. No parts and no mask are NULL, as in rows made before them."""
+    return {
+        "label": e.label,
+        "kind": e.kind.value,
+        "points": [list(p) for p in e.points],
+        "attributes": e.attributes,
+        "parts": list(e.parts) or None,
+        "mask": None
+        if e.mask is None
+        else {**e.mask.model_dump(), "size": list(e.mask.size), "bbox": list(e.mask.bbox)},
+    }
 
 
-_SHOWN = ("label", "kind", "points", "attributes", "revision")
-"""The columns of an instance the audit history shows."""
+def _shown(row: Row) -> dict[str, Any]:
+    """An instance as the audit history shows it: parts and mask only where there are some, a
+    mask by its extent and its counts' digest (a history of mask edits need not hold every mask
+    again: the views at each version do)."""
+    shown = {k: row[k] for k in ("label", "kind", "points", "attributes", "revision")}
+    if row.get("parts") is not None:
+        shown["parts"] = row["parts"]
+    if (mask := row.get("mask")) is not None:
+        digest = hashlib.sha256(mask["counts"].encode()).hexdigest()
+        shown["mask"] = {k: v for k, v in mask.items() if k != "counts"} | {"counts_sha256": digest}
+    return shown
+
+
+def _fits(e: InstanceAdded | InstanceChanged, file: Row) -> None:
+    check_inside(e.points, file["width"], file["height"])
+    if e.mask is not None:
+        check_mask_fits(e.mask, file["width"], file["height"])
 
 
 def _instance_added(j: Judging, e: InstanceAdded) -> list[Change]:
     file = j.file(e.file_id)
     j.authorize(e, file_id=e.file_id)
-    check_inside(e.points, file["width"], file["height"])
+    _fits(e, file)
     j.label(e.label)
     j.new_id("instances", "instance", e.instance_id)
     row = {"instance_id": e.instance_id, "file_id": e.file_id, "revision": 1, **_shape(e)}
     return [
         Add("instances", row),
         Count(e.file_id, e.label, +1),
-        j.entry(e, "instance", e.instance_id, None, _shape(e) | {"revision": 1}, file_id=e.file_id),
+        j.entry(e, "instance", e.instance_id, None, _shown(row), file_id=e.file_id),
     ]
 
 
@@ -405,28 +433,25 @@ def _instance_changed(j: Judging, e: InstanceChanged) -> list[Change]:
     before = j.instance(e.instance_id, e.expected_revision)
     file = j.file(before["file_id"])
     j.authorize(e, file_id=before["file_id"])
-    check_inside(e.points, file["width"], file["height"])
+    _fits(e, file)
     j.label(e.label)
     after = {"instance_id": e.instance_id, "file_id": before["file_id"], "revision": before["revision"] + 1}
-    old = {k: before[k] for k in _SHOWN}
+    after |= _shape(e)
     return [
-        *_replace("instances", before, after | _shape(e)),
+        *_replace("instances", before, after),
         Count(before["file_id"], before["label"], -1),
         Count(before["file_id"], e.label, +1),
-        j.entry(
-            e, "instance", e.instance_id, old, _shape(e) | {"revision": after["revision"]}, file_id=file["file_id"]
-        ),
+        j.entry(e, "instance", e.instance_id, _shown(before), _shown(after), file_id=file["file_id"]),
     ]
 
 
 def _instance_deleted(j: Judging, e: InstanceDeleted) -> list[Change]:
     before = j.instance(e.instance_id, e.expected_revision)
     j.authorize(e, file_id=before["file_id"])
-    old = {k: before[k] for k in _SHOWN}
     return [
         Close("instances", (e.instance_id,)),
         Count(before["file_id"], before["label"], -1),
-        j.entry(e, "instance", e.instance_id, old, None, file_id=before["file_id"]),
+        j.entry(e, "instance", e.instance_id, _shown(before), None, file_id=before["file_id"]),
     ]
 
 

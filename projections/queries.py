@@ -250,6 +250,8 @@ def _instance_views(
                 points=tuple(tuple(p) for p in r.points),
                 attributes=r.attributes,
                 revision=r.revision,
+                parts=r.parts or (),
+                mask=r.mask,
             )
         )
     return found

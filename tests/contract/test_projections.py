@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from uuid import uuid4
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -356,7 +357,7 @@ def _rebuilt_equals_live(service: Service) -> bool:
 
 
 def _build_history(project: annolog.Project) -> None:
-    """A little of everything: files, mirrors, copies, edits, deletes, tags, metadata, removals."""
+    """A little of everything: files, mirrors, copies, edits, deletes, tags, metadata, removals, masks."""
     a, b = project.directory.new("a"), project.directory.new("b")
     first = a.add_file(jpeg(), name="1.jpg", metadata={"weather": "rain"})
     box = first.add_instance("car", box=(1, 1, 20, 20), attributes={"score": 0.9})
@@ -365,7 +366,10 @@ def _build_history(project: annolog.Project) -> None:
     box.update(label="dog")
     second = a.add_file(jpeg(color="green"), name="2.jpg")
     second.add_instance("person", kind="polygon", points=[(0, 0), (10, 0), (5, 9)])
+    second.add_instance("car", polygons=[[(0, 0), (10, 0), (5, 9)], [(20, 20), (30, 20), (30, 30)]])
+    road = second.add_instance("dog", mask=np.eye(48, 64, dtype=bool))
     second.copy(b)
+    road.update(mask=np.fliplr(np.eye(48, 64, dtype=bool)))
     first.set_metadata({"weather": "sun"})
     box.delete()
     b.remove(first)

@@ -146,7 +146,9 @@ def test_a_yolo_export_writes_normalised_boxes_per_image_and_the_classes_in_inde
     assert (tmp_path / "yolo" / "classes.txt").read_text() == "car\nbicycle\n"
     assert (tmp_path / "yolo" / "labels" / "img-00000.txt").read_text() == "1 0.15 0.35 0.2 0.3\n0 0.5 0.5 1 1\n"
     assert (tmp_path / "yolo" / "labels" / "img-00001.txt").read_text() == ""  # an image with no boxes
-    assert [str(p) for p in summary.skipped] == ["file 'img-00000.jpg': 1 instance(s) of kind point: only boxes export"]
+    assert [str(p) for p in summary.skipped] == [
+        "file 'img-00000.jpg': 1 instance(s) of kind point: YOLO cannot hold them"
+    ]
     assert (tmp_path / "yolo" / "images" / "img-00001.jpg").read_bytes() == (
         tmp_path / "images" / "img-00001.jpg"
     ).read_bytes()
