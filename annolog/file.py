@@ -5,7 +5,7 @@ from uuid import UUID
 
 from annolog.core.commands import AddInstance, ChangeFileMetadata, ChangeInstance, CopyFile, DeleteInstance
 from annolog.core.errors import InvalidInputError
-from annolog.core.geometry import InstanceKind, Point
+from annolog.core.geometry import InstanceKind, Point, Track
 from annolog.projections.readmodels import FileView, InstanceView, Outcome
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class File:
         self.media_type = view.media_type
         self.size = view.size
         self.width, self.height = view.width, view.height
+        self.frames, self.fps = view.frames, view.fps  # a video's frame count and rate; None for a picture
         self.metadata = view.metadata
         self.copied_from = view.copied_from
         self.version = view.version
@@ -67,10 +68,26 @@ class File:
         kind: InstanceKind | str | None = None,
         points: tuple[Point, ...] | list[Point] | None = None,
         attributes: dict[str, Any] | None = None,
+        frame: int | None = None,
+        track: Track | None = None,
     ) -> "Instance":
-        """Draw an instance: ``box=(x_min, y_min, x_max, y_max)``, or ``kind=`` and ``points=``."""
+        """Draw an instance: ``box=(x_min, y_min, x_max, y_max)``, or ``kind=`` and ``points=``.
+
+        On a video, ``frame`` is the 0-based frame it is drawn on and ``track`` the object it
+        follows across frames (the same track on every frame of the same car):
+
+        >>> clip.add_instance("car", box=(4, 4, 20, 16), frame=12, track=3)  # doctest: +SKIP
+        """
         kind_, points_ = _geometry(kind, box, points)
-        command = AddInstance(file_id=self.id, label=label, kind=kind_, points=points_, attributes=attributes or {})
+        command = AddInstance(
+            file_id=self.id,
+            label=label,
+            kind=kind_,
+            points=points_,
+            attributes=attributes or {},
+            frame=frame,
+            track=track,
+        )
         self._commit([command])
         instance = Instance(
             self,
@@ -82,6 +99,8 @@ class File:
                 points=points_,
                 attributes=attributes or {},
                 revision=1,
+                frame=command.frame,
+                track=command.track,
             ),
         )
         self.instances.append(instance)
@@ -119,6 +138,7 @@ class Instance:
     def __init__(self, file: File, view: InstanceView) -> None:
         self.file = file
         self.id: UUID = view.instance_id
+        self.frame, self.track = view.frame, view.track  # where on a video: its frame, and the object it follows
         self._set(view.label, InstanceKind(view.kind), view.points, view.attributes, view.revision)
 
     def _set(
@@ -142,8 +162,10 @@ class Instance:
         kind: InstanceKind | str | None = None,
         points: tuple[Point, ...] | list[Point] | None = None,
         attributes: dict[str, Any] | None = None,
+        frame: int | None = None,
+        track: Track | None = None,
     ) -> "Instance":
-        """Change the instance; what is not given stays as it is."""
+        """Change the instance; what is not given stays as it is (on a video, its frame and track too)."""
         if box is None and points is None:
             kind_, points_ = self.kind, self.points
         else:
@@ -155,8 +177,11 @@ class Instance:
             kind=kind_,
             points=points_,
             attributes=self.attributes if attributes is None else attributes,
+            frame=self.frame if frame is None else frame,
+            track=self.track if track is None else track,
         )
         self.file._commit([command])
+        self.frame, self.track = command.frame, command.track
         self._set(command.label, command.kind, command.points, command.attributes, self.revision + 1)
         return self
 
@@ -165,4 +190,5 @@ class Instance:
         self.file.instances = [i for i in self.file.instances if i.id != self.id]
 
     def __repr__(self) -> str:
-        return f"Instance({self.label!r}, {self.kind}, {self.points}, revision {self.revision})"
+        on = "" if self.frame is None else f", frame {self.frame}"
+        return f"Instance({self.label!r}, {self.kind}, {self.points}{on}, revision {self.revision})"

@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import AfterValidator, Field
 
 from annolog.core.arrays import ArrayShape, ArraySpec, ChunkKey
+from annolog.core.geometry import INT32_MAX as INT32_MAX  # defined beside the frame it bounds; read here by many
 from annolog.core.geometry import Shape
 from annolog.core.model import Model
 from annolog.core.query import MAX_QUERY_LENGTH, parse
@@ -20,8 +21,6 @@ from annolog.core.text import JsonObject, Name, PathName, check_text
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Metadata = JsonObject
-INT32_MAX = 2**31 - 1
-"""The largest version, revision or pixel size: what a 32-bit database integer holds."""
 
 
 def _not_a_version_number(tag: str) -> str:
@@ -80,6 +79,11 @@ class FileDescription(Model):
     width: Annotated[int, Field(gt=0, le=INT32_MAX)] | None = None
     height: Annotated[int, Field(gt=0, le=INT32_MAX)] | None = None
     metadata: Metadata = Field(default_factory=dict)
+    frames: Annotated[int, Field(gt=0, le=INT32_MAX)] | None = None
+    """How many frames a video (or other multi-frame medium) has; None for a single picture,
+    whose instances sit on no frame. Added in commit-v4 (older records read as None)."""
+    fps: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    """The average frame rate, frames per second, as the container states it; None when unknown."""
 
 
 class FileAdded(FileDescription):

@@ -17,6 +17,15 @@ Point = tuple[float, float]
 Attributes = JsonObject
 """Free-form JSON attributes of an instance (e.g. ``{"score": 0.91, "occluded": true}``)."""
 
+INT32_MAX = 2**31 - 1
+"""The largest version, revision, pixel size or frame: what a 32-bit database integer holds."""
+
+Track = (
+    Annotated[int, Field(ge=-(2**63), le=2**63 - 1, strict=True)]
+    | Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_name)]
+)
+"""A track id: a (64-bit) number or a name. ``5`` and ``"5"`` are different tracks."""
+
 
 class InstanceKind(StrEnum):
     box = "box"
@@ -93,6 +102,12 @@ class Shape(Model):
     kind: InstanceKind
     points: tuple[Point, ...] = ()
     attributes: Attributes = Field(default_factory=dict)
+    frame: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+    """The 0-based frame of a multi-frame file (a video) the instance is drawn on; None on a
+    single picture, or for an instance of the whole video (a tag of the clip)."""
+    track: Track | None = None
+    """The object an instance follows across frames: the same track on frames 3 and 4 is the
+    same car. CVAT numbers tracks, Label Studio and others name them, so both are kept as given."""
 
     @model_validator(mode="after")
     def _geometry_fits_kind(self) -> "Shape":

@@ -380,24 +380,54 @@ def _file_copied(j: Judging, e: FileCopied) -> list[Change]:
 
 
 def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
-    return {"label": e.label, "kind": e.kind.value, "points": [list(p) for p in e.points], "attributes": e.attributes}
+    """The instance's columns as the event sets them."""
+    points = [list(p) for p in e.points]
+    return {"label": e.label, "kind": e.kind.value, "points": points, "attributes": e.attributes} | {
+        "frame": e.frame,
+        "track": e.track,
+    }
 
 
-_SHOWN = ("label", "kind", "points", "attributes", "revision")
+_SHOWN = ("label", "kind", "points", "attributes", "frame", "track", "revision")
 """The columns of an instance the audit history shows."""
+_ON_PICTURES = ("frame", "track")
+"""Columns the history leaves out while they are None: an instance of a single picture has neither."""
+
+
+def _shown(row: Row) -> dict[str, Any]:
+    """An instance as its history shows it."""
+    return {k: row[k] for k in _SHOWN if k in row and not (k in _ON_PICTURES and row[k] is None)}
+
+
+def _on_file(j: Judging, e: InstanceAdded | InstanceChanged, file: Row) -> None:
+    """Raise ``InvalidInputError`` unless the instance fits ``file``: its points on the picture,
+    its frame one the file has."""
+    check_inside(e.points, file["width"], file["height"])
+    frames = file.get("frames")
+    if e.frame is None:
+        return
+    if frames is None:
+        raise InvalidInputError(
+            f"frame {e.frame} given for an instance on file {file['name']!r} ({file['media_type']}), "
+            "which is a single picture with no frames: leave frame out"
+        )
+    if e.frame >= frames:
+        raise InvalidInputError(
+            f"frame {e.frame} is past the end of file {file['name']!r}, which has {frames} frames (0 to {frames - 1})"
+        )
 
 
 def _instance_added(j: Judging, e: InstanceAdded) -> list[Change]:
     file = j.file(e.file_id)
     j.authorize(e, file_id=e.file_id)
-    check_inside(e.points, file["width"], file["height"])
+    _on_file(j, e, file)
     j.label(e.label)
     j.new_id("instances", "instance", e.instance_id)
     row = {"instance_id": e.instance_id, "file_id": e.file_id, "revision": 1, **_shape(e)}
     return [
         Add("instances", row),
         Count(e.file_id, e.label, +1),
-        j.entry(e, "instance", e.instance_id, None, _shape(e) | {"revision": 1}, file_id=e.file_id),
+        j.entry(e, "instance", e.instance_id, None, _shown(row), file_id=e.file_id),
     ]
 
 
@@ -405,28 +435,25 @@ def _instance_changed(j: Judging, e: InstanceChanged) -> list[Change]:
     before = j.instance(e.instance_id, e.expected_revision)
     file = j.file(before["file_id"])
     j.authorize(e, file_id=before["file_id"])
-    check_inside(e.points, file["width"], file["height"])
+    _on_file(j, e, file)
     j.label(e.label)
     after = {"instance_id": e.instance_id, "file_id": before["file_id"], "revision": before["revision"] + 1}
-    old = {k: before[k] for k in _SHOWN}
+    after |= _shape(e)
     return [
-        *_replace("instances", before, after | _shape(e)),
+        *_replace("instances", before, after),
         Count(before["file_id"], before["label"], -1),
         Count(before["file_id"], e.label, +1),
-        j.entry(
-            e, "instance", e.instance_id, old, _shape(e) | {"revision": after["revision"]}, file_id=file["file_id"]
-        ),
+        j.entry(e, "instance", e.instance_id, _shown(before), _shown(after), file_id=file["file_id"]),
     ]
 
 
 def _instance_deleted(j: Judging, e: InstanceDeleted) -> list[Change]:
     before = j.instance(e.instance_id, e.expected_revision)
     j.authorize(e, file_id=before["file_id"])
-    old = {k: before[k] for k in _SHOWN}
     return [
         Close("instances", (e.instance_id,)),
         Count(before["file_id"], before["label"], -1),
-        j.entry(e, "instance", e.instance_id, old, None, file_id=before["file_id"]),
+        j.entry(e, "instance", e.instance_id, _shown(before), None, file_id=before["file_id"]),
     ]
 
 

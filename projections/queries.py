@@ -250,6 +250,8 @@ def _instance_views(
                 points=tuple(tuple(p) for p in r.points),
                 attributes=r.attributes,
                 revision=r.revision,
+                frame=r.frame,
+                track=r.track,
             )
         )
     return found
@@ -270,6 +272,8 @@ def files_by_id(db: Connection, project_id: UUID, ids: Sequence[UUID], version: 
             size=r.size,
             width=r.width,
             height=r.height,
+            frames=r.frames,
+            fps=r.fps,
             metadata=r.metadata,
             copied_from=r.copied_from,
             created_version=r.created_version,

@@ -42,6 +42,8 @@ class InstanceView(ReadModel):
     points: tuple[tuple[float, float], ...]
     attributes: dict[str, JsonValue]
     revision: int
+    frame: int | None = None  # the video frame it is drawn on
+    track: int | str | None = None  # the object it follows across frames
 
 
 class FileView(ReadModel):
@@ -57,6 +59,8 @@ class FileView(ReadModel):
     created_version: int
     version: int  # the version it was read at
     instances: tuple[InstanceView, ...]
+    frames: int | None = None  # a video's frame count; None for a single picture
+    fps: float | None = None
 
 
 class TagView(ReadModel):
@@ -66,7 +70,7 @@ class TagView(ReadModel):
 
 class InstanceChange(ReadModel):
     """An instance between two versions: ``before`` at the base (None: added), ``after`` at the
-    head (None: deleted). Changed means its label, kind, points or attributes differ."""
+    head (None: deleted). Changed means its label, kind, points, attributes, frame or track differ."""
 
     instance_id: UUID
     change: Literal["added", "changed", "deleted"]
@@ -202,3 +206,5 @@ class StoredBlob(ReadModel):
     size: int
     width: int | None
     height: int | None
+    frames: int | None = None
+    fps: float | None = None

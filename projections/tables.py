@@ -131,6 +131,8 @@ files = _versioned(
     Column("width", Integer),
     Column("height", Integer),
     Column("metadata", JSON, nullable=False),
+    Column("frames", Integer),  # a video's frame count; NULL for a single picture
+    Column("fps", Float),
     Column("copied_from", Uuid),
     Column("created_version", Integer, nullable=False),
     lookups=("name",),  # "is this name free in the directory" starts from the name
@@ -151,6 +153,8 @@ instances = _versioned(
     Column("points", JSON, nullable=False),
     Column("attributes", JSON, nullable=False),
     Column("revision", Integer, nullable=False),
+    Column("frame", Integer),  # the video frame it is drawn on; NULL on a picture or the whole video
+    Column("track", JSON),  # a number or a name, kept apart ("5" is not 5)
     lookups=("instance_id", "file_id"),
 )
 
