@@ -36,11 +36,11 @@ def probe_video(data: bytes, *, name: str, media_type: str) -> VideoSize:
     """
     with _opened(data, name=name, media_type=media_type) as container:
         if not container.streams.video:
-            raise InvalidInputError(f"file {name!r} declared as {media_type} has no video stream")
+            raise _undecodable(name, media_type, "FFmpeg finds no video stream in it")
         stream = container.streams.video[0]
         frames = sum(1 for packet in container.demux(stream) if packet.size)
         if not frames:
-            raise InvalidInputError(f"file {name!r} declared as {media_type} has a video stream without frames")
+            raise _undecodable(name, media_type, "its video stream has no frames")
         container.seek(0, stream=stream)
         next(container.decode(stream))
         rate = stream.average_rate or stream.guessed_rate
@@ -63,4 +63,8 @@ def _opened(data: bytes, *, name: str, media_type: str) -> "Iterator[InputContai
     # a stream that ends before its first frame.
     except (av.FFmpegError, StopIteration) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or "the stream ends before its first frame"
-        raise InvalidInputError(f"file {name!r} declared as {media_type} is not a decodable video: {reason}") from exc
+        raise _undecodable(name, media_type, reason) from exc
+
+
+def _undecodable(name: str, media_type: str, reason: str) -> InvalidInputError:
+    return InvalidInputError(f"file {name!r} declared as {media_type} is not a decodable video: {reason}")
