@@ -54,7 +54,7 @@ stop:
 bench: $(INSTALLED)
 	@bash -c 'set -euo pipefail; services=$$(scripts/services.sh start); eval "$$services"; \
 	  $(PY) -m bench.log_append; $(PY) -m bench.project --durable; $(PY) -m bench.slice; $(PY) -m bench.stream; \
-	  $(PY) -m bench.ingest --durable; $(PY) -m bench.api; $(PY) -m bench.thumbnails'
+	  $(PY) -m bench.ingest --durable; $(PY) -m bench.api; $(PY) -m bench.thumbnails; $(PY) -m bench.video'
 
 typecheck: $(INSTALLED)
 	$(PY) -m mypy
