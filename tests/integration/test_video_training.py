@@ -98,3 +98,10 @@ def test_a_video_whose_stored_bytes_do_not_decode_is_reported_by_name(tmp_path: 
 
     with pytest.raises(CorruptBlob, match="a.mp4"):
         project.directory.get("videos").to_pytorch(frames="annotated")[0]
+
+
+def test_a_coco_export_lists_the_videos_it_leaves_out(clips: annolog.Directory, tmp_path: Path) -> None:
+    summary = clips.export_coco(tmp_path / "out")
+
+    assert summary.files == 0
+    assert any("a.mp4" in p.location and "a video of 30 frames" in p.message for p in summary.skipped)
