@@ -7,4 +7,5 @@ COPY projections projections
 COPY blobs blobs
 COPY api api
 COPY annolog annolog
-RUN pip install --no-cache-dir .
+# The server probes uploaded videos (frame count, rate) with PyAV: the video extra.
+RUN pip install --no-cache-dir ".[video]"

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Each set-up is redone only when pyproject.toml or its line here changes, so torch is installed once per .venv.
 # `make demo` installs what the demo runs (torch, scikit-image); INSTALLED is everything the
 # suite (benches included, at a tiny size), the type-check and the services need on top
-# (TensorFlow, mypy, moto, schemathesis, litdata...).
+# (TensorFlow, mypy, moto, schemathesis, litdata, PyAV...).
 DEMO_INSTALLED := $(VENV)/.installed-demo
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
@@ -21,7 +21,7 @@ $(DEMO_INSTALLED): pyproject.toml Makefile | $(VENV)/bin/uv
 	touch $@
 
 $(INSTALLED): pyproject.toml Makefile | $(VENV)/bin/uv
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,train,tensorflow,demo,bench,arrays,masks]"
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,train,tensorflow,demo,bench,arrays,masks,video]"
 	touch $@
 
 ## demo: run the main job on the embedded default (no services needed)
@@ -54,7 +54,7 @@ stop:
 bench: $(INSTALLED)
 	@bash -c 'set -euo pipefail; services=$$(scripts/services.sh start); eval "$$services"; \
 	  $(PY) -m bench.log_append; $(PY) -m bench.project --durable; $(PY) -m bench.slice; $(PY) -m bench.stream; \
-	  $(PY) -m bench.ingest --durable; $(PY) -m bench.api; $(PY) -m bench.thumbnails'
+	  $(PY) -m bench.ingest --durable; $(PY) -m bench.api; $(PY) -m bench.thumbnails; $(PY) -m bench.video'
 
 typecheck: $(INSTALLED)
 	$(PY) -m mypy

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
     from annolog.export import ExportSummary
     from annolog.project import Project
+    from annolog.pytorch import ItemFormat
     from annolog.tensorflow import Task
+    from annolog.video import FrameChoice
 
 PAGE = 500  # files fetched per query while iterating
 
@@ -129,6 +131,7 @@ class Dataset:
         cache_dir: Path | None = None,
         cache_bytes: int = CACHE_BYTES,
         max_in_flight: int = 16,
+        frames: "FrameChoice | None" = None,
     ) -> Any:
         """A PyTorch dataset of this dataset's version (a latest dataset pins the version it is at).
 
@@ -140,18 +143,44 @@ class Dataset:
         Map-style by default; ``streaming=True`` gives an ``IterableDataset`` with a seeded
         global shuffle, sharded exactly once over ranks (``rank``/``world_size``, from
         torch.distributed when it is initialised) and DataLoader workers, resumable mid-epoch.
+
+        With ``frames=`` an item is a video frame with the instances drawn on it (and those of
+        the whole video), decoded from the nearest keyframe: ``"annotated"`` yields the frames
+        that have an instance, what a detector trains on; ``"all"`` every frame. Pictures in
+        the dataset are one item each (with ``"annotated"``, if they have an instance). Needs
+        the ``video`` extra:
+
+        >>> ds.to_pytorch(frames="annotated")[0][1]["frame"]  # doctest: +SKIP
+        12
         """
         require("to_pytorch()", "train", "numpy", "torch")
         from annolog import pytorch  # torch is heavy: imported only by those who train with it
 
-        items = pytorch.ItemFormat(dtype=dtype, transform=transform)
         reader = self.pinned_reader(cache_dir=cache_dir, cache_bytes=cache_bytes, max_in_flight=max_in_flight)
+        items = self._item_format(reader, frames, dtype=dtype, transform=transform)
         if not streaming:
             return pytorch.TorchDataset(reader, items)
         rank, world_size = _distributed(rank, world_size)
         return pytorch.TorchStream(
             reader, items, shuffle=shuffle, seed=seed, batch_size=batch_size, rank=rank, world_size=world_size
         )
+
+    def _item_format(
+        self,
+        reader: PinnedReader,
+        frames: "FrameChoice | None",
+        *,
+        dtype: "torch.dtype | None",
+        transform: Callable[[Any], Any] | None,
+    ) -> "ItemFormat":
+        from annolog import pytorch
+
+        if frames is None:
+            return pytorch.ItemFormat(dtype=dtype, transform=transform)
+        require("to_pytorch(frames=...)", "video", "av")
+        from annolog import frame_items
+
+        return frame_items.FrameFormat(frame_items.frames_of(reader, frames), dtype=dtype, transform=transform)
 
     def to_tensorflow(
         self,

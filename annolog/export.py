@@ -293,6 +293,9 @@ class _Export:
             if file.width is None or file.height is None:
                 self.skip(file.name, f"not an image with a known size ({file.media_type})")
                 continue
+            if file.frames is not None:  # COCO and YOLO label pictures; a video's boxes sit on its frames
+                self.skip(file.name, f"a video of {file.frames} frames ({file.media_type}): only pictures export")
+                continue
             name = self._names.of(file.id, file.name)
             self.files += 1
             if self.copy_images:

@@ -9,7 +9,7 @@ from uuid import UUID
 from annolog import masks
 from annolog.core.commands import AddInstance, ChangeFileMetadata, ChangeInstance, CopyFile, DeleteInstance
 from annolog.core.errors import InvalidInputError
-from annolog.core.geometry import InstanceKind, Point, Shape
+from annolog.core.geometry import InstanceKind, Point, Shape, Track
 from annolog.core.mask import Mask
 from annolog.projections.readmodels import FileView, InstanceView, Outcome
 
@@ -92,6 +92,7 @@ class File:
         self.media_type = view.media_type
         self.size = view.size
         self.width, self.height = view.width, view.height
+        self.frames, self.fps = view.frames, view.fps  # a video's frame count and rate; None for a picture
         self.metadata = view.metadata
         self.copied_from = view.copied_from
         self.version = view.version
@@ -111,17 +112,28 @@ class File:
         polygons: Rings | None = None,
         mask: "npt.ArrayLike | None" = None,
         attributes: dict[str, Any] | None = None,
+        frame: int | None = None,
+        track: Track | None = None,
     ) -> "Instance":
         """Draw an instance: ``box=(x_min, y_min, x_max, y_max)``, ``mask=`` (a height x width
         array, non-zero where the object is), ``polygons=`` (a polygon of several rings), or
-        ``kind=`` and ``points=``.
+        ``kind=`` and ``points=``. On a video, ``frame`` is the 0-based frame it is drawn on and
+        ``track`` the object it follows across frames (the same track on every frame of one car).
 
         >>> road = file.add_instance("road", mask=pixels)  # doctest: +SKIP
         >>> road.mask.shape == (file.height, file.width)  # doctest: +SKIP
         True
+        >>> clip.add_instance("car", box=(4, 4, 20, 16), frame=12, track=3)  # doctest: +SKIP
         """
         geometry = _geometry(kind, box, points, polygons, mask)
-        command = AddInstance(file_id=self.id, label=label, **_shape_fields(geometry), attributes=attributes or {})
+        command = AddInstance(
+            file_id=self.id,
+            label=label,
+            **_shape_fields(geometry),
+            attributes=attributes or {},
+            frame=frame,
+            track=track,
+        )
         self._commit([command])
         view = InstanceView(instance_id=command.instance_id, file_id=self.id, revision=1, **_view_fields(command))
         instance = Instance(self, view)
@@ -156,7 +168,7 @@ def _shape_fields(geometry: _Geometry) -> dict[str, Any]:
 
 def _view_fields(shape: Shape) -> dict[str, Any]:
     """What an instance view says of ``shape`` (a command just accepted)."""
-    fields = shape.model_dump(include={"label", "points", "attributes", "parts", "mask"})
+    fields = shape.model_dump(include={"label", "points", "attributes", "parts", "mask", "frame", "track"})
     return fields | {"kind": shape.kind.value}
 
 
@@ -180,6 +192,7 @@ class Instance:
             view.attributes,
         )
         self.parts, self.rle, self.revision = view.parts, view.mask, view.revision
+        self.frame, self.track = view.frame, view.track  # where on a video: its frame, and the object it follows
 
     @property
     def box(self) -> Box | None:
@@ -215,8 +228,11 @@ class Instance:
         polygons: Rings | None = None,
         mask: "npt.ArrayLike | None" = None,
         attributes: dict[str, Any] | None = None,
+        frame: int | None = None,
+        track: Track | None = None,
     ) -> "Instance":
-        """Change the instance; what is not given stays as it is.
+        """Change the instance; what is not given stays as it is (on a video, its
+        frame and track too).
 
         >>> road.update(mask=wider)  # doctest: +SKIP
         """
@@ -232,6 +248,8 @@ class Instance:
             label=label or self.label,
             **_shape_fields(shape),
             attributes=self.attributes if attributes is None else attributes,
+            frame=self.frame if frame is None else frame,
+            track=self.track if track is None else track,
         )
         self.file._commit([command])
         self._set(
@@ -245,4 +263,5 @@ class Instance:
 
     def __repr__(self) -> str:
         geometry = f"mask of {self.rle.area} pixels" if self.rle is not None else str(self.points)
-        return f"Instance({self.label!r}, {self.kind}, {geometry}, revision {self.revision})"
+        on = "" if self.frame is None else f", frame {self.frame}"
+        return f"Instance({self.label!r}, {self.kind}, {geometry}{on}, revision {self.revision})"

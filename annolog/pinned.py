@@ -32,22 +32,29 @@ class Entry:
     box_labels: tuple[int, ...]
     tags: tuple[int, ...]  # labels of tag instances (whole-image labels)
     shapes: tuple[tuple[int, str, tuple[tuple[float, float], ...]], ...]  # (label, kind, points) of the rest
+    box_tracks: tuple[int | str | None, ...] = ()  # the track of each box, on a video
+    frames: int | None = None  # the file's frame count: None for a single picture
+    frame: int | None = None  # the one frame of a video this entry is (its instances are those on it)
 
 
-def _entry(view: FileView, index: dict[str, int]) -> Entry:
-    boxes = [i for i in view.instances if i.kind == InstanceKind.box]
+def entry_of(view: FileView, index: dict[str, int], *, frame: int | None = None) -> Entry:
+    """``view``'s manifest entry, labels as class indices; with ``frame``, that frame of a video:
+    the instances drawn on it and those of the whole video (which sit on no frame)."""
+    shown = [i for i in view.instances if frame is None or i.frame in (frame, None)]
+    boxes = [i for i in shown if i.kind == InstanceKind.box]
     return Entry(
         file_id=view.file_id,
         sha256=view.sha256,
         name=view.name,
         boxes=tuple((b.points[0][0], b.points[0][1], b.points[1][0], b.points[1][1]) for b in boxes),
         box_labels=tuple(index[b.label] for b in boxes),
-        tags=tuple(index[i.label] for i in view.instances if i.kind == InstanceKind.tag),
+        tags=tuple(index[i.label] for i in shown if i.kind == InstanceKind.tag),
         shapes=tuple(
-            (index[i.label], i.kind, i.points)
-            for i in view.instances
-            if i.kind not in (InstanceKind.box, InstanceKind.tag)
+            (index[i.label], i.kind, i.points) for i in shown if i.kind not in (InstanceKind.box, InstanceKind.tag)
         ),
+        box_tracks=tuple(b.track for b in boxes),
+        frames=view.frames,
+        frame=frame,
     )
 
 
@@ -123,11 +130,19 @@ class PinnedReader:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_opened": {}}  # pools and caches are per process
 
+    @property
+    def class_index(self) -> dict[str, int]:
+        """Each label's class index at the pinned version."""
+        return {name: i for i, name in enumerate(self.classes)}
+
     def entries(self, positions: list[int]) -> list[Entry]:
         """Manifest entries of the files at ``positions``, in that order (one round trip)."""
-        index = {name: i for i, name in enumerate(self.classes)}
-        ids = [UUID(self.ids[p]) for p in positions]  # kept as text: 100k UUID objects cost 0.5 s
-        return [_entry(view, index) for view in self.source.views(ids)]
+        index = self.class_index
+        return [entry_of(view, index) for view in self.views(positions)]
+
+    def views(self, positions: list[int]) -> list[FileView]:
+        """The files at ``positions`` with their instances, in that order (one round trip)."""
+        return self.source.views([UUID(self.ids[p]) for p in positions])  # ids kept as text: 100k UUIDs cost 0.5 s
 
     def fetch(self, entries: list[Entry]) -> list[bytes]:
         """The blobs of ``entries``: cache hits and a local store are read here, in this thread;

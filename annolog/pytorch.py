@@ -12,6 +12,9 @@ batch of ``DataLoader(ds, collate_fn=collate)`` goes into
 - ``target["file_id"]`` (str), and when present ``tags`` (int64, whole-image labels) and
   ``shapes`` (polygons, lines, points), numbered the same way; detection models ignore them.
 
+With ``frames=`` (``Dataset.to_pytorch``) an item is one frame of a video: ``target["frame"]``
+says which, and ``target["tracks"]`` (when a box has one) lists each box's track id.
+
 Use ``collate`` with a DataLoader: images differ in size and box counts differ per image.
 """
 
@@ -44,15 +47,29 @@ def _labels(indices: tuple[int, ...]) -> torch.Tensor:
 
 
 def to_item(entry: Entry, data: bytes, dtype: torch.dtype = torch.float32) -> Item:
-    """The (image, target) of one file, its pixels as ``dtype``."""
+    """The (image, target) of one picture, its pixels as ``dtype``."""
+    if entry.frames is not None:
+        raise InvalidInputError(
+            f"file {entry.name!r} is a video of {entry.frames} frames, not a picture: "
+            "to_pytorch(frames='annotated') or frames='all' yields its frames"
+        )
+    return framed_item(entry, decode_image(data, entry.name), dtype)
+
+
+def framed_item(entry: Entry, rgb: "np.ndarray[Any, np.dtype[np.uint8]]", dtype: torch.dtype) -> Item:
+    """The (image, target) of decoded H×W×3 pixels: a picture's, or one frame's of a video."""
     # numpy's transpose copy is steadier than torch's multi-threaded one outside workers
-    pixels = torch.from_numpy(np.ascontiguousarray(decode_image(data, entry.name).transpose(2, 0, 1)))
+    pixels = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
     image = pixels if dtype == torch.uint8 else pixels.to(dtype).div_(255)
     target: dict[str, Any] = {
         "boxes": torch.tensor(entry.boxes, dtype=torch.float32).reshape(-1, 4),
         "labels": _labels(entry.box_labels),
         "file_id": str(entry.file_id),
     }
+    if entry.frame is not None:
+        target["frame"] = entry.frame
+    if any(track is not None for track in entry.box_tracks):
+        target["tracks"] = list(entry.box_tracks)
     if entry.tags:
         target["tags"] = _labels(entry.tags)
     if entry.shapes:
@@ -84,10 +101,17 @@ class ItemFormat:
         self.dtype = torch.float32 if dtype is None else dtype
         self.transform = transform
 
+    def count(self, reader: PinnedReader) -> int:
+        """How many items the dataset has: one a file."""
+        return len(reader.ids)
+
     def load(self, reader: PinnedReader, positions: list[int]) -> list[Any]:
         """The items of the files at ``positions``: one manifest round trip, blobs in parallel."""
         entries = reader.entries(positions)
         items = [to_item(entry, data, self.dtype) for entry, data in zip(entries, reader.fetch(entries))]
+        return self._transformed(items)
+
+    def _transformed(self, items: list[Item]) -> list[Any]:
         return [self.transform(item) for item in items] if self.transform else list(items)
 
 
@@ -115,7 +139,7 @@ class TorchDataset(_Classes, Dataset[Any]):
         self.reader, self.items = reader, items
 
     def __len__(self) -> int:
-        return len(self.reader.ids)
+        return self.items.count(self.reader)
 
     def __getitem__(self, index: int) -> Any:
         if not -len(self) <= index < len(self):
@@ -156,7 +180,7 @@ class TorchStream(_Classes, IterableDataset[Any]):
 
     def __len__(self) -> int:
         """Items this rank reads per epoch (the same on every rank)."""
-        return len(self.reader.ids) // self.world_size
+        return self.items.count(self.reader) // self.world_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch, self._skip = epoch, 0
@@ -167,7 +191,7 @@ class TorchStream(_Classes, IterableDataset[Any]):
         return {
             "version": self.reader.version,
             "tag": self.reader.tag,
-            "files": len(self.reader.ids),
+            "files": self.items.count(self.reader),  # items: frames, when the dataset is of frames
             "seed": self.seed,
             "shuffle": self.shuffle,
             "world_size": self.world_size,
@@ -191,7 +215,7 @@ class TorchStream(_Classes, IterableDataset[Any]):
     def _positions(self) -> list[int]:
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        order = epoch_order(len(self.reader.ids), seed=self.seed, epoch=self.epoch, shuffle=self.shuffle)
+        order = epoch_order(self.items.count(self.reader), seed=self.seed, epoch=self.epoch, shuffle=self.shuffle)
         block = rank_block(order, rank=self.rank, world_size=self.world_size)
         return worker_items(block, skip=self._skip, batch_size=self.batch_size, worker=worker, num_workers=workers)
 

@@ -129,6 +129,8 @@ class Service:
             size=len(data),
             width=media.width,
             height=media.height,
+            frames=media.frames,
+            fps=media.fps,
         )
 
     def store_chunks(self, data: Sequence[bytes]) -> list[str]:

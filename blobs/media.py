@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from annolog.blobs.video import probe_video
 from annolog.core.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -36,11 +37,14 @@ _TRANSPOSING = frozenset({5, 6, 7, 8})
 
 @dataclass(frozen=True)
 class Media:
-    """What a file is: its media type and, for an image, its width and height in pixels."""
+    """What a file is: its media type; for an image or a video, its width and height in pixels;
+    for a video, its frame count and rate."""
 
     media_type: str
     width: int | None = None
     height: int | None = None
+    frames: int | None = None
+    fps: float | None = None
 
 
 def probe(data: bytes, *, name: str, media_type: str | None = None) -> Media:
@@ -48,12 +52,16 @@ def probe(data: bytes, *, name: str, media_type: str | None = None) -> Media:
 
     Without a declared ``media_type`` it is guessed from ``name``, then from the bytes.
     Images are decoded in full so that a truncated or mislabelled upload is refused
-    with ``InvalidInputError`` now, not found by a training job months later.
+    with ``InvalidInputError`` now, not found by a training job months later; every
+    ``video/*`` type is read by FFmpeg (``blobs.video``).
 
     >>> probe(b"hello", name="notes.txt")
-    Media(media_type='text/plain', width=None, height=None)
+    Media(media_type='text/plain', width=None, height=None, frames=None, fps=None)
     """
     kind = (media_type or _guessed_media_type(data, name=name)).lower()
+    if kind.startswith("video/"):
+        video = probe_video(data, name=name, media_type=kind)
+        return Media(kind, video.width, video.height, video.frames, video.fps)
     if kind not in _PILLOW_FORMATS:
         return Media(kind)
     width, height = _decoded_size(data, name=name, media_type=kind)

@@ -93,6 +93,11 @@ class FileDescription(Model):
     width: Annotated[int, Field(gt=0, le=INT32_MAX)] | None = None
     height: Annotated[int, Field(gt=0, le=INT32_MAX)] | None = None
     metadata: Metadata = Field(default_factory=dict)
+    frames: Annotated[int, Field(gt=0, le=INT32_MAX)] | None = None
+    """How many frames a video (or other multi-frame medium) has; None for a single picture,
+    whose instances sit on no frame. Added in commit-v4 (older records read as None)."""
+    fps: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    """The average frame rate, frames per second, as the container states it; None when unknown."""
 
 
 class FileAdded(FileDescription):

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from annolog.core.errors import InvalidInputError
 from annolog.core.mask import Mask
-from annolog.core.model import Model
+from annolog.core.model import INT32_MAX, Model
 from annolog.core.text import JsonObject, check_name
 
 Point = tuple[float, float]
@@ -17,6 +17,12 @@ Point = tuple[float, float]
 
 Attributes = JsonObject
 """Free-form JSON attributes of an instance (e.g. ``{"score": 0.91, "occluded": true}``)."""
+
+Track = (
+    Annotated[int, Field(ge=-(2**63), le=2**63 - 1, strict=True)]
+    | Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_name)]
+)
+"""A track id: a (64-bit) number or a name. ``5`` and ``"5"`` are different tracks."""
 
 
 class InstanceKind(StrEnum):
@@ -119,6 +125,12 @@ class Shape(Model):
     attributes: Attributes = Field(default_factory=dict)
     parts: tuple[Annotated[int, Field(ge=0)], ...] = ()
     mask: Mask | None = None
+    frame: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+    """The 0-based frame of a multi-frame file (a video) the instance is drawn on; None on a
+    single picture, or for an instance of the whole video (a tag of the clip)."""
+    track: Track | None = None
+    """The object an instance follows across frames: the same track on frames 3 and 4 is the
+    same car. CVAT numbers tracks, Label Studio and others name them, so both are kept as given."""
 
     @model_validator(mode="after")
     def _geometry_fits_kind(self) -> "Shape":

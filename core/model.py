@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from annolog.core.errors import InvalidInputError
 
 INT32_MAX = 2**31 - 1
-"""The largest version, revision or pixel size: what a 32-bit database integer holds."""
+"""The largest version, revision, pixel size or video frame: what a 32-bit database integer holds."""
 
 
 def describe_validation_error(model: str, exc: ValidationError, *, field_name: Callable[[str], str] = str) -> str:

@@ -383,7 +383,8 @@ def _file_copied(j: Judging, e: FileCopied) -> list[Change]:
 
 def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
     """The instance's columns, as JSON gives them back (lists, not tuples): an overlay row and
-    a stored one must compare equal. No parts and no mask are NULL, as in rows made before them."""
+    a stored one must compare equal. No parts, mask, frame or track are NULL, as in rows made
+    before them."""
     return {
         "label": e.label,
         "kind": e.kind.value,
@@ -393,16 +394,21 @@ def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
         "mask": None
         if e.mask is None
         else {**e.mask.model_dump(), "size": list(e.mask.size), "bbox": list(e.mask.bbox)},
+        "frame": e.frame,
+        "track": e.track,
     }
 
 
+_WHERE_SET = ("parts", "frame", "track")
+"""Columns the history shows only where set: a picture's instance has no frame or track, and
+a single-ring polygon no parts."""
+
+
 def _shown(row: Row) -> dict[str, Any]:
-    """An instance as the audit history shows it: parts and mask only where there are some, a
-    mask by its extent and its counts' digest (a history of mask edits need not hold every mask
-    again: the views at each version do)."""
+    """An instance as the audit history shows it: a mask by its extent and its counts' digest
+    (a history of mask edits need not hold every mask again: the views at each version do)."""
     shown = {k: row[k] for k in ("label", "kind", "points", "attributes", "revision")}
-    if row.get("parts") is not None:
-        shown["parts"] = row["parts"]
+    shown |= {k: row[k] for k in _WHERE_SET if row.get(k) is not None}
     if (mask := row.get("mask")) is not None:
         digest = hashlib.sha256(mask["counts"].encode()).hexdigest()
         shown["mask"] = {k: v for k, v in mask.items() if k != "counts"} | {"counts_sha256": digest}
@@ -410,9 +416,23 @@ def _shown(row: Row) -> dict[str, Any]:
 
 
 def _fits(e: InstanceAdded | InstanceChanged, file: Row) -> None:
+    """Raise ``InvalidInputError`` unless the instance fits ``file``: its points and mask on the
+    picture, its frame one the file has."""
     check_inside(e.points, file["width"], file["height"])
     if e.mask is not None:
         check_mask_fits(e.mask, file["width"], file["height"])
+    if e.frame is None:
+        return
+    frames = file.get("frames")
+    if frames is None:
+        raise InvalidInputError(
+            f"frame {e.frame} given for an instance on file {file['name']!r} ({file['media_type']}), "
+            "which is a single picture with no frames: leave frame out"
+        )
+    if e.frame >= frames:
+        raise InvalidInputError(
+            f"frame {e.frame} is past the end of file {file['name']!r}, which has {frames} frames (0 to {frames - 1})"
+        )
 
 
 def _instance_added(j: Judging, e: InstanceAdded) -> list[Change]:

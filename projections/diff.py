@@ -137,7 +137,7 @@ def _named(file: FileView) -> dict[str, Any]:
 def _instance_changes(before: Sequence[InstanceView], after: Sequence[InstanceView]) -> tuple[InstanceChange, ...]:
     """The instances added, changed and deleted from ``before`` to ``after``, by instance id.
 
-    Only what an instance says counts (label, kind, points, attributes): its revision counts
+    Only what an instance says counts (label, kind, points, attributes, frame, track): its revision counts
     edits, so an instance edited and edited back is unchanged.
     """
     old, new = {i.instance_id: i for i in before}, {i.instance_id: i for i in after}

@@ -252,6 +252,8 @@ def _instance_views(
                 revision=r.revision,
                 parts=r.parts or (),
                 mask=r.mask,
+                frame=r.frame,
+                track=r.track,
             )
         )
     return found
@@ -272,6 +274,8 @@ def files_by_id(db: Connection, project_id: UUID, ids: Sequence[UUID], version: 
             size=r.size,
             width=r.width,
             height=r.height,
+            frames=r.frames,
+            fps=r.fps,
             metadata=r.metadata,
             copied_from=r.copied_from,
             created_version=r.created_version,

@@ -53,6 +53,8 @@ class InstanceView(ReadModel):
     revision: int
     parts: tuple[int, ...] = ()  # a polygon's ring lengths, when it has several rings
     mask: MaskView | None = None
+    frame: int | None = None  # the video frame it is drawn on
+    track: int | str | None = None  # the object it follows across frames
 
 
 class FileView(ReadModel):
@@ -68,6 +70,8 @@ class FileView(ReadModel):
     created_version: int
     version: int  # the version it was read at
     instances: tuple[InstanceView, ...]
+    frames: int | None = None  # a video's frame count; None for a single picture
+    fps: float | None = None
 
 
 class TagView(ReadModel):
@@ -77,7 +81,7 @@ class TagView(ReadModel):
 
 class InstanceChange(ReadModel):
     """An instance between two versions: ``before`` at the base (None: added), ``after`` at the
-    head (None: deleted). Changed means its label, kind, points or attributes differ."""
+    head (None: deleted). Changed means its label, kind, points, attributes, frame or track differ."""
 
     instance_id: UUID
     change: Literal["added", "changed", "deleted"]
@@ -213,3 +217,5 @@ class StoredBlob(ReadModel):
     size: int
     width: int | None
     height: int | None
+    frames: int | None = None
+    fps: float | None = None

@@ -7,6 +7,10 @@ parameters, JSON paths included. Semantics, identical on SQLite and PostgreSQL:
 - a comparison on a missing value, or on a value of another JSON type, is false — and
   ``not`` of it is true (every predicate is two-valued: ``COALESCE(p, false)``);
 - ``attributes.<k>`` holds when ANY instance of the file satisfies it;
+- ``frame.index`` and ``frame.labels.<l>`` (the instances labelled ``l`` on one frame) hold
+  when ANY annotated frame of a video (one with an instance on it) satisfies them, each
+  predicate on its own, as ``attributes`` do: per-frame counts are grouped from the
+  instances when read, not kept in a view of their own;
 - ``contains`` is a substring of text, or an element of a JSON array.
 """
 
@@ -120,6 +124,8 @@ class SliceCompiler:
             return self._holds(p, self._instance_count(p.field))
         if namespace is Namespace.attributes:
             return self._attributes(p)
+        if namespace is Namespace.frame:
+            return self._frame(p)
         column = self._file_column(p) if namespace is Namespace.file else self._json(p, files.c.metadata)
         return func.coalesce(column, false())  # a missing value or width makes NULL; it means false
 
@@ -201,6 +207,20 @@ class SliceCompiler:
             select(literal(1)).select_from(element).where(_Json("postgresql", element.c.value, ()).compare("=", value))
         )
 
+    def _frame(self, p: Predicate) -> ColumnElement[bool]:
+        """EXISTS an annotated frame of the file (its instances grouped by frame) that holds ``p``:
+        its index, or how many of its instances have the label (0 for a frame with others only)."""
+        on_frames = select(literal(1)).where(
+            instances.c.project_id == self._project_id,
+            instances.c.file_id == files.c.file_id,
+            instances.c.frame.is_not(None),
+            self._rows.of(instances),
+        )
+        if p.field.path == ("index",):
+            return exists(on_frames.where(self._holds(p, instances.c.frame)))
+        count = func.sum(case((instances.c.label == p.field.path[1], 1), else_=0))
+        return exists(on_frames.group_by(instances.c.frame).having(self._holds(p, count)))
+
     def _attributes(self, p: Predicate) -> ColumnElement[bool]:
         return exists(
             select(literal(1)).where(
@@ -213,21 +233,23 @@ class SliceCompiler:
 
 
 def label_fields(expr: Expr) -> list[Field]:
-    """Every ``labels.<name>`` field the query reads."""
+    """Every ``labels.<name>`` and ``frame.labels.<name>`` field the query reads (the name is last)."""
     if isinstance(expr, (And, Or)):
         return [f for e in expr.operands for f in label_fields(e)]
     if isinstance(expr, Not):
         return label_fields(expr.operand)
-    return [expr.field] if expr.field.namespace is Namespace.labels else []
+    field = expr.field
+    per_frame = field.namespace is Namespace.frame and field.path[0] == "labels"
+    return [field] if field.namespace is Namespace.labels or per_frame else []
 
 
 def check_labels(db: Connection, project_id: UUID, project_name: str, expr: Expr) -> None:
     """Refuse labels the project never defined, suggesting close ones (typos are the usual cause)."""
     known = list(db.execute(select(labels.c.name).distinct().where(labels.c.project_id == project_id)).scalars())
     for field in label_fields(expr):
-        if field.path[0] not in known:
-            close = difflib.get_close_matches(field.path[0], known, n=3, cutoff=0.5)
+        if field.path[-1] not in known:
+            close = difflib.get_close_matches(field.path[-1], known, n=3, cutoff=0.5)
             hint = f"did you mean {' or '.join(close)}?" if close else f"labels: {', '.join(sorted(known)) or 'none'}"
             raise InvalidInputError(
-                f"unknown label {field.path[0]!r} at column {field.column} in project {project_name!r}; {hint}"
+                f"unknown label {field.path[-1]!r} at column {field.column} in project {project_name!r}; {hint}"
             )

@@ -131,6 +131,8 @@ files = _versioned(
     Column("width", Integer),
     Column("height", Integer),
     Column("metadata", JSON, nullable=False),
+    Column("frames", Integer),  # a video's frame count; NULL for a single picture
+    Column("fps", Float),
     Column("copied_from", Uuid),
     Column("created_version", Integer, nullable=False),
     lookups=("name",),  # "is this name free in the directory" starts from the name
@@ -153,6 +155,8 @@ instances = _versioned(
     Column("revision", Integer, nullable=False),
     Column("parts", JSON),  # a polygon's ring lengths when it has several rings (core.geometry.check_parts)
     Column("mask", JSON),  # a mask instance's {size, counts (COCO compressed RLE), area, bbox}
+    Column("frame", Integer),  # the video frame it is drawn on; NULL on a picture or the whole video
+    Column("track", JSON),  # a number or a name, kept apart ("5" is not 5)
     lookups=("instance_id", "file_id"),
 )
 

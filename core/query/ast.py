@@ -10,10 +10,11 @@ Value = Union[float, str, bool]
 
 class Namespace(StrEnum):
     labels = "labels"  # labels.<label>: how many instances of that label a file has
-    file = "file"  # file.<column>: name, type, media_type, size, width, height, created_version
+    file = "file"  # file.<column>: name, type, media_type, size, width, height, frames, fps, created_version
     meta = "meta"  # file.meta.<key>...: the file's JSON metadata
     attributes = "attributes"  # attributes.<key>...: any instance's JSON attributes
     instances = "instances"  # instances.count, instances.<kind>: instance counts
+    frame = "frame"  # frame.index, frame.labels.<label>: any annotated frame of a video
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from annolog.core.errors import InvalidInputError
 from annolog.core.geometry import InstanceKind
 from annolog.core.query.ast import And, Compare, Contains, Exists, Expr, Field, In, Namespace, Not, Or, Predicate, Value
 
-NUMERIC_FILE_FIELDS = ("size", "width", "height", "created_version")
+NUMERIC_FILE_FIELDS = ("size", "width", "height", "frames", "fps", "created_version")
 TEXT_FILE_FIELDS = ("name", "type", "media_type")
 _INSTANCE_COUNTS = ("count", *InstanceKind)
 
@@ -82,6 +82,8 @@ def _fields_known() -> list[str]:
         "file.meta.<key>",
         "attributes.<key>",
         *(f"instances.{k}" for k in _INSTANCE_COUNTS),
+        "frame.index",
+        "frame.labels.<label>",
     ]
 
 
@@ -107,6 +109,8 @@ def _field(segments: list[Token], column: int) -> Field:
         return Field(Namespace.attributes, tuple(rest), column)
     if head == "instances" and len(rest) == 1 and rest[0] in _INSTANCE_COUNTS:
         return Field(Namespace.instances, (rest[0],), column)
+    if head == "frame" and (rest == ["index"] or (rest[:1] == ["labels"] and len(rest) == 2)):
+        return Field(Namespace.frame, tuple(rest), column)
     known = _fields_known()
     shape = written if head not in ("labels", "attributes") else f"{head}.<name>"
     raise _Unknown(f"unknown field {written!r} at column {column}{_suggest(shape, known)}", column)
@@ -122,7 +126,8 @@ def _check(predicate: Predicate) -> Predicate:
     values: tuple[Value, ...] = (
         predicate.values if isinstance(predicate, In) else () if isinstance(predicate, Exists) else (predicate.value,)
     )
-    counted = field.namespace in (Namespace.labels, Namespace.instances) or field.path[0] in NUMERIC_FILE_FIELDS
+    counted = field.namespace in (Namespace.labels, Namespace.instances, Namespace.frame)
+    counted = counted or field.path[0] in NUMERIC_FILE_FIELDS
     is_text = field.namespace is Namespace.file and field.path[0] in TEXT_FILE_FIELDS
     if counted or is_text:
         wanted = "number" if counted else "string"

@@ -49,6 +49,11 @@ TINY: dict[str, tuple[str, list[str]]] = {
     "thumbnails": ("thumbnails", ["--files", "3", "--image", "320x240", "--clients", "1", "--seconds", "0.5"]),
     "web": ("web", ["--files", "200", "--instances", "20", "--repeat", "1"]),
     "masks": ("masks", ["--images", "10", "--per-image", "3", "--size", "320x240"]),
+    "video": (
+        "video",
+        ["--videos", "2", "--frames", "20", "--size", "64x48", "--keyframe-every", "5", "--annotate-every", "4"]
+        + ["--rounds", "1"],
+    ),
 }
 """Each smoke run: the bench module and arguments that make it a run of a few seconds ("{tmp}": a
 fresh folder); every bench module and every mode of one is listed."""

@@ -168,6 +168,40 @@ def test_a_box_off_the_image_is_refused_with_the_image_size(project: Judged) -> 
         project.commit(box(corner=95.0))
 
 
+CLIP = UUID(int=21)
+
+
+def _clip(frames: int) -> FileAdded:
+    return FileAdded(
+        file_id=CLIP,
+        directory_id=EVERYWHERE,
+        sha256="cd" * 32,
+        name="clip.mp4",
+        media_type="video/mp4",
+        size=1,
+        width=64,
+        height=48,
+        frames=frames,
+        fps=30.0,
+    )
+
+
+def test_an_instance_on_a_frame_past_the_video_or_on_a_picture_is_refused(project: Judged) -> None:
+    project.commit(_clip(frames=30))
+    on = {"label": "car", "kind": InstanceKind.box, "points": ((1, 1), (5, 5))}
+
+    with pytest.raises(InvalidInputError, match=r"frame 30 is past the end of file 'clip.mp4'.*\(0 to 29\)"):
+        project.commit(InstanceAdded(instance_id=BOX, file_id=CLIP, frame=30, **on))
+    with pytest.raises(InvalidInputError, match="file 'a.jpg' .* single picture"):
+        project.commit(InstanceAdded(instance_id=BOX, file_id=PHOTO, frame=0, **on))
+    project.commit(InstanceAdded(instance_id=BOX, file_id=CLIP, frame=29, track=4, **on))
+    with pytest.raises(InvalidInputError, match="frame 31 is past the end"):
+        project.commit(InstanceChanged(instance_id=BOX, expected_revision=1, frame=31, **on))
+
+    assert project.state.row("instances", (BOX,)) is not None
+    assert {k: project.state.row("instances", (BOX,))[k] for k in ("frame", "track")} == {"frame": 29, "track": 4}
+
+
 def test_each_rule_returns_changes_and_writes_nothing_itself(project: Judged) -> None:
     rule = EVENTS["LabelDefined"].rule
     commit = Commit(project_id=PROJECT, actor="ana", command="Test", events=(LabelDefined(name="bus"),))
