@@ -270,8 +270,9 @@ class Judging:
         """The name instances stored as ``stored`` go by now (after renames and merges)."""
         defined = self.state.labels()
         found = defined.get(stored)
-        if found is None or stored_name(found) != stored:
-            found = next(row for row in defined.values() if stored_name(row) == stored)
+        if found is not None and stored_name(found) == stored and label_state(found) != MERGED:
+            return stored  # never renamed nor merged: the common case, without a scan of every label
+        found = next(row for row in defined.values() if stored_name(row) == stored)
         return str(self.label_by_index(found["class_index"])["name"])
 
     def new_id(self, table: str, what: str, id_: UUID) -> None:

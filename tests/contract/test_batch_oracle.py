@@ -147,7 +147,7 @@ def _event(draw: st.DrawFn, focus: tuple[tuple[UUID, str], UUID]) -> Event:
         ),
     ]
     # Adding files and instances is what most commits do; weight them so later events find things.
-    weights = [1, 2, 4, 1, 2, 1, 2, 5, 1, 3, 1, 1, 1, 2, 1, 1, 3, 1, 1, 1, 1, 1]
+    weights = [1, 2, 4, 1, 2, 1, 2, 5, 1, 3, 1, 1, 1, 2, 1, 1, 3, 1, 2, 2, 1, 1]
     return draw(st.sampled_from([c for c, w in zip(choices, weights) for _ in range(w)]))()
 
 
