@@ -21,7 +21,7 @@ $(DEMO_INSTALLED): pyproject.toml Makefile | $(VENV)/bin/uv
 	touch $@
 
 $(INSTALLED): pyproject.toml Makefile | $(VENV)/bin/uv
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,train,tensorflow,demo,bench,arrays]"
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,train,tensorflow,demo,bench,arrays,masks]"
 	touch $@
 
 ## demo: run the main job on the embedded default (no services needed)

@@ -1,9 +1,14 @@
 """COCO object-detection files: read and check one into an import plan; write one from files.
 
-Only boxes travel: ``bbox`` in, ``bbox`` out. An annotation's ``score`` (model
-predictions), ``iscrowd`` when set, and its ``attributes`` object become the instance's
-attributes, and come back out the same way, so import followed by export gives the same
-annotations. Extra keys of an image entry (``license``, ``date_captured``…) become the
+An annotation with a ``segmentation`` is that shape: a list of polygons is one polygon
+instance (of several parts when it has several), an RLE (compressed, or uncompressed run
+lengths) is a mask instance; without one (or with an empty list) it is its ``bbox``, a box.
+A shape's ``bbox`` and ``area`` are derived from it on export, as COCO's own tools derive
+them, so an input whose bbox disagrees with its segmentation comes back with the derived one.
+An annotation's ``score`` (model predictions), ``iscrowd`` when set, and its ``attributes``
+object become the instance's attributes, and come back out the same way, so import
+followed by export gives the same annotations (uncompressed RLE comes back compressed: the
+same pixels). Extra keys of an image entry (``license``, ``date_captured``…) become the
 file's metadata.
 
 Files are streamed (ijson), never loaded whole: a first pass checks the JSON and finds the
@@ -23,9 +28,11 @@ from typing import Annotated, Any, TypeVar
 import ijson  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, JsonValue, PositiveInt, StrictInt, ValidationError
 
+from annolog import masks
 from annolog.core.errors import InvalidInputError
-from annolog.core.geometry import EDGE_SLACK
-from annolog.plan import Plan, PlannedBox, PlannedFile, Problem
+from annolog.core.geometry import EDGE_SLACK, InstanceKind, check_inside
+from annolog.core.mask import check_mask_fits
+from annolog.plan import Plan, PlannedFile, PlannedInstance, Problem
 from annolog.spill import Spill
 
 _IMAGE_KEYS = {"id", "file_name", "width", "height"}
@@ -53,6 +60,7 @@ class CocoAnnotation(_CocoEntry):
     image_id: StrictInt
     category_id: StrictInt
     bbox: tuple[FiniteFloat, FiniteFloat, FiniteFloat, FiniteFloat]
+    segmentation: list[list[FiniteFloat]] | dict[str, Any] | None = None
     score: FiniteFloat | None = None
     iscrowd: Annotated[int, Field(ge=0, le=1)] = 0
     attributes: dict[str, JsonValue] = Field(default_factory=dict)
@@ -151,7 +159,7 @@ class _Image:
 
 @contextmanager
 def plan_coco(coco: CocoFile, *, images_dir: Path | None, predictions: bool = False) -> Iterator[Plan]:
-    """The files, boxes and labels a COCO file asks for, and every part refused, with where it is;
+    """The files, instances and labels a COCO file asks for, and every part refused, with where it is;
     the plan's files are read from a temporary spill, removed when the block ends.
 
     With ``images_dir`` each image is read from there; without it the images must already
@@ -168,7 +176,12 @@ def plan_coco(coco: CocoFile, *, images_dir: Path | None, predictions: bool = Fa
                 problems.append(Problem(location=where, message=message))
                 continue
             image = images[annotation.image_id]
-            spill.add_box(annotation.id, image.rank, _planned_box(annotation, labels[annotation.category_id], where))
+            try:
+                planned = _planned_instance(annotation, labels[annotation.category_id], where, image)
+            except InvalidInputError as exc:
+                problems.append(Problem(location=where, message=f"segmentation: {exc}"))
+                continue
+            spill.add_instance(annotation.id, image.rank, planned)
         sections = {name: rank for rank, name in enumerate(coco.sections)}
         problems.sort(key=lambda p: _position(p.location, sections))
         files = spill.files(lambda entry, where, boxes: _planned_file(entry, where, images_dir, boxes))
@@ -255,7 +268,7 @@ def _refusal(
     predictions: bool,
 ) -> str | None:
     """Why ``annotation`` cannot be imported, or None."""
-    first = spill.box_location(annotation.id)
+    first = spill.instance_location(annotation.id)
     if first is not None:
         return f"duplicate annotation id {annotation.id}, first at {first}"
     if annotation.image_id in refused:
@@ -266,6 +279,8 @@ def _refusal(
         return f"category_id {annotation.category_id} is not in categories"
     if predictions and annotation.score is None:
         return "a prediction needs a score"
+    if annotation.segmentation:  # the shape is the instance, checked when it is planned
+        return None
     return _box_refusal(annotation.bbox, images[annotation.image_id])
 
 
@@ -286,17 +301,32 @@ def _box_refusal(bbox: tuple[float, float, float, float], image: _Image) -> str 
     return None
 
 
-def _planned_box(annotation: CocoAnnotation, label: str, where: str) -> PlannedBox:
-    x, y, width, height = annotation.bbox
+def _planned_instance(annotation: CocoAnnotation, label: str, where: str, image: _Image) -> PlannedInstance:
+    """The annotation's shape (see the module's docstring); ``InvalidInputError`` says why a
+    segmentation cannot be one."""
     attributes = dict(annotation.attributes)
     if annotation.score is not None:
         attributes["score"] = annotation.score
     if annotation.iscrowd:
         attributes["iscrowd"] = 1
-    return PlannedBox(label=label, box=(x, y, x + width, y + height), attributes=attributes, location=where)
+    segmentation = annotation.segmentation
+    if isinstance(segmentation, dict):
+        mask = masks.from_coco(segmentation)
+        check_mask_fits(mask, image.width, image.height)
+        return PlannedInstance(label, InstanceKind.mask, (), attributes, where, mask=mask)
+    if segmentation:
+        if any(len(ring) < 6 or len(ring) % 2 for ring in segmentation):
+            raise InvalidInputError("each polygon is a flat list of x, y pairs, at least 3 of them")
+        rings = [tuple(zip(ring[::2], ring[1::2])) for ring in segmentation]
+        points = tuple(point for ring in rings for point in ring)
+        check_inside(points, image.width, image.height)
+        parts = tuple(map(len, rings)) if len(rings) > 1 else ()
+        return PlannedInstance(label, InstanceKind.polygon, points, attributes, where, parts)
+    x, y, width, height = annotation.bbox
+    return PlannedInstance.box(label, (x, y, x + width, y + height), attributes, where)
 
 
-def _planned_file(entry: str, where: str, images_dir: Path | None, boxes: list[PlannedBox]) -> PlannedFile:
+def _planned_file(entry: str, where: str, images_dir: Path | None, planned: list[PlannedInstance]) -> PlannedFile:
     image = CocoImage.model_validate_json(entry)
     extra = {key: value for key, value in image.model_dump().items() if key not in _IMAGE_KEYS}
     return PlannedFile(
@@ -306,7 +336,7 @@ def _planned_file(entry: str, where: str, images_dir: Path | None, boxes: list[P
         metadata=extra,
         width=image.width,
         height=image.height,
-        boxes=tuple(boxes),
+        instances=tuple(planned),
     )
 
 
@@ -323,25 +353,47 @@ def image_entry(image_id: int, name: str, width: int, height: int, metadata: dic
     return {**extra, "id": image_id, "file_name": name, "width": width, "height": height}
 
 
-def annotation_entry(
-    annotation_id: int,
-    image_id: int,
-    category_id: int,
-    box: tuple[float, float, float, float],
-    attributes: dict[str, JsonValue],
-) -> dict[str, Any]:
-    """One box as a COCO annotation; ``score`` and ``iscrowd`` go where COCO tools look for them."""
+def box_geometry(box: tuple[float, float, float, float]) -> dict[str, Any]:
+    """A box's ``bbox`` and ``area``."""
     x_min, y_min, x_max, y_max = box
     # Rounded to 10 decimals: x_max - x_min carries float noise (0.30000000000000004) that no
     # annotator meant, and exports should compare equal to what was imported.
     width, height = round(x_max - x_min, 10), round(y_max - y_min, 10)
+    return {"bbox": [x_min, y_min, width, height], "area": round(width * height, 10)}
+
+
+def polygon_geometry(rings: Sequence[Sequence[tuple[float, float]]]) -> dict[str, Any]:
+    """A polygon's ``segmentation`` (one flat x, y list per part), its extent as ``bbox``, and
+    the area its parts enclose (the shoelace formula: COCO's tools store an area, not a codec)."""
+    xs, ys = [x for ring in rings for x, _ in ring], [y for ring in rings for _, y in ring]
+    enclosed = sum(abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(r, [*r[1:], r[0]]))) / 2 for r in rings)
+    return {
+        "segmentation": [[v for point in ring for v in point] for ring in rings],
+        **box_geometry((min(xs), min(ys), max(xs), max(ys))),
+        "area": round(enclosed, 10),
+    }
+
+
+def mask_geometry(size: tuple[int, int], counts: str, area: int, bbox: tuple[int, int, int, int]) -> dict[str, Any]:
+    """A mask as COCO's compressed RLE, with the area and box pycocotools measured when it was drawn."""
+    return {"segmentation": {"size": list(size), "counts": counts}, "bbox": list(bbox), "area": area}
+
+
+def annotation_entry(
+    annotation_id: int,
+    image_id: int,
+    category_id: int,
+    geometry: dict[str, Any],
+    attributes: dict[str, JsonValue],
+) -> dict[str, Any]:
+    """One instance as a COCO annotation (``geometry`` from the functions above); ``score`` and
+    ``iscrowd`` go where COCO tools look for them."""
     rest = {key: value for key, value in attributes.items() if key not in ("score", "iscrowd")}
     entry: dict[str, Any] = {
         "id": annotation_id,
         "image_id": image_id,
         "category_id": category_id,
-        "bbox": [x_min, y_min, width, height],
-        "area": round(width * height, 10),
+        **geometry,
         "iscrowd": attributes.get("iscrowd", 0),
     }
     if "score" in attributes:

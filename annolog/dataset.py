@@ -29,12 +29,16 @@ class Dataset:
     A pinned dataset (read with ``version=``) always shows that version and is read-only.
     A latest dataset reads the version current when it was opened, follows its own
     writes, and moves to the newest version with ``refresh()``.
+
+    ``tag`` is the tag it was opened by (``version="v1"``), else None. A tag can be moved, so
+    a training state or an export records it with ``version``, the number it named then.
     """
 
-    def __init__(self, project: "Project", *, version: int, pinned: bool) -> None:
+    def __init__(self, project: "Project", *, version: int, pinned: bool, tag: str | None = None) -> None:
         self.project = project
         self.version = version
         self.pinned = pinned
+        self.tag = tag
         self._ids: list[UUID] | None = None
 
     @property
@@ -103,6 +107,7 @@ class Dataset:
         return PinnedReader(
             source=backend.manifest_source(scope),
             version=self.version,
+            tag=self.tag,
             ids=backend.file_keys(scope),
             classes=self.classes,
             cache_dir=cache_dir or CACHE_DIR,
@@ -195,7 +200,7 @@ class Dataset:
 
     def slice(self, query: str) -> "Slice":
         """The files of this dataset matching ``query``, at the same version."""
-        return Slice(self.project, query, version=self.version, pinned=self.pinned, within=self)
+        return Slice(self.project, query, version=self.version, pinned=self.pinned, tag=self.tag, within=self)
 
     def refresh(self) -> int:
         """Move a latest dataset to the newest version; returns it."""
@@ -215,6 +220,12 @@ class Dataset:
 
     def _files(self, ids: list[UUID]) -> list[File]:
         return [File(self, view) for view in self.project.backend.files(self.scope, ids)]
+
+    def _at(self) -> str:
+        """Where the dataset reads, for its repr: "latest, version 7" or "pinned at version 3 (tag 'v1')"."""
+        if not self.pinned:
+            return f"latest, version {self.version}"
+        return f"pinned at version {self.version}" + (f" (tag {self.tag!r})" if self.tag is not None else "")
 
     def _writable(self, action: str) -> None:
         if self.pinned:
@@ -249,9 +260,16 @@ class Slice(Dataset):
     """
 
     def __init__(
-        self, project: "Project", query: str, *, version: int, pinned: bool, within: Dataset | None = None
+        self,
+        project: "Project",
+        query: str,
+        *,
+        version: int,
+        pinned: bool,
+        tag: str | None = None,
+        within: Dataset | None = None,
     ) -> None:
-        super().__init__(project, version=version, pinned=pinned)
+        super().__init__(project, version=version, pinned=pinned, tag=tag)
         self.query: str = query if not isinstance(within, Slice) else f"({within.query}) and ({query})"
         parse(self.query)  # a typo fails here, with its column
         self._directory_id = within.directory_id if within is not None else None
@@ -266,5 +284,4 @@ class Slice(Dataset):
         return super().scope.model_copy(update={"query": self.query})
 
     def __repr__(self) -> str:
-        at = f"pinned at version {self.version}" if self.pinned else f"latest, version {self.version}"
-        return f"Slice({self.query!r}, {at})"
+        return f"Slice({self.query!r}, {self._at()})"

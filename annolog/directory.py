@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 class Directory(Dataset):
     """A named set of files of a project (a Diffgram dataset), read at one version."""
 
-    def __init__(self, project: "Project", view: DirectoryView, *, pinned: bool) -> None:
-        super().__init__(project, version=view.version, pinned=pinned)
+    def __init__(self, project: "Project", view: DirectoryView, *, pinned: bool, tag: str | None = None) -> None:
+        super().__init__(project, version=view.version, pinned=pinned, tag=tag)
         self.id: UUID = view.directory_id
         self.name = view.name
         self.access_type = view.access_type
@@ -101,5 +101,4 @@ class Directory(Dataset):
         self._committed(self.project.execute([RemoveFileFromDirectory(file_id=file.id, directory_id=self.id)]))
 
     def __repr__(self) -> str:
-        at = f"pinned at version {self.version}" if self.pinned else f"latest, version {self.version}"
-        return f"Directory({self.name!r}, {at})"
+        return f"Directory({self.name!r}, {self._at()})"

@@ -5,9 +5,16 @@
 118
 
 Category ids are class index + 1 and YOLO class numbers are class indices: labels are
-only ever added, so both stay the same in every export of the project. Only boxes are
-exported; other instance kinds, and files that are not sized images, are listed as
-skipped in the summary.
+only ever added, so both stay the same in every export of the project. COCO takes boxes,
+polygons (of one or several parts) and masks; YOLO takes boxes and single-ring polygons
+(its segment format). What a format cannot hold (points, lines and tags everywhere; masks
+and polygons of several parts in YOLO), and files that are not sized images, are listed
+as skipped in the summary.
+
+Every export says which data it is, for a run trained on it to be repeated: the project,
+the version number and the tag it was opened by (a tag can be moved; the number stays).
+COCO keeps them in ``info`` (``info["annolog"]``), YOLO in ``annolog.json``, and the
+summary has them.
 
 Files are written under their own names where those are safe and unique in the export;
 two files of one name, or a name no file system takes, get a short id of the file added
@@ -29,14 +36,21 @@ from tqdm import tqdm
 
 from annolog import coco, yolo
 from annolog.core.errors import InvalidInputError
-from annolog.plan import Box, Problem
+from annolog.core.geometry import InstanceKind
+from annolog.plan import Problem
 
 if TYPE_CHECKING:
     from annolog.dataset import Dataset
-    from annolog.file import File
+    from annolog.file import File, Instance
 
 COCO_FILE = "annotations.json"
 CLASSES_FILE = "classes.txt"
+MANIFEST_FILE = "annolog.json"
+"""What a YOLO export is of (``Provenance``); COCO carries the same in ``info["annolog"]``."""
+
+
+def _described(instance: "Instance") -> str:
+    return "polygon of several parts" if instance.parts else str(instance.kind)
 
 
 class Renamed(BaseModel):
@@ -53,13 +67,19 @@ class Renamed(BaseModel):
         return f"{self.name!r} -> {self.exported_as!r} ({self.reason})"
 
 
-class ExportSummary(BaseModel):
+class Provenance(BaseModel):
+    """Which data an export is: its project, dataset, version number and the tag it was opened by."""
+
     model_config = ConfigDict(frozen=True)
 
-    format: Literal["coco", "yolo"]
     project: str
     dataset: str
     version: int
+    tag: str | None
+
+
+class ExportSummary(Provenance):
+    format: Literal["coco", "yolo"]
     out: str
     files: int
     instances: int
@@ -77,13 +97,21 @@ def export_coco(dataset: "Dataset", out: str | Path, *, images: bool = False, pr
         for file, name, width, height in export.images():
             image_id = len(entries["images"]) + 1
             entries["images"].append(coco.image_entry(image_id, name, width, height, file.metadata))
-            for box, label, attributes in export.boxes(file):
+            for instance in export.exported(file, _coco_geometry, "COCO"):
+                geometry = _coco_geometry(instance)
+                assert geometry is not None
                 annotation_id = len(entries["annotations"]) + 1
                 entries["annotations"].append(
-                    coco.annotation_entry(annotation_id, image_id, categories[label], box, attributes)
+                    coco.annotation_entry(
+                        annotation_id, image_id, categories[instance.label], geometry, instance.attributes
+                    )
                 )
         document = {
-            "info": {"description": export.described, "version": str(dataset.version)},
+            "info": {
+                "description": export.described,
+                "version": str(dataset.version),
+                "annolog": export.provenance.model_dump(mode="json"),
+            },
             "licenses": [],
             **entries,
             "categories": coco.category_entries(dataset.classes),
@@ -93,15 +121,41 @@ def export_coco(dataset: "Dataset", out: str | Path, *, images: bool = False, pr
 
 
 def export_yolo(dataset: "Dataset", out: str | Path, *, images: bool = False, progress: bool = False) -> ExportSummary:
-    """Write ``out/classes.txt`` and ``out/labels/<name>.txt`` per image (and with ``images`` the files
-    into ``out/images/``); an image without boxes gets an empty label file, as YOLO expects."""
+    """Write ``out/classes.txt``, ``out/labels/<name>.txt`` per image and ``out/annolog.json`` (and with
+    ``images`` the files into ``out/images/``); an image without boxes gets an empty label file, as YOLO expects."""
     with _Export(dataset, Path(out), "yolo", images=images, progress=progress, unique=yolo.label_file) as export:
         index = {name: i for i, name in enumerate(dataset.classes)}
         for file, name, width, height in export.images():
-            lines = [yolo.label_line(index[label], box, width, height) for box, label, _ in export.boxes(file)]
+            lines = [
+                _yolo_line(instance, index[instance.label], width, height)
+                for instance in export.exported(file, _yolo_takes, "YOLO")
+            ]
             export.write(yolo.label_file(name), "".join(f"{line}\n" for line in lines))
         export.write(CLASSES_FILE, yolo.classes_text(dataset.classes))
+        export.write(MANIFEST_FILE, export.provenance.model_dump_json(indent=2))
     return export.summary()
+
+
+def _coco_geometry(instance: "Instance") -> dict[str, Any] | None:
+    """What COCO writes of ``instance``; None for a kind it has no place for."""
+    if instance.box is not None:
+        return coco.box_geometry(instance.box)
+    if instance.kind is InstanceKind.polygon:
+        return coco.polygon_geometry(instance.polygons)
+    if instance.rle is not None:
+        return coco.mask_geometry(instance.rle.size, instance.rle.counts, instance.rle.area, instance.rle.bbox)
+    return None
+
+
+def _yolo_takes(instance: "Instance") -> bool:
+    """YOLO holds boxes, and polygons of one ring (one line of a segment per object)."""
+    return instance.box is not None or (instance.kind is InstanceKind.polygon and not instance.parts)
+
+
+def _yolo_line(instance: "Instance", class_index: int, width: int, height: int) -> str:
+    if instance.box is not None:
+        return yolo.label_line(class_index, instance.box, width, height)
+    return yolo.segment_line(class_index, instance.points, width, height)
 
 
 _NOT_IN_FILE_NAMES = re.compile(r'[\x00-\x1f\x7f<>:"\\|?*]')
@@ -194,6 +248,9 @@ class _Export:
     ) -> None:
         self.dataset, self.out, self.format, self.copy_images = dataset, out, format, images
         self.described = f"{dataset!r} of project {dataset.project.name!r}"
+        self.provenance = Provenance(
+            project=dataset.project.name, dataset=repr(dataset), version=dataset.version, tag=dataset.tag
+        )
         self.files = self.instances = 0
         self.skipped: list[Problem] = []
         self._names = _Names(unique)  # what must differ between two files: YOLO's label file, COCO's name
@@ -242,14 +299,16 @@ class _Export:
                 self._copies.append(self._pool.submit(self._copy, file, name))
             yield file, name, file.width, file.height
 
-    def boxes(self, file: "File") -> Iterator[tuple[Box, str, dict[str, Any]]]:
-        other = [i.kind for i in file.instances if i.box is None]
+    def exported(self, file: "File", takes: Callable[["Instance"], object], format: str) -> Iterator["Instance"]:
+        """The file's instances that ``format`` ``takes``; the others are listed as skipped, by kind."""
+        other = sorted({_described(i) for i in file.instances if not takes(i)})
         if other:
-            self.skip(file.name, f"{len(other)} instance(s) of kind {', '.join(sorted(set(other)))}: only boxes export")
+            left = sum(1 for i in file.instances if not takes(i))
+            self.skip(file.name, f"{left} instance(s) of kind {', '.join(other)}: {format} cannot hold them")
         for instance in file.instances:
-            if instance.box is not None:
+            if takes(instance):
                 self.instances += 1
-                yield instance.box, instance.label, instance.attributes
+                yield instance
 
     def skip(self, name: str, message: str) -> None:
         self.skipped.append(Problem(location=f"file {name!r}", message=message))
@@ -266,10 +325,8 @@ class _Export:
 
     def summary(self) -> ExportSummary:
         return ExportSummary(
+            **self.provenance.model_dump(),
             format=self.format,
-            project=self.dataset.project.name,
-            dataset=repr(self.dataset),
-            version=self.dataset.version,
             out=str(self.out),
             files=self.files,
             instances=self.instances,

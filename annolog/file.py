@@ -1,14 +1,22 @@
 """Files and instances in the SDK: values read at a version, with writes for latest handles."""
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from annolog import masks
 from annolog.core.commands import AddInstance, ChangeFileMetadata, ChangeInstance, CopyFile, DeleteInstance
 from annolog.core.errors import InvalidInputError
-from annolog.core.geometry import InstanceKind, Point
+from annolog.core.geometry import InstanceKind, Point, Shape
+from annolog.core.mask import Mask
 from annolog.projections.readmodels import FileView, InstanceView, Outcome
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from annolog.dataset import Dataset
     from annolog.directory import Directory
 
@@ -24,19 +32,53 @@ def _kind(kind: InstanceKind | str) -> InstanceKind:
         raise InvalidInputError(f"unknown instance kind {kind!r}; kinds: {kinds}") from None
 
 
+Rings = Sequence[Sequence[Point]]
+"""A polygon of several parts: one ring of points per part."""
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    kind: InstanceKind
+    points: tuple[Point, ...] = ()
+    parts: tuple[int, ...] = ()
+    mask: Mask | None = None
+
+
+def _rings(rings: Rings) -> _Geometry:
+    points = tuple((x, y) for ring in rings for x, y in ring)
+    parts = tuple(len(ring) for ring in rings) if len(rings) > 1 else ()
+    return _Geometry(InstanceKind.polygon, points, parts)
+
+
 def _geometry(
-    kind: InstanceKind | str | None, box: Box | None, points: tuple[Point, ...] | list[Point] | None
-) -> tuple[InstanceKind, tuple[Point, ...]]:
+    kind: InstanceKind | str | None,
+    box: Box | None,
+    points: Sequence[Point] | None,
+    polygons: Rings | None,
+    mask: "npt.ArrayLike | None",
+) -> _Geometry:
+    named = (("box", box), ("points", points), ("polygons", polygons), ("mask", mask))
+    given = [name for name, value in named if value is not None]
+    if len(given) > 1:
+        raise InvalidInputError(f"give one geometry (box=, points=, polygons= or mask=), got {' and '.join(given)}")
+    implied = {"box": InstanceKind.box, "polygons": InstanceKind.polygon, "mask": InstanceKind.mask}.get(
+        given[0] if given else ""
+    )
+    if kind is not None and implied is not None and _kind(kind) != implied:
+        raise InvalidInputError(f"{given[0]}= draws a {implied}, not a {kind}")
     if box is not None:
-        if points is not None or (kind is not None and kind != InstanceKind.box):
-            raise InvalidInputError("give either box= (a box) or kind= with points=, not both")
         x_min, y_min, x_max, y_max = box
-        return InstanceKind.box, ((x_min, y_min), (x_max, y_max))
+        return _Geometry(InstanceKind.box, ((x_min, y_min), (x_max, y_max)))
+    if polygons is not None:
+        return _rings(polygons)
+    if mask is not None:
+        return _Geometry(InstanceKind.mask, mask=masks.encode(mask))
     if kind is None:
         raise InvalidInputError(
-            "an instance needs box=(x_min, y_min, x_max, y_max) or kind= (polygon, point, line, tag)"
+            "an instance needs box=(x_min, y_min, x_max, y_max), mask= (a height x width array), "
+            "polygons= (rings of points) or kind= (polygon, point, line, tag) with points="
         )
-    return _kind(kind), tuple((x, y) for x, y in points or ())
+    return _Geometry(_kind(kind), tuple((x, y) for x, y in points or ()))
 
 
 class File:
@@ -65,25 +107,24 @@ class File:
         *,
         box: Box | None = None,
         kind: InstanceKind | str | None = None,
-        points: tuple[Point, ...] | list[Point] | None = None,
+        points: Sequence[Point] | None = None,
+        polygons: Rings | None = None,
+        mask: "npt.ArrayLike | None" = None,
         attributes: dict[str, Any] | None = None,
     ) -> "Instance":
-        """Draw an instance: ``box=(x_min, y_min, x_max, y_max)``, or ``kind=`` and ``points=``."""
-        kind_, points_ = _geometry(kind, box, points)
-        command = AddInstance(file_id=self.id, label=label, kind=kind_, points=points_, attributes=attributes or {})
+        """Draw an instance: ``box=(x_min, y_min, x_max, y_max)``, ``mask=`` (a height x width
+        array, non-zero where the object is), ``polygons=`` (a polygon of several rings), or
+        ``kind=`` and ``points=``.
+
+        >>> road = file.add_instance("road", mask=pixels)  # doctest: +SKIP
+        >>> road.mask.shape == (file.height, file.width)  # doctest: +SKIP
+        True
+        """
+        geometry = _geometry(kind, box, points, polygons, mask)
+        command = AddInstance(file_id=self.id, label=label, **_shape_fields(geometry), attributes=attributes or {})
         self._commit([command])
-        instance = Instance(
-            self,
-            InstanceView(
-                instance_id=command.instance_id,
-                file_id=self.id,
-                label=label,
-                kind=kind_.value,
-                points=points_,
-                attributes=attributes or {},
-                revision=1,
-            ),
-        )
+        view = InstanceView(instance_id=command.instance_id, file_id=self.id, revision=1, **_view_fields(command))
+        instance = Instance(self, view)
         self.instances.append(instance)
         return instance
 
@@ -109,6 +150,16 @@ class File:
         return f"File({self.name!r}, {len(self.instances)} instances, version {self.version})"
 
 
+def _shape_fields(geometry: _Geometry) -> dict[str, Any]:
+    return {"kind": geometry.kind, "points": geometry.points, "parts": geometry.parts, "mask": geometry.mask}
+
+
+def _view_fields(shape: Shape) -> dict[str, Any]:
+    """What an instance view says of ``shape`` (a command just accepted)."""
+    fields = shape.model_dump(include={"label", "points", "attributes", "parts", "mask"})
+    return fields | {"kind": shape.kind.value}
+
+
 class Instance:
     """A handle on one instance at one revision; edits name that revision.
 
@@ -119,12 +170,16 @@ class Instance:
     def __init__(self, file: File, view: InstanceView) -> None:
         self.file = file
         self.id: UUID = view.instance_id
-        self._set(view.label, InstanceKind(view.kind), view.points, view.attributes, view.revision)
+        self._set(view)
 
-    def _set(
-        self, label: str, kind: InstanceKind, points: tuple[Point, ...], attributes: dict[str, Any], revision: int
-    ) -> None:
-        self.label, self.kind, self.points, self.attributes, self.revision = label, kind, points, attributes, revision
+    def _set(self, view: InstanceView) -> None:
+        self.label, self.kind, self.points, self.attributes = (
+            view.label,
+            InstanceKind(view.kind),
+            view.points,
+            view.attributes,
+        )
+        self.parts, self.rle, self.revision = view.parts, view.mask, view.revision
 
     @property
     def box(self) -> Box | None:
@@ -134,30 +189,54 @@ class Instance:
         (x_min, y_min), (x_max, y_max) = self.points
         return x_min, y_min, x_max, y_max
 
+    @property
+    def polygons(self) -> list[tuple[Point, ...]]:
+        """A polygon's rings (one, or one per part); empty for other kinds."""
+        if self.kind != InstanceKind.polygon:
+            return []
+        ends = list(accumulate(self.parts or (len(self.points),)))
+        return [self.points[start:end] for start, end in zip([0, *ends], ends)]
+
+    @property
+    def mask(self) -> "np.ndarray[Any, np.dtype[np.bool_]] | None":
+        """A mask instance's pixels, height x width bool (decoded by pycocotools); None for other kinds.
+
+        ``rle`` is the same mask as stored: COCO compressed RLE with its area and box.
+        """
+        return None if self.rle is None else masks.decode(self.rle)
+
     def update(
         self,
         *,
         label: str | None = None,
         box: Box | None = None,
         kind: InstanceKind | str | None = None,
-        points: tuple[Point, ...] | list[Point] | None = None,
+        points: Sequence[Point] | None = None,
+        polygons: Rings | None = None,
+        mask: "npt.ArrayLike | None" = None,
         attributes: dict[str, Any] | None = None,
     ) -> "Instance":
-        """Change the instance; what is not given stays as it is."""
-        if box is None and points is None:
-            kind_, points_ = self.kind, self.points
+        """Change the instance; what is not given stays as it is.
+
+        >>> road.update(mask=wider)  # doctest: +SKIP
+        """
+        if box is None and points is None and polygons is None and mask is None:
+            shape = _Geometry(
+                self.kind, self.points, self.parts, None if self.rle is None else Mask(**self.rle.model_dump())
+            )
         else:
-            kind_, points_ = _geometry(kind or (None if box is None else InstanceKind.box), box, points)
+            shape = _geometry(kind, box, points, polygons, mask)
         command = ChangeInstance(
             instance_id=self.id,
             expected_revision=self.revision,
             label=label or self.label,
-            kind=kind_,
-            points=points_,
+            **_shape_fields(shape),
             attributes=self.attributes if attributes is None else attributes,
         )
         self.file._commit([command])
-        self._set(command.label, command.kind, command.points, command.attributes, self.revision + 1)
+        self._set(
+            InstanceView(instance_id=self.id, file_id=self.file.id, revision=self.revision + 1, **_view_fields(command))
+        )
         return self
 
     def delete(self) -> None:
@@ -165,4 +244,5 @@ class Instance:
         self.file.instances = [i for i in self.file.instances if i.id != self.id]
 
     def __repr__(self) -> str:
-        return f"Instance({self.label!r}, {self.kind}, {self.points}, revision {self.revision})"
+        geometry = f"mask of {self.rle.area} pixels" if self.rle is not None else str(self.points)
+        return f"Instance({self.label!r}, {self.kind}, {geometry}, revision {self.revision})"

@@ -1,4 +1,4 @@
-"""Bulk ingest into a directory: many files and boxes per commit, blobs stored in parallel, safe to re-run.
+"""Bulk ingest into a directory: many files and instances per commit, blobs stored in parallel, safe to re-run.
 
 >>> summary = import_coco(project.directory.get("train"), "instances.json", "images/")  # doctest: +SKIP
 >>> summary.files_added, summary.instances_added, summary.problems                      # doctest: +SKIP
@@ -28,14 +28,14 @@ from annolog.batches import batches, commit_once
 from annolog.coco import plan_coco, read_coco
 from annolog.core.commands import AddFile, AddInstance, Command, DefineLabel
 from annolog.core.errors import AnnologError, ConflictError, InvalidInputError, NotFoundError, ReadOnlyError
-from annolog.plan import Box, Plan, PlannedBox, PlannedFile, Problem, plan_files
+from annolog.plan import Plan, PlannedFile, PlannedInstance, Problem, plan_files
 from annolog.projections.readmodels import StoredBlob
 
 if TYPE_CHECKING:
     from annolog.directory import Directory
     from annolog.file import File
 
-Signature = tuple[str, str, tuple[tuple[float, float], ...], str]
+Signature = tuple[str, str, tuple[tuple[float, float], ...], tuple[int, ...], str | None, str]
 
 
 class IngestSummary(BaseModel):
@@ -82,7 +82,8 @@ def import_coco(
     batch_files: int = 200,
     progress: bool = False,
 ) -> IngestSummary:
-    """Import a COCO file's images (from ``images_dir``) with their boxes; categories become labels.
+    """Import a COCO file's images (from ``images_dir``) with their boxes, polygons and masks; categories
+    become labels.
 
     Without ``images_dir`` the images must already be in the directory (e.g. model
     predictions for images imported before). With ``predictions`` every annotation needs
@@ -99,7 +100,7 @@ def import_coco(
 def ingest(
     directory: "Directory", plan: Plan, *, workers: int = 8, batch_files: int = 200, progress: bool = False
 ) -> IngestSummary:
-    """Carry out ``plan`` in ``directory``: labels first (one commit), then files and boxes in batches."""
+    """Carry out ``plan`` in ``directory``: labels first (one commit), then files and instances in batches."""
     if directory.pinned:
         raise ReadOnlyError(f"cannot import into {directory!r}: read it without version= to write")
     if workers < 1 or batch_files < 1:
@@ -131,15 +132,23 @@ def _define_labels(directory: "Directory", wanted: Sequence[str]) -> tuple[list[
     return missing, [project.execute([DefineLabel(name=name) for name in missing], commit_id=commit_id).version]
 
 
-def _signature(label: str, kind: str, points: Iterable[Sequence[float]], attributes: dict[str, JsonValue]) -> Signature:
-    """What makes two instances the same for a re-run: label, kind, geometry (to a millionth) and attributes."""
+def _signature(
+    label: str,
+    kind: str,
+    points: Iterable[Sequence[float]],
+    parts: tuple[int, ...],
+    counts: str | None,
+    attributes: dict[str, JsonValue],
+) -> Signature:
+    """What makes two instances the same for a re-run: label, kind, geometry (points to a millionth,
+    parts, a mask's counts) and attributes."""
     rounded = tuple((round(x, 6), round(y, 6)) for x, y in points)
-    return label, kind, rounded, json.dumps(attributes, sort_keys=True)
+    return label, kind, rounded, tuple(parts), counts, json.dumps(attributes, sort_keys=True)
 
 
-def _box_signature(box: PlannedBox) -> Signature:
-    x_min, y_min, x_max, y_max = box.box
-    return _signature(box.label, "box", ((x_min, y_min), (x_max, y_max)), box.attributes)
+def _planned_signature(planned: PlannedInstance) -> Signature:
+    counts = None if planned.mask is None else planned.mask.counts
+    return _signature(planned.label, planned.kind, planned.points, planned.parts, counts, planned.attributes)
 
 
 @dataclass(frozen=True)
@@ -158,13 +167,16 @@ def _present(directory: "Directory") -> dict[str, _Present]:
 
 
 def _present_file(file: "File") -> _Present:
-    signatures = Counter(_signature(i.label, i.kind, i.points, i.attributes) for i in file.instances)
+    signatures = Counter(
+        _signature(i.label, i.kind, i.points, i.parts, None if i.rle is None else i.rle.counts, i.attributes)
+        for i in file.instances
+    )
     return _Present(file.id, file.sha256, file.width, file.height, signatures)
 
 
 @dataclass(frozen=True)
 class _Prepared:
-    """One planned file checked and its bytes stored (``stored`` None: already in), with its new boxes.
+    """One planned file checked and its bytes stored (``stored`` None: already in), with its new instances.
 
     Commands are made from it later, in plan order on one thread: their uuid7 ids then
     follow the plan, and so does the order the directory lists its files in.
@@ -173,7 +185,7 @@ class _Prepared:
     planned: PlannedFile
     stored: StoredBlob | None
     present: _Present | None
-    boxes: list[PlannedBox]
+    instances: list[PlannedInstance]
 
     def commands(self, directory_id: UUID) -> list[Command]:
         head: list[Command] = []
@@ -189,14 +201,17 @@ class _Prepared:
             )
             file_id, head = add.file_id, [add]
         return head + [
-            AddInstance(file_id=file_id, label=b.label, kind="box", points=_points(b.box), attributes=b.attributes)
-            for b in self.boxes
+            AddInstance(
+                file_id=file_id,
+                label=i.label,
+                kind=i.kind,
+                points=i.points,
+                parts=i.parts,
+                mask=i.mask,
+                attributes=i.attributes,
+            )
+            for i in self.instances
         ]
-
-
-def _points(box: Box) -> tuple[tuple[float, float], tuple[float, float]]:
-    x_min, y_min, x_max, y_max = box
-    return (x_min, y_min), (x_max, y_max)
 
 
 def _rejected(groups: list[tuple[_Prepared, list[Command]]], batch: list[Command], error: AnnologError) -> Problem:
@@ -271,28 +286,28 @@ class _Run:
         present: _Present | None,
         size: tuple[int | None, int | None],
     ) -> "_Prepared | Problem":
-        """The file with the boxes it does not have yet, if its real size is the size the input states."""
+        """The file with the instances it does not have yet, if its real size is the size the input states."""
         stated = (planned.width, planned.height)
         if planned.width is not None and size != stated:
             return self._refused(planned, f"the image is {size[0]}x{size[1]} pixels, not {stated[0]}x{stated[1]}")
         unseen = Counter(present.signatures) if present else Counter()
         new = []
-        for box in planned.boxes:
-            if unseen[_box_signature(box)] > 0:
-                unseen[_box_signature(box)] -= 1
+        for instance in planned.instances:
+            if unseen[_planned_signature(instance)] > 0:
+                unseen[_planned_signature(instance)] -= 1
             else:
-                new.append(box)
+                new.append(instance)
         return _Prepared(planned, stored, present, new)
 
     def _refused(self, planned: PlannedFile, message: str) -> Problem:
-        boxes = f" (with its {len(planned.boxes)} boxes)" if planned.boxes else ""
-        return Problem(location=planned.location, message=message + boxes)
+        held = f" (with its {len(planned.instances)} instances)" if planned.instances else ""
+        return Problem(location=planned.location, message=message + held)
 
     def commit(self, ready: list["_Prepared | Problem"]) -> None:
         prepared = [p for p in ready if isinstance(p, _Prepared)]
         self.problems += [p for p in ready if isinstance(p, Problem)]
         self.files_present += sum(1 for p in prepared if p.present is not None)
-        self.instances_present += sum(len(p.planned.boxes) - len(p.boxes) for p in prepared)
+        self.instances_present += sum(len(p.planned.instances) - len(p.instances) for p in prepared)
         groups = [(p, p.commands(self.directory.id)) for p in prepared]
         for batch in batches(commands for _, commands in groups if commands):
             try:

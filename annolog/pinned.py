@@ -101,20 +101,22 @@ class BlobCache:
 
 
 class PinnedReader:
-    """One project's files at one version (a directory, a slice or the whole project)."""
+    """One project's files at one version (a directory, a slice or the whole project), and
+    the tag it was opened by, if any (a training state records both)."""
 
     def __init__(
         self,
         *,
         source: ManifestSource,
         version: int,
+        tag: str | None = None,
         ids: list[str],
         classes: list[str],
         cache_dir: Path,
         cache_bytes: int = CACHE_BYTES,
         max_in_flight: int = 16,
     ) -> None:
-        self.source, self.version, self.ids, self.classes = source, version, ids, classes
+        self.source, self.version, self.tag, self.ids, self.classes = source, version, tag, ids, classes
         self.cache_dir, self.cache_bytes, self.max_in_flight = cache_dir, cache_bytes, max_in_flight
         self._opened: dict[str, Any] = {}
 

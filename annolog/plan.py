@@ -14,6 +14,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
+from annolog.core.geometry import InstanceKind, Point
+from annolog.core.mask import Mask
+
 Box = tuple[float, float, float, float]
 """x_min, y_min, x_max, y_max in pixels."""
 
@@ -31,11 +34,21 @@ class Problem(BaseModel):
 
 
 @dataclass(frozen=True)
-class PlannedBox:
+class PlannedInstance:
+    """An instance to draw: a box (two corners), a polygon (of one or several ``parts``) or a ``mask``."""
+
     label: str
-    box: Box
+    kind: InstanceKind
+    points: tuple[Point, ...]
     attributes: dict[str, JsonValue]
     location: str
+    parts: tuple[int, ...] = ()
+    mask: Mask | None = None
+
+    @classmethod
+    def box(cls, label: str, box: Box, attributes: dict[str, JsonValue], location: str) -> "PlannedInstance":
+        x_min, y_min, x_max, y_max = box
+        return cls(label, InstanceKind.box, ((x_min, y_min), (x_max, y_max)), attributes, location)
 
 
 @dataclass(frozen=True)
@@ -43,7 +56,7 @@ class PlannedFile:
     """A file to add (from ``source``), or with ``source=None`` one the directory must already hold.
 
     ``width`` and ``height``, when the input states them, must be the image's real size:
-    the boxes were checked against them.
+    the instances were checked against them.
     """
 
     name: str
@@ -52,12 +65,12 @@ class PlannedFile:
     metadata: dict[str, JsonValue] = field(default_factory=dict)
     width: int | None = None
     height: int | None = None
-    boxes: tuple[PlannedBox, ...] = ()
+    instances: tuple[PlannedInstance, ...] = ()
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Labels to define (in this order), files with their boxes, and what was refused.
+    """Labels to define (in this order), files with their instances, and what was refused.
 
     ``files`` may be read from disk a slice at a time (``annolog.spill``): take slices of it.
     """

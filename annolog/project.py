@@ -15,7 +15,7 @@ from annolog.core.commands import (
     SaveSlice,
     TagVersion,
 )
-from annolog.core.events import AccessType, Role
+from annolog.core.events import AccessType, Role, tag_of
 from annolog.dataset import Slice
 from annolog.directory import Directory
 from annolog.file import File, Instance
@@ -67,13 +67,24 @@ class Project:
         """The label ``name``, to rename, merge, retire or declare attributes of (needs admin)."""
         return Label(self, name)
 
-    def tag(self, name: str, version: int | None = None) -> int:
-        """Name ``version`` (default: the latest) ``name``; returns the version it names."""
+    def tag(self, name: str, version: int | None = None, *, force: bool = False) -> int:
+        """Name ``version`` (default: the latest) ``name``; returns the version it names.
+
+        A tag pins its version for good, so that a run trained or exported "at v1" can be
+        repeated: naming an existing tag again is a ``ConflictError`` that says which version
+        it names. ``force=True`` moves it (admin), audited as ``TagMoved`` with the version
+        before and after; moving it to the version it already names commits nothing.
+
+        >>> project.tag("release-1", 7, force=True)  # doctest: +SKIP
+        7
+        """
+        if force and (named := self.tags().get(name)) is not None:
+            target = version or self.version
+            if target != named:
+                self.execute([MoveTag(tag=name, version=target)])
+            return target
         outcome = self.execute([TagVersion(tag=name, version=version)])
         return version or outcome.version
-
-    def move_tag(self, name: str, version: int) -> None:
-        self.execute([MoveTag(tag=name, version=version)])
 
     def tags(self) -> dict[str, int]:
         """Each tag and the version it names now, in version order.
@@ -91,7 +102,7 @@ class Project:
         >>> [(f.name, f.change) for f in project.diff("v1", "latest").files]  # doctest: +SKIP
         [('dog.jpg', 'changed')]
         """
-        older, newer = self._resolved(base), self._resolved(head)
+        older, newer = self.backend.resolve(self.name, base), self.backend.resolve(self.name, head)
         files: list[FileChange] = []
         after: UUID | None = None
         while True:
@@ -109,7 +120,12 @@ class Project:
         """Instances and files per label at ``version`` (default latest), among the files of
         ``directory`` (default: every directory this client may read), or of the slice
         ``query`` of it; every label defined then, by class index, those without any too."""
-        scope = Scope(project=self.name, version=self._resolved(version), directory_id=_id_of(directory), query=query)
+        scope = Scope(
+            project=self.name,
+            version=self.backend.resolve(self.name, version),
+            directory_id=_id_of(directory),
+            query=query,
+        )
         return self.backend.label_stats(scope)
 
     def grant(self, principal: str, role: Role | str, *, directory: Directory | None = None) -> None:
@@ -167,7 +183,8 @@ class Project:
 
     def slice(self, query: str, *, version: int | str | None = None) -> Slice:
         """Files of any directory of the project matching ``query``, at ``version`` (default latest)."""
-        return Slice(self, query, version=self.backend.resolve(self.name, version), pinned=version is not None)
+        resolved = self.backend.resolve(self.name, version)
+        return Slice(self, query, version=resolved, pinned=version is not None, tag=tag_of(version))
 
     def save_slice(self, name: str, query: str, *, directory: Directory | None = None) -> None:
         """Save ``query`` as ``name`` (over ``directory``, or the whole project)."""
@@ -192,9 +209,6 @@ class Project:
         """Probe and store bytes for ``AddFile`` commands committed later (bulk ingest)."""
         return self.backend.store_blob(self.name, data, name=name, media_type=media_type)
 
-    def _resolved(self, version: int | str | None) -> int:
-        return self.backend.resolve(self.name, None if version == "latest" else version)
-
     def __repr__(self) -> str:
         return f"Project({self.name!r})"
 
@@ -214,13 +228,13 @@ class Directories:
         """The directory at the latest version, or pinned at ``version`` (a number or a tag)."""
         backend, project = self._project.backend, self._project.name
         view = backend.directory(project, name, backend.resolve(project, version))
-        return Directory(self._project, view, pinned=version is not None)
+        return Directory(self._project, view, pinned=version is not None, tag=tag_of(version))
 
     def list(self, *, version: int | str | None = None) -> list[Directory]:
         """The directories at ``version`` (default latest) this client may read."""
         backend, project = self._project.backend, self._project.name
         views = backend.directories(project, backend.resolve(project, version))
-        return [Directory(self._project, view, pinned=version is not None) for view in views]
+        return [Directory(self._project, view, pinned=version is not None, tag=tag_of(version)) for view in views]
 
 
 def _id_of(directory: Directory | None) -> UUID | None:

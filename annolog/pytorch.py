@@ -162,8 +162,11 @@ class TorchStream(_Classes, IterableDataset[Any]):
         self.epoch, self._skip = epoch, 0
 
     def state_dict(self, *, samples_seen: int) -> dict[str, Any]:
+        """Where training is: saved with the model, ``load_state_dict`` resumes from it. It
+        records the version number as well as the tag the dataset was opened by (or None)."""
         return {
             "version": self.reader.version,
+            "tag": self.reader.tag,
             "files": len(self.reader.ids),
             "seed": self.seed,
             "shuffle": self.shuffle,
@@ -173,8 +176,12 @@ class TorchStream(_Classes, IterableDataset[Any]):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume from ``state``, refusing one saved at another version (a moved tag, say), with
+        another seed, order or world size: the rest of the epoch would be other data."""
         mine = self.state_dict(samples_seen=state.get("samples_seen", 0))
-        for key in ("version", "files", "seed", "shuffle", "world_size"):
+        if state.get("version") != mine["version"]:
+            raise InvalidInputError(_other_version(state, mine))
+        for key in ("files", "seed", "shuffle", "world_size"):
             if state.get(key) != mine[key]:
                 raise InvalidInputError(
                     f"cannot resume: the state was saved with {key}={state.get(key)!r}, this stream has {mine[key]!r}"
@@ -200,6 +207,23 @@ class TorchStream(_Classes, IterableDataset[Any]):
                 items = pending.result()
                 pending = ahead.submit(self.items.load, self.reader, chunks[k + 1]) if k + 1 < len(chunks) else None
                 yield from items
+
+
+def _other_version(saved: dict[str, Any], mine: dict[str, Any]) -> str:
+    """Why a state saved at another version cannot resume here, and how to resume on its data."""
+    version, tag, now = saved.get("version"), saved.get("tag"), mine["version"]
+    if tag is not None and tag == mine["tag"]:
+        why = f" through tag {tag!r}, which has since been moved to version {now}"
+    else:
+        why = f"{_named(tag)}, and this stream reads version {now}{_named(mine['tag'])}"
+    return (
+        f"cannot resume: the state was saved at version {version}{why}; the rest of its epoch would be "
+        f"other data. To resume on the data it was trained on, open the dataset with version={version}"
+    )
+
+
+def _named(tag: str | None) -> str:
+    return "" if tag is None else f" (tag {tag!r})"
 
 
 class ArrayDataset(Dataset[Any]):

@@ -1,7 +1,7 @@
-"""Where a COCO import's checked images and boxes wait for their commit: a temporary SQLite file.
+"""Where a COCO import's checked images and instances wait for their commit: a temporary SQLite file.
 
 A COCO file may list its annotations in any order, and a file is committed with all its
-boxes; holding them in memory took ~2.6 GB per million annotations. The spill keeps them
+instances; holding them in memory took ~2.6 GB per million annotations. The spill keeps them
 on disk instead, and hands back the planned files one chunk at a time, in image order.
 """
 
@@ -13,20 +13,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, overload
 
-from annolog.plan import PlannedBox, PlannedFile
+from annolog.core.geometry import InstanceKind
+from annolog.core.mask import Mask
+from annolog.plan import PlannedFile, PlannedInstance
 
-FileBuilder = Callable[[str, str, list[PlannedBox]], PlannedFile]
-"""A planned file from its spilled image entry, where it is in the input, and its boxes."""
+FileBuilder = Callable[[str, str, list[PlannedInstance]], PlannedFile]
+"""A planned file from its spilled image entry, where it is in the input, and its instances."""
 
 _SCHEMA = """
 CREATE TABLE images (rank INTEGER PRIMARY KEY, entry TEXT NOT NULL, location TEXT NOT NULL);
-CREATE TABLE boxes (image INTEGER NOT NULL, annotation TEXT NOT NULL UNIQUE, box TEXT NOT NULL);
-CREATE INDEX boxes_by_image ON boxes (image);
+CREATE TABLE instances (image INTEGER NOT NULL, annotation TEXT NOT NULL UNIQUE, instance TEXT NOT NULL);
+CREATE INDEX instances_by_image ON instances (image);
 """
 
 
 class Spill:
-    """Images (by rank, their order among the images imported) and their boxes, on disk until closed."""
+    """Images (by rank, their order among the images imported) and their instances, on disk until closed."""
 
     def __init__(self) -> None:
         self._folder = tempfile.TemporaryDirectory(prefix="annolog-import-")
@@ -48,27 +50,37 @@ class Spill:
         self._db.execute("INSERT INTO images VALUES (?, ?, ?)", (self._images, entry, location))
         self._images += 1
 
-    def add_box(self, annotation_id: int, image: int, box: PlannedBox) -> None:
-        content = json.dumps([box.label, box.box, box.attributes, box.location])
-        self._db.execute("INSERT INTO boxes VALUES (?, ?, ?)", (image, str(annotation_id), content))
+    def add_instance(self, annotation_id: int, image: int, planned: PlannedInstance) -> None:
+        mask = None if planned.mask is None else planned.mask.model_dump()
+        content = json.dumps(
+            [planned.location, planned.label, planned.kind, planned.points, planned.attributes, planned.parts, mask]
+        )
+        self._db.execute("INSERT INTO instances VALUES (?, ?, ?)", (image, str(annotation_id), content))
 
-    def box_location(self, annotation_id: int) -> str | None:
-        """Where the box spilled under ``annotation_id`` is in the input, or None if there is none."""
-        row = self._db.execute("SELECT box FROM boxes WHERE annotation = ?", (str(annotation_id),)).fetchone()
-        return None if row is None else str(json.loads(row[0])[3])
+    def instance_location(self, annotation_id: int) -> str | None:
+        """Where the instance spilled under ``annotation_id`` is in the input, or None if there is none."""
+        row = self._db.execute("SELECT instance FROM instances WHERE annotation = ?", (str(annotation_id),)).fetchone()
+        return None if row is None else str(json.loads(row[0])[0])
 
     def files(self, build: FileBuilder) -> "SpilledFiles":
         return SpilledFiles(self, build, self._images)
 
     def read(self, start: int, stop: int, build: FileBuilder) -> list[PlannedFile]:
-        """The planned files of images ``start`` to ``stop`` (excluded), with their boxes in input order."""
-        boxes: dict[int, list[PlannedBox]] = {rank: [] for rank in range(start, stop)}
-        query = "SELECT image, box FROM boxes WHERE image >= ? AND image < ? ORDER BY image, rowid"
+        """The planned files of images ``start`` to ``stop`` (excluded), with their instances in input order."""
+        planned: dict[int, list[PlannedInstance]] = {rank: [] for rank in range(start, stop)}
+        query = "SELECT image, instance FROM instances WHERE image >= ? AND image < ? ORDER BY image, rowid"
         for image, content in self._db.execute(query, (start, stop)):
-            label, box, attributes, location = json.loads(content)
-            boxes[image].append(PlannedBox(label=label, box=tuple(box), attributes=attributes, location=location))
+            location, label, kind, points, attributes, parts, mask = json.loads(content)
+            shape = tuple((x, y) for x, y in points)
+            planned[image].append(
+                PlannedInstance(
+                    label, InstanceKind(kind), shape, attributes, location, tuple(parts), mask and Mask(**mask)
+                )
+            )
         query = "SELECT rank, entry, location FROM images WHERE rank >= ? AND rank < ? ORDER BY rank"
-        return [build(entry, location, boxes[rank]) for rank, entry, location in self._db.execute(query, (start, stop))]
+        return [
+            build(entry, location, planned[rank]) for rank, entry, location in self._db.execute(query, (start, stop))
+        ]
 
 
 class SpilledFiles(Sequence[PlannedFile]):

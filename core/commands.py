@@ -10,11 +10,12 @@ from abc import abstractmethod
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from annolog.core.arrays import ArrayShape, ArraySpec
 from annolog.core.commit import Commit
 from annolog.core.events import (
+    LATEST,
     AccessType,
     ArrayChunksWritten,
     ArrayCreated,
@@ -217,10 +218,21 @@ class DeleteInstance(Command):
         return (InstanceDeleted(**self.model_dump()),)
 
 
+def _not_latest(tag: str) -> str:
+    if tag == LATEST:
+        raise ValueError(f"a tag may not be named {LATEST!r}: that always means the newest version")
+    return tag
+
+
+NewTagName = Annotated[TagName, AfterValidator(_not_latest)]
+"""A tag a command may create. Only commands refuse "latest": a tag of that name in an older
+log still replays; it just cannot be read by name."""
+
+
 class TagVersion(Command):
     """Name ``version``, or without one the version this very commit makes."""
 
-    tag: TagName
+    tag: NewTagName
     version: Version | None = None
 
     def events(self) -> tuple[Event, ...]:

@@ -15,14 +15,13 @@ from pydantic import AfterValidator, Field
 from annolog.core.arrays import ArrayShape, ArraySpec, ChunkKey
 from annolog.core.geometry import Shape
 from annolog.core.labels import Declaration
+from annolog.core.model import INT32_MAX as INT32_MAX  # defined below masks, read from here by the entry points
 from annolog.core.model import Model
 from annolog.core.query import MAX_QUERY_LENGTH, parse
 from annolog.core.text import JsonObject, Name, PathName, check_text
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Metadata = JsonObject
-INT32_MAX = 2**31 - 1
-"""The largest version, revision or pixel size: what a 32-bit database integer holds."""
 
 
 def _not_a_version_number(tag: str) -> str:
@@ -37,6 +36,20 @@ TagName = Annotated[
     AfterValidator(_not_a_version_number),
 ]
 Version = Annotated[int, Field(ge=1, le=INT32_MAX)]
+
+
+LATEST = "latest"
+"""What a version argument writes for the newest version, in the SDK, the API, the CLI and the pages."""
+
+
+def tag_of(version: int | str | None) -> str | None:
+    """The tag a version argument asks for; None for a number or the latest. Only ASCII digits
+    make a number: ``str.isdigit`` also takes '¹' and '٣', which ``int`` then refuses or misreads."""
+    if isinstance(version, str) and version != LATEST and not (version.isascii() and version.isdigit()):
+        return version
+    return None
+
+
 Revision = Annotated[int, Field(ge=1, le=INT32_MAX)]
 
 

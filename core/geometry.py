@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, model_validator
 
 from annolog.core.errors import InvalidInputError
+from annolog.core.mask import Mask
 from annolog.core.model import Model
 from annolog.core.text import JsonObject, check_name
 
@@ -24,6 +25,7 @@ class InstanceKind(StrEnum):
     point = "point"
     line = "line"
     tag = "tag"
+    mask = "mask"
 
 
 def _check_box(points: tuple[Point, ...]) -> None:
@@ -41,6 +43,7 @@ _POINT_COUNTS: dict[InstanceKind, tuple[int, int | None]] = {
     InstanceKind.point: (1, 1),
     InstanceKind.line: (2, None),
     InstanceKind.tag: (0, 0),
+    InstanceKind.mask: (0, 0),  # its pixels are in ``Shape.mask``
 }
 
 
@@ -48,7 +51,7 @@ def check_geometry(kind: InstanceKind, points: tuple[Point, ...]) -> None:
     """Raise ``InvalidInputError`` unless ``points`` is a valid shape of ``kind``.
 
     A box is two points, (x_min, y_min) and (x_max, y_max), with positive area; a tag has
-    no geometry at all. Coordinates must be finite numbers.
+    no geometry at all, and a mask none in points. Coordinates must be finite numbers.
     """
     fewest, most = _POINT_COUNTS[kind]
     if len(points) < fewest or (most is not None and len(points) > most):
@@ -82,19 +85,46 @@ def check_inside(points: tuple[Point, ...], width: int | None, height: int | Non
             )
 
 
+def check_parts(kind: InstanceKind, parts: tuple[int, ...], points: tuple[Point, ...]) -> None:
+    """Raise ``InvalidInputError`` unless ``parts`` splits a polygon's ``points`` into rings.
+
+    A polygon of several parts (COCO's list of polygons for one object, e.g. a car behind a
+    pole) keeps every vertex in ``points``, ring after ring, and the rings' lengths in
+    ``parts``; a single ring has no ``parts``, so single-ring polygons read as they always
+    did and every reader of ``points`` (boxes, exports) still sees all the vertices.
+    """
+    if not parts:
+        return
+    if kind is not InstanceKind.polygon:
+        raise InvalidInputError(f"only a polygon has parts; a {kind} got parts {parts}")
+    if len(parts) < 2 or min(parts) < 3 or sum(parts) != len(points):
+        raise InvalidInputError(
+            f"polygon parts {parts} must be two or more rings of at least 3 points each, adding up to the "
+            f"{len(points)} points (a single ring has no parts)"
+        )
+
+
 class Shape(Model):
     """What an instance is: a label, a kind, its geometry and attributes.
 
     Shared by the command that draws an instance, the one that edits it, and the
-    events that record both, so the rules live in one place.
+    events that record both, so the rules live in one place. A ``mask`` instance carries
+    its pixels in ``mask`` and no points; a polygon of several rings says where each
+    ends in ``parts``.
     """
 
     label: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_name)]
     kind: InstanceKind
     points: tuple[Point, ...] = ()
     attributes: Attributes = Field(default_factory=dict)
+    parts: tuple[Annotated[int, Field(ge=0)], ...] = ()
+    mask: Mask | None = None
 
     @model_validator(mode="after")
     def _geometry_fits_kind(self) -> "Shape":
         check_geometry(self.kind, self.points)
+        check_parts(self.kind, self.parts, self.points)
+        if (self.kind is InstanceKind.mask) != (self.mask is not None):
+            got = "none" if self.mask is None else "one"
+            raise InvalidInputError(f"a mask instance, and only one, carries a mask; a {self.kind} got {got}")
         return self

@@ -7,6 +7,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from annolog.core.errors import InvalidInputError
 
+INT32_MAX = 2**31 - 1
+"""The largest version, revision or pixel size: what a 32-bit database integer holds."""
+
 
 def describe_validation_error(model: str, exc: ValidationError, *, field_name: Callable[[str], str] = str) -> str:
     """One readable line per problem: which model, which field, what was wrong and the value.

@@ -24,6 +24,7 @@ role it needs and its rule. A new event type is one entry here plus its Avro bra
 ``eventlog/schemas`` (a test fails when any of them is missing).
 """
 
+import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -65,6 +66,7 @@ from annolog.core.events import (
 )
 from annolog.core.geometry import check_inside
 from annolog.core.labels import check_attributes
+from annolog.core.mask import check_mask_fits
 from annolog.core.model import Model
 from annolog.core.permissions import PROJECT_SCOPE, RANK, rank_in_directory, rank_on_file, role_of_rank
 
@@ -509,35 +511,57 @@ def _file_copied(j: Judging, e: FileCopied) -> list[Change]:
 
 
 def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
-    return {"label": e.label, "kind": e.kind.value, "points": [list(p) for p in e.points], "attributes": e.attributes}
+    """The instance's columns, as JSON gives them back (lists, not tuples): an overlay row and
+    a stored one must compare equal. No parts and no mask are NULL, as in rows made before them."""
+    return {
+        "label": e.label,
+        "kind": e.kind.value,
+        "points": [list(p) for p in e.points],
+        "attributes": e.attributes,
+        "parts": list(e.parts) or None,
+        "mask": None
+        if e.mask is None
+        else {**e.mask.model_dump(), "size": list(e.mask.size), "bbox": list(e.mask.bbox)},
+    }
 
 
-def _stored_shape(e: InstanceAdded | InstanceChanged, label: Row) -> dict[str, Any]:
-    """The shape as the instances view stores it: the label by its stored name."""
+def _stored(e: InstanceAdded | InstanceChanged, label: Row) -> dict[str, Any]:
+    """The instance's columns as the instances view stores them: the label by its stored name."""
     check_attributes(e.label, label.get("attributes"), e.attributes)
     return _shape(e) | {"label": stored_name(label)}
 
 
-def _shown(j: Judging, instance: Row) -> dict[str, Any]:
-    """An instance row as the audit history shows it: its label by the name it goes by now."""
-    return {k: instance[k] for k in _SHOWN} | {"label": j.label_name_of(instance["label"])}
+def _shown(j: Judging, row: Row) -> dict[str, Any]:
+    """An instance as the audit history shows it: its label by the name it goes by now, parts and
+    mask only where there are some, a mask by its extent and its counts' digest (a history of
+    mask edits need not hold every mask again: the views at each version do)."""
+    shown = {k: row[k] for k in ("label", "kind", "points", "attributes", "revision")}
+    shown["label"] = j.label_name_of(row["label"])
+    if row.get("parts") is not None:
+        shown["parts"] = row["parts"]
+    if (mask := row.get("mask")) is not None:
+        digest = hashlib.sha256(mask["counts"].encode()).hexdigest()
+        shown["mask"] = {k: v for k, v in mask.items() if k != "counts"} | {"counts_sha256": digest}
+    return shown
 
 
-_SHOWN = ("label", "kind", "points", "attributes", "revision")
-"""The columns of an instance the audit history shows."""
+def _fits(e: InstanceAdded | InstanceChanged, file: Row) -> None:
+    check_inside(e.points, file["width"], file["height"])
+    if e.mask is not None:
+        check_mask_fits(e.mask, file["width"], file["height"])
 
 
 def _instance_added(j: Judging, e: InstanceAdded) -> list[Change]:
     file = j.file(e.file_id)
     j.authorize(e, file_id=e.file_id)
-    check_inside(e.points, file["width"], file["height"])
-    shape = _stored_shape(e, j.usable_label(e.label))
+    _fits(e, file)
+    shape = _stored(e, j.usable_label(e.label))
     j.new_id("instances", "instance", e.instance_id)
     row = {"instance_id": e.instance_id, "file_id": e.file_id, "revision": 1, **shape}
     return [
         Add("instances", row),
         Count(e.file_id, shape["label"], +1),
-        j.entry(e, "instance", e.instance_id, None, _shape(e) | {"revision": 1}, file_id=e.file_id),
+        j.entry(e, "instance", e.instance_id, None, _shown(j, row), file_id=e.file_id),
     ]
 
 
@@ -545,38 +569,45 @@ def _instance_changed(j: Judging, e: InstanceChanged) -> list[Change]:
     before = j.instance(e.instance_id, e.expected_revision)
     file = j.file(before["file_id"])
     j.authorize(e, file_id=before["file_id"])
-    check_inside(e.points, file["width"], file["height"])
-    shape = _stored_shape(e, j.usable_label(e.label, kept=before["label"]))
+    _fits(e, file)
+    shape = _stored(e, j.usable_label(e.label, kept=before["label"]))
     after = {"instance_id": e.instance_id, "file_id": before["file_id"], "revision": before["revision"] + 1}
-    old = _shown(j, before)
+    after |= shape
     return [
-        *_replace("instances", before, after | shape),
+        *_replace("instances", before, after),
         Count(before["file_id"], before["label"], -1),
         Count(before["file_id"], shape["label"], +1),
-        j.entry(
-            e, "instance", e.instance_id, old, _shape(e) | {"revision": after["revision"]}, file_id=file["file_id"]
-        ),
+        j.entry(e, "instance", e.instance_id, _shown(j, before), _shown(j, after), file_id=file["file_id"]),
     ]
 
 
 def _instance_deleted(j: Judging, e: InstanceDeleted) -> list[Change]:
     before = j.instance(e.instance_id, e.expected_revision)
     j.authorize(e, file_id=before["file_id"])
-    old = _shown(j, before)
     return [
         Close("instances", (e.instance_id,)),
         Count(before["file_id"], before["label"], -1),
-        j.entry(e, "instance", e.instance_id, old, None, file_id=before["file_id"]),
+        j.entry(e, "instance", e.instance_id, _shown(j, before), None, file_id=before["file_id"]),
     ]
 
 
 def _version_tagged(j: Judging, e: VersionTagged) -> list[Change]:
     j.authorize(e)
-    if j.state.row("tags", (e.tag,)) is not None:
-        raise ConflictError(f"tag {e.tag!r} already exists in project {j.project_name!r}; move it with MoveTag")
+    if (named := j.state.row("tags", (e.tag,))) is not None:
+        raise ConflictError(_pinned(j.project_name, e.tag, named["version"], e.version))
     version = e.version or j.version
     j.existing_version(version)
     return [Add("tags", {"tag": e.tag, "version": version}), j.entry(e, "tag", e.tag, None, {"version": version})]
+
+
+def _pinned(project: str, tag: str, named: int, asked: int | None) -> str:
+    """Why a tag is not tagged again, and the one way to move it, as the SDK, CLI and API spell it."""
+    to = asked or "V"
+    return (
+        f"tag {tag!r} already names version {named} of project {project!r}, and a tag pins its version "
+        f"for good; to move it (admin): project.tag({tag!r}, {to}, force=True), `annolog tag {tag} {to} "
+        f"--force`, or a MoveTag command"
+    )
 
 
 def _tag_moved(j: Judging, e: TagMoved) -> list[Change]:

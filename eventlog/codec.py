@@ -119,6 +119,9 @@ class CommitCodec:
                 writer,
                 None if writer is self.schema else self.schema,
                 return_record_name=True,
+                # The events union names its branch; a union of null and one record (an
+                # instance's mask) gives the record itself.
+                return_record_name_override=True,
             )
         # Broad on purpose: on hostile bytes fastavro raises EOFError, IndexError,
         # OverflowError, UnicodeDecodeError, MemoryError… depending on where it trips.

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Select, String, Table, cast, exists, func, li
 
 from annolog.core.arrays import chunk_coords
 from annolog.core.errors import NotFoundError
+from annolog.core.events import LATEST, tag_of
 from annolog.core.query import Expr
 from annolog.projections.labelmap import LabelMap, label_map
 from annolog.projections.loader import select_in
@@ -63,12 +64,11 @@ def list_projects(db: Connection) -> list[ProjectView]:
 
 
 def resolve_version(db: Connection, project: ProjectView, version: int | str | None) -> int:
-    """A version number from a number, a tag name, or None (latest). Only ASCII digits make a
-    number: ``str.isdigit`` also takes '¹' and '٣', which ``int`` then refuses or misreads."""
-    if version is None:
+    """A version number from a number, a tag name (see ``tag_of``), or None or "latest"."""
+    if version is None or version == LATEST:
         return project.version
-    if isinstance(version, str) and not (version.isascii() and version.isdigit()):
-        return _tagged(db, project, version)
+    if (tag := tag_of(version)) is not None:
+        return _tagged(db, project, tag)
     # More digits than any version has would only make int() slow, or refuse past 4300 of them.
     number = int(version) if isinstance(version, int) or len(version) <= 18 else None
     if number is None or not 1 <= number <= project.version:
@@ -252,6 +252,8 @@ def _instance_views(
                 points=tuple(tuple(p) for p in r.points),
                 attributes=r.attributes,
                 revision=r.revision,
+                parts=r.parts or (),
+                mask=r.mask,
             )
         )
     return found

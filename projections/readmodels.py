@@ -34,6 +34,15 @@ class DirectoryView(ReadModel):
     version: int  # the version it was read at
 
 
+class MaskView(ReadModel):
+    """A mask as COCO writes it: ``size`` (height, width), compressed RLE ``counts``, ``area``, ``bbox``."""
+
+    size: tuple[int, int]
+    counts: str
+    area: int
+    bbox: tuple[int, int, int, int]
+
+
 class InstanceView(ReadModel):
     instance_id: UUID
     file_id: UUID
@@ -42,6 +51,8 @@ class InstanceView(ReadModel):
     points: tuple[tuple[float, float], ...]
     attributes: dict[str, JsonValue]
     revision: int
+    parts: tuple[int, ...] = ()  # a polygon's ring lengths, when it has several rings
+    mask: MaskView | None = None
 
 
 class FileView(ReadModel):

@@ -163,6 +163,8 @@ instances = _versioned(
     Column("points", JSON, nullable=False),
     Column("attributes", JSON, nullable=False),
     Column("revision", Integer, nullable=False),
+    Column("parts", JSON),  # a polygon's ring lengths when it has several rings (core.geometry.check_parts)
+    Column("mask", JSON),  # a mask instance's {size, counts (COCO compressed RLE), area, bbox}
     lookups=("instance_id", "file_id"),
 )
 

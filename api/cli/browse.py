@@ -55,13 +55,28 @@ def list_directories(
 def tag(
     name: Annotated[str, typer.Argument(help="the tag, e.g. release-1")],
     project: ProjectOption,
-    version: Annotated[int | None, typer.Option(help="the version to name (default: latest)")] = None,
+    version: Annotated[
+        int | None, typer.Argument(min=1, max=INT32_MAX, help="the version to name (default: latest)")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="move the tag if it exists (admin; audited)")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Name a version of a project, for pinned reads and training runs."""
+    """Name a version of a project, for pinned reads and training runs. A tag pins its version
+    for good: naming it again fails, saying which version it names, unless --force moves it."""
     with open_client() as client:
-        tagged = client.project(project).tag(name, version)
-    emit({"tag": name, "version": tagged}, as_json, lambda r: f"{r['tag']} -> version {r['version']}")
+        chosen = client.project(project)
+        before = chosen.tags().get(name) if force else None
+        tagged = chosen.tag(name, version, force=force)
+    emit({"tag": name, "version": tagged, "before": before}, as_json, _tagged)
+
+
+def _tagged(result: dict[str, Any]) -> str:
+    named = f"{result['tag']} -> version {result['version']}"
+    if result["before"] is None:
+        return named
+    if result["before"] == result["version"]:
+        return f"{named} (already; nothing changed)"
+    return f"{named} (moved from version {result['before']})"
 
 
 @app.command()

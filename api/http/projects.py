@@ -28,7 +28,7 @@ def get_project(project: str, session: SessionDep) -> ProjectView:
 
 @router.get("/{project}/versions/{version}", response_model=Version, summary="A version number, tag or 'latest'")
 def resolve(project: str, version: str, session: SessionDep) -> Version:
-    return Version(version=session.resolve(project, None if version == "latest" else version))
+    return Version(version=session.resolve(project, version))
 
 
 @router.get("/{project}/tags", response_model=list[TagView], summary="Tags now, by the version they name")

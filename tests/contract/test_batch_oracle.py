@@ -53,6 +53,7 @@ from annolog.core.events import (
     VersionTagged,
 )
 from annolog.core.geometry import InstanceKind
+from annolog.core.mask import Mask
 from annolog.eventlog.sql import SqlLog, open_sqlite
 from annolog.projections.batch import Batch
 from annolog.projections.database import create_schema
@@ -67,6 +68,13 @@ DIRECTORIES = [(UUID(int=100 + i), name) for i, name in enumerate(["a", "b", "a"
 FILES = [(UUID(int=200 + i), name) for i, name in enumerate(["x.jpg", "y.jpg", "x.jpg", "z.jpg", "w.jpg"])]
 INSTANCES = [UUID(int=300 + i) for i in range(6)]
 SHA = "ab" * 32
+SHAPES: list[dict[str, Any]] = [
+    {"kind": InstanceKind.mask, "mask": Mask(size=(100, 100), counts="a0c1Ve1", area=20, bbox=(0, 1, 2, 10))},
+    {"kind": InstanceKind.mask, "mask": Mask(size=(100, 100), counts="6", area=0, bbox=(0, 0, 0, 0))},
+    {"kind": InstanceKind.mask, "mask": Mask(size=(50, 100), counts="6", area=0, bbox=(0, 0, 0, 0))},  # not its image's
+    {"kind": InstanceKind.polygon, "points": ((0, 0), (9, 0), (0, 9), (20, 20), (30, 20), (20, 30)), "parts": (3, 3)},
+]
+"""Geometry besides boxes: masks (one of the wrong size, refused) and a polygon of two rings."""
 
 
 def _added(file_id: UUID, name: str, directory_id: UUID = DIRECTORIES[0][0]) -> FileAdded:
@@ -93,6 +101,7 @@ def _event(draw: st.DrawFn, focus: tuple[tuple[UUID, str], UUID]) -> Event:
     revision = draw(st.integers(1, 3))
     corner = draw(st.sampled_from([10.0, 30.0, 150.0]))  # 150 lies off the 100x100 images
     points = ((corner - 5, corner - 5), (corner, corner))
+    shape = draw(st.sampled_from([{"kind": InstanceKind.box, "points": points}] * 3 + SHAPES))
     principal = draw(st.sampled_from(ACTORS))
     role = draw(st.sampled_from(list(Role)))
     scope = draw(st.sampled_from([None, directory_id]))
@@ -108,9 +117,7 @@ def _event(draw: st.DrawFn, focus: tuple[tuple[UUID, str], UUID]) -> Event:
         lambda: FileCopied(
             file_id=file_id, source_file_id=other_file, directory_id=directory_id, with_instances=draw(st.booleans())
         ),
-        lambda: InstanceAdded(
-            instance_id=instance_id, file_id=file_id, label=label, kind=InstanceKind.box, points=points
-        ),
+        lambda: InstanceAdded(instance_id=instance_id, file_id=file_id, label=label, **shape),
         lambda: InstanceAdded(  # off the image of a file that exists from the start
             instance_id=instance_id,
             file_id=FILES[0][0],
@@ -122,8 +129,7 @@ def _event(draw: st.DrawFn, focus: tuple[tuple[UUID, str], UUID]) -> Event:
             instance_id=instance_id,
             expected_revision=revision,
             label=label,
-            kind=InstanceKind.box,
-            points=points,
+            **shape,
             attributes={"seen": revision},
         ),
         lambda: InstanceDeleted(instance_id=instance_id, expected_revision=revision),

@@ -230,7 +230,7 @@ class DiffContract:
         project.tag("b-later", files_added)
         project.tag("a-later", files_added)
         moved_to = project.version
-        project.move_tag("v1", moved_to)
+        project.tag("v1", moved_to, force=True)
         project.tag("first", 1)
         project.grant("cy", "viewer", directory=street)
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from uuid import uuid4
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -204,13 +205,70 @@ class ProjectionContract:
         with pytest.raises(ReadOnlyError, match="pinned at version"):
             pinned[0].instances[0].update(label="dog")
 
-    def test_a_tag_names_one_version_until_it_is_moved(self, project: annolog.Project) -> None:
+    def test_a_tag_names_one_version_until_it_is_moved_with_force(self, project: annolog.Project) -> None:
         project.directory.new("all")
         v = project.tag("release")
-        with pytest.raises(ConflictError, match="tag 'release' already exists"):
-            project.tag("release")
-        project.move_tag("release", 1)
-        assert project.directory.list(version="release") == [] and v > 1
+        refusal = (
+            f"tag 'release' already names version {v} of project '{project.name}', and a tag pins its version "
+            "for good; to move it (admin): project.tag('release', 1, force=True), `annolog tag release 1 --force`, "
+            "or a MoveTag command"
+        )
+        with pytest.raises(ConflictError) as refused:
+            project.tag("release", 1)
+        assert str(refused.value) == refusal  # word for word, embedded and over HTTP
+        assert project.tags() == {"release": v}
+
+        assert project.tag("release", 1, force=True) == 1
+        assert project.tags() == {"release": 1} and project.directory.list(version="release") == []
+        assert project.tag("new", force=True) == project.version  # force on a new name just names it
+
+    def test_latest_is_the_newest_version_everywhere_and_no_tag_may_take_its_name(
+        self, project: annolog.Project
+    ) -> None:
+        project.directory.new("all")
+        project.tag("first")
+        project.directory.new("more")
+
+        assert [d.name for d in project.directory.list(version="latest")] == ["all", "more"]
+        assert project.directory.get("more", version="latest").version == project.version
+        with pytest.raises(InvalidInputError, match="may not be named 'latest'"):
+            project.tag("latest")
+
+    def test_moving_a_tag_needs_admin_and_is_audited_from_before_to_after(
+        self, project: annolog.Project, connect: Connect
+    ) -> None:
+        project.directory.new("all")
+        v = project.tag("release")
+        project.grant("ed", "editor")
+        project.grant("ada", "admin")
+        with pytest.raises(AccessDenied, match="ed may not TagMoved.*needs admin"):
+            connect("ed").project(project.name).tag("release", 1, force=True)
+
+        connect("ada").project(project.name).tag("release", 1, force=True)
+
+        (moved,) = project.history(event="TagMoved")
+        assert (moved.actor, moved.entity, moved.entity_id) == ("ada", "tag", "release")
+        assert (moved.before, moved.after) == ({"version": v}, {"version": 1})
+
+    def test_moving_a_tag_to_the_version_it_names_commits_nothing(self, project: annolog.Project) -> None:
+        project.directory.new("all")
+        v = project.tag("release")
+        assert project.tag("release", v, force=True) == v
+        assert project.version == v and project.history(event="TagMoved") == []
+
+    def test_a_dataset_opened_by_a_tag_keeps_the_tag_and_the_version_it_named(self, project: annolog.Project) -> None:
+        project.directory.new("all")
+        v1 = project.tag("v1")
+        project.directory.new("more")
+        by_tag = project.directory.get("all", version="v1")
+        later = project.tag("v1", project.version, force=True)
+
+        assert (by_tag.version, by_tag.tag) == (v1, "v1")  # opened before the move: still the old version
+        assert by_tag.slice("labels.car = 0").tag == "v1" and repr(by_tag).endswith(f"version {v1} (tag 'v1'))")
+        moved = project.directory.get("all", version="v1")
+        assert (moved.version, moved.tag) == (later, "v1") and later > v1
+        assert project.slice("labels.car = 0", version="v1").tag == "v1"
+        assert project.directory.get("all", version=v1).tag is None and project.directory.get("all").tag is None
 
     def test_bad_input_gets_a_clear_error_and_changes_nothing(self, project: annolog.Project) -> None:
         everything = project.directory.new("all")
@@ -299,7 +357,7 @@ def _rebuilt_equals_live(service: Service) -> bool:
 
 
 def _build_history(project: annolog.Project) -> None:
-    """A little of everything: files, mirrors, copies, edits, deletes, tags, metadata, removals."""
+    """A little of everything: files, mirrors, copies, edits, deletes, tags, metadata, removals, masks."""
     a, b = project.directory.new("a"), project.directory.new("b")
     first = a.add_file(jpeg(), name="1.jpg", metadata={"weather": "rain"})
     box = first.add_instance("car", box=(1, 1, 20, 20), attributes={"score": 0.9})
@@ -308,11 +366,14 @@ def _build_history(project: annolog.Project) -> None:
     box.update(label="dog")
     second = a.add_file(jpeg(color="green"), name="2.jpg")
     second.add_instance("person", kind="polygon", points=[(0, 0), (10, 0), (5, 9)])
+    second.add_instance("car", polygons=[[(0, 0), (10, 0), (5, 9)], [(20, 20), (30, 20), (30, 30)]])
+    road = second.add_instance("dog", mask=np.eye(48, 64, dtype=bool))
     second.copy(b)
+    road.update(mask=np.fliplr(np.eye(48, 64, dtype=bool)))
     first.set_metadata({"weather": "sun"})
     box.delete()
     b.remove(first)
-    project.move_tag("v1", project.version)
+    project.tag("v1", project.version, force=True)
 
 
 class TestEmbedded(ProjectionContract):

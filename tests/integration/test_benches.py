@@ -48,6 +48,7 @@ TINY: dict[str, tuple[str, list[str]]] = {
     "arrays": ("arrays", ["--megabytes", "1", "--side", "32", "--versions", "5"]),
     "thumbnails": ("thumbnails", ["--files", "3", "--image", "320x240", "--clients", "1", "--seconds", "0.5"]),
     "web": ("web", ["--files", "200", "--instances", "20", "--repeat", "1"]),
+    "masks": ("masks", ["--images", "10", "--per-image", "3", "--size", "320x240"]),
 }
 """Each smoke run: the bench module and arguments that make it a run of a few seconds ("{tmp}": a
 fresh folder); every bench module and every mode of one is listed."""

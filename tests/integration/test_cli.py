@@ -100,10 +100,26 @@ def test_listing_tagging_and_history_print_json_for_scripts(tmp_path: Path) -> N
     assert _json(tmp_path, "project", "list") == [{"name": "cli", "version": project.version, "id": str(project.id)}]
     (directory,) = _json(tmp_path, "directory", "list", "-p", "cli")
     assert (directory["name"], directory["files"]) == ("all", 1)
-    assert _json(tmp_path, "tag", "release-1", "-p", "cli") == {"tag": "release-1", "version": project.version}
+    tagged = {"tag": "release-1", "version": project.version + 1, "before": None}  # the tag's own commit
+    assert _json(tmp_path, "tag", "release-1", "-p", "cli") == tagged
     changes = _json(tmp_path, "history", "-p", "cli", "-d", "all", "--file", "a.png")
     assert [c["event"] for c in changes] == ["FileAdded", "FileAdded", "InstanceAdded", "InstanceChanged"]
     assert changes[-1]["before"]["points"] == [[1, 1], [5, 5]] and changes[-1]["after"]["points"] == [[2, 2], [6, 6]]
+
+
+def test_a_tag_is_moved_only_with_force_and_the_move_says_from_which_version(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert _json(tmp_path, "tag", "release-1", "2", "-p", "cli") == {"tag": "release-1", "version": 2, "before": None}
+
+    refused = run_cli(tmp_path, "tag", "release-1", "3", "-p", "cli")
+    moved = run_cli(tmp_path, "tag", "release-1", "3", "-p", "cli", "--force")
+    again = run_cli(tmp_path, "tag", "release-1", "3", "-p", "cli", "--force")
+
+    assert refused.returncode == 2 and "ConflictError: tag 'release-1' already names version 2" in refused.stderr
+    assert "`annolog tag release-1 3 --force`" in refused.stderr
+    assert (moved.returncode, moved.stdout) == (0, "release-1 -> version 3 (moved from version 2)\n"), moved.stderr
+    assert (again.returncode, again.stdout) == (0, "release-1 -> version 3 (already; nothing changed)\n")
+    assert project.tags() == {"release-1": 3} and len(project.history(event="TagMoved")) == 1
 
 
 def test_a_token_is_printed_once_and_stored_only_as_its_hash(tmp_path: Path) -> None:

@@ -138,15 +138,18 @@ def test_listing_tagging_and_history_act_on_the_servers_projects(url: str, token
     token = tokens.create(_name("owner"), created_by="test")
     project = annolog.Client(url, token=token).create_project(_name("served"), labels=["car"])
     project.directory.new("all")
+    made = project.version
 
     listed = _annolog(url, token, tmp_path, "project", "list", "--json")
     directories = _annolog(url, token, tmp_path, "directory", "list", "-p", project.name, "--json")
     tagged = _annolog(url, token, tmp_path, "tag", "release-1", "-p", project.name, "--json")
+    moved = _annolog(url, token, tmp_path, "tag", "release-1", str(made), "-p", project.name, "--force", "--json")
     changes = _annolog(url, token, tmp_path, "history", "-p", project.name, "-d", "all", "--json")
 
     assert [p["name"] for p in json.loads(listed.stdout)] == [project.name], listed.stderr
     assert [d["name"] for d in json.loads(directories.stdout)] == ["all"], directories.stderr
-    assert json.loads(tagged.stdout) == {"tag": "release-1", "version": project.version}, tagged.stderr
+    assert json.loads(tagged.stdout) == {"tag": "release-1", "version": made + 1, "before": None}, tagged.stderr
+    assert json.loads(moved.stdout) == {"tag": "release-1", "version": made, "before": made + 1}, moved.stderr
     assert [c["event"] for c in json.loads(changes.stdout)] == ["DirectoryCreated"], changes.stderr
     assert annolog.Client(url, token=token).project(project.name).directory.list(version="release-1")
     assert list(tmp_path.iterdir()) == []

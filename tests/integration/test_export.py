@@ -105,6 +105,26 @@ def test_an_export_at_a_pinned_version_is_that_version_whatever_changed_since(
     assert at_v1["info"]["version"] == str(project.directory.get("train", version="v1").version)
 
 
+def test_an_export_through_a_tag_records_the_version_number_it_named_and_the_tag(
+    project: annolog.Project, tmp_path: Path
+) -> None:
+    annotations, images = synthetic_coco(tmp_path / "coco", images=2, per_image=1)
+    import_coco(project.directory.new("train"), annotations, images)
+    v1 = project.tag("v1")
+    pinned = project.directory.get("train", version="v1")
+    project.directory.new("later")
+    project.tag("v1", project.version, force=True)  # what "v1" means moves; the export keeps what it was
+
+    coco, yolo = export_coco(pinned, tmp_path / "coco-out"), export_yolo(pinned, tmp_path / "yolo-out")
+    latest = export_coco(project.directory.get("train"), tmp_path / "latest")
+
+    recorded = {"project": "streets", "dataset": repr(pinned), "version": v1, "tag": "v1"}
+    assert json.loads((tmp_path / "coco-out" / "annotations.json").read_text())["info"]["annolog"] == recorded
+    assert json.loads((tmp_path / "yolo-out" / "annolog.json").read_text()) == recorded
+    assert (coco.version, coco.tag) == (yolo.version, yolo.tag) == (v1, "v1")
+    assert (latest.version, latest.tag) == (project.version, None)
+
+
 def test_a_yolo_export_writes_normalised_boxes_per_image_and_the_classes_in_index_order(
     project: annolog.Project, tmp_path: Path
 ) -> None:
@@ -126,7 +146,9 @@ def test_a_yolo_export_writes_normalised_boxes_per_image_and_the_classes_in_inde
     assert (tmp_path / "yolo" / "classes.txt").read_text() == "car\nbicycle\n"
     assert (tmp_path / "yolo" / "labels" / "img-00000.txt").read_text() == "1 0.15 0.35 0.2 0.3\n0 0.5 0.5 1 1\n"
     assert (tmp_path / "yolo" / "labels" / "img-00001.txt").read_text() == ""  # an image with no boxes
-    assert [str(p) for p in summary.skipped] == ["file 'img-00000.jpg': 1 instance(s) of kind point: only boxes export"]
+    assert [str(p) for p in summary.skipped] == [
+        "file 'img-00000.jpg': 1 instance(s) of kind point: YOLO cannot hold them"
+    ]
     assert (tmp_path / "yolo" / "images" / "img-00001.jpg").read_bytes() == (
         tmp_path / "images" / "img-00001.jpg"
     ).read_bytes()

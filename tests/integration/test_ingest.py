@@ -189,7 +189,7 @@ def test_an_image_whose_real_size_is_not_the_size_the_file_states_is_refused_wit
     summary = directory.import_coco(path, tmp_path / "images")
 
     assert [str(p) for p in summary.problems] == [
-        "images[1] (id 2): the image is 64x48 pixels, not 640x480 (with its 3 boxes)"
+        "images[1] (id 2): the image is 64x48 pixels, not 640x480 (with its 3 instances)"
     ]
     assert [f.name for f in directory] == ["img-00000.jpg"]
 
@@ -242,7 +242,7 @@ def test_predictions_without_a_score_or_for_images_not_in_the_directory_are_refu
 
     assert [str(p) for p in summary.problems] == [
         "annotations[0] (id 1): a prediction needs a score",
-        "images[1] (id 2): image 'img-00001.jpg' is not in directory 'train' (with its 1 boxes)",
+        "images[1] (id 2): image 'img-00001.jpg' is not in directory 'train' (with its 1 instances)",
     ]
     assert summary.instances_added == 0
 

@@ -134,10 +134,40 @@ def test_resuming_mid_epoch_yields_exactly_the_rest_even_with_other_workers(dire
 
 
 def test_resuming_against_another_version_is_refused(directory: annolog.Directory) -> None:
+    saved_at = directory.version
     state = directory.to_pytorch(streaming=True, batch_size=2).state_dict(samples_seen=4)
     directory.add_file(_jpeg(99), name="new.jpg")
-    with pytest.raises(InvalidInputError, match="saved with version=.*this stream has"):
+    with pytest.raises(InvalidInputError, match=f"saved at version {saved_at}, and this stream reads version"):
         directory.to_pytorch(streaming=True, batch_size=2).load_state_dict(state)
+
+
+def test_resuming_through_a_moved_tag_is_refused_and_resumes_on_the_version_it_named(
+    directory: annolog.Directory,
+) -> None:
+    project = directory.project
+    v1 = project.tag("v1")
+
+    def stream(version: int | str) -> TorchStream:
+        train = project.directory.get("train", version=version)
+        return train.to_pytorch(streaming=True, shuffle=True, seed=3, batch_size=2)  # type: ignore[no-any-return]
+
+    everything = _ids(DataLoader(stream("v1"), batch_size=2, collate_fn=collate))
+    state = stream("v1").state_dict(samples_seen=4)
+    directory.add_file(_jpeg(99), name="new.jpg")
+    moved_to = project.tag("v1", project.version, force=True)
+
+    with pytest.raises(InvalidInputError) as refused:
+        stream("v1").load_state_dict(state)
+    resumed = stream(v1)
+    resumed.load_state_dict(state)
+
+    assert (state["version"], state["tag"]) == (v1, "v1")
+    assert str(refused.value) == (
+        f"cannot resume: the state was saved at version {v1} through tag 'v1', which has since been moved to "
+        f"version {moved_to}; the rest of its epoch would be other data. To resume on the data it was trained "
+        f"on, open the dataset with version={v1}"
+    )
+    assert _ids(DataLoader(resumed, batch_size=2, collate_fn=collate)) == everything[4:]
 
 
 def test_a_pinned_dataset_does_not_change_when_the_directory_does(directory: annolog.Directory) -> None:

@@ -28,11 +28,14 @@ def _images(count: int) -> list[dict[str, Any]]:
 
 
 def _planned(path: Path) -> list[tuple[str, list[tuple[str, Box]]]]:
-    """Every planned file's name and boxes, read chunk by chunk as ingest reads them."""
+    """Every planned file's name and boxes (as corners), read chunk by chunk as ingest reads them."""
     found = []
     with plan_coco(read_coco(path), images_dir=None) as plan:
         for start in range(0, len(plan.files), CHUNK):
-            found += [(f.name, [(b.label, b.box) for b in f.boxes]) for f in plan.files[start : start + CHUNK]]
+            found += [
+                (f.name, [(i.label, (*i.points[0], *i.points[1])) for i in f.instances])
+                for f in plan.files[start : start + CHUNK]
+            ]
     return found
 
 
@@ -91,4 +94,4 @@ def test_a_nan_in_a_bbox_refuses_that_annotation_only(tmp_path: Path) -> None:
 
     with plan_coco(read_coco(path), images_dir=None) as plan:
         assert [str(p).split(":")[0] for p in plan.problems] == ["annotations[1] (id 2)"]
-        assert sum(len(f.boxes) for f in plan.files[0 : len(plan.files)]) == 3
+        assert sum(len(f.instances) for f in plan.files[0 : len(plan.files)]) == 3

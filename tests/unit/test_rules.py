@@ -65,8 +65,8 @@ def box(instance_id: UUID = BOX, label: str = "car", corner: float = 10.0) -> In
     return InstanceAdded(instance_id=instance_id, file_id=PHOTO, label=label, kind=InstanceKind.box, points=points)
 
 
-@pytest.fixture
-def project() -> Judged:
+def opened() -> Judged:
+    """Project "streets" with label "car", two directories and a 100x80 photo."""
     judged = Judged()
     judged.commit(
         ProjectCreated(project_id=PROJECT, name="streets"),
@@ -85,6 +85,11 @@ def project() -> Judged:
         ),
     )
     return judged
+
+
+@pytest.fixture
+def project() -> Judged:
+    return opened()
 
 
 def test_every_event_type_has_its_model_role_rule_and_avro_branch() -> None:

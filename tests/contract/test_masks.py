@@ -1,0 +1,196 @@
+"""Mask instances and polygons of several parts, the same on every backend: drawn, edited with
+revisions, read at earlier versions, copied and sliced."""
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import uuid4
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+import annolog
+from annolog.api.bootstrap import build_service
+from annolog.api.http import create_app
+from annolog.api.service import Service
+from annolog.api.settings import load_settings
+from annolog.api.tokens import Tokens
+from annolog.core import ConflictError, InvalidInputError
+from annolog.http import HttpBackend
+from tests.contract.test_projections import Connect, jpeg
+
+WIDTH, HEIGHT = 64, 48
+
+
+def _blob(top: int, left: int, size: int) -> np.ndarray:
+    pixels = np.zeros((HEIGHT, WIDTH), dtype=bool)
+    pixels[top : top + size, left : left + size] = True
+    pixels[top + 1, left + 1] = False  # a hole: a mask is not a box
+    return pixels
+
+
+class MaskContract:
+    """Subclasses provide ``service`` and may override ``connect``."""
+
+    @pytest.fixture
+    def connect(self, service: Service) -> Connect:
+        return lambda actor: annolog.Client(service, actor=actor)
+
+    @pytest.fixture
+    def project(self, connect: Connect) -> annolog.Project:
+        return connect("ana").create_project(f"roads-{uuid4().hex[:6]}", labels=["road", "car"])
+
+    @pytest.fixture
+    def photo(self, project: annolog.Project) -> annolog.File:
+        return project.directory.new("streets").add_file(jpeg(WIDTH, HEIGHT), name="street.jpg")
+
+    def test_a_drawn_mask_reads_back_pixel_for_pixel_with_its_area_and_box(
+        self, project: annolog.Project, photo: annolog.File
+    ) -> None:
+        photo.add_instance("road", mask=_blob(10, 20, 8), attributes={"iscrowd": 1})
+
+        (read,) = project.directory.get("streets")[0].instances
+        assert read.kind == "mask" and read.points == () and read.attributes == {"iscrowd": 1}
+        assert read.mask is not None and read.mask.dtype == bool and (read.mask == _blob(10, 20, 8)).all()
+        assert read.rle is not None and (read.rle.area, read.rle.bbox) == (63, (20, 10, 8, 8))
+
+    def test_a_mask_edit_is_a_new_revision_and_the_version_before_it_still_shows_the_old_mask(
+        self, project: annolog.Project, photo: annolog.File
+    ) -> None:
+        road = photo.add_instance("road", mask=_blob(0, 0, 5))
+        drawn = project.version
+        road.update(mask=_blob(30, 40, 10))
+
+        assert road.revision == 2
+        (now,) = project.directory.get("streets")[0].instances
+        (then,) = project.directory.get("streets", version=drawn)[0].instances
+        assert (now.mask == _blob(30, 40, 10)).all() and now.revision == 2
+        assert (then.mask == _blob(0, 0, 5)).all() and then.revision == 1
+
+    def test_a_mask_edit_from_a_stale_handle_is_a_conflict_and_the_first_edit_stays(
+        self, project: annolog.Project, photo: annolog.File
+    ) -> None:
+        road = photo.add_instance("road", mask=_blob(0, 0, 5))
+        (stale,) = project.directory.get("streets")[0].instances
+        road.update(mask=_blob(20, 20, 5))
+
+        with pytest.raises(ConflictError, match="revision 2 but the edit expected revision 1"):
+            stale.update(mask=_blob(40, 40, 5))
+        (read,) = project.directory.get("streets")[0].instances
+        assert (read.mask == _blob(20, 20, 5)).all()
+
+    def test_a_label_edit_keeps_the_mask(self, project: annolog.Project, photo: annolog.File) -> None:
+        photo.add_instance("road", mask=_blob(3, 3, 6)).update(label="car")
+
+        (read,) = project.directory.get("streets")[0].instances
+        assert read.label == "car" and (read.mask == _blob(3, 3, 6)).all()
+
+    def test_a_mask_of_another_size_than_its_image_is_refused(
+        self, project: annolog.Project, photo: annolog.File
+    ) -> None:
+        with pytest.raises(InvalidInputError, match="mask of size 48x64 does not cover its 64x48 image"):
+            photo.add_instance("road", mask=np.ones((WIDTH, HEIGHT), dtype=bool))
+        assert project.directory.get("streets")[0].instances == []
+
+    def test_a_copied_file_copies_its_masks(self, project: annolog.Project, photo: annolog.File) -> None:
+        photo.add_instance("road", mask=_blob(5, 5, 7))
+        copy = photo.copy(project.directory.new("copies"))
+
+        assert (copy.instances[0].mask == _blob(5, 5, 7)).all()
+
+    def test_slices_count_masks_by_kind_and_by_label_at_any_version(
+        self, project: annolog.Project, photo: annolog.File
+    ) -> None:
+        streets = project.directory.get("streets")
+        streets.add_file(jpeg(WIDTH, HEIGHT, "blue"), name="empty.jpg")
+        before = project.version
+        road = photo.add_instance("road", mask=_blob(0, 0, 5))
+        photo.add_instance("car", box=(1, 1, 9, 9))
+
+        def names(query: str, version: int | None = None) -> list[str]:
+            return [f.name for f in project.directory.get("streets", version=version).slice(query)]
+
+        assert names("instances.mask > 0") == names("labels.road >= 1") == ["street.jpg"]
+        assert names("instances.mask = 0") == ["empty.jpg"]
+        assert names("instances.mask > 0", before) == []
+        road.delete()
+        assert names("instances.mask > 0") == []
+
+    def test_a_polygon_of_several_parts_keeps_its_rings_and_a_single_ring_has_no_parts(
+        self, project: annolog.Project, photo: annolog.File
+    ) -> None:
+        rings = [[(0.0, 0.0), (10.0, 0.0), (5.0, 9.0)], [(20.0, 20.0), (30.0, 20.0), (30.0, 30.0), (20.0, 30.0)]]
+        photo.add_instance("car", polygons=rings)
+        photo.add_instance("road", polygons=rings[:1])
+
+        car, road = sorted(project.directory.get("streets")[0].instances, key=lambda i: i.label)
+        assert car.polygons == [tuple(r) for r in rings] and car.parts == (3, 4)
+        assert road.polygons == [tuple(rings[0])] and road.parts == () and road.points == tuple(rings[0])
+
+
+class TestEmbedded(MaskContract):
+    @pytest.fixture
+    def service(self, tmp_path: Path) -> Iterator[Service]:
+        service = build_service(load_settings(data_dir=tmp_path))
+        yield service
+        service.engine.dispose()
+
+
+class TestInProcessHttp(MaskContract):
+    """The embedded stack behind the HTTP API, through an in-process transport."""
+
+    @pytest.fixture
+    def service(self, tmp_path: Path) -> Iterator[Service]:
+        service = build_service(load_settings(data_dir=tmp_path))
+        yield service
+        service.engine.dispose()
+
+    @pytest.fixture
+    def connect(self, service: Service) -> Connect:
+        app, tokens = create_app(service), Tokens(service.engine)
+
+        def connect(actor: str) -> annolog.Client:
+            token = tokens.create(actor, created_by="test")
+            return annolog.Client(
+                HttpBackend(TestClient(app, headers={"Authorization": f"Bearer {token}"}), token=token)
+            )
+
+        return connect
+
+
+@pytest.fixture(scope="module")
+def postgres_service(
+    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    """Kafka + PostgreSQL (local blobs), shared by the module: every test makes its own project."""
+    schema = f"annolog_test_{uuid4().hex[:10]}"
+    admin = create_engine(database_url)
+    with admin.begin() as db:
+        db.execute(text(f'CREATE SCHEMA "{schema}"'))
+    service = build_service(
+        load_settings(
+            data_dir=tmp_path_factory.mktemp("masks"),
+            log_url=f"kafka://{kafka_bootstrap}",
+            kafka_topic=f"annolog-test-{schema}",
+            kafka_partitions=1,
+            log_signing_keys=f"test:{secrets.token_hex(16)}",
+            database_url=f"{database_url}?options=-csearch_path%3D{schema}",
+        ),
+        project_in_process=True,
+    )
+    yield service
+    service.log.close()
+    service.engine.dispose()
+    with admin.begin() as db:
+        db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+class TestKafkaPostgres(MaskContract):
+    @pytest.fixture
+    def service(self, postgres_service: Service) -> Service:
+        return postgres_service
