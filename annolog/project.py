@@ -19,6 +19,7 @@ from annolog.core.events import AccessType, Role, tag_of
 from annolog.dataset import Slice
 from annolog.directory import Directory
 from annolog.file import File, Instance
+from annolog.label import Label
 from annolog.projections.readmodels import (
     CommitView,
     Diff,
@@ -61,6 +62,10 @@ class Project:
     def define_labels(self, *names: str) -> int:
         """Define labels (all or none); returns the version that made them."""
         return self.execute([DefineLabel(name=name) for name in names]).version
+
+    def label(self, name: str) -> Label:
+        """The label ``name``, to rename, merge, retire or declare attributes of (needs admin)."""
+        return Label(self, name)
 
     def tag(self, name: str, version: int | None = None, *, force: bool = False) -> int:
         """Name ``version`` (default: the latest) ``name``; returns the version it names.

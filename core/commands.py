@@ -32,7 +32,11 @@ from annolog.core.events import (
     InstanceAdded,
     InstanceChanged,
     InstanceDeleted,
+    LabelAttributesDeclared,
     LabelDefined,
+    LabelMerged,
+    LabelRenamed,
+    LabelRetired,
     Metadata,
     ProjectCreated,
     Region,
@@ -49,6 +53,7 @@ from annolog.core.events import (
 )
 from annolog.core.geometry import Shape
 from annolog.core.ids import project_id_for, uuid7
+from annolog.core.labels import Declaration
 from annolog.core.model import Model
 from annolog.core.text import Name, PathName
 
@@ -90,6 +95,45 @@ class DefineLabel(Command):
 
     def events(self) -> tuple[Event, ...]:
         return (LabelDefined(name=self.name),)
+
+
+class RenameLabel(Command):
+    """Call label ``name`` ``new_name`` from now on; it keeps its class index and instances."""
+
+    name: Name
+    new_name: Name
+
+    def events(self) -> tuple[Event, ...]:
+        return (LabelRenamed(**self.model_dump()),)
+
+
+class MergeLabel(Command):
+    """Fold label ``name`` into ``into``: its instances read and count as ``into`` from now on."""
+
+    name: Name
+    into: Name
+
+    def events(self) -> tuple[Event, ...]:
+        return (LabelMerged(**self.model_dump()),)
+
+
+class RetireLabel(Command):
+    """Refuse new instances of label ``name``; those it has stay."""
+
+    name: Name
+
+    def events(self) -> tuple[Event, ...]:
+        return (LabelRetired(**self.model_dump()),)
+
+
+class DeclareLabelAttributes(Command):
+    """Declare the attributes instances of label ``name`` may carry, e.g. ``{"occluded": "bool"}``."""
+
+    name: Name
+    attributes: Declaration
+
+    def events(self) -> tuple[Event, ...]:
+        return (LabelAttributesDeclared(name=self.name, attributes=self.attributes),)
 
 
 class CreateDirectory(Command):

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field
 
 from annolog.core.arrays import ArrayShape, ArraySpec, ChunkKey
 from annolog.core.geometry import Shape
+from annolog.core.labels import Declaration
 from annolog.core.model import INT32_MAX as INT32_MAX  # defined below masks, read from here by the entry points
 from annolog.core.model import Model
 from annolog.core.query import MAX_QUERY_LENGTH, parse
@@ -74,6 +75,37 @@ class ProjectCreated(Model):
 class LabelDefined(Model):
     type: Literal["LabelDefined"] = "LabelDefined"
     name: Name
+
+
+class LabelRenamed(Model):
+    """The label's instances, counts and class index now go by ``new_name``; earlier versions keep ``name``."""
+
+    type: Literal["LabelRenamed"] = "LabelRenamed"
+    name: Name
+    new_name: Name
+
+
+class LabelMerged(Model):
+    """From now on the label's instances read as ``into`` and count as it; its class slot stays, unused."""
+
+    type: Literal["LabelMerged"] = "LabelMerged"
+    name: Name
+    into: Name
+
+
+class LabelRetired(Model):
+    """No new instances of the label; the ones it has stay, readable and editable."""
+
+    type: Literal["LabelRetired"] = "LabelRetired"
+    name: Name
+
+
+class LabelAttributesDeclared(Model):
+    """The label's attributes from now on (replacing any declared before); see ``core.labels``."""
+
+    type: Literal["LabelAttributesDeclared"] = "LabelAttributesDeclared"
+    name: Name
+    attributes: Declaration
 
 
 class DirectoryCreated(Model):
@@ -296,6 +328,10 @@ Event = Annotated[
         ArrayCreated,
         ArrayChunksWritten,
         ArrayResized,
+        LabelRenamed,
+        LabelMerged,
+        LabelRetired,
+        LabelAttributesDeclared,
     ],
     Field(discriminator="type"),
 ]

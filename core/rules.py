@@ -10,6 +10,15 @@ arguments, so the projector can judge one commit at a time against SQL (the orac
 a whole batch against an in-memory overlay, and replaying the same log judges every
 commit the same way.
 
+Labels evolve (rename, merge, retire, declared attributes) without touching instances:
+instances and label counts store a label by its first name (``stored_as``), which no later
+event changes, so a rename or a merge closes and adds one ``labels`` row whatever the
+number of instances, and reads map stored names to the names of their version. A name
+that is some label's stored name cannot be taken by another label (it would make two
+labels' instances one). Schema changes need admin: they change what every annotator's
+existing work means and what training reads. New instances must use a label's current,
+active name; an edit may keep a retired label on an instance that already has it.
+
 ``EVENTS`` declares everything about an event type in one place: its model, the least
 role it needs and its rule. A new event type is one entry here plus its Avro branch in
 ``eventlog/schemas`` (a test fails when any of them is missing).
@@ -42,7 +51,11 @@ from annolog.core.events import (
     InstanceAdded,
     InstanceChanged,
     InstanceDeleted,
+    LabelAttributesDeclared,
     LabelDefined,
+    LabelMerged,
+    LabelRenamed,
+    LabelRetired,
     ProjectCreated,
     Role,
     RoleGranted,
@@ -52,6 +65,7 @@ from annolog.core.events import (
     VersionTagged,
 )
 from annolog.core.geometry import check_inside
+from annolog.core.labels import check_attributes
 from annolog.core.mask import check_mask_fits
 from annolog.core.model import Model
 from annolog.core.permissions import PROJECT_SCOPE, RANK, rank_in_directory, rank_on_file, role_of_rank
@@ -145,8 +159,8 @@ class ViewState(Protocol):
     def existed(self, table: str, key: Key) -> bool:
         """Whether any version ever had a row with ``key`` (ids are never reused)."""
 
-    def labels(self) -> Mapping[str, int]:
-        """The labels defined, with their class index."""
+    def labels(self) -> Mapping[str, Row]:
+        """The current label rows, by name (merged and retired labels included)."""
 
     def directory_named(self, name: str) -> bool:
         """Whether a current directory has ``name``."""
@@ -213,13 +227,55 @@ class Judging:
             )
         return found
 
-    def label(self, name: str) -> None:
+    def label(self, name: str) -> Row:
+        """The current row of label ``name``; a name it had before a rename is not one."""
         defined = self.state.labels()
-        if name not in defined:
+        found = defined.get(name)
+        if found is not None:
+            return found
+        renamed = next((row for row in defined.values() if stored_name(row) == name), None)
+        if renamed is not None:
             raise NotFoundError(
-                f"label {name!r} is not defined in project {self.project_name!r}; "
-                f"defined labels: {', '.join(sorted(defined)) or 'none'}"
+                f"label {name!r} was renamed to {renamed['name']!r} in project {self.project_name!r}; "
+                f"use {renamed['name']!r}"
             )
+        raise NotFoundError(
+            f"label {name!r} is not defined in project {self.project_name!r}; "
+            f"defined labels: {', '.join(sorted(defined)) or 'none'}"
+        )
+
+    def usable_label(self, name: str, *, kept: str | None = None) -> Row:
+        """The label an instance may be given: active, or retired if the instance already has it
+        (``kept``: the stored name the instance has)."""
+        found = self.label(name)
+        state = label_state(found)
+        if state == MERGED:
+            into = self.label_by_index(found["into"])["name"]
+            raise ConflictError(
+                f"label {name!r} was merged into {into!r} in project {self.project_name!r}; use {into!r}"
+            )
+        if state == RETIRED and stored_name(found) != kept:
+            raise ConflictError(
+                f"label {name!r} is retired in project {self.project_name!r}: its instances stay, new ones are refused"
+            )
+        return found
+
+    def label_by_index(self, index: int) -> Row:
+        """The label with class ``index``, following merges to the label that holds it now."""
+        rows = {row["class_index"]: row for row in self.state.labels().values()}
+        found = rows[index]
+        while label_state(found) == MERGED:
+            found = rows[found["into"]]
+        return found
+
+    def label_name_of(self, stored: str) -> str:
+        """The name instances stored as ``stored`` go by now (after renames and merges)."""
+        defined = self.state.labels()
+        found = defined.get(stored)
+        if found is not None and stored_name(found) == stored and label_state(found) != MERGED:
+            return stored  # never renamed nor merged: the common case, without a scan of every label
+        found = next(row for row in defined.values() if stored_name(row) == stored)
+        return str(self.label_by_index(found["class_index"])["name"])
 
     def new_id(self, table: str, what: str, id_: UUID) -> None:
         if self.state.existed(table, (id_,)):
@@ -257,6 +313,19 @@ class Judging:
             )
 
 
+ACTIVE, RETIRED, MERGED = "active", "retired", "merged"
+"""The states of a label."""
+
+
+def stored_name(label: Row) -> str:
+    """The name a label's instances and counts are stored under: its first name."""
+    return str(label.get("stored_as") or label["name"])  # views made before renames hold NULL
+
+
+def label_state(label: Row) -> str:
+    return str(label.get("state") or ACTIVE)
+
+
 def _public(row: Row) -> dict[str, Any]:
     """A row as the audit history shows it: ids as text."""
     return {k: str(v) if isinstance(v, UUID) else v for k, v in row.items()}
@@ -277,16 +346,76 @@ def _project_created(j: Judging, e: ProjectCreated) -> list[Change]:
     return [Add("roles", owner), j.entry(e, "project", e.project_id, None, {"name": e.name, "owner": j.commit.actor})]
 
 
+def _free_label_name(j: Judging, name: str, label: Row | None = None) -> None:
+    """Refuse ``name`` for ``label`` (None: a new one) if a label has it, or stores its
+    instances under it (two labels' instances would become one)."""
+    defined = j.state.labels()
+    if name in defined:
+        raise ConflictError(f"label {name!r} is already defined in project {j.project_name!r}")
+    holder = next((row for row in defined.values() if stored_name(row) == name), None)
+    if holder is not None and (label is None or holder["class_index"] != label["class_index"]):
+        raise ConflictError(
+            f"label name {name!r} is still how label {holder['name']!r} (renamed from it) stores its instances "
+            f"in project {j.project_name!r}; choose another name"
+        )
+
+
 def _label_defined(j: Judging, e: LabelDefined) -> list[Change]:
     j.authorize(e)
-    defined = j.state.labels()
-    if e.name in defined:
-        raise ConflictError(f"label {e.name!r} is already defined in project {j.project_name!r}")
-    index = len(defined)  # labels are never removed, so indices never move
-    return [
-        Add("labels", {"name": e.name, "class_index": index}),
-        j.entry(e, "label", e.name, None, {"name": e.name, "class_index": index}),
-    ]
+    _free_label_name(j, e.name)
+    index = len(j.state.labels())  # labels are never removed (merged ones keep their row): indices never move
+    row = {"name": e.name, "class_index": index, "stored_as": e.name, "state": ACTIVE, "into": None, "attributes": None}
+    return [Add("labels", row), j.entry(e, "label", e.name, None, {"name": e.name, "class_index": index})]
+
+
+def _changed_label(j: Judging, e: Event, before: Row, old: dict[str, Any], **changed: Any) -> list[Change]:
+    """Close ``before`` and add it with ``changed``; the audit entry shows ``old`` and the changes."""
+    after = dict(before) | {"stored_as": stored_name(before), "state": label_state(before)} | changed
+    entry = j.entry(e, "label", stored_name(before), old, {k: changed[k] for k in old})
+    return [Close("labels", (before["name"],)), Add("labels", after), entry]
+
+
+def _not_merged(j: Judging, label: Row, doing: str) -> None:
+    if label_state(label) == MERGED:
+        into = j.label_by_index(label["into"])["name"]
+        raise ConflictError(f"label {label['name']!r} was merged into {into!r}; a merged label cannot be {doing}")
+
+
+def _label_renamed(j: Judging, e: LabelRenamed) -> list[Change]:
+    j.authorize(e)
+    label = j.label(e.name)
+    _not_merged(j, label, "renamed")
+    _free_label_name(j, e.new_name, label)
+    return _changed_label(j, e, label, {"name": e.name}, name=e.new_name)
+
+
+def _label_merged(j: Judging, e: LabelMerged) -> list[Change]:
+    j.authorize(e)
+    label, target = j.label(e.name), j.label(e.into)
+    if e.name == e.into:
+        raise InvalidInputError(f"label {e.name!r} cannot be merged into itself")
+    _not_merged(j, label, "merged again")
+    if label_state(target) != ACTIVE:
+        raise ConflictError(f"label {e.into!r} is {label_state(target)}: labels can only be merged into an active one")
+    old = {"state": label_state(label), "into": None}
+    return _changed_label(j, e, label, old, state=MERGED, into=target["class_index"])
+
+
+def _label_retired(j: Judging, e: LabelRetired) -> list[Change]:
+    j.authorize(e)
+    label = j.label(e.name)
+    _not_merged(j, label, "retired")
+    if label_state(label) == RETIRED:
+        raise ConflictError(f"label {e.name!r} is already retired in project {j.project_name!r}")
+    return _changed_label(j, e, label, {"state": ACTIVE}, state=RETIRED)
+
+
+def _label_attributes_declared(j: Judging, e: LabelAttributesDeclared) -> list[Change]:
+    j.authorize(e)
+    label = j.label(e.name)
+    _not_merged(j, label, "given attributes")
+    declared = {name: spec.model_dump(mode="json", exclude_none=True) for name, spec in e.attributes.items()}
+    return _changed_label(j, e, label, {"attributes": label.get("attributes")}, attributes=declared or None)
 
 
 def _directory_created(j: Judging, e: DirectoryCreated) -> list[Change]:
@@ -404,10 +533,18 @@ _WHERE_SET = ("parts", "frame", "track")
 a single-ring polygon no parts."""
 
 
-def _shown(row: Row) -> dict[str, Any]:
-    """An instance as the audit history shows it: a mask by its extent and its counts' digest
-    (a history of mask edits need not hold every mask again: the views at each version do)."""
+def _stored(e: InstanceAdded | InstanceChanged, label: Row) -> dict[str, Any]:
+    """The instance's columns as the instances view stores them: the label by its stored name."""
+    check_attributes(e.label, label.get("attributes"), e.attributes)
+    return _shape(e) | {"label": stored_name(label)}
+
+
+def _shown(j: Judging, row: Row) -> dict[str, Any]:
+    """An instance as the audit history shows it: its label by the name it goes by now, a mask
+    by its extent and its counts' digest (a history of mask edits need not hold every mask
+    again: the views at each version do)."""
     shown = {k: row[k] for k in ("label", "kind", "points", "attributes", "revision")}
+    shown["label"] = j.label_name_of(row["label"])
     shown |= {k: row[k] for k in _WHERE_SET if row.get(k) is not None}
     if (mask := row.get("mask")) is not None:
         digest = hashlib.sha256(mask["counts"].encode()).hexdigest()
@@ -439,13 +576,13 @@ def _instance_added(j: Judging, e: InstanceAdded) -> list[Change]:
     file = j.file(e.file_id)
     j.authorize(e, file_id=e.file_id)
     _fits(e, file)
-    j.label(e.label)
+    shape = _stored(e, j.usable_label(e.label))
     j.new_id("instances", "instance", e.instance_id)
-    row = {"instance_id": e.instance_id, "file_id": e.file_id, "revision": 1, **_shape(e)}
+    row = {"instance_id": e.instance_id, "file_id": e.file_id, "revision": 1, **shape}
     return [
         Add("instances", row),
-        Count(e.file_id, e.label, +1),
-        j.entry(e, "instance", e.instance_id, None, _shown(row), file_id=e.file_id),
+        Count(e.file_id, shape["label"], +1),
+        j.entry(e, "instance", e.instance_id, None, _shown(j, row), file_id=e.file_id),
     ]
 
 
@@ -454,14 +591,14 @@ def _instance_changed(j: Judging, e: InstanceChanged) -> list[Change]:
     file = j.file(before["file_id"])
     j.authorize(e, file_id=before["file_id"])
     _fits(e, file)
-    j.label(e.label)
+    shape = _stored(e, j.usable_label(e.label, kept=before["label"]))
     after = {"instance_id": e.instance_id, "file_id": before["file_id"], "revision": before["revision"] + 1}
-    after |= _shape(e)
+    after |= shape
     return [
         *_replace("instances", before, after),
         Count(before["file_id"], before["label"], -1),
-        Count(before["file_id"], e.label, +1),
-        j.entry(e, "instance", e.instance_id, _shown(before), _shown(after), file_id=file["file_id"]),
+        Count(before["file_id"], shape["label"], +1),
+        j.entry(e, "instance", e.instance_id, _shown(j, before), _shown(j, after), file_id=file["file_id"]),
     ]
 
 
@@ -471,7 +608,7 @@ def _instance_deleted(j: Judging, e: InstanceDeleted) -> list[Change]:
     return [
         Close("instances", (e.instance_id,)),
         Count(before["file_id"], before["label"], -1),
-        j.entry(e, "instance", e.instance_id, _shown(before), None, file_id=before["file_id"]),
+        j.entry(e, "instance", e.instance_id, _shown(j, before), None, file_id=before["file_id"]),
     ]
 
 
@@ -666,6 +803,10 @@ EVENTS: dict[str, EventType] = {
     "ArrayCreated": EventType(ArrayCreated, Role.editor, _array_created),
     "ArrayChunksWritten": EventType(ArrayChunksWritten, Role.editor, _array_chunks_written),
     "ArrayResized": EventType(ArrayResized, Role.editor, _array_resized),
+    "LabelRenamed": EventType(LabelRenamed, Role.admin, _label_renamed),
+    "LabelMerged": EventType(LabelMerged, Role.admin, _label_merged),
+    "LabelRetired": EventType(LabelRetired, Role.admin, _label_retired),
+    "LabelAttributesDeclared": EventType(LabelAttributesDeclared, Role.admin, _label_attributes_declared),
 }
 """Every event type by name: the one place that says what an event needs and does."""
 

@@ -65,8 +65,8 @@ class SqlBase:
         ever = select(*(view.c[c] for c in KEYS[table])).distinct().where(view.c.project_id == self._project_id)
         return {tuple(row) for row in self._by_key(ever, view, keys)}
 
-    def labels(self) -> dict[str, int]:
-        return {row.name: row.class_index for row in self._db.execute(self._current(labels))}
+    def labels(self) -> dict[str, Row]:
+        return {row.name: public_row(row) for row in self._db.execute(self._current(labels))}
 
     def directories(self) -> list[Row]:
         return [public_row(row) for row in self._db.execute(self._current(directories))]

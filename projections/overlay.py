@@ -50,8 +50,8 @@ class Base(Protocol):
     def existing(self, table: str, keys: Collection[Key]) -> set[Key]:
         """The keys that ever had a row."""
 
-    def labels(self) -> dict[str, int]:
-        """Every label with its class index."""
+    def labels(self) -> dict[str, Row]:
+        """Every current label row, by name."""
 
     def directories(self) -> list[Row]:
         """Every directory (directories are never closed)."""
@@ -81,7 +81,7 @@ class EmptyBase:
     def existing(self, table: str, keys: Collection[Key]) -> set[Key]:
         return set()
 
-    def labels(self) -> dict[str, int]:
+    def labels(self) -> dict[str, Row]:
         return {}
 
     def directories(self) -> list[Row]:
@@ -130,7 +130,7 @@ class Overlay:
         # Whether an id was ever used: False, True, or the version at which this batch first used it.
         self._ever: dict[str, dict[Key, bool | int]] = {t: {} for t in _IDS}
         self._new_files: set[UUID] = set()  # never in the views: nothing of theirs to load (kept on a drop)
-        self._labels: dict[str, int] | None = None
+        self._labels: dict[str, Row] | None = None
         self._directories: dict[UUID, Row] | None = None
         self._directory_names: set[str] = set()
         self._new_directories: set[UUID] = set()
@@ -315,8 +315,7 @@ class Overlay:
             ended = self._holders_of(file_id).get(directory_id)
             return {"directory_id": directory_id, "file_id": file_id} if ended and ended[-1] is None else None
         if table == "labels":
-            index = self.labels().get(key[0])
-            return None if index is None else {"name": key[0], "class_index": index}
+            return self._label_index().get(key[0])
         if table == "directories":
             return self._directory_rows().get(key[0])
         current = self._current[table]
@@ -340,10 +339,10 @@ class Overlay:
             known = self._ever[table][key]
         return known is not False
 
-    def labels(self) -> Mapping[str, int]:
+    def labels(self) -> Mapping[str, Row]:
         return self._label_index()
 
-    def _label_index(self) -> dict[str, int]:
+    def _label_index(self) -> dict[str, Row]:
         if self._labels is None:
             self._labels = self._base.labels()
         return self._labels
@@ -388,7 +387,7 @@ class Overlay:
             assert file is not None, f"membership of unknown file {file_id}"
             self._include(self._names_of((directory_id, file["name"])), file_id)
         elif table == "labels":
-            self._set(self._label_index(), row["name"], row["class_index"])
+            self._set(self._label_index(), row["name"], row)
         elif table == "directories":
             self._set(self._directory_rows(), row["directory_id"], row)
             self._include(self._directory_names, row["name"])
@@ -422,6 +421,8 @@ class Overlay:
             self._exclude(self._names_of((directory_id, file["name"])), file_id)
         elif table == "roles":
             self._pop(self._load_grants(key[0]), key[1])
+        elif table == "labels":
+            self._pop(self._label_index(), key[0])
         elif table == "instances":
             self._touched_instances.setdefault(before["file_id"], set()).add(key[0])
         self._set(self._current[table], key, None)

@@ -20,6 +20,7 @@ from annolog.core.arrays import chunk_coords
 from annolog.core.errors import NotFoundError
 from annolog.core.events import LATEST, tag_of
 from annolog.core.query import Expr
+from annolog.projections.labelmap import LabelMap, label_map
 from annolog.projections.loader import select_in
 from annolog.projections.readmodels import (
     ArrayView,
@@ -30,7 +31,7 @@ from annolog.projections.readmodels import (
     ProjectView,
     TagView,
 )
-from annolog.projections.slices import SliceCompiler, check_labels
+from annolog.projections.slices import SliceCompiler
 from annolog.projections.tables import (
     RowsAt,
     array_chunks,
@@ -39,7 +40,6 @@ from annolog.projections.tables import (
     directories,
     files,
     instances,
-    labels,
     memberships,
     projects,
     slices,
@@ -235,17 +235,19 @@ def _instance_views(
     db: Connection, project_id: UUID, ids: Sequence[UUID], rows: RowsAt
 ) -> dict[UUID, list[InstanceView]]:
     """Each file's instances in id order, sorted here: asked to sort them, SQLite (which plans
-    without statistics) walks every instance of the project in id order rather than sort a few."""
+    without statistics) walks every instance of the project in id order rather than sort a few.
+    Each instance's label is the name it goes by at the version read (``labelmap``)."""
     query = select(instances).where(
         instances.c.project_id == project_id, instances.c.file_id.in_(ids), rows.of(instances)
     )
     found: dict[UUID, list[InstanceView]] = defaultdict(list)
+    named = label_map(db, project_id, rows.version).name_of
     for r in sorted(db.execute(query), key=lambda r: r.instance_id):
         found[r.file_id].append(
             InstanceView(
                 instance_id=r.instance_id,
                 file_id=r.file_id,
-                label=r.label,
+                label=named(r.label),
                 kind=r.kind,
                 points=tuple(tuple(p) for p in r.points),
                 attributes=r.attributes,
@@ -294,20 +296,14 @@ def _files_with_instances(
 
 
 def label_names(db: Connection, project_id: UUID, version: int) -> list[str]:
-    return list(
-        db.execute(
-            select(labels.c.name)
-            .where(labels.c.project_id == project_id, valid_at(labels, version))
-            .order_by(labels.c.name)
-        ).scalars()
-    )
+    """The names instances can have at ``version`` (retired labels' too, merged ones' not), sorted."""
+    return label_map(db, project_id, version).names()
 
 
 def class_names(db: Connection, project_id: UUID, version: int) -> list[str]:
-    """Labels at ``version`` by class index (definition order): a label's index never
-    changes, since labels are only ever added and new ones get the next indices."""
-    query = select(labels.c.name).where(labels.c.project_id == project_id, valid_at(labels, version))
-    return list(db.execute(query.order_by(labels.c.class_index)).scalars())
+    """Labels' names at ``version`` by class index (definition order): a label's index never
+    changes, renamed or not, and a merged label keeps its slot (``labelmap``)."""
+    return label_map(db, project_id, version).classes()
 
 
 def list_tags(db: Connection, project_id: UUID) -> list[TagView]:
@@ -345,13 +341,14 @@ def read_scope(
     """``read`` of the file ids in one of ``directory_ids`` (None: in any directory) at
     ``version``, those matching ``expr`` when given, and of the rows the ids were read at
     (for reads of other tables at the same version)."""
+    named = label_map(db, project.project_id, version, project_name=project.name)
     if expr is not None:
-        check_labels(db, project.project_id, project.name, expr)
+        SliceCompiler.check_labels(expr, named)
 
     def ids(rows: RowsAt) -> Select[Any]:
         if expr is None:
             return _in_directories(project.project_id, directory_ids, rows)
-        return _matching(db, project.project_id, expr, directory_ids, rows)
+        return _matching(db, project.project_id, expr, directory_ids, rows, named)
 
     return read_at(db, project.project_id, version, lambda rows: read(ids(rows), rows))
 
@@ -367,7 +364,7 @@ def _in_directories(project_id: UUID, directory_ids: Sequence[UUID] | None, rows
 
 
 def _matching(
-    db: Connection, project_id: UUID, expr: Expr, directory_ids: Sequence[UUID] | None, rows: RowsAt
+    db: Connection, project_id: UUID, expr: Expr, directory_ids: Sequence[UUID] | None, rows: RowsAt, named: LabelMap
 ) -> Select[Any]:
     member = select(literal(1)).where(
         memberships.c.project_id == project_id,
@@ -380,7 +377,7 @@ def _matching(
         files.c.project_id == project_id,
         rows.of(files),
         exists(member),
-        SliceCompiler(dialect=db.dialect.name, project_id=project_id, rows=rows).where(expr),
+        SliceCompiler(dialect=db.dialect.name, project_id=project_id, rows=rows, labels=named).where(expr),
     )
 
 

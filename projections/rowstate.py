@@ -43,11 +43,9 @@ class SqlState:
         view = table_named(table)
         return self._db.execute(select(view.c.valid_from).where(self._where(view, key)).limit(1)).first() is not None
 
-    def labels(self) -> Mapping[str, int]:
-        query = select(labels.c.name, labels.c.class_index).where(
-            labels.c.project_id == self._project_id, labels.c.valid_to.is_(None)
-        )
-        return {name: index for name, index in self._db.execute(query)}
+    def labels(self) -> Mapping[str, Row]:
+        query = select(labels).where(labels.c.project_id == self._project_id, labels.c.valid_to.is_(None))
+        return {row.name: public_row(row) for row in self._db.execute(query)}
 
     def directory_named(self, name: str) -> bool:
         query = select(directories.c.directory_id).where(

@@ -3,7 +3,8 @@
 Nothing the user typed is concatenated into SQL: names and values become bound
 parameters, JSON paths included. Semantics, identical on SQLite and PostgreSQL:
 
-- ``labels.<l>`` is the number of instances labelled ``l`` on the file (0 without any);
+- ``labels.<l>`` is the number of instances labelled ``l`` on the file (0 without any),
+  with ``l`` resolved through renames and merges at the version read (``labelmap``);
 - a comparison on a missing value, or on a value of another JSON type, is false — and
   ``not`` of it is true (every predicate is two-valued: ``COALESCE(p, false)``);
 - ``attributes.<k>`` holds when ANY instance of the file satisfies it;
@@ -14,18 +15,18 @@ parameters, JSON paths included. Semantics, identical on SQLite and PostgreSQL:
 - ``contains`` is a substring of text, or an element of a JSON array.
 """
 
-import difflib
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Float, and_, case, cast, exists, false, func, literal, not_, or_, select
+from sqlalchemy import Float, and_, case, cast, exists, false, func, literal, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from annolog.core.errors import InvalidInputError
 from annolog.core.query import And, Compare, Contains, Exists, Expr, Field, In, Namespace, Not, Or, Predicate, Value
-from annolog.projections.tables import RowsAt, files, instances, label_counts, labels
+from annolog.projections.labelmap import LabelMap
+from annolog.projections.tables import RowsAt, files, instances, label_counts
 
 OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "=": operator.eq,
@@ -102,8 +103,14 @@ class SliceCompiler:
     """Compiles a query's tree into a WHERE clause over ``files`` rows, reading the ``rows`` of the
     tables it looks into."""
 
-    def __init__(self, *, dialect: str, project_id: UUID, rows: RowsAt) -> None:
-        self._dialect, self._project_id, self._rows = dialect, project_id, rows
+    def __init__(self, *, dialect: str, project_id: UUID, rows: RowsAt, labels: LabelMap) -> None:
+        self._dialect, self._project_id, self._rows, self._labels = dialect, project_id, rows, labels
+
+    @staticmethod
+    def check_labels(expr: Expr, labels: LabelMap) -> None:
+        """Refuse the labels ``labels.<name>`` fields cannot count at the map's version, saying why."""
+        for field in label_fields(expr):
+            labels.stored_names(field)
 
     def where(self, expr: Expr) -> ColumnElement[bool]:
         if isinstance(expr, And):
@@ -138,15 +145,24 @@ class SliceCompiler:
 
     def _label_count(self, p: Predicate) -> ColumnElement[bool]:
         """EXISTS over label_counts, or NOT EXISTS when a count of 0 satisfies the predicate
-        (files without the label have no row): both let the database drive from the index."""
-        rows = select(literal(1)).where(
+        (files without the label have no row): both let the database drive from the index.
+        A label that absorbed merged ones sums their rows; one not defined yet counts 0."""
+        stored = self._labels.stored_names(p.field)
+        zero_holds = (0.0 in p.values) if isinstance(p, In) else OPERATORS[p.op](0.0, p.value)  # type: ignore[union-attr]
+        if not stored:
+            return true() if zero_holds else false()
+        of_file = (
             label_counts.c.project_id == self._project_id,
             label_counts.c.file_id == files.c.file_id,
-            label_counts.c.label == p.field.path[0],
             self._rows.of(label_counts),
         )
+        if len(stored) > 1:
+            total = select(func.coalesce(func.sum(label_counts.c["count"]), 0)).where(
+                *of_file, label_counts.c.label.in_(stored)
+            )
+            return self._holds(p, total.scalar_subquery())
+        rows = select(literal(1)).where(*of_file, label_counts.c.label == stored[0])
         holds = self._holds(p, label_counts.c["count"])
-        zero_holds = (0.0 in p.values) if isinstance(p, In) else OPERATORS[p.op](0.0, p.value)  # type: ignore[union-attr]
         return not_(exists(rows.where(not_(holds)))) if zero_holds else exists(rows.where(holds))
 
     def _instance_count(self, field: Field) -> ColumnElement[Any]:
@@ -218,7 +234,8 @@ class SliceCompiler:
         )
         if p.field.path == ("index",):
             return exists(on_frames.where(self._holds(p, instances.c.frame)))
-        count = func.sum(case((instances.c.label == p.field.path[1], 1), else_=0))
+        stored = self._labels.stored_names(p.field)  # through renames and merges, as labels.<l>
+        count = func.sum(case((instances.c.label.in_(stored), 1), else_=0))
         return exists(on_frames.group_by(instances.c.frame).having(self._holds(p, count)))
 
     def _attributes(self, p: Predicate) -> ColumnElement[bool]:
@@ -241,15 +258,3 @@ def label_fields(expr: Expr) -> list[Field]:
     field = expr.field
     per_frame = field.namespace is Namespace.frame and field.path[0] == "labels"
     return [field] if field.namespace is Namespace.labels or per_frame else []
-
-
-def check_labels(db: Connection, project_id: UUID, project_name: str, expr: Expr) -> None:
-    """Refuse labels the project never defined, suggesting close ones (typos are the usual cause)."""
-    known = list(db.execute(select(labels.c.name).distinct().where(labels.c.project_id == project_id)).scalars())
-    for field in label_fields(expr):
-        if field.path[-1] not in known:
-            close = difflib.get_close_matches(field.path[-1], known, n=3, cutoff=0.5)
-            hint = f"did you mean {' or '.join(close)}?" if close else f"labels: {', '.join(sorted(known)) or 'none'}"
-            raise InvalidInputError(
-                f"unknown label {field.path[-1]!r} at column {field.column} in project {project_name!r}; {hint}"
-            )

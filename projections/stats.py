@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Select, case, distinct, func, select
 
 from annolog.core.query import Expr
+from annolog.projections.labelmap import label_map
 from annolog.projections.queries import read_scope
 from annolog.projections.readmodels import LabelCount, ProjectView
-from annolog.projections.tables import RowsAt, label_counts, labels, valid_at
+from annolog.projections.tables import RowsAt, label_counts
 
 
 def label_stats(
@@ -39,35 +40,26 @@ def label_stats(
 
 
 def _per_label(db: Connection, project_id: UUID, version: int, ids: Select[Any], rows: RowsAt) -> list[LabelCount]:
-    """Every label defined at ``version`` by class index, joined to its counts among ``ids``:
-    a label no file has still shows, with zeros."""
-    counted = (
-        select(
-            label_counts.c.label,
-            func.sum(label_counts.c["count"]).label("instances"),
-            func.count().label("files"),
+    """Every label defined at ``version`` by class index, with its counts among ``ids``: a label
+    no file has still shows, with zeros; a merged label's instances count as its target's
+    (a file with both counts once), and its own slot shows zeros."""
+    named = label_map(db, project_id, version)
+    counted_as = named.counted_as()
+    found: dict[int, tuple[int, int]] = {}
+    if counted_as:
+        index = case(counted_as, value=label_counts.c.label)
+        query = (
+            select(index, func.sum(label_counts.c["count"]), func.count(distinct(label_counts.c.file_id)))
+            .where(
+                label_counts.c.project_id == project_id,
+                rows.of(label_counts),
+                label_counts.c["count"] > 0,
+                label_counts.c.file_id.in_(ids.subquery().select()),
+            )
+            .group_by(index)
         )
-        .where(
-            label_counts.c.project_id == project_id,
-            rows.of(label_counts),
-            label_counts.c["count"] > 0,
-            label_counts.c.file_id.in_(ids.subquery().select()),
-        )
-        .group_by(label_counts.c.label)
-        .subquery()
-    )
-    query = (
-        select(
-            labels.c.name,
-            labels.c.class_index,
-            func.coalesce(counted.c.instances, 0),
-            func.coalesce(counted.c.files, 0),
-        )
-        .select_from(labels.outerjoin(counted, counted.c.label == labels.c.name))
-        .where(labels.c.project_id == project_id, valid_at(labels, version))
-        .order_by(labels.c.class_index)
-    )
+        found = {i: (int(instances), int(files)) for i, instances, files in db.execute(query)}
     return [
-        LabelCount(label=name, class_index=index, instances=int(instances), files=int(files))
-        for name, index, instances, files in db.execute(query)
+        LabelCount(label=name, class_index=i, instances=found.get(i, (0, 0))[0], files=found.get(i, (0, 0))[1])
+        for i, name in enumerate(named.classes())
     ]

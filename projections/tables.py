@@ -109,8 +109,20 @@ projects = Table(
 )
 
 # ``class_index`` is the label's position in definition order: training's stable class id.
+# Instances and label counts store a label by ``stored_as``, its first name, which a rename
+# leaves alone: a rename or a merge closes and adds ONE row here, never one per instance, and
+# reads resolve stored names to the names at their version (``projections.labelmap``).
+# ``state`` is active, retired or merged (``into``: the class index it was merged into);
+# ``attributes`` its declared attribute specs. Views made before these columns existed hold
+# NULLs there, read as: stored as its name, active, free-form attributes.
 labels = _versioned(
-    "labels", [Column("name", String(500), primary_key=True)], Column("class_index", Integer, nullable=False)
+    "labels",
+    [Column("name", String(500), primary_key=True)],
+    Column("class_index", Integer, nullable=False),
+    Column("stored_as", String(500)),
+    Column("state", String(10)),
+    Column("into", Integer),
+    Column("attributes", JSON),
 )
 
 directories = _versioned(

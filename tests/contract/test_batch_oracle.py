@@ -1,7 +1,8 @@
 """The batch projector against its oracle: the same log gives the same outcomes and views.
 
 Hypothesis writes logs full of trouble — ids that clash or do not exist, stale revisions,
-unknown labels, names taken twice, roles granted and revoked between edits, restricted
+unknown labels, labels renamed, merged and retired under the instances that use them,
+attributes that break a label's declaration, names taken twice, roles granted and revoked between edits, restricted
 directories, mirrors and copies, duplicate appends, two projects interleaved in one
 partition — and each log is projected twice: one commit at a time through SQL (the
 oracle), and in batches of random size against the in-memory overlay with bulk writes.
@@ -38,7 +39,11 @@ from annolog.core.events import (
     InstanceAdded,
     InstanceChanged,
     InstanceDeleted,
+    LabelAttributesDeclared,
     LabelDefined,
+    LabelMerged,
+    LabelRenamed,
+    LabelRetired,
     ProjectCreated,
     Role,
     RoleGranted,
@@ -92,7 +97,7 @@ def _event(draw: st.DrawFn, focus: tuple[tuple[UUID, str], UUID]) -> Event:
     file_id, file_name = draw(st.sampled_from([focus[0]] * len(FILES) + FILES))
     other_file, _ = draw(st.sampled_from(FILES))
     instance_id = draw(st.sampled_from([focus[1]] * len(INSTANCES) + INSTANCES))
-    label = draw(st.sampled_from(LABELS))
+    label, other_label = draw(st.sampled_from(LABELS)), draw(st.sampled_from([*LABELS, "auto"]))
     revision = draw(st.integers(1, 3))
     corner = draw(st.sampled_from([10.0, 30.0, 150.0]))  # 150 lies off the 100x100 images
     points = ((corner - 5, corner - 5), (corner, corner))
@@ -140,9 +145,15 @@ def _event(draw: st.DrawFn, focus: tuple[tuple[UUID, str], UUID]) -> Event:
             expected_revision=draw(st.integers(1, 4)),
             chunks=_chunk_writes(draw),
         ),
+        lambda: LabelRenamed(name=label, new_name=other_label),
+        lambda: LabelMerged(name=label, into=other_label),
+        lambda: LabelRetired(name=label),
+        lambda: LabelAttributesDeclared(
+            name=label, attributes=draw(st.sampled_from([{}, {"seen": "int"}, {"seen": {"type": "int", "max": 1}}]))
+        ),
     ]
     # Adding files and instances is what most commits do; weight them so later events find things.
-    weights = [1, 2, 4, 1, 2, 1, 2, 5, 1, 3, 1, 1, 1, 2, 1, 1, 3, 1]
+    weights = [1, 2, 4, 1, 2, 1, 2, 5, 1, 3, 1, 1, 1, 2, 1, 1, 3, 1, 2, 2, 1, 1]
     return draw(st.sampled_from([c for c, w in zip(choices, weights) for _ in range(w)]))()
 
 

@@ -107,6 +107,17 @@ class VideoContract:
         assert len(clips.project.slice("frame.index < 10", version=before)) == 0
 
 
+    def test_per_frame_label_counts_follow_a_renamed_label_and_refuse_its_old_name(
+        self, clips: annolog.Directory
+    ) -> None:
+        clip = clips.add_file(make_video(), name="street.mp4")
+        clip.add_instance("car", box=(1, 1, 10, 10), frame=3)
+        clips.project.label("car").rename("vehicle")
+
+        assert [f.name for f in clips.project.slice("frame.labels.vehicle >= 1")] == ["street.mp4"]
+        with pytest.raises(InvalidInputError, match="label 'car' is called 'vehicle'"):
+            clips.project.slice("frame.labels.car >= 1")
+
 class TestEmbedded(VideoContract):
     """In process, and through the HTTP API in process (the shared ``service``/``connect``)."""
 

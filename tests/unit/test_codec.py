@@ -32,8 +32,8 @@ def _with_new_event_type(schema: dict[str, Any]) -> dict[str, Any]:
     events["type"]["items"].append(
         {
             "type": "record",
-            "name": "LabelRenamed",
-            "fields": [{"name": "old", "type": "string"}, {"name": "new", "type": "string"}],
+            "name": "LabelRecoloured",
+            "fields": [{"name": "name", "type": "string"}, {"name": "colour", "type": "string"}],
         }
     )
     return evolved

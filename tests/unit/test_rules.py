@@ -23,7 +23,11 @@ from annolog.core.events import (
     InstanceAdded,
     InstanceChanged,
     InstanceDeleted,
+    LabelAttributesDeclared,
     LabelDefined,
+    LabelMerged,
+    LabelRenamed,
+    LabelRetired,
     ProjectCreated,
     Role,
     RoleGranted,
@@ -296,3 +300,103 @@ def test_a_write_that_raced_a_resize_is_a_conflict_so_it_is_cut_again_for_the_ne
 def test_a_resize_may_clear_the_chunks_past_its_new_shape_but_not_write_them(volume: Judged) -> None:
     with pytest.raises(InvalidInputError, match=r"chunk 1.0 lies outside the new shape \(2, 10\)"):
         volume.commit(ArrayResized(array="mri", shape=(2, 10), expected_revision=1, chunks=[written("1.0")]))
+
+
+def test_a_rename_changes_one_label_row_and_no_instance_or_count(project: Judged) -> None:
+    project.commit(box())
+    project.commit(LabelRenamed(name="car", new_name="vehicle"))
+
+    assert project.state.labels()["vehicle"]["class_index"] == 0 and "car" not in project.state.labels()
+    assert project.state.row("instances", (BOX,))["label"] == "car"  # type: ignore[index]
+    assert project.state.row("label_counts", (PHOTO, "car"))["count"] == 1  # type: ignore[index]
+    project.commit(box(UUID(int=31), label="vehicle"))
+    assert project.state.row("label_counts", (PHOTO, "car"))["count"] == 2  # type: ignore[index]
+
+
+def test_a_label_cannot_take_a_name_another_label_still_stores_its_instances_under(project: Judged) -> None:
+    project.commit(LabelRenamed(name="car", new_name="vehicle"))
+
+    with pytest.raises(ConflictError, match="'car' is still how label 'vehicle' .* stores its instances"):
+        project.commit(LabelDefined(name="car"))
+    project.commit(LabelRenamed(name="vehicle", new_name="car"))  # its own first name: fine
+    assert project.state.labels()["car"]["class_index"] == 0
+
+
+def test_a_merged_label_keeps_its_slot_and_refuses_new_instances_naming_the_target(project: Judged) -> None:
+    project.commit(LabelDefined(name="auto"), LabelDefined(name="bus"))
+    project.commit(box(label="auto"))
+    project.commit(LabelMerged(name="auto", into="car"))
+
+    assert project.state.labels()["auto"] | {} == {
+        "name": "auto",
+        "class_index": 1,
+        "stored_as": "auto",
+        "state": "merged",
+        "into": 0,
+        "attributes": None,
+    }
+    with pytest.raises(ConflictError, match="'auto' was merged into 'car'.*use 'car'"):
+        project.commit(box(UUID(int=31), label="auto"))
+    with pytest.raises(ConflictError, match="can only be merged into an active one"):
+        project.commit(LabelMerged(name="bus", into="auto"))
+    with pytest.raises(InvalidInputError, match="cannot be merged into itself"):
+        project.commit(LabelMerged(name="bus", into="bus"))
+
+
+def test_an_edit_that_keeps_a_retired_label_is_accepted_and_one_that_gives_it_is_not(project: Judged) -> None:
+    project.commit(LabelDefined(name="truck"))
+    project.commit(box(label="truck"), box(UUID(int=31), label="car"))
+    project.commit(LabelRetired(name="truck"))
+
+    project.commit(
+        InstanceChanged(
+            instance_id=BOX, expected_revision=1, label="truck", kind=InstanceKind.box, points=((1, 1), (9, 9))
+        )
+    )
+    with pytest.raises(ConflictError, match="label 'truck' is retired"):
+        project.commit(
+            InstanceChanged(
+                instance_id=UUID(int=31),
+                expected_revision=1,
+                label="truck",
+                kind=InstanceKind.box,
+                points=((1, 1), (9, 9)),
+            )
+        )
+    with pytest.raises(ConflictError, match="already retired"):
+        project.commit(LabelRetired(name="truck"))
+
+
+def test_schema_changes_need_admin(project: Judged) -> None:
+    project.commit(RoleGranted(principal="ed", role=Role.editor))
+
+    for event in (
+        LabelRenamed(name="car", new_name="vehicle"),
+        LabelRetired(name="car"),
+        LabelAttributesDeclared(name="car", attributes={"occluded": "bool"}),  # type: ignore[dict-item]
+    ):
+        with pytest.raises(AccessDenied, match=f"ed may not {event.type} .* needs admin"):
+            project.commit(event, actor="ed")
+
+
+@pytest.mark.parametrize(
+    ("attributes", "error"),
+    [
+        ({"occluded": 1}, "attribute 'occluded' of label 'car' must be true or false, got 1"),
+        ({"score": True}, "attribute 'score' of label 'car' must be a number, got True"),
+        ({"score": -0.5}, "attribute 'score' of label 'car' must be at least 0, got -0.5"),
+        ({"wheels": 2.5}, "attribute 'wheels' of label 'car' must be an integer, got 2.5"),
+        ({"color": "green"}, "attribute 'color' of label 'car' must be one of 'red', 'blue', got 'green'"),
+        ({"note": 3}, "attribute 'note' of label 'car' must be a string, got 3"),
+        ({"size": 3}, "label 'car' declares no attribute 'size' \\(value 3\\); its attributes: color, note"),
+    ],
+)
+def test_an_instance_whose_attributes_break_its_labels_declaration_is_refused_naming_all_three(
+    project: Judged, attributes: dict[str, object], error: str
+) -> None:
+    declared = {"occluded": "bool", "score": {"type": "float", "min": 0}, "wheels": "int", "color": ["red", "blue"]}
+    project.commit(LabelAttributesDeclared(name="car", attributes=declared | {"note": "str"}))  # type: ignore[arg-type]
+
+    with pytest.raises(InvalidInputError, match=error):
+        project.commit(box().model_copy(update={"attributes": attributes}))
+    project.commit(box().model_copy(update={"attributes": {"occluded": False, "score": 2, "wheels": 4}}))
