@@ -106,7 +106,6 @@ class VideoContract:
         assert len(clips.project.slice("frame.index < 10")) == 1
         assert len(clips.project.slice("frame.index < 10", version=before)) == 0
 
-
     def test_per_frame_label_counts_follow_a_renamed_label_and_refuse_its_old_name(
         self, clips: annolog.Directory
     ) -> None:
@@ -117,6 +116,7 @@ class VideoContract:
         assert [f.name for f in clips.project.slice("frame.labels.vehicle >= 1")] == ["street.mp4"]
         with pytest.raises(InvalidInputError, match="label 'car' is called 'vehicle'"):
             clips.project.slice("frame.labels.car >= 1")
+
 
 class TestEmbedded(VideoContract):
     """In process, and through the HTTP API in process (the shared ``service``/``connect``)."""
