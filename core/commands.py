@@ -40,6 +40,7 @@ from annolog.core.events import (
     Role,
     RoleGranted,
     RoleRevoked,
+    SkeletonDeclared,
     SliceQuery,
     SliceSaved,
     TagMoved,
@@ -50,6 +51,7 @@ from annolog.core.events import (
 from annolog.core.geometry import Shape
 from annolog.core.ids import project_id_for, uuid7
 from annolog.core.model import Model
+from annolog.core.skeleton import Skeleton
 from annolog.core.text import Name, PathName
 
 
@@ -90,6 +92,15 @@ class DefineLabel(Command):
 
     def events(self) -> tuple[Event, ...]:
         return (LabelDefined(name=self.name),)
+
+
+class DeclareSkeleton(Command, Skeleton):
+    """Give ``label`` keypoints by name and the edges between them (0-based), COCO-style."""
+
+    label: Name
+
+    def events(self) -> tuple[Event, ...]:
+        return (SkeletonDeclared(**self.model_dump()),)
 
 
 class CreateDirectory(Command):

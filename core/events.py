@@ -17,6 +17,7 @@ from annolog.core.geometry import Shape
 from annolog.core.model import INT32_MAX as INT32_MAX  # defined below masks, read from here by the entry points
 from annolog.core.model import Model
 from annolog.core.query import MAX_QUERY_LENGTH, parse
+from annolog.core.skeleton import Skeleton
 from annolog.core.text import JsonObject, Name, PathName, check_text
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -74,6 +75,17 @@ class ProjectCreated(Model):
 class LabelDefined(Model):
     type: Literal["LabelDefined"] = "LabelDefined"
     name: Name
+
+
+class SkeletonDeclared(Skeleton):
+    """``label`` holds keypoints named ``keypoints``, joined by ``skeleton`` (0-based edges).
+
+    Declaring again replaces the names and edges; the number of keypoints stays what it was
+    first declared (the instances of the label hold that many points).
+    """
+
+    type: Literal["SkeletonDeclared"] = "SkeletonDeclared"
+    label: Name
 
 
 class DirectoryCreated(Model):
@@ -291,6 +303,7 @@ Event = Annotated[
         ArrayCreated,
         ArrayChunksWritten,
         ArrayResized,
+        SkeletonDeclared,
     ],
     Field(discriminator="type"),
 ]

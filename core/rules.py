@@ -47,14 +47,16 @@ from annolog.core.events import (
     Role,
     RoleGranted,
     RoleRevoked,
+    SkeletonDeclared,
     SliceSaved,
     TagMoved,
     VersionTagged,
 )
-from annolog.core.geometry import check_inside
+from annolog.core.geometry import InstanceKind, check_inside, placed
 from annolog.core.mask import check_mask_fits
 from annolog.core.model import Model
 from annolog.core.permissions import PROJECT_SCOPE, RANK, rank_in_directory, rank_on_file, role_of_rank
+from annolog.core.skeleton import check_keypoint_count
 
 Key = tuple[Any, ...]
 Row = Mapping[str, Any]
@@ -72,6 +74,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "slices": ("name",),
     "arrays": ("name",),
     "array_chunks": ("array", "chunk"),
+    "skeletons": ("label",),
 }
 """The key of each versioned view: at most one current row per key and project."""
 
@@ -289,6 +292,24 @@ def _label_defined(j: Judging, e: LabelDefined) -> list[Change]:
     ]
 
 
+def _skeleton_declared(j: Judging, e: SkeletonDeclared) -> list[Change]:
+    j.authorize(e)
+    j.label(e.label)
+    before = j.state.row("skeletons", (e.label,))
+    if before is not None and len(before["keypoints"]) != len(e.keypoints):
+        # Refused whether or not instances use it now: finding out would read every instance of
+        # the label, and its instances at earlier versions still hold the first count.
+        raise ConflictError(
+            f"label {e.label!r} has a skeleton of {len(before['keypoints'])} keypoints, and its keypoints "
+            f"instances hold one point each; a skeleton of {len(e.keypoints)} keypoints needs a new label "
+            "(names and edges may change, the count may not)"
+        )
+    row = {"label": e.label, "keypoints": list(e.keypoints), "skeleton": [list(edge) for edge in e.skeleton]}
+    shown = None if before is None else {k: before[k] for k in ("keypoints", "skeleton")}
+    entry = j.entry(e, "skeleton", e.label, shown, {k: row[k] for k in ("keypoints", "skeleton")})
+    return [*_replace("skeletons", before, row), entry]
+
+
 def _directory_created(j: Judging, e: DirectoryCreated) -> list[Change]:
     j.authorize(e)
     j.new_id("directories", "directory", e.directory_id)
@@ -383,7 +404,8 @@ def _file_copied(j: Judging, e: FileCopied) -> list[Change]:
 
 def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
     """The instance's columns, as JSON gives them back (lists, not tuples): an overlay row and
-    a stored one must compare equal. No parts and no mask are NULL, as in rows made before them."""
+    a stored one must compare equal. No parts, no mask and no visibility are NULL, as in rows
+    made before them."""
     return {
         "label": e.label,
         "kind": e.kind.value,
@@ -393,6 +415,7 @@ def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
         "mask": None
         if e.mask is None
         else {**e.mask.model_dump(), "size": list(e.mask.size), "bbox": list(e.mask.bbox)},
+        "visibility": list(e.visibility) or None,
     }
 
 
@@ -401,8 +424,9 @@ def _shown(row: Row) -> dict[str, Any]:
     mask by its extent and its counts' digest (a history of mask edits need not hold every mask
     again: the views at each version do)."""
     shown = {k: row[k] for k in ("label", "kind", "points", "attributes", "revision")}
-    if row.get("parts") is not None:
-        shown["parts"] = row["parts"]
+    for optional in ("parts", "visibility"):
+        if row.get(optional) is not None:
+            shown[optional] = row[optional]
     if (mask := row.get("mask")) is not None:
         digest = hashlib.sha256(mask["counts"].encode()).hexdigest()
         shown["mask"] = {k: v for k, v in mask.items() if k != "counts"} | {"counts_sha256": digest}
@@ -410,9 +434,16 @@ def _shown(row: Row) -> dict[str, Any]:
 
 
 def _fits(e: InstanceAdded | InstanceChanged, file: Row) -> None:
-    check_inside(e.points, file["width"], file["height"])
+    check_inside(placed(e.kind, e.points, e.visibility), file["width"], file["height"])
     if e.mask is not None:
         check_mask_fits(e.mask, file["width"], file["height"])
+
+
+def _fits_skeleton(j: Judging, e: InstanceAdded | InstanceChanged) -> None:
+    """A keypoints instance holds a point per keypoint of its label's skeleton (as of this commit)."""
+    if e.kind is InstanceKind.keypoints:
+        skeleton = j.state.row("skeletons", (e.label,))
+        check_keypoint_count(e.label, None if skeleton is None else tuple(skeleton["keypoints"]), len(e.points))
 
 
 def _instance_added(j: Judging, e: InstanceAdded) -> list[Change]:
@@ -420,6 +451,7 @@ def _instance_added(j: Judging, e: InstanceAdded) -> list[Change]:
     j.authorize(e, file_id=e.file_id)
     _fits(e, file)
     j.label(e.label)
+    _fits_skeleton(j, e)
     j.new_id("instances", "instance", e.instance_id)
     row = {"instance_id": e.instance_id, "file_id": e.file_id, "revision": 1, **_shape(e)}
     return [
@@ -435,6 +467,7 @@ def _instance_changed(j: Judging, e: InstanceChanged) -> list[Change]:
     j.authorize(e, file_id=before["file_id"])
     _fits(e, file)
     j.label(e.label)
+    _fits_skeleton(j, e)
     after = {"instance_id": e.instance_id, "file_id": before["file_id"], "revision": before["revision"] + 1}
     after |= _shape(e)
     return [
@@ -646,6 +679,7 @@ EVENTS: dict[str, EventType] = {
     "ArrayCreated": EventType(ArrayCreated, Role.editor, _array_created),
     "ArrayChunksWritten": EventType(ArrayChunksWritten, Role.editor, _array_chunks_written),
     "ArrayResized": EventType(ArrayResized, Role.editor, _array_resized),
+    "SkeletonDeclared": EventType(SkeletonDeclared, Role.editor, _skeleton_declared),
 }
 """Every event type by name: the one place that says what an event needs and does."""
 

@@ -252,6 +252,7 @@ def _instance_views(
                 revision=r.revision,
                 parts=r.parts or (),
                 mask=r.mask,
+                visibility=r.visibility or (),
             )
         )
     return found

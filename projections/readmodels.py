@@ -53,6 +53,7 @@ class InstanceView(ReadModel):
     revision: int
     parts: tuple[int, ...] = ()  # a polygon's ring lengths, when it has several rings
     mask: MaskView | None = None
+    visibility: tuple[int, ...] = ()  # a keypoints instance's COCO flag per point
 
 
 class FileView(ReadModel):

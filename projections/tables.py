@@ -153,6 +153,7 @@ instances = _versioned(
     Column("revision", Integer, nullable=False),
     Column("parts", JSON),  # a polygon's ring lengths when it has several rings (core.geometry.check_parts)
     Column("mask", JSON),  # a mask instance's {size, counts (COCO compressed RLE), area, bbox}
+    Column("visibility", JSON),  # a keypoints instance's COCO flag per point (core.geometry.Visibility)
     lookups=("instance_id", "file_id"),
 )
 
@@ -191,6 +192,16 @@ slices = _versioned(
     [Column("name", String(500), primary_key=True)],
     Column("query", Text, nullable=False),
     Column("directory_id", Uuid),
+)
+
+# Labels' skeletons: the keypoints a keypoints instance of the label holds, by name, and the
+# 0-based edges between them (core.skeleton). A table of its own, keyed by label name, so that
+# the labels view keeps its shape.
+skeletons = _versioned(
+    "skeletons",
+    [Column("label", String(500), primary_key=True)],
+    Column("keypoints", JSON, nullable=False),
+    Column("skeleton", JSON, nullable=False),
 )
 
 # Arrays: the layout of each (shape, element type, chunk grid); ``revision`` counts the writes
@@ -297,6 +308,7 @@ VERSIONED = (
     slices,
     arrays,
     array_chunks,
+    skeletons,
 )
 
 INTERNAL = frozenset({"project_id", "valid_from", "valid_to"})
