@@ -28,6 +28,7 @@ from annolog.projections.readmodels import (
     FileView,
     InstanceView,
     ProjectView,
+    SkeletonView,
     TagView,
 )
 from annolog.projections.slices import SliceCompiler, check_labels
@@ -42,6 +43,7 @@ from annolog.projections.tables import (
     labels,
     memberships,
     projects,
+    skeletons,
     slices,
     tags,
     valid_at,
@@ -305,6 +307,13 @@ def class_names(db: Connection, project_id: UUID, version: int) -> list[str]:
     changes, since labels are only ever added and new ones get the next indices."""
     query = select(labels.c.name).where(labels.c.project_id == project_id, valid_at(labels, version))
     return list(db.execute(query.order_by(labels.c.class_index)).scalars())
+
+
+def list_skeletons(db: Connection, project_id: UUID, version: int) -> list[SkeletonView]:
+    """The skeletons declared at ``version``, by label name."""
+    query = select(skeletons).where(skeletons.c.project_id == project_id, valid_at(skeletons, version))
+    rows = db.execute(query.order_by(skeletons.c.label))
+    return [SkeletonView(label=r.label, keypoints=r.keypoints, skeleton=r.skeleton) for r in rows]
 
 
 def list_tags(db: Connection, project_id: UUID) -> list[TagView]:

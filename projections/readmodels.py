@@ -71,6 +71,15 @@ class FileView(ReadModel):
     instances: tuple[InstanceView, ...]
 
 
+class SkeletonView(ReadModel):
+    """A label's keypoints by name and the edges between them, as 0-based indices (COCO's file
+    format counts from 1)."""
+
+    label: str
+    keypoints: tuple[str, ...]
+    skeleton: tuple[tuple[int, int], ...]
+
+
 class TagView(ReadModel):
     name: str
     version: int
