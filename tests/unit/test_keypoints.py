@@ -4,11 +4,13 @@ from uuid import UUID
 
 import pytest
 
+from annolog.api.http.web.shapes import shapes
 from annolog.core.commit import Commit
 from annolog.core.errors import AccessDenied, ConflictError, InvalidInputError, NotFoundError
 from annolog.core.events import InstanceAdded, InstanceChanged, LabelDefined, Role, RoleGranted, SkeletonDeclared
 from annolog.core.geometry import InstanceKind, Shape
 from annolog.core.rules import judge
+from annolog.projections.readmodels import FileView, InstanceView
 from tests.unit.test_rules import PHOTO, PROJECT, Judged, opened
 
 PERSON = UUID(int=50)
@@ -141,3 +143,35 @@ def test_the_audit_shows_a_skeleton_before_and_after_and_a_keypoints_instance_wi
     assert skeleton.before == {"keypoints": list(NAMES), "skeleton": [[0, 1]]}
     assert skeleton.after == {"keypoints": ["nose", "hip", "knee"], "skeleton": []}
     assert instance.after["visibility"] == [2, 1, 0] and instance.after["kind"] == "keypoints"
+
+
+def test_the_web_page_draws_the_labelled_keypoints_as_dots_and_leaves_out_the_unlabelled() -> None:
+    pose = InstanceView(
+        instance_id=PERSON,
+        file_id=PHOTO,
+        label="person",
+        kind="keypoints",
+        points=((10, 20), (0, 0), (30, 40)),
+        visibility=(2, 0, 1),
+        attributes={},
+        revision=1,
+    )
+    file = FileView(
+        file_id=PHOTO,
+        sha256="ab" * 32,
+        name="a.jpg",
+        media_type="image/jpeg",
+        size=1,
+        width=100,
+        height=80,
+        metadata={},
+        copied_from=None,
+        created_version=1,
+        version=2,
+        instances=(pose,),
+    )
+
+    (dots,) = shapes(file)
+
+    assert (dots.element, dots.attributes["class"]) == ("path", "keypoints")
+    assert dots.attributes["d"].count("M ") == 2 and "M 0," not in dots.attributes["d"]
