@@ -2,6 +2,7 @@
 declared, drawn by order or by name, edited with revisions, read at earlier versions, copied,
 sliced and checked against the label's skeleton."""
 
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 import annolog
 from annolog.api.service import Service
 from annolog.core import ConflictError, InvalidInputError
+from annolog.export import export_coco, export_yolo
 from tests.contract.conftest import Connect
 from tests.contract.test_projections import jpeg
 
@@ -121,6 +123,16 @@ class KeypointContract:
 
         assert names("instances.keypoints > 0") == names("labels.person >= 1") == ["pose.jpg"]
         assert names("instances.keypoints = 0") == ["empty.jpg"]
+
+    def test_exports_list_keypoints_as_skipped_rather_than_drop_them_silently(
+        self, project: annolog.Project, photo: annolog.File, tmp_path: Path
+    ) -> None:
+        photo.add_instance("person", keypoints=POSE)
+        people = project.directory.get("people")
+
+        for export in (export_coco, export_yolo):
+            (skipped,) = export(people, tmp_path / export.__name__).skipped
+            assert "1 instance(s) of kind keypoints" in str(skipped)
 
 
 class TestEmbedded(KeypointContract):
