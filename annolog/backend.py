@@ -24,6 +24,7 @@ from annolog.projections.readmodels import (
     Outcome,
     ProjectView,
     Scope,
+    SkeletonView,
     StoredBlob,
     TagView,
 )
@@ -49,6 +50,8 @@ class Backend(Protocol):
     def labels(self, project: str, version: int) -> list[str]: ...
 
     def classes(self, project: str, version: int) -> list[str]: ...
+
+    def skeletons(self, project: str, version: int) -> list[SkeletonView]: ...
 
     def tags(self, project: str) -> list[TagView]: ...
 

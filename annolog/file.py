@@ -1,11 +1,12 @@
 """Files and instances in the SDK: values read at a version, with writes for latest handles."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from annolog import keypoints as kp
 from annolog import masks
 from annolog.core.commands import AddInstance, ChangeFileMetadata, ChangeInstance, CopyFile, DeleteInstance
 from annolog.core.errors import InvalidInputError
@@ -42,6 +43,7 @@ class _Geometry:
     points: tuple[Point, ...] = ()
     parts: tuple[int, ...] = ()
     mask: Mask | None = None
+    visibility: tuple[int, ...] = ()
 
 
 def _rings(rings: Rings) -> _Geometry:
@@ -50,20 +52,30 @@ def _rings(rings: Rings) -> _Geometry:
     return _Geometry(InstanceKind.polygon, points, parts)
 
 
+_IMPLIED = {
+    "box": InstanceKind.box,
+    "polygons": InstanceKind.polygon,
+    "mask": InstanceKind.mask,
+    "keypoints": InstanceKind.keypoints,
+}
+"""The kind each geometry argument draws."""
+
+
 def _geometry(
     kind: InstanceKind | str | None,
     box: Box | None,
     points: Sequence[Point] | None,
     polygons: Rings | None,
     mask: "npt.ArrayLike | None",
+    keypoints: Sequence[kp.Keypoint] | None,
 ) -> _Geometry:
-    named = (("box", box), ("points", points), ("polygons", polygons), ("mask", mask))
+    named = (("box", box), ("points", points), ("polygons", polygons), ("mask", mask), ("keypoints", keypoints))
     given = [name for name, value in named if value is not None]
     if len(given) > 1:
-        raise InvalidInputError(f"give one geometry (box=, points=, polygons= or mask=), got {' and '.join(given)}")
-    implied = {"box": InstanceKind.box, "polygons": InstanceKind.polygon, "mask": InstanceKind.mask}.get(
-        given[0] if given else ""
-    )
+        raise InvalidInputError(
+            f"give one geometry (box=, points=, polygons=, mask= or keypoints=), got {' and '.join(given)}"
+        )
+    implied = _IMPLIED.get(given[0] if given else "")
     if kind is not None and implied is not None and _kind(kind) != implied:
         raise InvalidInputError(f"{given[0]}= draws a {implied}, not a {kind}")
     if box is not None:
@@ -73,10 +85,14 @@ def _geometry(
         return _rings(polygons)
     if mask is not None:
         return _Geometry(InstanceKind.mask, mask=masks.encode(mask))
+    if keypoints is not None:
+        xy, visibility = kp.split(keypoints)
+        return _Geometry(InstanceKind.keypoints, xy, visibility=visibility)
     if kind is None:
         raise InvalidInputError(
             "an instance needs box=(x_min, y_min, x_max, y_max), mask= (a height x width array), "
-            "polygons= (rings of points) or kind= (polygon, point, line, tag) with points="
+            "polygons= (rings of points), keypoints= ((x, y, visibility) per keypoint) or kind= (polygon, "
+            "point, line, tag) with points="
         )
     return _Geometry(_kind(kind), tuple((x, y) for x, y in points or ()))
 
@@ -111,21 +127,26 @@ class File:
         points: Sequence[Point] | None = None,
         polygons: Rings | None = None,
         mask: "npt.ArrayLike | None" = None,
+        keypoints: kp.Keypoints | None = None,
         attributes: dict[str, Any] | None = None,
         frame: int | None = None,
         track: Track | None = None,
     ) -> "Instance":
         """Draw an instance: ``box=(x_min, y_min, x_max, y_max)``, ``mask=`` (a height x width
-        array, non-zero where the object is), ``polygons=`` (a polygon of several rings), or
-        ``kind=`` and ``points=``. On a video, ``frame`` is the 0-based frame it is drawn on and
-        ``track`` the object it follows across frames (the same track on every frame of one car).
+        array, non-zero where the object is), ``polygons=`` (a polygon of several rings),
+        ``keypoints=`` ((x, y, visibility) per keypoint of the label's skeleton, in its order,
+        or a mapping by keypoint name: those left out are not labelled), or ``kind=`` and ``points=``.
+        On a video, ``frame`` is the 0-based frame it is drawn on and ``track`` the object it
+        follows across frames (the same track on every frame of one car).
 
         >>> road = file.add_instance("road", mask=pixels)  # doctest: +SKIP
         >>> road.mask.shape == (file.height, file.width)  # doctest: +SKIP
         True
         >>> clip.add_instance("car", box=(4, 4, 20, 16), frame=12, track=3)  # doctest: +SKIP
+        >>> file.add_instance("person", keypoints={"head": (50, 10, 2)}).keypoints  # doctest: +SKIP
+        [(50, 10, 2), (0.0, 0.0, 0)]
         """
-        geometry = _geometry(kind, box, points, polygons, mask)
+        geometry = _geometry(kind, box, points, polygons, mask, self._in_order(label, keypoints))
         command = AddInstance(
             file_id=self.id,
             label=label,
@@ -139,6 +160,15 @@ class File:
         instance = Instance(self, view)
         self.instances.append(instance)
         return instance
+
+    def _in_order(self, label: str, keypoints: kp.Keypoints | None) -> Sequence[kp.Keypoint] | None:
+        """Keypoints given by name, in the order of ``label``'s skeleton at the latest version."""
+        if not isinstance(keypoints, Mapping):
+            return keypoints
+        skeleton = self.directory.project.skeletons().get(label)
+        if skeleton is None:
+            raise InvalidInputError(f"label {label!r} declares no skeleton, so its keypoints have no names")
+        return kp.in_order(label, keypoints, skeleton.keypoints)
 
     def copy(self, directory: "Directory", *, copy_instances: bool = True) -> "File":
         """A new file over the same bytes in ``directory``, remembering it was copied from this one."""
@@ -163,12 +193,20 @@ class File:
 
 
 def _shape_fields(geometry: _Geometry) -> dict[str, Any]:
-    return {"kind": geometry.kind, "points": geometry.points, "parts": geometry.parts, "mask": geometry.mask}
+    return {
+        "kind": geometry.kind,
+        "points": geometry.points,
+        "parts": geometry.parts,
+        "mask": geometry.mask,
+        "visibility": geometry.visibility,
+    }
 
 
 def _view_fields(shape: Shape) -> dict[str, Any]:
     """What an instance view says of ``shape`` (a command just accepted)."""
-    fields = shape.model_dump(include={"label", "points", "attributes", "parts", "mask", "frame", "track"})
+    fields = shape.model_dump(
+        include={"label", "points", "attributes", "parts", "mask", "visibility", "frame", "track"}
+    )
     return fields | {"kind": shape.kind.value}
 
 
@@ -193,6 +231,7 @@ class Instance:
         )
         self.parts, self.rle, self.revision = view.parts, view.mask, view.revision
         self.frame, self.track = view.frame, view.track  # where on a video: its frame, and the object it follows
+        self.visibility = view.visibility
 
     @property
     def box(self) -> Box | None:
@@ -218,6 +257,11 @@ class Instance:
         """
         return None if self.rle is None else masks.decode(self.rle)
 
+    @property
+    def keypoints(self) -> list[kp.Keypoint]:
+        """A keypoints instance's (x, y, visibility) per keypoint, in its skeleton's order; empty for other kinds."""
+        return kp.joined(self.points, self.visibility)
+
     def update(
         self,
         *,
@@ -227,21 +271,22 @@ class Instance:
         points: Sequence[Point] | None = None,
         polygons: Rings | None = None,
         mask: "npt.ArrayLike | None" = None,
+        keypoints: kp.Keypoints | None = None,
         attributes: dict[str, Any] | None = None,
         frame: int | None = None,
         track: Track | None = None,
     ) -> "Instance":
-        """Change the instance; what is not given stays as it is (on a video, its
-        frame and track too).
+        """Change the instance; what is not given stays as it is (on a video, its frame and track
+        too; keypoints given by name replace them all: those left out are not labelled).
 
         >>> road.update(mask=wider)  # doctest: +SKIP
         """
-        if box is None and points is None and polygons is None and mask is None:
-            shape = _Geometry(
-                self.kind, self.points, self.parts, None if self.rle is None else Mask(**self.rle.model_dump())
-            )
+        if box is None and points is None and polygons is None and mask is None and keypoints is None:
+            rle = None if self.rle is None else Mask(**self.rle.model_dump())
+            shape = _Geometry(self.kind, self.points, self.parts, rle, self.visibility)
         else:
-            shape = _geometry(kind, box, points, polygons, mask)
+            ordered = self.file._in_order(label or self.label, keypoints)
+            shape = _geometry(kind, box, points, polygons, mask, ordered)
         command = ChangeInstance(
             instance_id=self.id,
             expected_revision=self.revision,

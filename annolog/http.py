@@ -41,6 +41,7 @@ from annolog.projections.readmodels import (
     Outcome,
     ProjectView,
     Scope,
+    SkeletonView,
     StoredBlob,
     TagView,
 )
@@ -164,6 +165,10 @@ class HttpBackend:
 
     def classes(self, project: str, version: int) -> list[str]:
         return list(self._get(f"{self._project(project)}/classes", version=version))
+
+    def skeletons(self, project: str, version: int) -> list[SkeletonView]:
+        found = self._get(f"{self._project(project)}/skeletons", version=version)
+        return [SkeletonView.model_validate(s) for s in found]
 
     def tags(self, project: str) -> list[TagView]:
         return [TagView.model_validate(t) for t in self._get(f"{self._project(project)}/tags")]

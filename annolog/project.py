@@ -8,6 +8,7 @@ from annolog.backend import Backend
 from annolog.core.commands import (
     Command,
     CreateDirectory,
+    DeclareSkeleton,
     DefineLabel,
     GrantRole,
     MoveTag,
@@ -29,6 +30,7 @@ from annolog.projections.readmodels import (
     Outcome,
     ProjectView,
     Scope,
+    SkeletonView,
     StoredBlob,
 )
 
@@ -66,6 +68,26 @@ class Project:
     def label(self, name: str) -> Label:
         """The label ``name``, to rename, merge, retire or declare attributes of (needs admin)."""
         return Label(self, name)
+
+    def declare_skeleton(
+        self, label: str, *, keypoints: Sequence[str], skeleton: Sequence[tuple[int, int]] = ()
+    ) -> int:
+        """Give ``label`` named ``keypoints`` joined by ``skeleton`` edges, **0-based** indices into
+        ``keypoints`` (COCO files count from 1; ``import_coco`` converts); returns the version.
+
+        Declaring again may rename the keypoints and change the edges, but not their number:
+        the label's keypoints instances hold one point per keypoint (a ``ConflictError`` says so).
+
+        >>> project.declare_skeleton("person", keypoints=["head", "hip"], skeleton=[(0, 1)])  # doctest: +SKIP
+        4
+        """
+        command = DeclareSkeleton(label=label, keypoints=tuple(keypoints), skeleton=tuple((i, j) for i, j in skeleton))
+        return self.execute([command]).version
+
+    def skeletons(self, *, version: int | str | None = None) -> dict[str, SkeletonView]:
+        """Each label's skeleton at ``version`` (default latest), by label name."""
+        found = self.backend.skeletons(self.name, self.backend.resolve(self.name, version))
+        return {skeleton.label: skeleton for skeleton in found}
 
     def tag(self, name: str, version: int | None = None, *, force: bool = False) -> int:
         """Name ``version`` (default: the latest) ``name``; returns the version it names.

@@ -50,6 +50,7 @@ from annolog.projections.readmodels import (
     Outcome,
     ProjectView,
     Scope,
+    SkeletonView,
     StoredBlob,
     TagView,
 )
@@ -135,6 +136,10 @@ class Session:
     def classes(self, project: str, version: int) -> list[str]:
         with self.service.reading() as db:
             return queries.class_names(db, self._project(db, project)[0].project_id, version)
+
+    def skeletons(self, project: str, version: int) -> list[SkeletonView]:
+        with self.service.reading() as db:
+            return queries.list_skeletons(db, self._project(db, project)[0].project_id, version)
 
     def tags(self, project: str) -> list[TagView]:
         """The project's tags now, by the version they name, then by name (any role reads them)."""

@@ -44,6 +44,7 @@ from annolog.core.events import (
     Role,
     RoleGranted,
     RoleRevoked,
+    SkeletonDeclared,
     SliceQuery,
     SliceSaved,
     TagMoved,
@@ -55,6 +56,7 @@ from annolog.core.geometry import Shape
 from annolog.core.ids import project_id_for, uuid7
 from annolog.core.labels import Declaration
 from annolog.core.model import Model
+from annolog.core.skeleton import Skeleton
 from annolog.core.text import Name, PathName
 
 
@@ -134,6 +136,15 @@ class DeclareLabelAttributes(Command):
 
     def events(self) -> tuple[Event, ...]:
         return (LabelAttributesDeclared(name=self.name, attributes=self.attributes),)
+
+
+class DeclareSkeleton(Command, Skeleton):
+    """Give ``label`` keypoints by name and the edges between them (0-based), COCO-style."""
+
+    label: Name
+
+    def events(self) -> tuple[Event, ...]:
+        return (SkeletonDeclared(**self.model_dump()),)
 
 
 class CreateDirectory(Command):

@@ -18,6 +18,7 @@ from annolog.core.labels import Declaration
 from annolog.core.model import INT32_MAX as INT32_MAX  # defined below masks, read from here by the entry points
 from annolog.core.model import Model
 from annolog.core.query import MAX_QUERY_LENGTH, parse
+from annolog.core.skeleton import Skeleton
 from annolog.core.text import JsonObject, Name, PathName, check_text
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -106,6 +107,17 @@ class LabelAttributesDeclared(Model):
     type: Literal["LabelAttributesDeclared"] = "LabelAttributesDeclared"
     name: Name
     attributes: Declaration
+
+
+class SkeletonDeclared(Skeleton):
+    """``label`` holds keypoints named ``keypoints``, joined by ``skeleton`` (0-based edges).
+
+    Declaring again replaces the names and edges; the number of keypoints stays what it was
+    first declared (the instances of the label hold that many points).
+    """
+
+    type: Literal["SkeletonDeclared"] = "SkeletonDeclared"
+    label: Name
 
 
 class DirectoryCreated(Model):
@@ -332,6 +344,7 @@ Event = Annotated[
         LabelMerged,
         LabelRetired,
         LabelAttributesDeclared,
+        SkeletonDeclared,
     ],
     Field(discriminator="type"),
 ]

@@ -32,6 +32,7 @@ class InstanceKind(StrEnum):
     line = "line"
     tag = "tag"
     mask = "mask"
+    keypoints = "keypoints"
 
 
 def _check_box(points: tuple[Point, ...]) -> None:
@@ -50,6 +51,7 @@ _POINT_COUNTS: dict[InstanceKind, tuple[int, int | None]] = {
     InstanceKind.line: (2, None),
     InstanceKind.tag: (0, 0),
     InstanceKind.mask: (0, 0),  # its pixels are in ``Shape.mask``
+    InstanceKind.keypoints: (1, None),  # one per keypoint of the label's skeleton (the rules check)
 }
 
 
@@ -110,13 +112,36 @@ def check_parts(kind: InstanceKind, parts: tuple[int, ...], points: tuple[Point,
         )
 
 
+Visibility = Annotated[int, Field(ge=0, le=2)]
+"""COCO's keypoint flag: 0 not labelled (its point means nothing), 1 labelled but not visible, 2 visible."""
+
+
+def check_visibility(kind: InstanceKind, visibility: tuple[int, ...], points: tuple[Point, ...]) -> None:
+    """Raise ``InvalidInputError`` unless a keypoints instance, and only one, has a flag per point."""
+    if kind is InstanceKind.keypoints and len(visibility) != len(points):
+        raise InvalidInputError(
+            f"a keypoints instance has one visibility flag per point: {len(points)} points, got {len(visibility)} flags"
+        )
+    if kind is not InstanceKind.keypoints and visibility:
+        raise InvalidInputError(f"only a keypoints instance has visibility flags; a {kind} got {visibility}")
+
+
+def placed(kind: InstanceKind, points: tuple[Point, ...], visibility: tuple[int, ...]) -> tuple[Point, ...]:
+    """The points that lie on the image: all of them, but a keypoint not labelled (visibility 0)
+    is a placeholder (COCO writes (0, 0)) and is neither bounded nor drawn."""
+    if kind is not InstanceKind.keypoints:
+        return points
+    return tuple(p for p, v in zip(points, visibility) if v)
+
+
 class Shape(Model):
     """What an instance is: a label, a kind, its geometry and attributes.
 
     Shared by the command that draws an instance, the one that edits it, and the
     events that record both, so the rules live in one place. A ``mask`` instance carries
     its pixels in ``mask`` and no points; a polygon of several rings says where each
-    ends in ``parts``.
+    ends in ``parts``; a ``keypoints`` instance has a point per keypoint of its label's
+    skeleton, in the skeleton's order, and their COCO visibility flags in ``visibility``.
     """
 
     label: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_name)]
@@ -125,6 +150,7 @@ class Shape(Model):
     attributes: Attributes = Field(default_factory=dict)
     parts: tuple[Annotated[int, Field(ge=0)], ...] = ()
     mask: Mask | None = None
+    visibility: tuple[Visibility, ...] = ()
     frame: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     """The 0-based frame of a multi-frame file (a video) the instance is drawn on; None on a
     single picture, or for an instance of the whole video (a tag of the clip)."""
@@ -136,6 +162,7 @@ class Shape(Model):
     def _geometry_fits_kind(self) -> "Shape":
         check_geometry(self.kind, self.points)
         check_parts(self.kind, self.parts, self.points)
+        check_visibility(self.kind, self.visibility, self.points)
         if (self.kind is InstanceKind.mask) != (self.mask is not None):
             got = "none" if self.mask is None else "one"
             raise InvalidInputError(f"a mask instance, and only one, carries a mask; a {self.kind} got {got}")

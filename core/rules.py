@@ -60,15 +60,17 @@ from annolog.core.events import (
     Role,
     RoleGranted,
     RoleRevoked,
+    SkeletonDeclared,
     SliceSaved,
     TagMoved,
     VersionTagged,
 )
-from annolog.core.geometry import check_inside
+from annolog.core.geometry import InstanceKind, check_inside, placed
 from annolog.core.labels import check_attributes
 from annolog.core.mask import check_mask_fits
 from annolog.core.model import Model
 from annolog.core.permissions import PROJECT_SCOPE, RANK, rank_in_directory, rank_on_file, role_of_rank
+from annolog.core.skeleton import check_keypoint_count
 
 Key = tuple[Any, ...]
 Row = Mapping[str, Any]
@@ -86,6 +88,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "slices": ("name",),
     "arrays": ("name",),
     "array_chunks": ("array", "chunk"),
+    "skeletons": ("label",),
 }
 """The key of each versioned view: at most one current row per key and project."""
 
@@ -418,6 +421,24 @@ def _label_attributes_declared(j: Judging, e: LabelAttributesDeclared) -> list[C
     return _changed_label(j, e, label, {"attributes": label.get("attributes")}, attributes=declared or None)
 
 
+def _skeleton_declared(j: Judging, e: SkeletonDeclared) -> list[Change]:
+    j.authorize(e)
+    stored = stored_name(j.label(e.label))  # what a skeleton is kept under: it follows the label's renames
+    before = j.state.row("skeletons", (stored,))
+    if before is not None and len(before["keypoints"]) != len(e.keypoints):
+        # Refused whether or not instances use it now: finding out would read every instance of
+        # the label, and its instances at earlier versions still hold the first count.
+        raise ConflictError(
+            f"label {e.label!r} has a skeleton of {len(before['keypoints'])} keypoints, and its keypoints "
+            f"instances hold one point each; a skeleton of {len(e.keypoints)} keypoints needs a new label "
+            "(names and edges may change, the count may not)"
+        )
+    row = {"label": stored, "keypoints": list(e.keypoints), "skeleton": [list(edge) for edge in e.skeleton]}
+    shown = None if before is None else {k: before[k] for k in ("keypoints", "skeleton")}
+    entry = j.entry(e, "skeleton", e.label, shown, {k: row[k] for k in ("keypoints", "skeleton")})
+    return [*_replace("skeletons", before, row), entry]
+
+
 def _directory_created(j: Judging, e: DirectoryCreated) -> list[Change]:
     j.authorize(e)
     j.new_id("directories", "directory", e.directory_id)
@@ -512,8 +533,8 @@ def _file_copied(j: Judging, e: FileCopied) -> list[Change]:
 
 def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
     """The instance's columns, as JSON gives them back (lists, not tuples): an overlay row and
-    a stored one must compare equal. No parts, mask, frame or track are NULL, as in rows made
-    before them."""
+    a stored one must compare equal. No parts, mask, visibility, frame or track are NULL, as in
+    rows made before them."""
     return {
         "label": e.label,
         "kind": e.kind.value,
@@ -523,14 +544,15 @@ def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
         "mask": None
         if e.mask is None
         else {**e.mask.model_dump(), "size": list(e.mask.size), "bbox": list(e.mask.bbox)},
+        "visibility": list(e.visibility) or None,
         "frame": e.frame,
         "track": e.track,
     }
 
 
-_WHERE_SET = ("parts", "frame", "track")
-"""Columns the history shows only where set: a picture's instance has no frame or track, and
-a single-ring polygon no parts."""
+_WHERE_SET = ("parts", "visibility", "frame", "track")
+"""Columns the history shows only where set: a picture's instance has no frame or track, a
+single-ring polygon no parts, and only keypoints have visibility."""
 
 
 def _stored(e: InstanceAdded | InstanceChanged, label: Row) -> dict[str, Any]:
@@ -553,9 +575,9 @@ def _shown(j: Judging, row: Row) -> dict[str, Any]:
 
 
 def _fits(e: InstanceAdded | InstanceChanged, file: Row) -> None:
-    """Raise ``InvalidInputError`` unless the instance fits ``file``: its points and mask on the
-    picture, its frame one the file has."""
-    check_inside(e.points, file["width"], file["height"])
+    """Raise ``InvalidInputError`` unless the instance fits ``file``: its points (those labelled)
+    and mask on the picture, its frame one the file has."""
+    check_inside(placed(e.kind, e.points, e.visibility), file["width"], file["height"])
     if e.mask is not None:
         check_mask_fits(e.mask, file["width"], file["height"])
     if e.frame is None:
@@ -572,11 +594,20 @@ def _fits(e: InstanceAdded | InstanceChanged, file: Row) -> None:
         )
 
 
+def _fits_skeleton(j: Judging, e: InstanceAdded | InstanceChanged, label: Row) -> None:
+    """A keypoints instance holds a point per keypoint of its label's skeleton (as of this commit)."""
+    if e.kind is InstanceKind.keypoints:
+        skeleton = j.state.row("skeletons", (stored_name(label),))
+        check_keypoint_count(e.label, None if skeleton is None else tuple(skeleton["keypoints"]), len(e.points))
+
+
 def _instance_added(j: Judging, e: InstanceAdded) -> list[Change]:
     file = j.file(e.file_id)
     j.authorize(e, file_id=e.file_id)
     _fits(e, file)
-    shape = _stored(e, j.usable_label(e.label))
+    label = j.usable_label(e.label)
+    _fits_skeleton(j, e, label)
+    shape = _stored(e, label)
     j.new_id("instances", "instance", e.instance_id)
     row = {"instance_id": e.instance_id, "file_id": e.file_id, "revision": 1, **shape}
     return [
@@ -591,7 +622,9 @@ def _instance_changed(j: Judging, e: InstanceChanged) -> list[Change]:
     file = j.file(before["file_id"])
     j.authorize(e, file_id=before["file_id"])
     _fits(e, file)
-    shape = _stored(e, j.usable_label(e.label, kept=before["label"]))
+    label = j.usable_label(e.label, kept=before["label"])
+    _fits_skeleton(j, e, label)
+    shape = _stored(e, label)
     after = {"instance_id": e.instance_id, "file_id": before["file_id"], "revision": before["revision"] + 1}
     after |= shape
     return [
@@ -807,6 +840,7 @@ EVENTS: dict[str, EventType] = {
     "LabelMerged": EventType(LabelMerged, Role.admin, _label_merged),
     "LabelRetired": EventType(LabelRetired, Role.admin, _label_retired),
     "LabelAttributesDeclared": EventType(LabelAttributesDeclared, Role.admin, _label_attributes_declared),
+    "SkeletonDeclared": EventType(SkeletonDeclared, Role.editor, _skeleton_declared),
 }
 """Every event type by name: the one place that says what an event needs and does."""
 

@@ -83,6 +83,10 @@ class LabelMap:
         """The name at this version of the label whose instances are stored as ``stored``."""
         return self.holder(self._by_stored[stored]).name
 
+    def merged(self, stored: str) -> bool:
+        """Whether the label stored as ``stored`` was merged into another by this version."""
+        return self.at[self._by_stored[stored]].state == MERGED
+
     def counted_as(self) -> dict[str, int]:
         """Each stored name with the class index its instances count as at this version."""
         return {stored: self.holder(index).class_index for stored, index in self._by_stored.items()}

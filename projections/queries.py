@@ -29,6 +29,7 @@ from annolog.projections.readmodels import (
     FileView,
     InstanceView,
     ProjectView,
+    SkeletonView,
     TagView,
 )
 from annolog.projections.slices import SliceCompiler
@@ -42,6 +43,7 @@ from annolog.projections.tables import (
     instances,
     memberships,
     projects,
+    skeletons,
     slices,
     tags,
     valid_at,
@@ -256,6 +258,7 @@ def _instance_views(
                 mask=r.mask,
                 frame=r.frame,
                 track=r.track,
+                visibility=r.visibility or (),
             )
         )
     return found
@@ -304,6 +307,22 @@ def class_names(db: Connection, project_id: UUID, version: int) -> list[str]:
     """Labels' names at ``version`` by class index (definition order): a label's index never
     changes, renamed or not, and a merged label keeps its slot (``labelmap``)."""
     return label_map(db, project_id, version).classes()
+
+
+def list_skeletons(db: Connection, project_id: UUID, version: int) -> list[SkeletonView]:
+    """The skeletons declared at ``version``, by the name their label has then.
+
+    A skeleton is kept under its label's stored (first) name, so it follows renames; a merged
+    label's skeleton is not listed (its instances read as the label it was merged into).
+    """
+    names = label_map(db, project_id, version)
+    query = select(skeletons).where(skeletons.c.project_id == project_id, valid_at(skeletons, version))
+    found = [
+        SkeletonView(label=names.name_of(r.label), keypoints=r.keypoints, skeleton=r.skeleton)
+        for r in db.execute(query)
+        if not names.merged(r.label)
+    ]
+    return sorted(found, key=lambda s: s.label)
 
 
 def list_tags(db: Connection, project_id: UUID) -> list[TagView]:

@@ -55,6 +55,7 @@ class InstanceView(ReadModel):
     mask: MaskView | None = None
     frame: int | None = None  # the video frame it is drawn on
     track: int | str | None = None  # the object it follows across frames
+    visibility: tuple[int, ...] = ()  # a keypoints instance's COCO flag per point
 
 
 class FileView(ReadModel):
@@ -72,6 +73,15 @@ class FileView(ReadModel):
     instances: tuple[InstanceView, ...]
     frames: int | None = None  # a video's frame count; None for a single picture
     fps: float | None = None
+
+
+class SkeletonView(ReadModel):
+    """A label's keypoints by name and the edges between them, as 0-based indices (COCO's file
+    format counts from 1)."""
+
+    label: str
+    keypoints: tuple[str, ...]
+    skeleton: tuple[tuple[int, int], ...]
 
 
 class TagView(ReadModel):

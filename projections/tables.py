@@ -169,6 +169,7 @@ instances = _versioned(
     Column("mask", JSON),  # a mask instance's {size, counts (COCO compressed RLE), area, bbox}
     Column("frame", Integer),  # the video frame it is drawn on; NULL on a picture or the whole video
     Column("track", JSON),  # a number or a name, kept apart ("5" is not 5)
+    Column("visibility", JSON),  # a keypoints instance's COCO flag per point (core.geometry.Visibility)
     lookups=("instance_id", "file_id"),
 )
 
@@ -207,6 +208,16 @@ slices = _versioned(
     [Column("name", String(500), primary_key=True)],
     Column("query", Text, nullable=False),
     Column("directory_id", Uuid),
+)
+
+# Labels' skeletons: the keypoints a keypoints instance of the label holds, by name, and the
+# 0-based edges between them (core.skeleton). A table of its own, keyed by the label's stored
+# (first) name, so that a skeleton follows its label's renames and the labels view keeps its shape.
+skeletons = _versioned(
+    "skeletons",
+    [Column("label", String(500), primary_key=True)],
+    Column("keypoints", JSON, nullable=False),
+    Column("skeleton", JSON, nullable=False),
 )
 
 # Arrays: the layout of each (shape, element type, chunk grid); ``revision`` counts the writes
@@ -313,6 +324,7 @@ VERSIONED = (
     slices,
     arrays,
     array_chunks,
+    skeletons,
 )
 
 INTERNAL = frozenset({"project_id", "valid_from", "valid_to"})

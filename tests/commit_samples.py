@@ -60,7 +60,7 @@ def write_samples(version: str, *, out: Path = DATA) -> list[Path]:
         commit = Commit.model_validate(json.loads(existing.read_text()))
         existing.with_suffix(".avro").write_bytes(codec.encode(commit))
     sampled = {path.stem.split("-", 1)[1] for path in folder.glob("*.avro")}
-    for event in SAMPLES[version]:
+    for event in SAMPLES.get(version, []):
         if event.type not in sampled:
             _write(folder, codec, int(version.removeprefix("v")), event)
     return sorted(folder.glob("*.avro"))

@@ -6,7 +6,15 @@ from fastapi import APIRouter, File, Form, UploadFile
 
 from annolog.api.http.deps import ScopeDep, SessionDep, VersionQuery
 from annolog.api.wire import CommitRequest, NewProject, SavedSliceBody, ScopeBody, Version
-from annolog.projections.readmodels import DirectoryView, LabelStats, Outcome, ProjectView, StoredBlob, TagView
+from annolog.projections.readmodels import (
+    DirectoryView,
+    LabelStats,
+    Outcome,
+    ProjectView,
+    SkeletonView,
+    StoredBlob,
+    TagView,
+)
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -39,6 +47,15 @@ def tags(project: str, session: SessionDep) -> list[TagView]:
 @router.get("/{project}/labels", response_model=list[str], summary="Label names at a version, by name")
 def labels(project: str, version: VersionQuery, session: SessionDep) -> list[str]:
     return session.labels(project, version)
+
+
+@router.get(
+    "/{project}/skeletons",
+    response_model=list[SkeletonView],
+    summary="Labels' skeletons at a version (keypoint names, 0-based edges), by label",
+)
+def skeletons(project: str, version: VersionQuery, session: SessionDep) -> list[SkeletonView]:
+    return session.skeletons(project, version)
 
 
 @router.get("/{project}/classes", response_model=list[str], summary="Label names by class index")

@@ -48,6 +48,7 @@ from annolog.core.events import (
     Role,
     RoleGranted,
     RoleRevoked,
+    SkeletonDeclared,
     SliceSaved,
     TagMoved,
     VersionTagged,
@@ -73,8 +74,14 @@ SHAPES: list[dict[str, Any]] = [
     {"kind": InstanceKind.mask, "mask": Mask(size=(100, 100), counts="6", area=0, bbox=(0, 0, 0, 0))},
     {"kind": InstanceKind.mask, "mask": Mask(size=(50, 100), counts="6", area=0, bbox=(0, 0, 0, 0))},  # not its image's
     {"kind": InstanceKind.polygon, "points": ((0, 0), (9, 0), (0, 9), (20, 20), (30, 20), (20, 30)), "parts": (3, 3)},
+    {"kind": InstanceKind.keypoints, "points": ((10, 10), (0, 0)), "visibility": (2, 0)},
+    {"kind": InstanceKind.keypoints, "points": ((10, 10), (20, 20), (150, 150)), "visibility": (2, 1, 0)},
 ]
-"""Geometry besides boxes: masks (one of the wrong size, refused) and a polygon of two rings."""
+"""Geometry besides boxes: masks (one of the wrong size, refused), a polygon of two rings and
+keypoints of two and three points (the second with one off the image but not labelled), which
+fit a label's skeleton or not as ``SKELETONS`` declared it."""
+SKELETONS = [("a", "b"), ("b", "a"), ("a", "b", "c")]
+"""Keypoint names a label may declare: renamed, or (refused once declared) of another count."""
 
 
 def _added(file_id: UUID, name: str, directory_id: UUID = DIRECTORIES[0][0]) -> FileAdded:
@@ -138,6 +145,7 @@ def _event(draw: st.DrawFn, focus: tuple[tuple[UUID, str], UUID]) -> Event:
         lambda: RoleGranted(principal=principal, role=role, directory_id=scope),
         lambda: RoleRevoked(principal=principal, role=role, directory_id=scope),
         lambda: SliceSaved(name="s", query="labels.car > 0", directory_id=scope),
+        lambda: SkeletonDeclared(label=label, keypoints=draw(st.sampled_from(SKELETONS)), skeleton=((0, 1),)),
         lambda: ArrayChunksWritten(array=draw(st.sampled_from(["v", "w"])), chunks=_chunk_writes(draw, at_least=1)),
         lambda: ArrayResized(
             array="v",
@@ -153,7 +161,7 @@ def _event(draw: st.DrawFn, focus: tuple[tuple[UUID, str], UUID]) -> Event:
         ),
     ]
     # Adding files and instances is what most commits do; weight them so later events find things.
-    weights = [1, 2, 4, 1, 2, 1, 2, 5, 1, 3, 1, 1, 1, 2, 1, 1, 3, 1, 2, 2, 1, 1]
+    weights = [1, 2, 4, 1, 2, 1, 2, 5, 1, 3, 1, 1, 1, 2, 1, 1, 2, 3, 1, 2, 2, 1, 1]
     return draw(st.sampled_from([c for c, w in zip(choices, weights) for _ in range(w)]))()
 
 

@@ -357,7 +357,8 @@ def _rebuilt_equals_live(service: Service) -> bool:
 
 
 def _build_history(project: annolog.Project) -> None:
-    """A little of everything: files, mirrors, copies, edits, deletes, tags, metadata, removals, masks."""
+    """A little of everything: files, mirrors, copies, edits, deletes, tags, metadata, removals, masks,
+    skeletons and keypoints."""
     a, b = project.directory.new("a"), project.directory.new("b")
     first = a.add_file(jpeg(), name="1.jpg", metadata={"weather": "rain"})
     box = first.add_instance("car", box=(1, 1, 20, 20), attributes={"score": 0.9})
@@ -368,8 +369,12 @@ def _build_history(project: annolog.Project) -> None:
     second.add_instance("person", kind="polygon", points=[(0, 0), (10, 0), (5, 9)])
     second.add_instance("car", polygons=[[(0, 0), (10, 0), (5, 9)], [(20, 20), (30, 20), (30, 30)]])
     road = second.add_instance("dog", mask=np.eye(48, 64, dtype=bool))
+    project.declare_skeleton("person", keypoints=["head", "hip"], skeleton=[(0, 1)])
+    pose = second.add_instance("person", keypoints=[(5, 5, 2), (0, 0, 0)])
     second.copy(b)
     road.update(mask=np.fliplr(np.eye(48, 64, dtype=bool)))
+    project.declare_skeleton("person", keypoints=["nose", "hip"], skeleton=[(0, 1)])
+    pose.update(keypoints={"hip": (9, 30, 1)})
     first.set_metadata({"weather": "sun"})
     box.delete()
     b.remove(first)

@@ -34,6 +34,18 @@ def _points(points: tuple[tuple[float, float], ...]) -> str:
     return " ".join(f"{_number(x)},{_number(y)}" for x, y in points)
 
 
+def _dots(points: tuple[tuple[float, float], ...], visibility: tuple[int, ...], radius: float) -> str:
+    """A keypoints instance as one path of a dot per labelled keypoint (two half-circle arcs
+    each); keypoints not labelled (visibility 0) are placeholders and are not drawn."""
+    r = _number(radius)
+    return " ".join(
+        f"M {_number(x - radius)},{_number(y)} a {r},{r} 0 1,0 {_number(2 * radius)},0 "
+        f"a {r},{r} 0 1,0 {_number(-2 * radius)},0"
+        for (x, y), v in zip(points, visibility)
+        if v
+    )
+
+
 def _geometry(instance: InstanceView, radius: float) -> tuple[str, dict[str, str]] | None:
     points = instance.points
     if instance.kind == "box":
@@ -53,6 +65,8 @@ def _geometry(instance: InstanceView, radius: float) -> tuple[str, dict[str, str
     if instance.kind == "point":
         ((x, y),) = points
         return "circle", {"cx": _number(x), "cy": _number(y), "r": _number(radius), "class": "point"}
+    if instance.kind == "keypoints":
+        return "path", {"d": _dots(points, instance.visibility, radius), "class": "keypoints"}
     return None  # a tag has no geometry: it is listed, not drawn
 
 
