@@ -41,7 +41,7 @@ def _detection(entry: Entry, classes: int) -> dict[str, Any]:
 
 def _classification(entry: Entry, classes: int) -> Any:
     present = np.zeros(classes, dtype=np.float32)
-    present[[*entry.box_labels, *entry.tags, *(label for label, _, _ in entry.shapes)]] = 1.0
+    present[[*entry.box_labels, *entry.tags, *(shape.label for shape in entry.shapes)]] = 1.0
     return present
 
 
