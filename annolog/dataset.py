@@ -211,8 +211,13 @@ class Dataset:
         known cardinality:
 
         >>> model.fit(ds.to_tensorflow(task="classification", shuffle=True, batch_size=8))  # doctest: +SKIP
+
+        ``task="instance_segmentation"`` (the ``masks`` extra too) adds N×H×W ``masks`` to the
+        boxes of masks and polygons, as ``to_pytorch(masks=True)`` does.
         """
         require("to_tensorflow()", "tensorflow", "numpy", "tensorflow")
+        if task == "instance_segmentation":
+            require('to_tensorflow(task="instance_segmentation")', "masks", "pycocotools")
         from annolog.tensorflow import to_tensorflow
 
         return to_tensorflow(

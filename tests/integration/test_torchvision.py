@@ -3,7 +3,6 @@
 import io
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
@@ -11,6 +10,7 @@ from torch.utils.data import DataLoader
 
 import annolog
 from annolog.pytorch import collate
+from tests.streets import segmented_streets
 
 detection = pytest.importorskip("torchvision.models.detection")
 
@@ -97,20 +97,7 @@ def test_dtype_uint8_keeps_the_bytes_and_other_dtypes_are_refused(scenes: annolo
 
 @pytest.fixture
 def segmented(tmp_path: Path) -> annolog.Dataset:
-    """Roads as masks, cars as polygons (one of two parts) and a box-only person, on tiny pictures."""
-    project = annolog.Client(tmp_path / "data", actor="ana").create_project("streets", labels=["road", "car", "person"])
-    directory = project.directory.new("streets")
-    for i, (width, height) in enumerate([(64, 48), (56, 56), (48, 64)]):
-        photo = directory.add_file(_picture((width, height), []), name=f"{i}.png")
-        road = np.zeros((height, width), dtype=bool)
-        road[height // 2 :, 4 : width - 4] = True
-        photo.add_instance("road", mask=road)
-        photo.add_instance("car", polygons=[[(6, 6), (24, 6), (24, 18), (6, 18)]])
-        if i == 1:
-            photo.add_instance("car", polygons=[[(30, 4), (44, 4), (37, 16)], [(30, 20), (44, 20), (37, 30)]])
-            photo.add_instance("person", box=(40, 30, 50, 50))
-    project.tag("v1")
-    return project.directory.get("streets", version="v1")
+    return segmented_streets(tmp_path / "data")
 
 
 def test_a_mask_r_cnn_trains_a_step_on_masks_and_polygons_from_to_pytorch(segmented: annolog.Dataset) -> None:
