@@ -122,6 +122,7 @@ class Dataset:
         transform: Callable[[Any], Any] | None = None,
         *,
         dtype: "torch.dtype | None" = None,
+        masks: bool = False,
         streaming: bool = False,
         shuffle: bool = False,
         seed: int = 0,
@@ -138,7 +139,12 @@ class Dataset:
         Items are torchvision's detection format (see ``annolog.pytorch``): images float32 in
         [0, 1] unless ``dtype`` says otherwise (``torch.uint8`` keeps the bytes), labels 1-based
         with 0 for the background, so ``DataLoader(ds, collate_fn=collate)`` batches go into
-        ``fasterrcnn_resnet50_fpn(num_classes=ds.num_classes)`` as they are.
+        ``fasterrcnn_resnet50_fpn(num_classes=ds.num_classes)`` as they are. ``masks=True`` (the
+        ``masks`` extra too) makes the targets Mask R-CNN's: masks and polygons become ``boxes``,
+        ``labels`` and N×H×W ``masks``, decoded in the workers; box instances then go to ``shapes``:
+
+        >>> image, target = ds.to_pytorch(masks=True)[0]  # doctest: +SKIP
+        >>> maskrcnn_resnet50_fpn(num_classes=ds.num_classes)([image], [target])  # doctest: +SKIP
 
         Map-style by default; ``streaming=True`` gives an ``IterableDataset`` with a seeded
         global shuffle, sharded exactly once over ranks (``rank``/``world_size``, from
@@ -154,10 +160,12 @@ class Dataset:
         12
         """
         require("to_pytorch()", "train", "numpy", "torch")
+        if masks:  # checked here, not first in a DataLoader worker
+            require("to_pytorch(masks=True)", "masks", "pycocotools")
         from annolog import pytorch  # torch is heavy: imported only by those who train with it
 
         reader = self.pinned_reader(cache_dir=cache_dir, cache_bytes=cache_bytes, max_in_flight=max_in_flight)
-        items = self._item_format(reader, frames, dtype=dtype, transform=transform)
+        items = self._item_format(reader, frames, dtype=dtype, masks=masks, transform=transform)
         if not streaming:
             return pytorch.TorchDataset(reader, items)
         rank, world_size = _distributed(rank, world_size)
@@ -171,16 +179,18 @@ class Dataset:
         frames: "FrameChoice | None",
         *,
         dtype: "torch.dtype | None",
+        masks: bool,
         transform: Callable[[Any], Any] | None,
     ) -> "ItemFormat":
         from annolog import pytorch
 
         if frames is None:
-            return pytorch.ItemFormat(dtype=dtype, transform=transform)
+            return pytorch.ItemFormat(dtype=dtype, masks=masks, transform=transform)
         require("to_pytorch(frames=...)", "video", "av")
         from annolog import frame_items
 
-        return frame_items.FrameFormat(frame_items.frames_of(reader, frames), dtype=dtype, transform=transform)
+        chosen = frame_items.frames_of(reader, frames)
+        return frame_items.FrameFormat(chosen, dtype=dtype, masks=masks, transform=transform)
 
     def to_tensorflow(
         self,
@@ -201,8 +211,13 @@ class Dataset:
         known cardinality:
 
         >>> model.fit(ds.to_tensorflow(task="classification", shuffle=True, batch_size=8))  # doctest: +SKIP
+
+        ``task="instance_segmentation"`` (the ``masks`` extra too) adds N×H×W ``masks`` to the
+        boxes of masks and polygons, as ``to_pytorch(masks=True)`` does.
         """
         require("to_tensorflow()", "tensorflow", "numpy", "tensorflow")
+        if task == "instance_segmentation":
+            require('to_tensorflow(task="instance_segmentation")', "masks", "pycocotools")
         from annolog.tensorflow import to_tensorflow
 
         return to_tensorflow(

@@ -36,9 +36,14 @@ class FrameFormat(ItemFormat):
     picture) with the instances drawn on that frame, as ``ItemFormat`` makes pictures' items."""
 
     def __init__(
-        self, frames: "np.ndarray[Any, np.dtype[np.int64]]", *, dtype: torch.dtype | None, transform: Transform | None
+        self,
+        frames: "np.ndarray[Any, np.dtype[np.int64]]",
+        *,
+        dtype: torch.dtype | None,
+        masks: bool = False,
+        transform: Transform | None,
     ) -> None:
-        super().__init__(dtype=dtype, transform=transform)
+        super().__init__(dtype=dtype, masks=masks, transform=transform)
         self.frames = frames
         self._opened: dict[str, Any] = {}
 
@@ -64,11 +69,11 @@ class FrameFormat(ItemFormat):
             frames = [k for f, k in wanted if f == file]
             if view.frames is None:  # a picture among the videos
                 entry = entry_of(view, index)
-                yield (file, PICTURE), to_item(entry, reader.fetch([entry])[0], self.dtype)
+                yield (file, PICTURE), to_item(entry, reader.fetch([entry])[0], self.dtype, masks=self.masks)
                 continue
             video = self._video(reader, view)
             for k, pixels in video.read(frames):
-                yield (file, k), framed_item(entry_of(view, index, frame=k), pixels, self.dtype)
+                yield (file, k), framed_item(entry_of(view, index, frame=k), pixels, self.dtype, masks=self.masks)
 
     def _video(self, reader: PinnedReader, view: FileView) -> VideoFrames:
         """``view``'s video, opened once per process while it is among the last ``OPEN_VIDEOS`` used."""

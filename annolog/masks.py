@@ -86,3 +86,31 @@ def from_polygons(rings: Sequence[Sequence[float]], height: int, width: int) -> 
     """The mask COCO's tools draw for ``rings`` (flat x, y lists): what COCOeval compares polygons by."""
     coco = _coco()
     return _measured(coco.merge(coco.frPyObjects([list(r) for r in rings], height, width)))
+
+
+Region = MaskView | Sequence[Sequence[float]]
+"""What ``stack`` draws: a stored mask, or a polygon's rings as flat x, y lists."""
+
+
+def stack(regions: Sequence[Region], height: int, width: int) -> "np.ndarray[Any, np.dtype[np.uint8]]":
+    """The N x height x width uint8 masks of ``regions``, 1 inside: what torchvision's Mask R-CNN
+    takes as ``target["masks"]``. Polygons are drawn as COCO's tools draw them (``from_polygons``),
+    and everything is decoded in one pycocotools call."""
+    coco = _coco()
+    import numpy as np
+
+    if not regions:
+        return np.zeros((0, height, width), dtype=np.uint8)
+    rles = [_rle(region, height, width) for region in regions]
+    try:
+        decoded = coco.decode(rles)
+    except ValueError as exc:  # run lengths that overrun their mask (see ``decode``)
+        raise InvalidInputError(f"a mask is not a valid COCO RLE of size {height}x{width}: {exc}") from exc
+    return np.ascontiguousarray(decoded.transpose(2, 0, 1))
+
+
+def _rle(region: Region, height: int, width: int) -> dict[str, Any]:
+    if isinstance(region, MaskView):
+        return {"size": list(region.size), "counts": region.counts.encode("ascii")}
+    coco = _coco()
+    return coco.merge(coco.frPyObjects([list(ring) for ring in region], height, width))  # type: ignore[no-any-return]

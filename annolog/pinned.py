@@ -17,8 +17,21 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from annolog.core.errors import AnnologError
-from annolog.core.geometry import InstanceKind
-from annolog.projections.readmodels import FileView
+from annolog.core.geometry import InstanceKind, Point
+from annolog.projections.readmodels import FileView, MaskView
+
+
+@dataclass(frozen=True)
+class ShapeEntry:
+    """An instance that is neither a box nor a tag, its label as a class index: a polygon (its
+    rings' lengths in ``parts`` when it has several), a line, a point, or a mask (its RLE in
+    ``mask``, no points). Kept as stored: rasterising is for the trainers that ask for masks."""
+
+    label: int
+    kind: str
+    points: tuple[Point, ...]
+    parts: tuple[int, ...] = ()
+    mask: MaskView | None = None
 
 
 @dataclass(frozen=True)
@@ -31,7 +44,7 @@ class Entry:
     boxes: tuple[tuple[float, float, float, float], ...]
     box_labels: tuple[int, ...]
     tags: tuple[int, ...]  # labels of tag instances (whole-image labels)
-    shapes: tuple[tuple[int, str, tuple[tuple[float, float], ...]], ...]  # (label, kind, points) of the rest
+    shapes: tuple[ShapeEntry, ...]  # the other instances
     box_tracks: tuple[int | str | None, ...] = ()  # the track of each box, on a video
     frames: int | None = None  # the file's frame count: None for a single picture
     frame: int | None = None  # the one frame of a video this entry is (its instances are those on it)
@@ -50,7 +63,9 @@ def entry_of(view: FileView, index: dict[str, int], *, frame: int | None = None)
         box_labels=tuple(index[b.label] for b in boxes),
         tags=tuple(index[i.label] for i in shown if i.kind == InstanceKind.tag),
         shapes=tuple(
-            (index[i.label], i.kind, i.points) for i in shown if i.kind not in (InstanceKind.box, InstanceKind.tag)
+            ShapeEntry(index[i.label], i.kind, i.points, i.parts, i.mask)
+            for i in shown
+            if i.kind not in (InstanceKind.box, InstanceKind.tag)
         ),
         box_tracks=tuple(b.track for b in boxes),
         frames=view.frames,

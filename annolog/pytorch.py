@@ -10,7 +10,14 @@ batch of ``DataLoader(ds, collate_fn=collate)`` goes into
   label k is ``ds.classes[k]`` and ``ds.classes[0]`` is ``"__background__"``, as in
   torchvision's weights' categories (and k is the label's COCO category id in an export);
 - ``target["file_id"]`` (str), and when present ``tags`` (int64, whole-image labels) and
-  ``shapes`` (polygons, lines, points), numbered the same way; detection models ignore them.
+  ``shapes`` (polygons, lines, points, masks), numbered the same way; detection models ignore them.
+
+With ``masks=True`` the target is Mask R-CNN's (``maskrcnn_resnet50_fpn``): the instances with
+pixels — masks and polygons — become ``boxes``, ``labels`` and ``target["masks"]``, uint8 N×H×W,
+row for row (see ``annolog.segmentation``); box instances, lines, points, and masks or polygons
+with an empty box go to ``shapes``, box instances as kind ``"box"`` with their two corners.
+Masks are decoded (and polygons drawn) with pycocotools where the item is made, in the
+DataLoader's workers, from the RLE the pinned manifest already carries.
 
 With ``frames=`` (``Dataset.to_pytorch``) an item is one frame of a video: ``target["frame"]``
 says which, and ``target["tracks"]`` (when a box has one) lists each box's track id.
@@ -29,8 +36,9 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from annolog.core.errors import InvalidInputError
 from annolog.images import decode_image
-from annolog.pinned import BlobCache, Entry, PinnedReader
+from annolog.pinned import BlobCache, Entry, PinnedReader, ShapeEntry
 from annolog.projections.readmodels import ArrayView
+from annolog.segmentation import segments
 
 if TYPE_CHECKING:
     from annolog.arraystore import ChunkSource
@@ -46,37 +54,60 @@ def _labels(indices: tuple[int, ...]) -> torch.Tensor:
     return torch.tensor([i + 1 for i in indices], dtype=torch.int64)  # class index i is label i + 1
 
 
-def to_item(entry: Entry, data: bytes, dtype: torch.dtype = torch.float32) -> Item:
-    """The (image, target) of one picture, its pixels as ``dtype``."""
+def _shapes(shapes: tuple[ShapeEntry, ...]) -> list[dict[str, Any]]:
+    return [
+        {"label": s.label + 1, "kind": s.kind, "points": torch.tensor(s.points, dtype=torch.float32).reshape(-1, 2)}
+        for s in shapes
+    ]
+
+
+def _detection(entry: Entry) -> dict[str, Any]:
+    target: dict[str, Any] = {
+        "boxes": torch.tensor(entry.boxes, dtype=torch.float32).reshape(-1, 4),
+        "labels": _labels(entry.box_labels),
+        "shapes": _shapes(entry.shapes),
+    }
+    if any(track is not None for track in entry.box_tracks):
+        target["tracks"] = list(entry.box_tracks)
+    return target
+
+
+def _segmentation(entry: Entry, height: int, width: int) -> dict[str, Any]:
+    found = segments(entry, height, width)
+    return {
+        "boxes": torch.from_numpy(found.boxes),
+        "labels": _labels(found.labels),
+        "masks": torch.from_numpy(found.masks),
+        "shapes": _shapes(found.unmasked),
+    }
+
+
+def to_item(entry: Entry, data: bytes, dtype: torch.dtype = torch.float32, *, masks: bool = False) -> Item:
+    """The (image, target) of one picture, its pixels as ``dtype``; with ``masks``, Mask R-CNN's target."""
     if entry.frames is not None:
         raise InvalidInputError(
             f"file {entry.name!r} is a video of {entry.frames} frames, not a picture: "
             "to_pytorch(frames='annotated') or frames='all' yields its frames"
         )
-    return framed_item(entry, decode_image(data, entry.name), dtype)
+    return framed_item(entry, decode_image(data, entry.name), dtype, masks=masks)
 
 
-def framed_item(entry: Entry, rgb: "np.ndarray[Any, np.dtype[np.uint8]]", dtype: torch.dtype) -> Item:
+def framed_item(
+    entry: Entry, rgb: "np.ndarray[Any, np.dtype[np.uint8]]", dtype: torch.dtype, *, masks: bool = False
+) -> Item:
     """The (image, target) of decoded H×W×3 pixels: a picture's, or one frame's of a video."""
     # numpy's transpose copy is steadier than torch's multi-threaded one outside workers
     pixels = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
     image = pixels if dtype == torch.uint8 else pixels.to(dtype).div_(255)
-    target: dict[str, Any] = {
-        "boxes": torch.tensor(entry.boxes, dtype=torch.float32).reshape(-1, 4),
-        "labels": _labels(entry.box_labels),
-        "file_id": str(entry.file_id),
-    }
+    _, height, width = pixels.shape
+    target = _segmentation(entry, height, width) if masks else _detection(entry)
+    target["file_id"] = str(entry.file_id)
     if entry.frame is not None:
         target["frame"] = entry.frame
-    if any(track is not None for track in entry.box_tracks):
-        target["tracks"] = list(entry.box_tracks)
     if entry.tags:
         target["tags"] = _labels(entry.tags)
-    if entry.shapes:
-        target["shapes"] = [
-            {"label": label + 1, "kind": kind, "points": torch.tensor(points, dtype=torch.float32)}
-            for label, kind, points in entry.shapes
-        ]
+    if not target["shapes"]:
+        del target["shapes"]
     return image, target
 
 
@@ -89,9 +120,12 @@ def collate(batch: list[Any]) -> tuple[list[Any], ...]:
 
 
 class ItemFormat:
-    """How a file becomes an item: its pixels as ``dtype`` (default float32 in [0, 1]), then ``transform``."""
+    """How a file becomes an item: its pixels as ``dtype`` (default float32 in [0, 1]), its target
+    with instance masks or without (``masks``), then ``transform``."""
 
-    def __init__(self, *, dtype: torch.dtype | None = None, transform: Transform | None = None) -> None:
+    def __init__(
+        self, *, dtype: torch.dtype | None = None, masks: bool = False, transform: Transform | None = None
+    ) -> None:
         if dtype is not None and not (
             isinstance(dtype, torch.dtype) and (dtype == torch.uint8 or dtype.is_floating_point)
         ):
@@ -99,7 +133,7 @@ class ItemFormat:
                 f"dtype must be torch.uint8 (pixels 0-255) or a floating dtype (pixels in [0, 1]), got {dtype!r}"
             )
         self.dtype = torch.float32 if dtype is None else dtype
-        self.transform = transform
+        self.masks, self.transform = masks, transform
 
     def count(self, reader: PinnedReader) -> int:
         """How many items the dataset has: one a file."""
@@ -108,7 +142,7 @@ class ItemFormat:
     def load(self, reader: PinnedReader, positions: list[int]) -> list[Any]:
         """The items of the files at ``positions``: one manifest round trip, blobs in parallel."""
         entries = reader.entries(positions)
-        items = [to_item(entry, data, self.dtype) for entry, data in zip(entries, reader.fetch(entries))]
+        items = [to_item(e, data, self.dtype, masks=self.masks) for e, data in zip(entries, reader.fetch(entries))]
         return self._transformed(items)
 
     def _transformed(self, items: list[Item]) -> list[Any]:

@@ -8,13 +8,16 @@ them (Keras models rescale inside, e.g. with ``keras.layers.Rescaling(1 / 255)``
   object detectors and the ``bounding_boxes`` of Keras' box-aware layers: boxes in
   ``"xyxy"`` pixels, labels class indices in [0, len(classes)) — Keras counts no background;
 - ``task="classification"``: float32 multi-hot over the classes, 1 for each label on the
-  image (its boxes, tags and shapes): the ``y`` of a sigmoid multi-label classifier.
+  image (its boxes, tags and shapes): the ``y`` of a sigmoid multi-label classifier;
+- ``task="instance_segmentation"``: ``{"boxes", "labels", "masks"}``, the instances with pixels
+  (masks and polygons, as ``annolog.segmentation`` picks them) with their uint8 N×H×W masks,
+  row for row; box instances, lines and points are not in it.
 
 Each pass over the dataset (a Keras epoch) visits the files in a new seeded permutation,
 the policy of ``annolog.sharding`` that PyTorch streams follow too; shard ``index`` of
 ``num_shards`` reads an equal, disjoint block of it, so the cardinality is known.
 ``batch_size`` pads images (bottom and right, with 0, which keeps boxes where they are) and
-box lists (with -1, KerasHub's padding) to the largest of each batch.
+box lists (with -1, KerasHub's padding) to the largest of each batch, masks with 0 (as the images).
 """
 
 from collections.abc import Callable, Iterator
@@ -26,26 +29,37 @@ import numpy as np
 from annolog.core.errors import InvalidInputError
 from annolog.images import decode_image
 from annolog.pinned import Entry, PinnedReader
+from annolog.segmentation import segments
 from annolog.sharding import epoch_order, rank_block
 
-Task = Literal["detection", "classification"]
+Task = Literal["detection", "classification", "instance_segmentation"]
+Frame = tuple[int, int]  # the decoded image's height and width
 _CHUNK = 32  # files read per manifest round trip
 
 
-def _detection(entry: Entry, classes: int) -> dict[str, Any]:
+def _detection(entry: Entry, classes: int, frame: Frame) -> dict[str, Any]:
     return {
         "boxes": np.asarray(entry.boxes, dtype=np.float32).reshape(-1, 4),
         "labels": np.asarray(entry.box_labels, dtype=np.int32),
     }
 
 
-def _classification(entry: Entry, classes: int) -> Any:
+def _classification(entry: Entry, classes: int, frame: Frame) -> Any:
     present = np.zeros(classes, dtype=np.float32)
-    present[[*entry.box_labels, *entry.tags, *(label for label, _, _ in entry.shapes)]] = 1.0
+    present[[*entry.box_labels, *entry.tags, *(shape.label for shape in entry.shapes)]] = 1.0
     return present
 
 
-_TARGETS: dict[str, Callable[[Entry, int], Any]] = {"detection": _detection, "classification": _classification}
+def _instance_segmentation(entry: Entry, classes: int, frame: Frame) -> dict[str, Any]:
+    found = segments(entry, *frame)
+    return {"boxes": found.boxes, "labels": np.asarray(found.labels, dtype=np.int32), "masks": found.masks}
+
+
+_TARGETS: dict[str, Callable[[Entry, int, Frame], Any]] = {
+    "detection": _detection,
+    "classification": _classification,
+    "instance_segmentation": _instance_segmentation,
+}
 
 
 class _Passes:
@@ -73,22 +87,31 @@ def _elements(reader: PinnedReader, positions: list[int], task: Task) -> Iterato
     for start in range(0, len(positions), _CHUNK):
         entries = reader.entries(positions[start : start + _CHUNK])
         for entry, data in zip(entries, reader.fetch(entries)):
-            yield decode_image(data, entry.name).astype(np.float32), target(entry, classes)
+            pixels = decode_image(data, entry.name)
+            yield pixels.astype(np.float32), target(entry, classes, pixels.shape[:2])
 
 
 def _signature(tf: Any, task: Task, classes: int) -> tuple[Any, Any]:
     image = tf.TensorSpec(shape=(None, None, 3), dtype=tf.float32)
-    if task == "detection":
-        boxes = tf.TensorSpec(shape=(None, 4), dtype=tf.float32)
-        return image, {"boxes": boxes, "labels": tf.TensorSpec(shape=(None,), dtype=tf.int32)}
-    return image, tf.TensorSpec(shape=(classes,), dtype=tf.float32)
+    if task == "classification":
+        return image, tf.TensorSpec(shape=(classes,), dtype=tf.float32)
+    boxes = {
+        "boxes": tf.TensorSpec(shape=(None, 4), dtype=tf.float32),
+        "labels": tf.TensorSpec(shape=(None,), dtype=tf.int32),
+    }
+    if task == "instance_segmentation":
+        return image, boxes | {"masks": tf.TensorSpec(shape=(None, None, None), dtype=tf.uint8)}
+    return image, boxes
 
 
 def _padding(tf: Any, task: Task) -> tuple[Any, Any]:
     image = tf.constant(0.0)
-    if task == "detection":
-        return image, {"boxes": tf.constant(-1.0), "labels": tf.constant(-1, dtype=tf.int32)}
-    return image, tf.constant(0.0)
+    if task == "classification":
+        return image, tf.constant(0.0)
+    boxes = {"boxes": tf.constant(-1.0), "labels": tf.constant(-1, dtype=tf.int32)}
+    if task == "instance_segmentation":
+        return image, boxes | {"masks": tf.constant(0, dtype=tf.uint8)}
+    return image, boxes
 
 
 def to_tensorflow(

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 
 import annolog
 from annolog.pytorch import collate
+from tests.streets import segmented_streets
 
 detection = pytest.importorskip("torchvision.models.detection")
 
@@ -92,3 +93,54 @@ def test_dtype_uint8_keeps_the_bytes_and_other_dtypes_are_refused(scenes: annolo
     assert scenes.to_pytorch(dtype=torch.float16)[1][0].dtype == torch.float16
     with pytest.raises(annolog.InvalidInputError, match="dtype must be torch.uint8 .* got torch.int32"):
         scenes.to_pytorch(dtype=torch.int32)
+
+
+@pytest.fixture
+def segmented(tmp_path: Path) -> annolog.Dataset:
+    return segmented_streets(tmp_path / "data")
+
+
+def test_a_mask_r_cnn_trains_a_step_on_masks_and_polygons_from_to_pytorch(segmented: annolog.Dataset) -> None:
+    torch.manual_seed(0)
+    ds = segmented.to_pytorch(masks=True)
+    model = detection.maskrcnn_resnet50_fpn(
+        weights=None,
+        weights_backbone=None,
+        num_classes=ds.num_classes,
+        min_size=64,  # tiny images, few proposals and sampled boxes: one CPU step in a few seconds
+        max_size=96,
+        rpn_pre_nms_top_n_train=100,
+        rpn_post_nms_top_n_train=50,
+        box_batch_size_per_image=16,
+    )
+    model.train()
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.01)
+    before = [p.detach().clone() for p in model.roi_heads.mask_predictor.parameters()]
+    images, targets = next(iter(DataLoader(ds, batch_size=3, collate_fn=collate)))
+    losses = model(images, targets)
+    loss = sum(losses.values())
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    assert torch.isfinite(loss) and losses["loss_mask"] > 0
+    after = list(model.roi_heads.mask_predictor.parameters())
+    assert any(not torch.equal(b, a) for b, a in zip(before, after))
+
+
+def test_masks_targets_align_masks_with_boxes_and_labels_and_leave_boxes_to_shapes(
+    segmented: annolog.Dataset,
+) -> None:
+    ds = segmented.to_pytorch(masks=True)
+    image, target = ds[1]
+    masks = target["masks"]
+    assert masks.dtype == torch.uint8 and masks.shape == (3, *image.shape[1:])
+    assert [ds.classes[k] for k in target["labels"].tolist()] == ["road", "car", "car"]
+    assert target["boxes"].tolist() == [[4, 28, 52, 56], [6, 6, 24, 18], [30, 4, 44, 30]]
+    road = segmented[1].instances[0].mask
+    assert torch.equal(masks[0].bool(), torch.from_numpy(road))
+    assert masks[2, 10, 37] and masks[2, 25, 37] and not masks[2, 18, 37]  # both parts, not the gap
+    assert [(ds.classes[s["label"]], s["kind"], s["points"].tolist()) for s in target["shapes"]] == [
+        ("person", "box", [[40, 30], [50, 50]])
+    ]
+    _, plain = segmented.to_pytorch()[1]  # without masks=True the targets are as they were: boxes only
+    assert "masks" not in plain and [ds.classes[k] for k in plain["labels"].tolist()] == ["person"]

@@ -16,6 +16,7 @@ from annolog.api.bootstrap import build_service
 from annolog.api.settings import load_settings
 from annolog.core import CorruptBlob, InvalidInputError, NotFoundError
 from annolog.pytorch import TorchStream, collate
+from tests.streets import segmented_streets
 
 FILES = 22  # not a multiple of 4: the remainder policy is exercised
 
@@ -268,6 +269,20 @@ def test_detection_elements_go_through_keras_box_layers_and_pad_boxes_with_minus
     assert tuple(resized["images"].shape) == (32, 32, 3) and tuple(resized["bounding_boxes"]["boxes"].shape) == (2, 4)
     images, targets = next(iter(directory.to_tensorflow(batch_size=3)))  # files with 0, 1 and 2 boxes
     assert tuple(images.shape) == (3, 30, 42, 3) and targets["labels"].numpy().tolist() == [[-1, -1], [0, -1], [0, 1]]
+
+
+def test_tensorflow_instance_segmentation_gives_pytorch_s_masks_and_pads_them_with_zero(tmp_path: Path) -> None:
+    streets = segmented_streets(tmp_path / "data")
+    torch_ds = streets.to_pytorch(masks=True)
+    for i, (_, target) in enumerate(streets.to_tensorflow(task="instance_segmentation").as_numpy_iterator()):
+        _, expected = torch_ds[i]
+        assert target["masks"].dtype == "uint8" and (target["masks"] == expected["masks"].numpy()).all()
+        assert target["boxes"].tolist() == expected["boxes"].tolist()
+        assert target["labels"].tolist() == [k - 1 for k in expected["labels"].tolist()]  # no background
+    _, batch = next(iter(streets.to_tensorflow(task="instance_segmentation", batch_size=3)))
+    assert tuple(batch["masks"].shape) == (3, 3, 64, 64)  # the most instances, the tallest, the widest
+    assert int(batch["masks"][0].numpy().sum()) == int(torch_ds[0][1]["masks"].sum())  # padding adds no pixel
+    assert batch["labels"].numpy().tolist()[0] == [0, 1, -1]
 
 
 @pytest.fixture
