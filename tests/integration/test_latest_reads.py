@@ -15,7 +15,9 @@ from annolog.eventlog.sql import open_sqlite
 from annolog.projections import queries
 from annolog.projections.database import create_schema
 from annolog.projections.replay import drop_database, fresh_database
-from annolog.projections.tables import RowsAt, files, instances, projects
+from annolog.projections.tables import RowsAt, files, instances, labels, projects
+
+LABELS = ("car", "dog", "cat")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -63,6 +65,10 @@ def relabelled(engine: Engine) -> tuple[UUID, UUID, UUID]:
     project_id, file_id, instance_id = uuid7(), uuid7(), uuid7()
     with engine.begin() as db:
         db.execute(insert(projects).values(project_id=project_id, name="cars", version=1, created_by="ana"))
+        db.execute(  # reads name a stored label through the labels at their version
+            insert(labels),
+            [{"project_id": project_id, "name": n, "class_index": i, "valid_from": 1} for i, n in enumerate(LABELS)],
+        )
         db.execute(
             insert(files).values(
                 project_id=project_id,
