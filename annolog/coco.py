@@ -407,11 +407,13 @@ def _planned_instance(annotation: CocoAnnotation, labels: _Labels, where: str, i
     skeleton = labels.skeletons[annotation.category_id]
     if not annotation.keypoints or not isinstance(skeleton, Skeleton):
         return shape
-    held = coco_keypoints.kept(annotation.bbox, annotation.area, annotation.segmentation)
-    attributes[coco_keypoints.KEPT] = held
+    held = {
+        **attributes,
+        coco_keypoints.KEPT: coco_keypoints.kept(annotation.bbox, annotation.area, annotation.segmentation),
+    }
+    size = (image.width, image.height)
     try:
-        values = annotation.keypoints
-        return coco_keypoints.planned_keypoints(label, values, skeleton, attributes, where, (image.width, image.height))
+        return coco_keypoints.planned_keypoints(label, annotation.keypoints, skeleton, held, where, size)
     except InvalidInputError as exc:
         raise InvalidInputError(f"keypoints: {exc}") from exc
 

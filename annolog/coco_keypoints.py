@@ -10,8 +10,10 @@ had it, in its attributes under ``"coco"`` (``{"bbox": [...], "area": ..., "segm
 COCOeval measures: the keypoints' extent is not the person's box, and OKS with another area
 scores other distances as a match. A keypoints instance drawn in annolog has no ``"coco"``
 attribute; its ``bbox`` and ``area`` are the extent of its labelled keypoints, as pycocotools'
-``loadRes`` derives them for keypoint results. ``num_keypoints`` is always the number of
-labelled keypoints (visibility 1 or 2), as COCO defines it.
+``loadRes`` derives them for keypoint results. Editing an imported instance's keypoints
+leaves what it kept as imported: drop ``attributes["coco"]`` to have them derived instead.
+``num_keypoints`` is always the number of labelled keypoints (visibility 1 or 2), as COCO
+defines it.
 
 Skeleton edges are 1-based in COCO files and 0-based in annolog (``core.skeleton``).
 

@@ -5,9 +5,10 @@
 (118, 2340, [Problem(location='annotations[17] (id 4521)', message='category_id 99 is not in categories')])
 
 Re-running an import, after an interruption or on purpose, skips what the directory
-already holds: a file with the same name and bytes (sha256), and on it each box with
-the same label, geometry and attributes. Commit ids derive from each batch's content,
-so a batch whose commit was appended but never acknowledged is not applied twice.
+already holds: a file with the same name and bytes (sha256), and on it each instance with
+the same label, geometry and attributes, and a skeleton the label already declares.
+Commit ids derive from each batch's content, so a batch whose commit was appended but
+never acknowledged is not applied twice.
 """
 
 import hashlib
