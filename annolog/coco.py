@@ -8,7 +8,14 @@ them, so an input whose bbox disagrees with its segmentation comes back with the
 An annotation's ``score`` (model predictions), ``iscrowd`` when set, and its ``attributes``
 object become the instance's attributes, and come back out the same way, so import
 followed by export gives the same annotations (uncompressed RLE comes back compressed: the
-same pixels). Extra keys of an image entry (``license``, ``date_captured``…) become the
+same pixels). An annotation with ``keypoints`` is a keypoints instance of its category's
+skeleton, keeping its bbox, area and segmentation as the file has them (``annolog.coco_keypoints``
+says why); a category's ``keypoints``/``skeleton`` are declared as its label's skeleton, once:
+a label that already declares another one is listed, and its keypoints annotations with it.
+A box has no ``segmentation`` on export, as in COCO detection files (pycocotools' ``segm``
+evaluation needs one, so evaluate a file holding boxes with ``bbox``, or only the segmented
+categories): drawing its rectangle would come back as a polygon, and a round trip would
+change it. Extra keys of an image entry (``license``, ``date_captured``…) become the
 file's metadata.
 
 Files are streamed (ijson), never loaded whole: a first pass checks the JSON and finds the
@@ -19,19 +26,30 @@ images' ids and sizes and one chunk of files, not the annotations.
 """
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import ijson  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, JsonValue, PositiveInt, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    JsonValue,
+    PositiveInt,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
-from annolog import masks
+from annolog import coco_keypoints, masks
 from annolog.core.errors import InvalidInputError
 from annolog.core.geometry import EDGE_SLACK, InstanceKind, check_inside
 from annolog.core.mask import check_mask_fits
+from annolog.core.skeleton import Skeleton
 from annolog.plan import Plan, PlannedFile, PlannedInstance, Problem
 from annolog.spill import Spill
 
@@ -53,6 +71,17 @@ class CocoImage(_CocoEntry):
 class CocoCategory(_CocoEntry):
     id: StrictInt
     name: Annotated[str, Field(min_length=1, max_length=200)]
+    keypoints: list[str] | None = None
+    skeleton: list[tuple[StrictInt, StrictInt]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _skeleton_joins_its_keypoints(self) -> "CocoCategory":
+        self.declared()
+        return self
+
+    def declared(self) -> Skeleton | None:
+        """The skeleton its ``keypoints`` and (1-based) ``skeleton`` declare, None if it names no keypoints."""
+        return coco_keypoints.skeleton_of(self.keypoints, self.skeleton) if self.keypoints else None
 
 
 class CocoAnnotation(_CocoEntry):
@@ -60,7 +89,9 @@ class CocoAnnotation(_CocoEntry):
     image_id: StrictInt
     category_id: StrictInt
     bbox: tuple[FiniteFloat, FiniteFloat, FiniteFloat, FiniteFloat]
+    area: FiniteFloat | None = None
     segmentation: list[list[FiniteFloat]] | dict[str, Any] | None = None
+    keypoints: list[FiniteFloat] | None = None
     score: FiniteFloat | None = None
     iscrowd: Annotated[int, Field(ge=0, le=1)] = 0
     attributes: dict[str, JsonValue] = Field(default_factory=dict)
@@ -157,18 +188,35 @@ class _Image:
     height: int
 
 
+@dataclass(frozen=True)
+class _Labels:
+    """The categories imported: their labels by id, and the skeleton each one's keypoints
+    annotations are checked against, or why they are refused."""
+
+    names: dict[int, str]
+    skeletons: dict[int, Skeleton | str]
+    declare: tuple[tuple[str, Skeleton], ...]  # the skeletons the project lacks
+
+
 @contextmanager
-def plan_coco(coco: CocoFile, *, images_dir: Path | None, predictions: bool = False) -> Iterator[Plan]:
-    """The files, instances and labels a COCO file asks for, and every part refused, with where it is;
-    the plan's files are read from a temporary spill, removed when the block ends.
+def plan_coco(
+    coco: CocoFile,
+    *,
+    images_dir: Path | None,
+    predictions: bool = False,
+    declared: dict[str, Skeleton] | None = None,
+) -> Iterator[Plan]:
+    """The files, instances, labels and skeletons a COCO file asks for, and every part refused, with
+    where it is; the plan's files are read from a temporary spill, removed when the block ends.
 
     With ``images_dir`` each image is read from there; without it the images must already
     be in the directory imported into (predictions for images imported earlier). With
-    ``predictions`` every annotation needs a ``score``.
+    ``predictions`` every annotation needs a ``score``. ``declared`` are the skeletons the
+    project's labels have: the same one again is not declared again, another one is refused.
     """
     problems: list[Problem] = []
     with Spill() as spill:
-        labels = _categories(_entries(coco, "categories", CocoCategory, problems), problems)
+        labels = _categories(_entries(coco, "categories", CocoCategory, problems), declared or {}, problems)
         images, refused = _images(_entries(coco, "images", CocoImage, problems), images_dir, problems, spill)
         for where, annotation in _entries(coco, "annotations", CocoAnnotation, problems):
             message = _refusal(annotation, labels, images, refused, spill, predictions=predictions)
@@ -177,15 +225,20 @@ def plan_coco(coco: CocoFile, *, images_dir: Path | None, predictions: bool = Fa
                 continue
             image = images[annotation.image_id]
             try:
-                planned = _planned_instance(annotation, labels[annotation.category_id], where, image)
+                planned = _planned_instance(annotation, labels, where, image)
             except InvalidInputError as exc:
-                problems.append(Problem(location=where, message=f"segmentation: {exc}"))
+                problems.append(Problem(location=where, message=str(exc)))
                 continue
             spill.add_instance(annotation.id, image.rank, planned)
         sections = {name: rank for rank, name in enumerate(coco.sections)}
         problems.sort(key=lambda p: _position(p.location, sections))
         files = spill.files(lambda entry, where, boxes: _planned_file(entry, where, images_dir, boxes))
-        yield Plan(files=files, labels=tuple(dict.fromkeys(labels.values())), problems=tuple(problems))
+        yield Plan(
+            files=files,
+            labels=tuple(dict.fromkeys(labels.names.values())),
+            skeletons=labels.declare,
+            problems=tuple(problems),
+        )
 
 
 def _position(location: str, sections: dict[str, int]) -> tuple[int, int]:
@@ -230,10 +283,39 @@ def _first_of_each(
         yield where, entry
 
 
-def _categories(entries: Iterable[tuple[str, CocoCategory]], problems: list[Problem]) -> dict[int, str]:
+def _categories(
+    entries: Iterable[tuple[str, CocoCategory]], declared: dict[str, Skeleton], problems: list[Problem]
+) -> _Labels:
     unique = _first_of_each(entries, lambda c: c.id, "category id", problems, [])
     unique = _first_of_each(unique, lambda c: c.name, "category name", problems, [])
-    return {category.id: category.name for _, category in sorted(unique, key=lambda pair: pair[1].id)}
+    categories = sorted(unique, key=lambda pair: pair[1].id)
+    skeletons: dict[int, Skeleton | str] = {}
+    declare: list[tuple[str, Skeleton]] = []
+    for where, category in categories:
+        wanted, present = category.declared(), declared.get(category.name)
+        if wanted is None:
+            skeletons[category.id] = f"category_id {category.id} ({category.name!r}) names no keypoints"
+        elif present is None:
+            skeletons[category.id] = wanted
+            declare.append((category.name, wanted))
+        elif present == wanted:
+            skeletons[category.id] = wanted
+        else:
+            message = _conflict(category.name, present, wanted)
+            problems.append(Problem(location=where, message=message))
+            skeletons[category.id] = f"its category's skeleton was refused ({where})"
+    return _Labels({c.id: c.name for _, c in categories}, skeletons, tuple(declare))
+
+
+def _conflict(label: str, present: Skeleton, wanted: Skeleton) -> str:
+    def described(skeleton: Skeleton) -> str:
+        edges = coco_keypoints.category_fields(skeleton)["skeleton"]
+        return f"keypoints {list(skeleton.keypoints)} with skeleton {edges}"
+
+    return (
+        f"label {label!r} declares {described(present)}, this category {described(wanted)} (edges 1-based): "
+        "the label's skeleton is kept, and this category's keypoints annotations are refused"
+    )
 
 
 def _images(
@@ -260,7 +342,7 @@ def _images(
 
 def _refusal(
     annotation: CocoAnnotation,
-    labels: dict[int, str],
+    labels: _Labels,
     images: dict[int, _Image],
     refused: dict[int, str],
     spill: Spill,
@@ -275,8 +357,16 @@ def _refusal(
         return f"its image (image_id {annotation.image_id}, {refused[annotation.image_id]}) was refused"
     if annotation.image_id not in images:
         return f"image_id {annotation.image_id} is not in images"
-    if annotation.category_id not in labels:
+    if annotation.category_id not in labels.names:
         return f"category_id {annotation.category_id} is not in categories"
+    skeleton = labels.skeletons[annotation.category_id]
+    if annotation.keypoints and isinstance(skeleton, str):
+        return f"keypoints: {skeleton}"
+    if annotation.keypoints and coco_keypoints.KEPT in annotation.attributes:
+        return (
+            f"attributes.{coco_keypoints.KEPT} is where a keypoints instance keeps its annotation's bbox, "
+            "area and segmentation; rename that attribute"
+        )
     if predictions and annotation.score is None:
         return "a prediction needs a score"
     if annotation.segmentation:  # the shape is the instance, checked when it is planned
@@ -301,14 +391,38 @@ def _box_refusal(bbox: tuple[float, float, float, float], image: _Image) -> str 
     return None
 
 
-def _planned_instance(annotation: CocoAnnotation, label: str, where: str, image: _Image) -> PlannedInstance:
-    """The annotation's shape (see the module's docstring); ``InvalidInputError`` says why a
-    segmentation cannot be one."""
+def _planned_instance(annotation: CocoAnnotation, labels: _Labels, where: str, image: _Image) -> PlannedInstance:
+    """The annotation's keypoints or shape (see the module's docstring); ``InvalidInputError`` says
+    why they cannot be one."""
+    label = labels.names[annotation.category_id]
     attributes = dict(annotation.attributes)
     if annotation.score is not None:
         attributes["score"] = annotation.score
     if annotation.iscrowd:
         attributes["iscrowd"] = 1
+    try:
+        shape = _planned_shape(annotation, label, attributes, where, image)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"segmentation: {exc}") from exc
+    skeleton = labels.skeletons[annotation.category_id]
+    if not annotation.keypoints or not isinstance(skeleton, Skeleton):
+        return shape
+    held = {
+        **attributes,
+        coco_keypoints.KEPT: coco_keypoints.kept(annotation.bbox, annotation.area, annotation.segmentation),
+    }
+    size = (image.width, image.height)
+    try:
+        return coco_keypoints.planned_keypoints(label, annotation.keypoints, skeleton, held, where, size)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"keypoints: {exc}") from exc
+
+
+def _planned_shape(
+    annotation: CocoAnnotation, label: str, attributes: dict[str, JsonValue], where: str, image: _Image
+) -> PlannedInstance:
+    """The annotation's segmentation, else its box; a keypoints annotation's is checked as well
+    before it is kept."""
     segmentation = annotation.segmentation
     if isinstance(segmentation, dict):
         mask = masks.from_coco(segmentation)
@@ -343,9 +457,17 @@ def _planned_file(entry: str, where: str, images_dir: Path | None, planned: list
 # -- writing ----------------------------------------------------------------------------------
 
 
-def category_entries(classes: Sequence[str]) -> list[dict[str, Any]]:
-    """Every label as a category; its id is its class index + 1, which never changes."""
-    return [{"id": index + 1, "name": name, "supercategory": ""} for index, name in enumerate(classes)]
+def category_entries(classes: Sequence[str], skeletons: Mapping[str, Skeleton]) -> list[dict[str, Any]]:
+    """Every label as a category, with its skeleton's keypoints; its id is its class index + 1, which never changes."""
+    return [
+        {
+            "id": index + 1,
+            "name": name,
+            "supercategory": "",
+            **(coco_keypoints.category_fields(skeletons[name]) if name in skeletons else {}),
+        }
+        for index, name in enumerate(classes)
+    ]
 
 
 def image_entry(image_id: int, name: str, width: int, height: int, metadata: dict[str, JsonValue]) -> dict[str, Any]:
@@ -386,9 +508,11 @@ def annotation_entry(
     geometry: dict[str, Any],
     attributes: dict[str, JsonValue],
 ) -> dict[str, Any]:
-    """One instance as a COCO annotation (``geometry`` from the functions above); ``score`` and
-    ``iscrowd`` go where COCO tools look for them."""
-    rest = {key: value for key, value in attributes.items() if key not in ("score", "iscrowd")}
+    """One instance as a COCO annotation (``geometry`` from the functions above or
+    ``coco_keypoints``); ``score`` and ``iscrowd`` go where COCO tools look for them, and what a
+    keypoints instance kept of its annotation is in ``geometry``."""
+    moved = ("score", "iscrowd", coco_keypoints.KEPT) if "keypoints" in geometry else ("score", "iscrowd")
+    rest = {key: value for key, value in attributes.items() if key not in moved}
     entry: dict[str, Any] = {
         "id": annotation_id,
         "image_id": image_id,

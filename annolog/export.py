@@ -6,10 +6,11 @@
 
 Category ids are class index + 1 and YOLO class numbers are class indices: labels are
 only ever added, so both stay the same in every export of the project. COCO takes boxes,
-polygons (of one or several parts) and masks; YOLO takes boxes and single-ring polygons
-(its segment format). What a format cannot hold (points, lines and tags everywhere; masks
-and polygons of several parts in YOLO), and files that are not sized images, are listed
-as skipped in the summary.
+polygons (of one or several parts), masks and keypoints (with their labels' skeletons in
+the categories); YOLO takes boxes and single-ring polygons (its segment format). What a
+format cannot hold (points, lines and tags everywhere; masks, polygons of several parts
+and keypoints in YOLO), and files that are not sized images, are listed as skipped in the
+summary.
 
 Every export says which data it is, for a run trained on it to be repeated: the project,
 the version number and the tag it was opened by (a tag can be moved; the number stays).
@@ -34,9 +35,10 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 from tqdm import tqdm
 
-from annolog import coco, yolo
+from annolog import coco, coco_keypoints, yolo
 from annolog.core.errors import InvalidInputError
 from annolog.core.geometry import InstanceKind
+from annolog.core.skeleton import Skeleton
 from annolog.plan import Problem
 
 if TYPE_CHECKING:
@@ -92,7 +94,12 @@ class ExportSummary(Provenance):
 def export_coco(dataset: "Dataset", out: str | Path, *, images: bool = False, progress: bool = False) -> ExportSummary:
     """Write ``out/annotations.json`` (and with ``images`` the files into ``out/images/``)."""
     with _Export(dataset, Path(out), "coco", images=images, progress=progress, unique=str) as export:
-        categories = {name: entry["id"] for name, entry in zip(dataset.classes, coco.category_entries(dataset.classes))}
+        skeletons = {
+            name: Skeleton(keypoints=view.keypoints, skeleton=view.skeleton)
+            for name, view in dataset.project.skeletons(version=dataset.version).items()
+        }
+        category_entries = coco.category_entries(dataset.classes, skeletons)
+        categories = {name: entry["id"] for name, entry in zip(dataset.classes, category_entries)}
         entries: dict[str, list[dict[str, Any]]] = {"images": [], "annotations": []}
         for file, name, width, height in export.images():
             image_id = len(entries["images"]) + 1
@@ -114,7 +121,7 @@ def export_coco(dataset: "Dataset", out: str | Path, *, images: bool = False, pr
             },
             "licenses": [],
             **entries,
-            "categories": coco.category_entries(dataset.classes),
+            "categories": category_entries,
         }
         export.write(COCO_FILE, json.dumps(document))
     return export.summary()
@@ -144,6 +151,9 @@ def _coco_geometry(instance: "Instance") -> dict[str, Any] | None:
         return coco.polygon_geometry(instance.polygons)
     if instance.rle is not None:
         return coco.mask_geometry(instance.rle.size, instance.rle.counts, instance.rle.area, instance.rle.bbox)
+    if instance.kind is InstanceKind.keypoints:
+        kept = instance.attributes.get(coco_keypoints.KEPT)
+        return coco_keypoints.keypoints_geometry(instance.points, instance.visibility, kept)
     return None
 
 

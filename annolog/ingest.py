@@ -5,9 +5,10 @@
 (118, 2340, [Problem(location='annotations[17] (id 4521)', message='category_id 99 is not in categories')])
 
 Re-running an import, after an interruption or on purpose, skips what the directory
-already holds: a file with the same name and bytes (sha256), and on it each box with
-the same label, geometry and attributes. Commit ids derive from each batch's content,
-so a batch whose commit was appended but never acknowledged is not applied twice.
+already holds: a file with the same name and bytes (sha256), and on it each instance with
+the same label, geometry and attributes, and a skeleton the label already declares.
+Commit ids derive from each batch's content, so a batch whose commit was appended but
+never acknowledged is not applied twice.
 """
 
 import hashlib
@@ -26,8 +27,9 @@ from tqdm import tqdm
 
 from annolog.batches import batches, commit_once
 from annolog.coco import plan_coco, read_coco
-from annolog.core.commands import AddFile, AddInstance, Command, DefineLabel
+from annolog.core.commands import AddFile, AddInstance, Command, DeclareSkeleton, DefineLabel
 from annolog.core.errors import AnnologError, ConflictError, InvalidInputError, NotFoundError, ReadOnlyError
+from annolog.core.skeleton import Skeleton
 from annolog.plan import Plan, PlannedFile, PlannedInstance, Problem, plan_files
 from annolog.projections.readmodels import StoredBlob
 
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from annolog.directory import Directory
     from annolog.file import File
 
-Signature = tuple[str, str, tuple[tuple[float, float], ...], tuple[int, ...], str | None, str]
+Signature = tuple[str, str, tuple[tuple[float, float], ...], tuple[int, ...], str | None, tuple[int, ...], str]
 
 
 class IngestSummary(BaseModel):
@@ -82,8 +84,8 @@ def import_coco(
     batch_files: int = 200,
     progress: bool = False,
 ) -> IngestSummary:
-    """Import a COCO file's images (from ``images_dir``) with their boxes, polygons and masks; categories
-    become labels.
+    """Import a COCO file's images (from ``images_dir``) with their boxes, polygons, masks and keypoints;
+    categories become labels, and a category's ``keypoints``/``skeleton`` its label's skeleton.
 
     Without ``images_dir`` the images must already be in the directory (e.g. model
     predictions for images imported before). With ``predictions`` every annotation needs
@@ -93,14 +95,18 @@ def import_coco(
     """
     coco = read_coco(Path(annotations_path))
     images = None if images_dir is None else Path(images_dir)
-    with plan_coco(coco, images_dir=images, predictions=predictions) as plan:
+    declared = {
+        name: Skeleton(keypoints=s.keypoints, skeleton=s.skeleton) for name, s in directory.project.skeletons().items()
+    }
+    with plan_coco(coco, images_dir=images, predictions=predictions, declared=declared) as plan:
         return ingest(directory, plan, workers=workers, batch_files=batch_files, progress=progress)
 
 
 def ingest(
     directory: "Directory", plan: Plan, *, workers: int = 8, batch_files: int = 200, progress: bool = False
 ) -> IngestSummary:
-    """Carry out ``plan`` in ``directory``: labels first (one commit), then files and instances in batches."""
+    """Carry out ``plan`` in ``directory``: labels first (one commit), their skeletons (one more), then
+    files and instances in batches."""
     if directory.pinned:
         raise ReadOnlyError(f"cannot import into {directory!r}: read it without version= to write")
     if workers < 1 or batch_files < 1:
@@ -108,6 +114,7 @@ def ingest(
     started = time.perf_counter()
     directory.refresh()
     labels, versions = _define_labels(directory, plan.labels)
+    versions += _declare_skeletons(directory, plan.skeletons)
     run = _Run(directory, _present(directory), directory.project.version, list(plan.problems), versions)
     with tqdm(total=len(plan.files), unit="file", desc=f"import into {directory.name}", disable=not progress) as bar:
         run.all(_chunks(plan.files, batch_files), workers, bar)
@@ -132,23 +139,37 @@ def _define_labels(directory: "Directory", wanted: Sequence[str]) -> tuple[list[
     return missing, [project.execute([DefineLabel(name=name) for name in missing], commit_id=commit_id).version]
 
 
+def _declare_skeletons(directory: "Directory", wanted: Sequence[tuple[str, Skeleton]]) -> list[int]:
+    """Declare the skeletons the plan asks for, in one commit named after them (a retry declares them
+    once); the version that declared them. The plan holds only skeletons the project lacks."""
+    if not wanted:
+        return []
+    project = directory.project
+    commands = [DeclareSkeleton(label=label, **skeleton.model_dump()) for label, skeleton in wanted]
+    commit_id = uuid5(project.id, "declare skeletons\n" + "\n".join(c.model_dump_json() for c in commands))
+    return [project.execute(commands, commit_id=commit_id).version]
+
+
 def _signature(
     label: str,
     kind: str,
     points: Iterable[Sequence[float]],
     parts: tuple[int, ...],
     counts: str | None,
+    visibility: tuple[int, ...],
     attributes: dict[str, JsonValue],
 ) -> Signature:
     """What makes two instances the same for a re-run: label, kind, geometry (points to a millionth,
-    parts, a mask's counts) and attributes."""
+    parts, a mask's counts, keypoints' visibility) and attributes."""
     rounded = tuple((round(x, 6), round(y, 6)) for x, y in points)
-    return label, kind, rounded, tuple(parts), counts, json.dumps(attributes, sort_keys=True)
+    return label, kind, rounded, tuple(parts), counts, tuple(visibility), json.dumps(attributes, sort_keys=True)
 
 
 def _planned_signature(planned: PlannedInstance) -> Signature:
     counts = None if planned.mask is None else planned.mask.counts
-    return _signature(planned.label, planned.kind, planned.points, planned.parts, counts, planned.attributes)
+    return _signature(
+        planned.label, planned.kind, planned.points, planned.parts, counts, planned.visibility, planned.attributes
+    )
 
 
 @dataclass(frozen=True)
@@ -168,7 +189,9 @@ def _present(directory: "Directory") -> dict[str, _Present]:
 
 def _present_file(file: "File") -> _Present:
     signatures = Counter(
-        _signature(i.label, i.kind, i.points, i.parts, None if i.rle is None else i.rle.counts, i.attributes)
+        _signature(
+            i.label, i.kind, i.points, i.parts, None if i.rle is None else i.rle.counts, i.visibility, i.attributes
+        )
         for i in file.instances
     )
     return _Present(file.id, file.sha256, file.width, file.height, signatures)
@@ -208,6 +231,7 @@ class _Prepared:
                 points=i.points,
                 parts=i.parts,
                 mask=i.mask,
+                visibility=i.visibility,
                 attributes=i.attributes,
             )
             for i in self.instances

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, JsonValue
 
 from annolog.core.geometry import InstanceKind, Point
 from annolog.core.mask import Mask
+from annolog.core.skeleton import Skeleton
 
 Box = tuple[float, float, float, float]
 """x_min, y_min, x_max, y_max in pixels."""
@@ -35,7 +36,8 @@ class Problem(BaseModel):
 
 @dataclass(frozen=True)
 class PlannedInstance:
-    """An instance to draw: a box (two corners), a polygon (of one or several ``parts``) or a ``mask``."""
+    """An instance to draw: a box (two corners), a polygon (of one or several ``parts``), a ``mask``,
+    or keypoints (a point per keypoint of its label's skeleton, with COCO's ``visibility`` flags)."""
 
     label: str
     kind: InstanceKind
@@ -44,6 +46,7 @@ class PlannedInstance:
     location: str
     parts: tuple[int, ...] = ()
     mask: Mask | None = None
+    visibility: tuple[int, ...] = ()
 
     @classmethod
     def box(cls, label: str, box: Box, attributes: dict[str, JsonValue], location: str) -> "PlannedInstance":
@@ -70,13 +73,15 @@ class PlannedFile:
 
 @dataclass(frozen=True)
 class Plan:
-    """Labels to define (in this order), files with their instances, and what was refused.
+    """Labels to define (in this order), skeletons to declare on them, files with their instances,
+    and what was refused.
 
     ``files`` may be read from disk a slice at a time (``annolog.spill``): take slices of it.
     """
 
     files: Sequence[PlannedFile]
     labels: tuple[str, ...] = ()
+    skeletons: tuple[tuple[str, Skeleton], ...] = ()
     problems: tuple[Problem, ...] = ()
 
 

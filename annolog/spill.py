@@ -53,7 +53,16 @@ class Spill:
     def add_instance(self, annotation_id: int, image: int, planned: PlannedInstance) -> None:
         mask = None if planned.mask is None else planned.mask.model_dump()
         content = json.dumps(
-            [planned.location, planned.label, planned.kind, planned.points, planned.attributes, planned.parts, mask]
+            [
+                planned.location,
+                planned.label,
+                planned.kind,
+                planned.points,
+                planned.attributes,
+                planned.parts,
+                mask,
+                planned.visibility,
+            ]
         )
         self._db.execute("INSERT INTO instances VALUES (?, ?, ?)", (image, str(annotation_id), content))
 
@@ -70,11 +79,18 @@ class Spill:
         planned: dict[int, list[PlannedInstance]] = {rank: [] for rank in range(start, stop)}
         query = "SELECT image, instance FROM instances WHERE image >= ? AND image < ? ORDER BY image, rowid"
         for image, content in self._db.execute(query, (start, stop)):
-            location, label, kind, points, attributes, parts, mask = json.loads(content)
+            location, label, kind, points, attributes, parts, mask, visibility = json.loads(content)
             shape = tuple((x, y) for x, y in points)
             planned[image].append(
                 PlannedInstance(
-                    label, InstanceKind(kind), shape, attributes, location, tuple(parts), mask and Mask(**mask)
+                    label,
+                    InstanceKind(kind),
+                    shape,
+                    attributes,
+                    location,
+                    tuple(parts),
+                    mask and Mask(**mask),
+                    tuple(visibility),
                 )
             )
         query = "SELECT rank, entry, location FROM images WHERE rank >= ? AND rank < ? ORDER BY rank"

@@ -2,6 +2,7 @@
 declared, drawn by order or by name, edited with revisions, read at earlier versions, copied,
 sliced and checked against the label's skeleton."""
 
+import json
 from pathlib import Path
 from uuid import uuid4
 
@@ -136,15 +137,30 @@ class KeypointContract:
         assert names("instances.keypoints > 0") == names("labels.person >= 1") == ["pose.jpg"]
         assert names("instances.keypoints = 0") == ["empty.jpg"]
 
-    def test_exports_list_keypoints_as_skipped_rather_than_drop_them_silently(
+    def test_coco_exports_keypoints_with_their_skeleton_and_yolo_lists_them_as_skipped(
         self, project: annolog.Project, photo: annolog.File, tmp_path: Path
     ) -> None:
         photo.add_instance("person", keypoints=POSE)
         people = project.directory.get("people")
 
-        for export in (export_coco, export_yolo):
-            (skipped,) = export(people, tmp_path / export.__name__).skipped
-            assert "1 instance(s) of kind keypoints" in str(skipped)
+        assert export_coco(people, tmp_path / "coco").skipped == []
+        written = json.loads((tmp_path / "coco" / "annotations.json").read_text())
+        assert written["categories"][0] | {"id": 0} == {
+            "id": 0,
+            "name": "person",
+            "supercategory": "",
+            "keypoints": NAMES,
+            "skeleton": [[1, 2], [1, 3]],
+        }
+        (annotation,) = written["annotations"]
+        assert annotation["keypoints"] == [32.0, 5.0, 2, 10.0, 20.0, 1, 0.0, 0.0, 0]
+        assert (annotation["num_keypoints"], annotation["bbox"], annotation["area"]) == (
+            2,
+            [10.0, 5.0, 22.0, 15.0],
+            330.0,
+        )
+        (skipped,) = export_yolo(people, tmp_path / "yolo").skipped
+        assert "1 instance(s) of kind keypoints: YOLO cannot hold them" in str(skipped)
 
 
 class TestEmbedded(KeypointContract):
