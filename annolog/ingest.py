@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Never
 from uuid import UUID, uuid5
@@ -24,10 +24,12 @@ from uuid import UUID, uuid5
 from pydantic import BaseModel, ConfigDict, JsonValue
 from tqdm import tqdm
 
+from annolog import masks
 from annolog.batches import batches, commit_once
 from annolog.coco import plan_coco, read_coco
 from annolog.core.commands import AddFile, AddInstance, Command, DefineLabel
 from annolog.core.errors import AnnologError, ConflictError, InvalidInputError, NotFoundError, ReadOnlyError
+from annolog.core.mask import RLE_MEDIA_TYPE
 from annolog.plan import Plan, PlannedFile, PlannedInstance, Problem, plan_files
 from annolog.projections.readmodels import StoredBlob
 
@@ -137,18 +139,18 @@ def _signature(
     kind: str,
     points: Iterable[Sequence[float]],
     parts: tuple[int, ...],
-    counts: str | None,
+    counts_sha256: str | None,
     attributes: dict[str, JsonValue],
 ) -> Signature:
     """What makes two instances the same for a re-run: label, kind, geometry (points to a millionth,
-    parts, a mask's counts) and attributes."""
+    parts, a mask's counts by their digest) and attributes."""
     rounded = tuple((round(x, 6), round(y, 6)) for x, y in points)
-    return label, kind, rounded, tuple(parts), counts, json.dumps(attributes, sort_keys=True)
+    return label, kind, rounded, tuple(parts), counts_sha256, json.dumps(attributes, sort_keys=True)
 
 
 def _planned_signature(planned: PlannedInstance) -> Signature:
-    counts = None if planned.mask is None else planned.mask.counts
-    return _signature(planned.label, planned.kind, planned.points, planned.parts, counts, planned.attributes)
+    digest = None if planned.mask is None else masks.counts_digest(planned.mask)
+    return _signature(planned.label, planned.kind, planned.points, planned.parts, digest, planned.attributes)
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,14 @@ def _present(directory: "Directory") -> dict[str, _Present]:
 
 def _present_file(file: "File") -> _Present:
     signatures = Counter(
-        _signature(i.label, i.kind, i.points, i.parts, None if i.rle is None else i.rle.counts, i.attributes)
+        _signature(
+            i.label,
+            i.kind,
+            i.points,
+            i.parts,
+            None if i.stored_rle is None else masks.counts_digest(i.stored_rle),  # no blob read
+            i.attributes,
+        )
         for i in file.instances
     )
     return _Present(file.id, file.sha256, file.width, file.height, signatures)
@@ -296,8 +305,18 @@ class _Run:
             if unseen[_planned_signature(instance)] > 0:
                 unseen[_planned_signature(instance)] -= 1
             else:
-                new.append(instance)
+                new.append(self._kept(instance))
         return _Prepared(planned, stored, present, new)
+
+    def _kept(self, instance: PlannedInstance) -> PlannedInstance:
+        """``instance`` as committed: a large mask's counts uploaded as a blob (here, in the worker)."""
+        if instance.mask is None:
+            return instance
+        project = self.directory.project
+        kept = masks.kept(
+            instance.mask, lambda data: project.store_blob(data, name="mask.rle", media_type=RLE_MEDIA_TYPE)
+        )
+        return replace(instance, mask=kept)
 
     def _refused(self, planned: PlannedFile, message: str) -> Problem:
         held = f" (with its {len(planned.instances)} instances)" if planned.instances else ""
