@@ -73,6 +73,10 @@ class Backend(Protocol):
         """The bytes of a file the scope may read, checked against its sha256."""
         ...
 
+    def read_mask(self, scope: Scope, file_id: UUID, sha256: str) -> bytes:
+        """The counts blob ``sha256`` of a mask an instance of a readable file has at the scope's version."""
+        ...
+
     def diff(
         self,
         project: str,

@@ -1,6 +1,6 @@
 """Files and instances in the SDK: values read at a version, with writes for latest handles."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
@@ -11,8 +11,8 @@ from annolog import masks
 from annolog.core.commands import AddInstance, ChangeFileMetadata, ChangeInstance, CopyFile, DeleteInstance
 from annolog.core.errors import InvalidInputError
 from annolog.core.geometry import InstanceKind, Point, Shape, Track
-from annolog.core.mask import Mask
-from annolog.projections.readmodels import FileView, InstanceView, Outcome
+from annolog.core.mask import RLE_MEDIA_TYPE, Mask
+from annolog.projections.readmodels import FileView, InstanceView, MaskView, Outcome
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,6 +31,12 @@ def _kind(kind: InstanceKind | str) -> InstanceKind:
     except ValueError:
         kinds = ", ".join(InstanceKind)
         raise InvalidInputError(f"unknown instance kind {kind!r}; kinds: {kinds}") from None
+
+
+class Rle(MaskView):
+    """A mask as COCO writes it, its counts at hand: read from its blob when it has one."""
+
+    counts: str
 
 
 Rings = Sequence[Sequence[Point]]
@@ -150,14 +156,14 @@ class File:
         command = AddInstance(
             file_id=self.id,
             label=label,
-            **_shape_fields(geometry),
+            **_shape_fields(geometry, self._kept),
             attributes=attributes or {},
             frame=frame,
             track=track,
         )
         self._commit([command])
         view = InstanceView(instance_id=command.instance_id, file_id=self.id, revision=1, **_view_fields(command))
-        instance = Instance(self, view)
+        instance = Instance(self, view, counts=None if geometry.mask is None else geometry.mask.counts)
         self.instances.append(instance)
         return instance
 
@@ -181,6 +187,16 @@ class File:
         self._commit([ChangeFileMetadata(file_id=self.id, metadata=metadata)])
         self.metadata = metadata
 
+    def _kept(self, mask: Mask) -> Mask:
+        """``mask`` as it is committed: a large one's counts uploaded to the project as a blob."""
+        project = self.directory.project
+        return masks.kept(mask, lambda data: project.store_blob(data, name="mask.rle", media_type=RLE_MEDIA_TYPE))
+
+    def _mask_counts(self, sha256: str) -> str:
+        """The counts blob of a mask one of this file's instances has at the version it was read at."""
+        scope = self.directory.scope.model_copy(update={"version": self.version})
+        return self.directory.project.backend.read_mask(scope, self.id, sha256).decode("ascii")
+
     def _commit(self, commands: list[Any]) -> Outcome:
         self.directory._writable(f"change file {self.name!r}")
         outcome = self.directory.project.execute(commands)
@@ -192,12 +208,12 @@ class File:
         return f"File({self.name!r}, {len(self.instances)} instances, version {self.version})"
 
 
-def _shape_fields(geometry: _Geometry) -> dict[str, Any]:
+def _shape_fields(geometry: _Geometry, kept: Callable[[Mask], Mask]) -> dict[str, Any]:
     return {
         "kind": geometry.kind,
         "points": geometry.points,
         "parts": geometry.parts,
-        "mask": geometry.mask,
+        "mask": None if geometry.mask is None else kept(geometry.mask),
         "visibility": geometry.visibility,
     }
 
@@ -217,19 +233,22 @@ class Instance:
     ``ConflictError``: the other edit is never lost. A successful edit moves the handle.
     """
 
-    def __init__(self, file: File, view: InstanceView) -> None:
+    def __init__(self, file: File, view: InstanceView, *, counts: str | None = None) -> None:
         self.file = file
         self.id: UUID = view.instance_id
-        self._set(view)
+        self._set(view, counts)
 
-    def _set(self, view: InstanceView) -> None:
+    def _set(self, view: InstanceView, counts: str | None) -> None:
+        """Take ``view``'s values; ``counts`` are its mask's when the caller has them at hand (a
+        blob mask it just wrote), so they are not read back."""
         self.label, self.kind, self.points, self.attributes = (
             view.label,
             InstanceKind(view.kind),
             view.points,
             view.attributes,
         )
-        self.parts, self.rle, self.revision = view.parts, view.mask, view.revision
+        self.parts, self.stored_rle, self.revision = view.parts, view.mask, view.revision
+        self._counts = counts if counts is not None else None if view.mask is None else view.mask.counts
         self.frame, self.track = view.frame, view.track  # where on a video: its frame, and the object it follows
         self.visibility = view.visibility
 
@@ -250,12 +269,25 @@ class Instance:
         return [self.points[start:end] for start, end in zip([0, *ends], ends)]
 
     @property
-    def mask(self) -> "np.ndarray[Any, np.dtype[np.bool_]] | None":
-        """A mask instance's pixels, height x width bool (decoded by pycocotools); None for other kinds.
+    def rle(self) -> Rle | None:
+        """A mask instance's mask as COCO compressed RLE, with its area and box; None for other kinds.
 
-        ``rle`` is the same mask as stored: COCO compressed RLE with its area and box.
+        A large mask's counts are a blob (``stored_rle`` names it, see ``core.mask``): they are read
+        the first time they are asked for, through the file, and kept.
         """
-        return None if self.rle is None else masks.decode(self.rle)
+        stored = self.stored_rle
+        if stored is None:
+            return None
+        if self._counts is None:
+            assert stored.counts_sha256 is not None  # a mask holds its counts inline or in a blob
+            self._counts = self.file._mask_counts(stored.counts_sha256)
+        return Rle(**stored.model_dump(exclude={"counts"}), counts=self._counts)
+
+    @property
+    def mask(self) -> "np.ndarray[Any, np.dtype[np.bool_]] | None":
+        """A mask instance's pixels, height x width bool (decoded by pycocotools); None for other kinds."""
+        rle = self.rle
+        return None if rle is None else masks.decode(rle)
 
     @property
     def keypoints(self) -> list[kp.Keypoint]:
@@ -282,8 +314,8 @@ class Instance:
         >>> road.update(mask=wider)  # doctest: +SKIP
         """
         if box is None and points is None and polygons is None and mask is None and keypoints is None:
-            rle = None if self.rle is None else Mask(**self.rle.model_dump())
-            shape = _Geometry(self.kind, self.points, self.parts, rle, self.visibility)
+            stored = None if self.stored_rle is None else Mask(**self.stored_rle.model_dump(exclude_none=True))
+            shape = _Geometry(self.kind, self.points, self.parts, stored, self.visibility)
         else:
             ordered = self.file._in_order(label or self.label, keypoints)
             shape = _geometry(kind, box, points, polygons, mask, ordered)
@@ -291,14 +323,17 @@ class Instance:
             instance_id=self.id,
             expected_revision=self.revision,
             label=label or self.label,
-            **_shape_fields(shape),
+            **_shape_fields(shape, self.file._kept),
             attributes=self.attributes if attributes is None else attributes,
             frame=self.frame if frame is None else frame,
             track=self.track if track is None else track,
         )
         self.file._commit([command])
         self._set(
-            InstanceView(instance_id=self.id, file_id=self.file.id, revision=self.revision + 1, **_view_fields(command))
+            InstanceView(
+                instance_id=self.id, file_id=self.file.id, revision=self.revision + 1, **_view_fields(command)
+            ),
+            None if shape.mask is None else shape.mask.counts or self._counts,  # kept, or just drawn
         )
         return self
 
@@ -307,6 +342,6 @@ class Instance:
         self.file.instances = [i for i in self.file.instances if i.id != self.id]
 
     def __repr__(self) -> str:
-        geometry = f"mask of {self.rle.area} pixels" if self.rle is not None else str(self.points)
+        geometry = f"mask of {self.stored_rle.area} pixels" if self.stored_rle is not None else str(self.points)
         on = "" if self.frame is None else f", frame {self.frame}"
         return f"Instance({self.label!r}, {self.kind}, {geometry}{on}, revision {self.revision})"

@@ -57,7 +57,7 @@ class FrameFormat(ItemFormat):
         """The items at ``positions``: one manifest round trip, each video's frames decoded in order."""
         wanted = [(int(file), int(frame)) for file, frame in self.frames[positions]]
         files = sorted({file for file, _ in wanted})
-        views = dict(zip(files, reader.views(files)))
+        views = dict(zip(files, reader.views(files, masks=self.masks)))
         decoded = dict(self._decoded(reader, views, wanted))
         return self._transformed([decoded[pair] for pair in wanted])
 

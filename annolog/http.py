@@ -210,6 +210,12 @@ class HttpBackend:
         response = self._send("GET", path, params=_readable_in(scope), follow_redirects=True)
         return _checked(response.content, view.sha256, f"file {view.name!r}")
 
+    def read_mask(self, scope: Scope, file_id: UUID, sha256: str) -> bytes:
+        path = f"{self._project(scope.project)}/files/{file_id}/masks/{sha256}"
+        return _checked(
+            self._send("GET", path, params=_readable_in(scope)).content, sha256, f"mask blob of file {file_id}"
+        )
+
     def diff(
         self,
         project: str,
@@ -335,6 +341,9 @@ class HttpSource:
         path = f"{backend._project(self.scope.project)}/files/{entry.file_id}/blob"
         response = backend._send("GET", path, params=_readable_in(self.scope), follow_redirects=True)
         return _checked(response.content, entry.sha256, f"file {entry.name!r}")
+
+    def fetch_mask(self, file_id: UUID, sha256: str) -> bytes:
+        return self._opened().read_mask(self.scope, file_id, sha256)
 
     def array_chunks(self, project: str, name: str, version: int, chunks: Sequence[str] | None) -> list[ChunkView]:
         return self._opened().array_chunks(project, name, version, chunks)

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Never
 from uuid import UUID, uuid5
@@ -25,10 +25,12 @@ from uuid import UUID, uuid5
 from pydantic import BaseModel, ConfigDict, JsonValue
 from tqdm import tqdm
 
+from annolog import masks
 from annolog.batches import batches, commit_once
 from annolog.coco import plan_coco, read_coco
 from annolog.core.commands import AddFile, AddInstance, Command, DeclareSkeleton, DefineLabel
 from annolog.core.errors import AnnologError, ConflictError, InvalidInputError, NotFoundError, ReadOnlyError
+from annolog.core.mask import RLE_MEDIA_TYPE
 from annolog.core.skeleton import Skeleton
 from annolog.plan import Plan, PlannedFile, PlannedInstance, Problem, plan_files
 from annolog.projections.readmodels import StoredBlob
@@ -155,20 +157,20 @@ def _signature(
     kind: str,
     points: Iterable[Sequence[float]],
     parts: tuple[int, ...],
-    counts: str | None,
+    counts_sha256: str | None,
     visibility: tuple[int, ...],
     attributes: dict[str, JsonValue],
 ) -> Signature:
     """What makes two instances the same for a re-run: label, kind, geometry (points to a millionth,
-    parts, a mask's counts, keypoints' visibility) and attributes."""
+    parts, a mask's counts by their digest, keypoints' visibility) and attributes."""
     rounded = tuple((round(x, 6), round(y, 6)) for x, y in points)
-    return label, kind, rounded, tuple(parts), counts, tuple(visibility), json.dumps(attributes, sort_keys=True)
+    return label, kind, rounded, tuple(parts), counts_sha256, tuple(visibility), json.dumps(attributes, sort_keys=True)
 
 
 def _planned_signature(planned: PlannedInstance) -> Signature:
-    counts = None if planned.mask is None else planned.mask.counts
+    digest = None if planned.mask is None else masks.counts_digest(planned.mask)
     return _signature(
-        planned.label, planned.kind, planned.points, planned.parts, counts, planned.visibility, planned.attributes
+        planned.label, planned.kind, planned.points, planned.parts, digest, planned.visibility, planned.attributes
     )
 
 
@@ -190,7 +192,13 @@ def _present(directory: "Directory") -> dict[str, _Present]:
 def _present_file(file: "File") -> _Present:
     signatures = Counter(
         _signature(
-            i.label, i.kind, i.points, i.parts, None if i.rle is None else i.rle.counts, i.visibility, i.attributes
+            i.label,
+            i.kind,
+            i.points,
+            i.parts,
+            None if i.stored_rle is None else masks.counts_digest(i.stored_rle),  # no blob read
+            i.visibility,
+            i.attributes,
         )
         for i in file.instances
     )
@@ -320,8 +328,18 @@ class _Run:
             if unseen[_planned_signature(instance)] > 0:
                 unseen[_planned_signature(instance)] -= 1
             else:
-                new.append(instance)
+                new.append(self._kept(instance))
         return _Prepared(planned, stored, present, new)
+
+    def _kept(self, instance: PlannedInstance) -> PlannedInstance:
+        """``instance`` as committed: a large mask's counts uploaded as a blob (here, in the worker)."""
+        if instance.mask is None:
+            return instance
+        project = self.directory.project
+        kept = masks.kept(
+            instance.mask, lambda data: project.store_blob(data, name="mask.rle", media_type=RLE_MEDIA_TYPE)
+        )
+        return replace(instance, mask=kept)
 
     def _refused(self, planned: PlannedFile, message: str) -> Problem:
         held = f" (with its {len(planned.instances)} instances)" if planned.instances else ""

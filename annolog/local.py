@@ -69,6 +69,11 @@ class DatabaseSource:
     def fetch(self, entry: Entry) -> bytes:
         return self._store().get(entry.sha256)
 
+    def fetch_mask(self, file_id: UUID, sha256: str) -> bytes:
+        """Verified against ``sha256`` by the store; the hash comes from ``views`` of a file its
+        reader was allowed to list, as ``fetch``'s does."""
+        return self._store().get(sha256)
+
     def array_chunks(self, project: str, name: str, version: int, chunks: Sequence[str] | None) -> list[ChunkView]:
         """The chunk rows of an array of this source's project (``project`` names it)."""
         with self._engine().connect() as db:

@@ -5,11 +5,12 @@ module is the one place that turns pixels into that and back, so the SDK, the CO
 and the exporters agree to the pixel. It needs the ``masks`` extra (numpy, pycocotools).
 """
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from annolog.core.errors import InvalidInputError
-from annolog.core.mask import Mask
+from annolog.core.mask import INLINE_COUNTS, Mask, in_blob
 from annolog.extras import require
 from annolog.projections.readmodels import MaskView
 
@@ -53,13 +54,40 @@ def decode(mask: Mask | MaskView) -> "np.ndarray[Any, np.dtype[np.bool_]]":
     Core cannot tell run lengths that overrun the mask from good ones (it never decodes), so a
     hand-made command may carry them; pycocotools refuses them here, and so does this.
     """
+    counts = _counts(mask)
     try:
-        decoded = _coco().decode({"size": list(mask.size), "counts": mask.counts.encode("ascii")})
+        decoded = _coco().decode({"size": list(mask.size), "counts": counts})
     except ValueError as exc:
-        raise InvalidInputError(
-            f"mask counts {mask.counts[:40]!r}... are not a valid COCO RLE of size {mask.size}"
-        ) from exc
+        raise InvalidInputError(f"mask counts {counts[:40]!r}... are not a valid COCO RLE of size {mask.size}") from exc
     return decoded.astype(bool)  # type: ignore[no-any-return]
+
+
+def _counts(mask: Mask | MaskView) -> bytes:
+    """The counts pycocotools reads; those of a mask kept as a blob must have been fetched first."""
+    if mask.counts is None:
+        raise InvalidInputError(
+            f"this mask's counts are the blob {mask.counts_sha256}, not at hand: read them through its instance "
+            "(instance.rle), or a pinned reader's views(..., masks=True)"
+        )
+    return mask.counts.encode("ascii")
+
+
+def counts_digest(mask: Mask | MaskView) -> str:
+    """The sha256 of a mask's counts — the name of its blob, or the one it would have — read from
+    the mask, never from a blob: what compares two masks without fetching either."""
+    if mask.counts_sha256 is not None:
+        return mask.counts_sha256
+    return hashlib.sha256(_counts(mask)).hexdigest()
+
+
+def kept(mask: Mask, store: Callable[[bytes], object]) -> Mask:
+    """``mask`` as the SDK commits it: inline up to ``INLINE_COUNTS`` characters of counts, else
+    its counts handed to ``store`` (an upload to the project) and the mask naming their blob."""
+    if mask.counts is None or len(mask.counts) <= INLINE_COUNTS:
+        return mask
+    named, data = in_blob(mask)
+    store(data)
+    return named
 
 
 def from_coco(rle: Mapping[str, Any]) -> Mask:
@@ -111,6 +139,6 @@ def stack(regions: Sequence[Region], height: int, width: int) -> "np.ndarray[Any
 
 def _rle(region: Region, height: int, width: int) -> dict[str, Any]:
     if isinstance(region, MaskView):
-        return {"size": list(region.size), "counts": region.counts.encode("ascii")}
+        return {"size": list(region.size), "counts": _counts(region)}
     coco = _coco()
     return coco.merge(coco.frPyObjects([list(ring) for ring in region], height, width))  # type: ignore[no-any-return]

@@ -9,7 +9,9 @@ a bounded number of requests in flight. ``cache_bytes`` bounds the cache's whole
 on disk, its index included.
 """
 
+import functools
 import io
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ from uuid import UUID
 
 from annolog.core.errors import AnnologError
 from annolog.core.geometry import InstanceKind, Point
-from annolog.projections.readmodels import FileView, MaskView
+from annolog.projections.readmodels import FileView, InstanceView, MaskView
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,10 @@ class ManifestSource(Protocol):
         """The bytes of ``entry``'s file, checked against its sha256."""
         ...
 
+    def fetch_mask(self, file_id: UUID, sha256: str) -> bytes:
+        """The counts blob ``sha256`` of a large mask on the file ``file_id``, checked against it."""
+        ...
+
 
 CACHE_DIR = Path.home() / ".cache" / "annolog" / "blobs"
 """Where streaming readers keep blob bytes by default: directories and arrays share it (sha256 keys)."""
@@ -150,33 +156,63 @@ class PinnedReader:
         """Each label's class index at the pinned version."""
         return {name: i for i, name in enumerate(self.classes)}
 
-    def entries(self, positions: list[int]) -> list[Entry]:
-        """Manifest entries of the files at ``positions``, in that order (one round trip)."""
+    def entries(self, positions: list[int], *, masks: bool = False) -> list[Entry]:
+        """Manifest entries of the files at ``positions``, in that order (one round trip); with
+        ``masks``, every mask's counts inline (see ``views``)."""
         index = self.class_index
-        return [entry_of(view, index) for view in self.views(positions)]
+        return [entry_of(view, index) for view in self.views(positions, masks=masks)]
 
-    def views(self, positions: list[int]) -> list[FileView]:
-        """The files at ``positions`` with their instances, in that order (one round trip)."""
-        return self.source.views([UUID(self.ids[p]) for p in positions])  # ids kept as text: 100k UUIDs cost 0.5 s
+    def views(self, positions: list[int], *, masks: bool = False) -> list[FileView]:
+        """The files at ``positions`` with their instances, in that order (one round trip).
+
+        With ``masks``, a large mask's counts (a blob) are fetched as the files' bytes are, through
+        the cache and in parallel, and put inline: what a trainer that decodes masks needs.
+        """
+        views = self.source.views([UUID(self.ids[p]) for p in positions])  # ids kept as text: 100k UUIDs cost 0.5 s
+        return self._with_mask_counts(views) if masks else views
 
     def fetch(self, entries: list[Entry]) -> list[bytes]:
         """The blobs of ``entries``: cache hits and a local store are read here, in this thread;
         remote misses in parallel (bounded), then cached."""
+        return self._blobs([(e.sha256, functools.partial(self._get, e)) for e in entries])
+
+    def _with_mask_counts(self, views: list[FileView]) -> list[FileView]:
+        blobs = {
+            i.mask.counts_sha256: functools.partial(self._get_mask, view, i.mask.counts_sha256)
+            for view in views
+            for i in view.instances
+            if i.mask is not None and i.mask.counts_sha256 is not None
+        }
+        if not blobs:
+            return views
+        counts = {sha256: data.decode("ascii") for sha256, data in zip(blobs, self._blobs(list(blobs.items())))}
+        return [
+            view.model_copy(update={"instances": tuple(_inlined(i, counts) for i in view.instances)}) for view in views
+        ]
+
+    def _blobs(self, wanted: list[tuple[str, Callable[[], bytes]]]) -> list[bytes]:
+        """The bytes of each (sha256, getter) in ``wanted``, in order, each sha256 got once."""
         cache = self._cache()  # opened once, here, not by each fetch thread
         if cache is None:  # blobs are local files: reading here beats handing off to threads
-            return [self._get(entry) for entry in entries]
-        found = {e.sha256: data for e in entries if (data := cache.get(e.sha256)) is not None}
-        missing = list({e.sha256: e for e in entries if e.sha256 not in found}.values())
-        for entry, data in zip(missing, self._pool().map(self._get, missing)):
-            cache.set(entry.sha256, data)
-            found[entry.sha256] = data
-        return [found[e.sha256] for e in entries]
+            return [get() for _, get in wanted]
+        found = {sha256: data for sha256, _ in wanted if (data := cache.get(sha256)) is not None}
+        missing = list({sha256: get for sha256, get in wanted if sha256 not in found}.items())
+        for (sha256, _), data in zip(missing, self._pool().map(lambda pair: pair[1](), missing)):
+            cache.set(sha256, data)
+            found[sha256] = data
+        return [found[sha256] for sha256, _ in wanted]
 
     def _get(self, entry: Entry) -> bytes:
         try:
             return self.source.fetch(entry)
         except AnnologError as exc:
             raise type(exc)(f"file {entry.name!r} ({entry.file_id}): {exc}") from exc
+
+    def _get_mask(self, view: FileView, sha256: str) -> bytes:
+        try:
+            return self.source.fetch_mask(view.file_id, sha256)
+        except AnnologError as exc:
+            raise type(exc)(f"a mask of file {view.name!r} ({view.file_id}): {exc}") from exc
 
     def _cache(self) -> BlobCache | None:
         """A size-bounded LRU disk cache for remote stores; None when blobs are already local."""
@@ -190,3 +226,12 @@ class PinnedReader:
             self._opened["pool"] = ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="annolog-fetch")
         pool: ThreadPoolExecutor = self._opened["pool"]
         return pool
+
+
+def _inlined(instance: InstanceView, counts: dict[str, str]) -> InstanceView:
+    """``instance`` with its mask's counts inline, when they are one of the blobs in ``counts``."""
+    mask = instance.mask
+    if mask is None or mask.counts_sha256 is None:
+        return instance
+    inline = mask.model_copy(update={"counts": counts[mask.counts_sha256], "counts_sha256": None, "counts_size": None})
+    return instance.model_copy(update={"mask": inline})

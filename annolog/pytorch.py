@@ -141,7 +141,7 @@ class ItemFormat:
 
     def load(self, reader: PinnedReader, positions: list[int]) -> list[Any]:
         """The items of the files at ``positions``: one manifest round trip, blobs in parallel."""
-        entries = reader.entries(positions)
+        entries = reader.entries(positions, masks=self.masks)
         items = [to_item(e, data, self.dtype, masks=self.masks) for e, data in zip(entries, reader.fetch(entries))]
         return self._transformed(items)
 

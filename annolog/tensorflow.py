@@ -85,7 +85,7 @@ class _Passes:
 def _elements(reader: PinnedReader, positions: list[int], task: Task) -> Iterator[tuple[Any, Any]]:
     target, classes = _TARGETS[task], len(reader.classes)
     for start in range(0, len(positions), _CHUNK):
-        entries = reader.entries(positions[start : start + _CHUNK])
+        entries = reader.entries(positions[start : start + _CHUNK], masks=task == "instance_segmentation")
         for entry, data in zip(entries, reader.fetch(entries)):
             pixels = decode_image(data, entry.name)
             yield pixels.astype(np.float32), target(entry, classes, pixels.shape[:2])

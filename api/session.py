@@ -12,7 +12,9 @@ the HTTP API calls it for the principal its token names, so both enforce the sam
 - a diff of two versions and label statistics see only the directories the principal may
   read (a diff, those it may read at either version); the tags are for any role;
 - a file may only name bytes its project holds: uploaded to it, or those of one of its files
-  (blobs are shared by sha256 across projects, so a hash alone must open nothing);
+  (blobs are shared by sha256 across projects, so a hash alone must open nothing); a large
+  mask's counts, bytes its writer uploaded or its instance's mask has now, and they are
+  served only through a file one of whose instances has them at the version read;
 - the whole project's history and commit list are for admins (the audit); the history
   of a file, an instance or a directory is for whoever may read it;
 - arrays are the project's: reading them takes a project role, storing chunks editor; a
@@ -27,9 +29,18 @@ from uuid import UUID
 from sqlalchemy import Connection, select
 
 from annolog.api.service import Service
-from annolog.api.uploads import not_uploaded, unheld
+from annolog.api.uploads import not_uploaded, unheld, unheld_masks
 from annolog.blobs.thumbnails import Thumbnail
-from annolog.core.commands import AddFile, Command, CreateProject, DefineLabel, ResizeArray, WriteArrayChunks
+from annolog.core.commands import (
+    AddFile,
+    AddInstance,
+    ChangeInstance,
+    Command,
+    CreateProject,
+    DefineLabel,
+    ResizeArray,
+    WriteArrayChunks,
+)
 from annolog.core.errors import AccessDenied, InvalidInputError, NotFoundError
 from annolog.core.events import Role
 from annolog.core.permissions import RANK
@@ -221,6 +232,18 @@ class Session:
         (file,) = self.files(scope, [file_id])
         return file, self.service.blobs.url(file.sha256)
 
+    def read_mask(self, scope: Scope, file_id: UUID, sha256: str) -> bytes:
+        """The counts of a large mask (a blob, see ``core.mask``) that an instance of a readable file
+        has at the scope's version: read through the file, so a hash learnt elsewhere opens nothing,
+        and the refusal is the same whether the bytes are another project's or nobody's."""
+        (file,) = self.files(scope, [file_id])
+        if not any(i.mask is not None and i.mask.counts_sha256 == sha256 for i in file.instances):
+            raise NotFoundError(
+                f"no instance of file {file.name!r} ({file_id}) has a mask stored as blob {sha256} "
+                f"at version {scope.version}"
+            )
+        return self.service.blobs.get(sha256)
+
     def thumbnail(self, scope: Scope, file_id: UUID, size: int) -> Thumbnail:
         """A readable image file's thumbnail, its longest side ``size`` (one of ``THUMBNAIL_SIZES``),
         upright; read as ``blob`` is, so an id learnt elsewhere opens no restricted file."""
@@ -375,15 +398,17 @@ class Session:
     ) -> None:
         # One answer whether the bytes are elsewhere or nowhere: a refusal is no oracle for hashes.
         missing = sorted(
-            self._unheld_by_files(db, view, granted, commands) | self._unheld_by_chunks(db, view, commands)
+            self._unheld_by_files(db, view, granted, commands)
+            | self._unheld_by_chunks(db, view, commands)
+            | self._unheld_by_masks(db, view, granted, commands)
         )
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise NotFoundError(
                 f"blob {missing[0]}{more} is not in project {view.name!r} for {self.actor}: {self.actor} did not "
                 "upload it there and no file they may read has these bytes (an array chunk may only name bytes its "
-                "writer uploaded); upload them to the project first (store_blob or POST .../blobs for files, "
-                "store_chunks or POST .../chunks for array chunks)"
+                "writer uploaded, a mask those or its instance's now); upload them to the project first (store_blob "
+                "or POST .../blobs for files and mask counts, store_chunks or POST .../chunks for array chunks)"
             )
 
     def _unheld_by_files(
@@ -394,6 +419,17 @@ class Session:
             return set()
         readable = [d.directory_id for d in _readable(queries.list_directories(db, view, view.version), granted)]
         return unheld(db, view.project_id, hashes, actor=self.actor, readable=readable)
+
+    def _unheld_by_masks(
+        self, db: Connection, view: ProjectView, granted: dict[UUID, int], commands: Sequence[Command]
+    ) -> set[str]:
+        shapes = [c for c in commands if isinstance(c, (AddInstance, ChangeInstance)) and c.mask is not None]
+        hashes = {c.mask.counts_sha256 for c in shapes if c.mask is not None and c.mask.counts_sha256 is not None}
+        if not hashes:
+            return set()
+        edited = {c.instance_id for c in shapes if isinstance(c, ChangeInstance)}
+        readable = [d.directory_id for d in _readable(queries.list_directories(db, view, view.version), granted)]
+        return unheld_masks(db, view.project_id, hashes, actor=self.actor, edited=edited, readable=readable)
 
     def _unheld_by_chunks(self, db: Connection, view: ProjectView, commands: Sequence[Command]) -> set[str]:
         hashes = {

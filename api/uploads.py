@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from annolog.projections.database import create_tables, database_errors
 from annolog.projections.loader import select_in
-from annolog.projections.tables import UtcDateTime, files, memberships
+from annolog.projections.tables import UtcDateTime, files, instances, memberships
 
 _metadata = MetaData()
 blob_uploads = Table(
@@ -72,6 +72,49 @@ def unheld(
     if left:
         left -= set(db.execute(_held(project_id, left, readable)).scalars())
     return left
+
+
+def unheld_masks(
+    db: Connection,
+    project_id: UUID,
+    hashes: Collection[str],
+    *,
+    actor: str,
+    edited: Collection[UUID],
+    readable: Collection[UUID] | None,
+) -> set[str]:
+    """The mask counts ``hashes`` that ``actor`` may not name in the project: not uploaded to it by
+    ``actor``, and the counts of no mask an ``edited`` instance (one the commit changes) has now on
+    a file of a ``readable`` directory (None: every directory).
+
+    Narrower than a file's bytes, on purpose: the SDK uploads every new mask, so what is left is
+    an edit that keeps another writer's mask (a new label), and the instances a commit edits are
+    found by their key, where any instance holding a hash would be a scan of the project's JSON.
+    """
+    left = not_uploaded(db, project_id, hashes, actor=actor)
+    if left and edited:
+        left -= {
+            sha256 for (sha256,) in select_in(db, _held_masks(project_id, readable), instances.c.instance_id, edited)
+        }
+    return left
+
+
+def _held_masks(project_id: UUID, readable: Collection[UUID] | None) -> Select[tuple[str | None]]:
+    """The counts blobs of the masks current instances of the project have on current files of a
+    ``readable`` directory, the instances to be named by the caller."""
+    member = (
+        (memberships.c.project_id == instances.c.project_id)
+        & (memberships.c.file_id == instances.c.file_id)
+        & memberships.c.valid_to.is_(None)
+    )
+    query = (
+        select(instances.c.mask["counts_sha256"].as_string())
+        .join(memberships, member)
+        .where(instances.c.project_id == project_id, instances.c.valid_to.is_(None), instances.c.kind == "mask")
+    )
+    if readable is not None:
+        query = query.where(memberships.c.directory_id.in_(readable))
+    return query.distinct()
 
 
 def _held(project_id: UUID, hashes: Collection[str], readable: Collection[UUID] | None) -> Select[tuple[str]]:

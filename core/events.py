@@ -17,11 +17,11 @@ from annolog.core.geometry import Shape
 from annolog.core.labels import Declaration
 from annolog.core.model import INT32_MAX as INT32_MAX  # defined below masks, read from here by the entry points
 from annolog.core.model import Model
+from annolog.core.model import Sha256 as Sha256  # defined below masks, read from here by the layers above
 from annolog.core.query import MAX_QUERY_LENGTH, parse
 from annolog.core.skeleton import Skeleton
 from annolog.core.text import JsonObject, Name, PathName, check_text
 
-Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Metadata = JsonObject
 
 

@@ -1,14 +1,17 @@
 """The base of every core record: frozen, strict about unknown fields, our errors only."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from annolog.core.errors import InvalidInputError
 
 INT32_MAX = 2**31 - 1
 """The largest version, revision, pixel size or video frame: what a 32-bit database integer holds."""
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+"""A blob's name: the hex sha256 of its bytes."""
 
 
 def describe_validation_error(model: str, exc: ValidationError, *, field_name: Callable[[str], str] = str) -> str:

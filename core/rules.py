@@ -67,7 +67,7 @@ from annolog.core.events import (
 )
 from annolog.core.geometry import InstanceKind, check_inside, placed
 from annolog.core.labels import check_attributes
-from annolog.core.mask import check_mask_fits
+from annolog.core.mask import Mask, check_mask_fits
 from annolog.core.model import Model
 from annolog.core.permissions import PROJECT_SCOPE, RANK, rank_in_directory, rank_on_file, role_of_rank
 from annolog.core.skeleton import check_keypoint_count
@@ -541,13 +541,17 @@ def _shape(e: InstanceAdded | InstanceChanged) -> dict[str, Any]:
         "points": [list(p) for p in e.points],
         "attributes": e.attributes,
         "parts": list(e.parts) or None,
-        "mask": None
-        if e.mask is None
-        else {**e.mask.model_dump(), "size": list(e.mask.size), "bbox": list(e.mask.bbox)},
+        "mask": None if e.mask is None else _mask(e.mask),
         "visibility": list(e.visibility) or None,
         "frame": e.frame,
         "track": e.track,
     }
+
+
+def _mask(mask: Mask) -> dict[str, Any]:
+    """A mask's JSON: its counts inline, or its blob's digest and length (the other pair is left
+    out, not null, so the rows of inline masks stay as they were before masks had blobs)."""
+    return mask.model_dump(exclude_none=True) | {"size": list(mask.size), "bbox": list(mask.bbox)}
 
 
 _WHERE_SET = ("parts", "visibility", "frame", "track")
@@ -568,9 +572,11 @@ def _shown(j: Judging, row: Row) -> dict[str, Any]:
     shown = {k: row[k] for k in ("label", "kind", "points", "attributes", "revision")}
     shown["label"] = j.label_name_of(row["label"])
     shown |= {k: row[k] for k in _WHERE_SET if row.get(k) is not None}
-    if (mask := row.get("mask")) is not None:
-        digest = hashlib.sha256(mask["counts"].encode()).hexdigest()
+    if (mask := row.get("mask")) is not None and "counts" in mask:
+        digest = hashlib.sha256(mask["counts"].encode()).hexdigest()  # the sha256 its blob would have
         shown["mask"] = {k: v for k, v in mask.items() if k != "counts"} | {"counts_sha256": digest}
+    elif mask is not None:
+        shown["mask"] = mask
     return shown
 
 

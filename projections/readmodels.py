@@ -35,12 +35,16 @@ class DirectoryView(ReadModel):
 
 
 class MaskView(ReadModel):
-    """A mask as COCO writes it: ``size`` (height, width), compressed RLE ``counts``, ``area``, ``bbox``."""
+    """A mask as COCO writes it: ``size`` (height, width), compressed RLE ``counts``, ``area``, ``bbox``;
+    a large mask's counts are a blob instead (``counts_sha256``, ``counts_size``), read through the
+    file that holds it (``Session.read_mask``) when its pixels are wanted."""
 
     size: tuple[int, int]
-    counts: str
+    counts: str | None = None
     area: int
     bbox: tuple[int, int, int, int]
+    counts_sha256: str | None = None
+    counts_size: int | None = None
 
 
 class InstanceView(ReadModel):

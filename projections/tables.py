@@ -166,7 +166,8 @@ instances = _versioned(
     Column("attributes", JSON, nullable=False),
     Column("revision", Integer, nullable=False),
     Column("parts", JSON),  # a polygon's ring lengths when it has several rings (core.geometry.check_parts)
-    Column("mask", JSON),  # a mask instance's {size, counts (COCO compressed RLE), area, bbox}
+    # A mask instance's {size, counts (COCO compressed RLE) or counts_sha256 and counts_size (its blob), area, bbox}
+    Column("mask", JSON),
     Column("frame", Integer),  # the video frame it is drawn on; NULL on a picture or the whole video
     Column("track", JSON),  # a number or a name, kept apart ("5" is not 5)
     Column("visibility", JSON),  # a keypoints instance's COCO flag per point (core.geometry.Visibility)

@@ -18,12 +18,16 @@ from uuid import UUID
 from annolog.core import Commit, project_id_for
 from annolog.core.events import (
     Event,
+    InstanceAdded,
+    InstanceChanged,
     LabelAttributesDeclared,
     LabelMerged,
     LabelRenamed,
     LabelRetired,
 )
+from annolog.core.geometry import InstanceKind
 from annolog.core.labels import AttributeSpecs
+from annolog.core.mask import Mask
 from annolog.eventlog.codec import CommitCodec
 
 DATA = Path(__file__).parent / "data" / "commits"
@@ -44,6 +48,35 @@ SAMPLES: dict[str, list[Event]] = {
                     "note": "str",
                 }
             ),
+        ),
+    ],
+    "v8": [
+        InstanceAdded(
+            instance_id=UUID(int=0x81),
+            file_id=UUID(int=0x8),
+            label="road",
+            kind=InstanceKind.mask,
+            mask=Mask(
+                size=(3000, 4000),
+                counts_sha256="a5" * 32,
+                counts_size=70_001,
+                area=5_000_000,
+                bbox=(0, 1000, 4000, 2000),
+            ),
+        ),
+        InstanceChanged(
+            instance_id=UUID(int=0x81),
+            expected_revision=1,
+            label="road",
+            kind=InstanceKind.mask,
+            mask=Mask(
+                size=(3000, 4000),
+                counts_sha256="5a" * 32,
+                counts_size=90_210,
+                area=4_999_000,
+                bbox=(0, 1001, 4000, 1999),
+            ),
+            attributes={"source": "model"},
         ),
     ],
 }

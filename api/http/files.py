@@ -5,7 +5,7 @@ from typing import Annotated
 from urllib.parse import quote
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from annolog.api.http.deps import ScopeDep, SessionDep
@@ -13,6 +13,7 @@ from annolog.api.session import Session
 from annolog.api.wire import Count, Ids, Lookup, PageRequest, ScopeBody
 from annolog.blobs.store import CHUNK_BYTES
 from annolog.blobs.thumbnails import THUMBNAIL_SIZES, Thumbnail
+from annolog.core.mask import RLE_MEDIA_TYPE
 from annolog.projections.readmodels import FileView
 
 router = APIRouter(prefix="/projects/{project}/files", tags=["files"])
@@ -99,6 +100,18 @@ def blob_response(session: Session, view: FileView, headers: dict[str, str] | No
     stream = session.service.blobs.open(view.sha256)
     chunks = iter(lambda: stream.read(CHUNK_BYTES), b"")
     return StreamingResponse(chunks, media_type=view.media_type, headers=served_as(view) | (headers or {}))
+
+
+@router.get(
+    "/{file_id}/masks/{sha256}",
+    summary="The counts (COCO compressed RLE, ASCII) of a large mask an instance of the file has at the version",
+    response_class=Response,
+    responses={200: {"content": {RLE_MEDIA_TYPE: {"schema": {"type": "string"}}}}},
+)
+def mask(
+    file_id: UUID, sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")], scope: ScopeDep, session: SessionDep
+) -> Response:
+    return Response(session.read_mask(scope, file_id, sha256), media_type=RLE_MEDIA_TYPE)  # access checked first
 
 
 THUMBNAIL_CACHING = "private, max-age=31536000, immutable"

@@ -71,13 +71,16 @@ INSTANCES = [UUID(int=300 + i) for i in range(6)]
 SHA = "ab" * 32
 SHAPES: list[dict[str, Any]] = [
     {"kind": InstanceKind.mask, "mask": Mask(size=(100, 100), counts="a0c1Ve1", area=20, bbox=(0, 1, 2, 10))},
-    {"kind": InstanceKind.mask, "mask": Mask(size=(100, 100), counts="6", area=0, bbox=(0, 0, 0, 0))},
+    {  # an empty mask, its counts kept as a blob
+        "kind": InstanceKind.mask,
+        "mask": Mask(size=(100, 100), counts_sha256="cd" * 32, counts_size=1, area=0, bbox=(0, 0, 0, 0)),
+    },
     {"kind": InstanceKind.mask, "mask": Mask(size=(50, 100), counts="6", area=0, bbox=(0, 0, 0, 0))},  # not its image's
     {"kind": InstanceKind.polygon, "points": ((0, 0), (9, 0), (0, 9), (20, 20), (30, 20), (20, 30)), "parts": (3, 3)},
     {"kind": InstanceKind.keypoints, "points": ((10, 10), (0, 0)), "visibility": (2, 0)},
     {"kind": InstanceKind.keypoints, "points": ((10, 10), (20, 20), (150, 150)), "visibility": (2, 1, 0)},
 ]
-"""Geometry besides boxes: masks (one of the wrong size, refused), a polygon of two rings and
+"""Geometry besides boxes: masks (one kept as a blob, one of the wrong size, refused), a polygon of two rings and
 keypoints of two and three points (the second with one off the image but not labelled), which
 fit a label's skeleton or not as ``SKELETONS`` declared it."""
 SKELETONS = [("a", "b"), ("b", "a"), ("a", "b", "c")]

@@ -1,5 +1,6 @@
 """Mask instances and polygons of several parts, the same on every backend: drawn, edited with
-revisions, read at earlier versions, copied and sliced."""
+revisions, read at earlier versions, copied and sliced — each mask with its counts inline and,
+again, as a blob — and a large mask's blob read only through an instance its reader may read."""
 
 import secrets
 from collections.abc import Iterator
@@ -12,12 +13,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 import annolog
+from annolog import masks
 from annolog.api.bootstrap import build_service
 from annolog.api.http import create_app
 from annolog.api.service import Service
 from annolog.api.settings import load_settings
 from annolog.api.tokens import Tokens
-from annolog.core import ConflictError, InvalidInputError
+from annolog.core import AccessDenied, ConflictError, InvalidInputError, NotFoundError
+from annolog.core.commands import AddInstance
+from annolog.core.mask import INLINE_COUNTS, in_blob
 from annolog.http import HttpBackend
 from tests.contract.test_projections import Connect, jpeg
 
@@ -31,8 +35,20 @@ def _blob(top: int, left: int, size: int) -> np.ndarray:
     return pixels
 
 
+def _noise(height: int, width: int) -> np.ndarray:
+    """A mask of scattered pixels: ~one run per two pixels, so its counts are long."""
+    return np.random.default_rng(7).random((height, width)) < 0.5
+
+
 class MaskContract:
-    """Subclasses provide ``service`` and may override ``connect``."""
+    """Subclasses provide ``service`` and may override ``connect``. Every test runs twice: with
+    masks inline, as small masks are, and with every mask's counts kept as a blob."""
+
+    @pytest.fixture(autouse=True, params=["inline", "blob"])
+    def kept_as(self, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+        if request.param == "blob":
+            monkeypatch.setattr(masks, "INLINE_COUNTS", 0)
+        return str(request.param)
 
     @pytest.fixture
     def connect(self, service: Service) -> Connect:
@@ -117,6 +133,93 @@ class MaskContract:
         assert names("instances.mask > 0", before) == []
         road.delete()
         assert names("instances.mask > 0") == []
+
+    def test_a_drawn_mask_is_kept_inline_or_as_a_blob_as_the_threshold_says(
+        self, project: annolog.Project, photo: annolog.File, kept_as: str
+    ) -> None:
+        photo.add_instance("road", mask=_blob(10, 20, 8))
+
+        (read,) = project.directory.get("streets")[0].instances
+        stored = read.stored_rle
+        assert stored is not None and (stored.counts is None) == (kept_as == "blob")
+        assert (stored.counts_sha256 is not None) == (kept_as == "blob")
+        assert read.rle is not None and read.rle.counts == masks.encode(_blob(10, 20, 8)).counts
+        (entry,) = [h for h in project.history(instance=read) if h.event == "InstanceAdded"]
+        assert entry.after is not None and entry.after["mask"]["counts_sha256"] == masks.counts_digest(read.rle)
+
+    def test_a_large_mask_goes_to_a_blob_and_its_edits_and_versions_read_back(
+        self, project: annolog.Project, kept_as: str
+    ) -> None:
+        streets = project.directory.new("streets")
+        big = streets.add_file(jpeg(640, 480), name="big.jpg")
+        pixels = _noise(480, 640)
+        assert len(masks.encode(pixels).counts or "") > INLINE_COUNTS
+        road = big.add_instance("road", mask=pixels)
+        drawn = project.version
+        road.update(label="car")  # keeps the blob, by its digest
+        road.update(mask=~pixels)
+
+        assert road.stored_rle is not None and road.stored_rle.counts_sha256 is not None
+        (now,) = project.directory.get("streets")[0].instances
+        (then,) = project.directory.get("streets", version=drawn)[0].instances
+        assert now.label == "car" and (now.mask == ~pixels).all() and now.revision == 3
+        assert then.label == "road" and (then.mask == pixels).all()
+        assert then.stored_rle is not None and then.stored_rle.counts_size == len(masks.encode(pixels).counts or "")
+
+    def test_an_edit_by_another_editor_keeps_a_mask_they_did_not_upload(
+        self, project: annolog.Project, photo: annolog.File, connect: Connect
+    ) -> None:
+        photo.add_instance("road", mask=_blob(3, 3, 6))
+        project.grant("ben", "editor")
+
+        (road,) = connect("ben").project(project.name).directory.get("streets")[0].instances
+        road.update(label="car")
+        (read,) = project.directory.get("streets")[0].instances
+        assert read.label == "car" and (read.mask == _blob(3, 3, 6)).all()
+
+    def test_a_restricted_instances_mask_blob_is_read_only_with_the_directorys_grant(
+        self, project: annolog.Project, connect: Connect, kept_as: str
+    ) -> None:
+        if kept_as == "inline":
+            pytest.skip("an inline mask has no blob")
+        secret = project.directory.new("secret", access_type="restricted")
+        open_ = project.directory.new("open")
+        hidden = secret.add_file(jpeg(WIDTH, HEIGHT), name="hidden.jpg")
+        seen = open_.add_file(jpeg(WIDTH, HEIGHT, "blue"), name="seen.jpg")
+        road = hidden.add_instance("road", mask=_blob(5, 5, 9))
+        assert road.stored_rle is not None and road.stored_rle.counts_sha256 is not None
+        sha256 = road.stored_rle.counts_sha256
+        project.grant("vic", "viewer")
+
+        vic = connect("vic").project(project.name)
+        backend, version = vic.backend, project.version
+        with pytest.raises(AccessDenied, match="restricted"):
+            backend.read_mask(vic.directory.get("secret").scope, hidden.id, sha256)
+        with pytest.raises(NotFoundError):  # the hash, through a file vic may read, opens nothing
+            backend.read_mask(vic.directory.get("open").scope, seen.id, sha256)
+        project.grant("vic", "viewer", directory=secret)
+        (read,) = vic.directory.get("secret", version=version)[0].instances
+        assert (read.mask == _blob(5, 5, 9)).all()
+
+    def test_a_mask_blob_hash_learnt_elsewhere_opens_nothing_and_names_nothing(
+        self, project: annolog.Project, photo: annolog.File, connect: Connect
+    ) -> None:
+        photo.add_instance("road", mask=_blob(5, 5, 9))
+        theirs, data = in_blob(masks.encode(_blob(5, 5, 9)))
+        nowhere, _ = in_blob(masks.encode(_blob(1, 1, 3)))
+        assert theirs.counts_sha256 is not None and nowhere.counts_sha256 is not None
+        project.backend.store_blob(project.name, data, name="mask.rle")  # ana's project holds these bytes
+
+        mallory = connect("mallory").create_project(f"own-{uuid4().hex[:6]}", labels=["road"])
+        mine = mallory.directory.new("mine").add_file(jpeg(WIDTH, HEIGHT), name="mine.jpg")
+        answers = []
+        for named in (theirs, nowhere):  # the same answer whether the bytes are elsewhere or nowhere
+            with pytest.raises(NotFoundError, match="is not in project") as refused:
+                mallory.execute([AddInstance(file_id=mine.id, label="road", kind="mask", mask=named)])
+            answers.append(str(refused.value).replace(str(named.counts_sha256), "<sha256>"))
+            with pytest.raises(NotFoundError, match="has a mask stored as blob"):
+                mallory.backend.read_mask(mallory.directory.get("mine").scope, mine.id, str(named.counts_sha256))
+        assert answers[0] == answers[1]
 
     def test_a_polygon_of_several_parts_keeps_its_rings_and_a_single_ring_has_no_parts(
         self, project: annolog.Project, photo: annolog.File

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from unittest.mock import patch
 from uuid import uuid4
 
 import numpy as np
@@ -17,6 +18,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 import annolog
+from annolog import masks
 from annolog.api.bootstrap import build_service
 from annolog.api.http import create_app
 from annolog.api.service import Service
@@ -357,8 +359,8 @@ def _rebuilt_equals_live(service: Service) -> bool:
 
 
 def _build_history(project: annolog.Project) -> None:
-    """A little of everything: files, mirrors, copies, edits, deletes, tags, metadata, removals, masks,
-    skeletons and keypoints."""
+    """A little of everything: files, mirrors, copies, edits, deletes, tags, metadata, removals, masks
+    (inline and as blobs), skeletons and keypoints."""
     a, b = project.directory.new("a"), project.directory.new("b")
     first = a.add_file(jpeg(), name="1.jpg", metadata={"weather": "rain"})
     box = first.add_instance("car", box=(1, 1, 20, 20), attributes={"score": 0.9})
@@ -372,7 +374,9 @@ def _build_history(project: annolog.Project) -> None:
     project.declare_skeleton("person", keypoints=["head", "hip"], skeleton=[(0, 1)])
     pose = second.add_instance("person", keypoints=[(5, 5, 2), (0, 0, 0)])
     second.copy(b)
-    road.update(mask=np.fliplr(np.eye(48, 64, dtype=bool)))
+    with patch.object(masks, "INLINE_COUNTS", 0):  # a mask drawn inline becomes a blob, then gets a new label
+        road.update(mask=np.fliplr(np.eye(48, 64, dtype=bool)))
+        road.update(label="car")
     project.declare_skeleton("person", keypoints=["nose", "hip"], skeleton=[(0, 1)])
     pose.update(keypoints={"hip": (9, 30, 1)})
     first.set_metadata({"weather": "sun"})

@@ -14,6 +14,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 import annolog
+from annolog.core.mask import INLINE_COUNTS
 from annolog.export import export_coco, export_yolo
 from annolog.ingest import import_coco
 from tests.cocofiles import CATEGORIES, write_coco, write_images
@@ -200,3 +201,27 @@ def test_yolo_writes_single_ring_polygons_as_segments_and_lists_what_it_cannot_h
         f"file 'img-{i:05d}.jpg': 3 instance(s) of kind mask, polygon of several parts: YOLO cannot hold them"
         for i in range(3)
     ]
+
+
+def test_a_mask_over_the_inline_threshold_imports_as_a_blob_trains_and_exports_its_full_rle(tmp_path: Path) -> None:
+    height, width = 480, 640
+    pixels = np.asfortranarray((np.random.default_rng(3).random((height, width)) < 0.5).astype(np.uint8))
+    counts = coco_mask.encode(pixels)["counts"].decode()
+    assert len(counts) > INLINE_COUNTS
+    project = annolog.Client(tmp_path / "data").create_project("streets")
+    images = write_images(tmp_path / "images", 1, size=(width, height))
+    segmentation = {"size": [height, width], "counts": counts}
+    annotation = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "segmentation": segmentation}
+    source = write_coco(tmp_path / "in.json", images, [{**annotation, "iscrowd": 1, "area": 1}])
+
+    assert import_coco(project.directory.new("train"), source, tmp_path / "images").instances_added == 1
+    again = import_coco(project.directory.get("train"), source, tmp_path / "images")
+    assert (again.instances_added, again.instances_present) == (0, 1)  # known by its digest, its blob unread
+
+    (mask,) = project.directory.get("train")[0].instances
+    assert mask.stored_rle is not None and mask.stored_rle.counts is None
+    assert mask.stored_rle.counts_size == len(counts) and (mask.mask == pixels.astype(bool)).all()
+    _, target = project.directory.get("train").to_pytorch(masks=True)[0]
+    assert target["masks"].shape == (1, height, width) and (target["masks"][0].numpy() == pixels).all()
+    (exported,) = _exported(project, tmp_path / "out")["annotations"]
+    assert exported["segmentation"] == segmentation

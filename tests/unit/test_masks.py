@@ -14,7 +14,7 @@ from annolog.core.commit import Commit
 from annolog.core.errors import InvalidInputError
 from annolog.core.events import FileAdded, InstanceAdded, InstanceChanged
 from annolog.core.geometry import InstanceKind, Shape
-from annolog.core.mask import Mask
+from annolog.core.mask import Mask, counts_of, in_blob
 from annolog.core.rules import judge
 from annolog.projections.readmodels import FileView, InstanceView
 from tests.unit.test_rules import EVERYWHERE, PHOTO, PROJECT, Judged, opened
@@ -188,3 +188,35 @@ def test_the_web_page_draws_a_polygon_of_several_parts_ring_by_ring_and_a_mask_b
     assert (ring.element, ring.attributes["d"]) == ("path", "M 0,0 9,0 0,9 Z M 20,20 30,20 20,30 Z")
     assert (extent.element, extent.attributes["class"]) == ("rect", "mask")
     assert [extent.attributes[k] for k in ("x", "y", "width", "height")] == ["1", "0", "1", "2"]
+
+
+def test_a_mask_carries_its_counts_inline_or_as_a_blob_never_both_nor_neither() -> None:
+    inline = masks.encode(np.eye(4, dtype=bool))
+    blob, data = in_blob(inline)
+
+    assert (blob.counts, blob.counts_size) == (None, len(data)) and blob.counts_sha256 == hashlib.sha256(
+        data
+    ).hexdigest()
+    assert counts_of(blob, data) == inline
+    with pytest.raises(InvalidInputError, match="exactly one of them"):
+        Mask(**(inline.model_dump() | {"counts_sha256": blob.counts_sha256, "counts_size": blob.counts_size}))
+    with pytest.raises(InvalidInputError, match="exactly one of them"):
+        Mask(size=(4, 4), area=4, bbox=(0, 0, 4, 4))
+
+
+def test_a_mask_blob_whose_bytes_are_not_its_digest_is_refused() -> None:
+    blob, data = in_blob(masks.encode(np.eye(4, dtype=bool)))
+
+    with pytest.raises(InvalidInputError, match="do not match it"):
+        counts_of(blob, data + b"0")
+
+
+def test_the_sdk_keeps_small_masks_inline_and_uploads_the_counts_of_large_ones() -> None:
+    uploaded: list[bytes] = []
+    small = masks.encode(np.eye(40, dtype=bool))
+    large = masks.encode(np.random.default_rng(0).random((600, 600)) < 0.5)
+
+    assert masks.kept(small, uploaded.append) == small and uploaded == []
+    kept = masks.kept(large, uploaded.append)
+    assert kept.counts is None and uploaded == [(large.counts or "").encode()]
+    assert masks.counts_digest(kept) == masks.counts_digest(large)
