@@ -248,8 +248,8 @@ class Judging:
         )
 
     def usable_label(self, name: str, *, kept: str | None = None) -> Row:
-        """The label an instance may be given: active, or retired if the instance already has it
-        (``kept``: the stored name the instance has)."""
+        """The label an instance may be given: active, or retired if the instance already reads as
+        it (``kept``: the stored name the instance has; it may be a label merged into this one)."""
         found = self.label(name)
         state = label_state(found)
         if state == MERGED:
@@ -257,7 +257,7 @@ class Judging:
             raise ConflictError(
                 f"label {name!r} was merged into {into!r} in project {self.project_name!r}; use {into!r}"
             )
-        if state == RETIRED and stored_name(found) != kept:
+        if state == RETIRED and (kept is None or self.label_name_of(kept) != found["name"]):  # merged-in ones too
             raise ConflictError(
                 f"label {name!r} is retired in project {self.project_name!r}: its instances stay, new ones are refused"
             )
@@ -400,8 +400,25 @@ def _label_merged(j: Judging, e: LabelMerged) -> list[Change]:
     _not_merged(j, label, "merged again")
     if label_state(target) != ACTIVE:
         raise ConflictError(f"label {e.into!r} is {label_state(target)}: labels can only be merged into an active one")
+    _same_keypoints(j, e, label, target)
     old = {"state": label_state(label), "into": None}
     return _changed_label(j, e, label, old, state=MERGED, into=target["class_index"])
+
+
+def _same_keypoints(j: Judging, e: LabelMerged, label: Row, target: Row) -> None:
+    """A label with a skeleton merges only into one whose skeleton has as many keypoints: its
+    keypoints instances read as the target's from then on, one point per keypoint of it."""
+    source = j.state.row("skeletons", (stored_name(label),))
+    if source is None:
+        return
+    into = j.state.row("skeletons", (stored_name(target),))
+    if into is None or len(into["keypoints"]) != len(source["keypoints"]):
+        has = "no skeleton" if into is None else f"a skeleton of {len(into['keypoints'])} keypoints"
+        raise ConflictError(
+            f"label {e.name!r} has a skeleton of {len(source['keypoints'])} keypoints and {e.into!r} has {has}: "
+            f"its keypoints instances would fit no skeleton; declare {e.into!r} a skeleton of "
+            f"{len(source['keypoints'])} keypoints first, or merge into a label that has one"
+        )
 
 
 def _label_retired(j: Judging, e: LabelRetired) -> list[Change]:
@@ -435,7 +452,7 @@ def _skeleton_declared(j: Judging, e: SkeletonDeclared) -> list[Change]:
         )
     row = {"label": stored, "keypoints": list(e.keypoints), "skeleton": [list(edge) for edge in e.skeleton]}
     shown = None if before is None else {k: before[k] for k in ("keypoints", "skeleton")}
-    entry = j.entry(e, "skeleton", e.label, shown, {k: row[k] for k in ("keypoints", "skeleton")})
+    entry = j.entry(e, "skeleton", stored, shown, {k: row[k] for k in ("keypoints", "skeleton")})  # as its label's
     return [*_replace("skeletons", before, row), entry]
 
 

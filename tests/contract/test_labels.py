@@ -106,6 +106,33 @@ class LabelSchemaContract:
             next(i for i in photo.instances if i.label == "car").update(label="truck")
         assert "truck" in project.labels and len(project.slice("labels.truck = 1")) == 1
 
+    def test_instances_merged_into_a_label_that_is_then_retired_stay_editable(self, project: annolog.Project) -> None:
+        project.label("auto").merge_into("car")
+        project.label("car").retire()
+        (merged_in,) = [i for i in project.directory.get("street")[0].instances if i.box == (2, 2, 9, 9)]  # was auto
+
+        merged_in.update(box=(2, 2, 8, 8))
+
+        assert merged_in.revision == 2 and merged_in.label == "car"
+
+    def test_a_label_with_a_skeleton_merges_only_into_one_with_as_many_keypoints(
+        self, project: annolog.Project
+    ) -> None:
+        project.define_labels("kid", "adult", "person")
+        project.declare_skeleton("kid", keypoints=["head", "hand"])
+        project.declare_skeleton("adult", keypoints=["head", "left", "right"])
+        project.declare_skeleton("person", keypoints=["top", "side"])
+
+        with pytest.raises(
+            annolog.ConflictError, match="'kid' has a skeleton of 2 keypoints and 'adult' has a skeleton of 3"
+        ):
+            project.label("kid").merge_into("adult")
+        with pytest.raises(annolog.ConflictError, match="'dog' has no skeleton"):
+            project.label("kid").merge_into("dog")
+        project.label("kid").merge_into("person")
+
+        assert list(project.skeletons()) == ["adult", "person"]
+
     def test_declared_attributes_are_checked_on_every_new_or_edited_instance(self, project: annolog.Project) -> None:
         project.label("car").declare_attributes(
             {"occluded": "bool", "score": {"type": "float", "min": 0, "max": 1}, "color": ["red", "blue"]}
