@@ -133,7 +133,7 @@ def _define_labels(directory: "Directory", wanted: Sequence[str]) -> tuple[list[
     """Define the labels the project lacks, in one commit named after them (a retry defines them once);
     the labels defined and the version that defined them."""
     project = directory.project
-    known = set(project.labels)
+    known = set(project.backend.classes(project.name, project.version))  # merged labels' names are taken too
     missing = [name for name in wanted if name not in known]
     if not missing:
         return [], []

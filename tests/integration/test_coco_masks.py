@@ -148,6 +148,19 @@ def test_import_export_import_is_the_identity(imported: tuple[annolog.Project, P
         assert exported_names[after["category_id"]] == names[before["category_id"]]
 
 
+def test_an_export_made_after_a_merge_imports_again_into_its_own_project_adding_nothing(
+    imported: tuple[annolog.Project, Path], tmp_path: Path
+) -> None:
+    project, _ = imported
+    first, second = project.labels[:2]
+    project.label(second).merge_into(first)
+    _exported(project, tmp_path / "merged")  # the merged label's slot stays a category, with no annotation
+
+    again = import_coco(project.directory.get("train"), tmp_path / "merged" / "annotations.json", tmp_path / "images")
+
+    assert (again.problems, again.instances_added, again.files_added) == ([], 0, 0)
+
+
 def _shapes(project: annolog.Project) -> list[tuple[Any, ...]]:
     return sorted(
         (f.name, i.label, i.kind, i.points, i.parts, i.rle and i.rle.model_dump_json(), sorted(i.attributes.items()))
