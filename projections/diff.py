@@ -109,14 +109,16 @@ def _touched(table: Table, project_id: UUID, base: int, head: int) -> Any:
 
 
 def _compared(db: Connection, project_id: UUID, base: int, head: int, found: list[_Candidate]) -> list[FileChange]:
-    before = _read(db, project_id, [c.file_id for c in found if c.at_base], base)
-    after = _read(db, project_id, [c.file_id for c in found if c.at_head], head)
+    # Both sides name labels as head does: a rename touches no instance, so it is no change.
+    before = _read(db, project_id, [c.file_id for c in found if c.at_base], base, head)
+    after = _read(db, project_id, [c.file_id for c in found if c.at_head], head, head)
     changes = (_file_change(before.get(c.file_id), after.get(c.file_id)) for c in found)
     return [change for change in changes if change is not None]
 
 
-def _read(db: Connection, project_id: UUID, ids: list[UUID], version: int) -> dict[UUID, FileView]:
-    return {f.file_id: f for f in files_by_id(db, project_id, ids, version)} if ids else {}
+def _read(db: Connection, project_id: UUID, ids: list[UUID], version: int, named_at: int) -> dict[UUID, FileView]:
+    found = files_by_id(db, project_id, ids, version, named_at=named_at) if ids else []
+    return {f.file_id: f for f in found}
 
 
 def _file_change(before: FileView | None, after: FileView | None) -> FileChange | None:

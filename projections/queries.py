@@ -234,16 +234,17 @@ def file_keys(db: Connection, project_id: UUID, directory_id: UUID, version: int
 
 
 def _instance_views(
-    db: Connection, project_id: UUID, ids: Sequence[UUID], rows: RowsAt
+    db: Connection, project_id: UUID, ids: Sequence[UUID], rows: RowsAt, named_at: int | None = None
 ) -> dict[UUID, list[InstanceView]]:
     """Each file's instances in id order, sorted here: asked to sort them, SQLite (which plans
     without statistics) walks every instance of the project in id order rather than sort a few.
-    Each instance's label is the name it goes by at the version read (``labelmap``)."""
+    Each instance's label is the name it goes by at the version read (``labelmap``), or at
+    ``named_at``."""
     query = select(instances).where(
         instances.c.project_id == project_id, instances.c.file_id.in_(ids), rows.of(instances)
     )
     found: dict[UUID, list[InstanceView]] = defaultdict(list)
-    named = label_map(db, project_id, rows.version).name_of
+    named = label_map(db, project_id, named_at or rows.version).name_of
     for r in sorted(db.execute(query), key=lambda r: r.instance_id):
         found[r.file_id].append(
             InstanceView(
@@ -264,9 +265,14 @@ def _instance_views(
     return found
 
 
-def files_by_id(db: Connection, project_id: UUID, ids: Sequence[UUID], version: int) -> list[FileView]:
-    """The files with ``ids`` as of ``version``, with their instances, in the order of ``ids``."""
-    found, shapes = read_at(db, project_id, version, lambda rows: _files_with_instances(db, project_id, ids, rows))
+def files_by_id(
+    db: Connection, project_id: UUID, ids: Sequence[UUID], version: int, *, named_at: int | None = None
+) -> list[FileView]:
+    """The files with ``ids`` as of ``version``, with their instances, in the order of ``ids``;
+    labels by their names at ``named_at`` (default: ``version``), as a diff compares them."""
+    found, shapes = read_at(
+        db, project_id, version, lambda rows: _files_with_instances(db, project_id, ids, rows, named_at)
+    )
     missing = [i for i in ids if i not in found]
     if missing:
         raise NotFoundError(f"file {missing[0]} does not exist at version {version}")
@@ -292,10 +298,10 @@ def files_by_id(db: Connection, project_id: UUID, ids: Sequence[UUID], version: 
 
 
 def _files_with_instances(
-    db: Connection, project_id: UUID, ids: Sequence[UUID], rows: RowsAt
+    db: Connection, project_id: UUID, ids: Sequence[UUID], rows: RowsAt, named_at: int | None = None
 ) -> tuple[dict[UUID, Any], dict[UUID, list[InstanceView]]]:
     query = select(files).where(files.c.project_id == project_id, files.c.file_id.in_(ids), rows.of(files))
-    return {r.file_id: r for r in db.execute(query)}, _instance_views(db, project_id, ids, rows)
+    return {r.file_id: r for r in db.execute(query)}, _instance_views(db, project_id, ids, rows, named_at)
 
 
 def label_names(db: Connection, project_id: UUID, version: int) -> list[str]:

@@ -132,6 +132,22 @@ class DiffContract:
         assert [f.file_id for f in first.files] == added[:2] and first.next_after == added[1]
         assert [f.file_id for f in second.files] == added[2:] and second.next_after is None
 
+    def test_a_renamed_label_is_no_change_of_its_instances_and_both_sides_use_the_new_name(
+        self, project: annolog.Project
+    ) -> None:
+        street = project.directory.new("street")
+        edited, untouched = street.add_file(jpeg(), name="a.jpg"), street.add_file(jpeg("blue"), name="b.jpg")
+        edited.add_instance("car", box=(1, 1, 9, 9))
+        untouched.add_instance("car", box=(1, 1, 9, 9))
+        project.tag("before")
+        project.label("car").rename("vehicle")
+        edited.set_metadata({"weather": "rain"})
+
+        (changed,) = project.diff("before", "latest").files
+
+        assert (changed.name, changed.instances) == ("a.jpg", ())
+        assert changed.before is not None and [i.label for i in changed.before.instances] == ["vehicle"]
+
     def test_a_file_whose_metadata_changed_is_a_change_with_both_metadata(self, project: annolog.Project) -> None:
         photo = project.directory.new("street").add_file(jpeg(), name="a.jpg", metadata={"weather": "sun"})
         project.tag("before")
