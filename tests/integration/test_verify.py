@@ -22,7 +22,7 @@ from annolog.api.settings import Settings
 from annolog.eventlog.codec import CommitCodec
 from annolog.eventlog.sql import log_records, open_sqlite
 from annolog.projections.chain import link
-from annolog.projections.tables import commits, history, instances
+from annolog.projections.tables import commits, history, instances, labels
 from tests.stack import environment
 
 
@@ -136,6 +136,15 @@ def test_deep_verify_names_the_first_row_edited_in_sql_with_both_values(
     assert (found["table"], found["columns"]) == (table, [column])
     assert found["live"][column] == forged and found["replayed"][column] != forged
     assert all(found["live"][k] == v for k, v in found["key"].items())
+
+
+def test_labels_projected_before_they_could_be_renamed_equal_a_rebuild(embedded: Site) -> None:
+    with embedded.engine.begin() as db:  # as ALTER TABLE ... ADD COLUMN leaves an upgraded install
+        db.execute(update(labels).values(stored_as=None, state=None))
+
+    code, report = _verify(embedded, "--deep")
+
+    assert (code, report["first_difference"]) == (0, None)
 
 
 def test_the_deep_check_says_in_words_which_row_differs(embedded: Site) -> None:
