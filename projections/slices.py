@@ -15,7 +15,6 @@ parameters, JSON paths included. Semantics, identical on SQLite and PostgreSQL:
 - ``contains`` is a substring of text, or an element of a JSON array.
 """
 
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
@@ -24,19 +23,23 @@ from sqlalchemy import Float, and_, case, cast, exists, false, func, literal, no
 from sqlalchemy.sql.elements import ColumnElement
 
 from annolog.core.errors import InvalidInputError
-from annolog.core.query import And, Compare, Contains, Exists, Expr, Field, In, Namespace, Not, Or, Predicate, Value
+from annolog.core.query import (
+    OPERATORS,
+    And,
+    Compare,
+    Contains,
+    Exists,
+    Expr,
+    Field,
+    In,
+    Namespace,
+    Not,
+    Or,
+    Predicate,
+    Value,
+)
 from annolog.projections.labelmap import LabelMap
 from annolog.projections.tables import RowsAt, files, instances, label_counts
-
-OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-"""The comparison operators of the language; they work on SQL columns and Python values alike."""
 
 
 def _substring(dialect: str, text: ColumnElement[Any], part: str) -> ColumnElement[bool]:
