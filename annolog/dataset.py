@@ -159,6 +159,12 @@ class Dataset:
 
         >>> ds.to_pytorch(frames="annotated")[0][1]["frame"]  # doctest: +SKIP
         12
+
+        Of a slice whose query reads frames, the items are the frames the query holds on, not
+        every frame of the videos it selects (``annolog.core.query.frames``; under ``"all"``,
+        a frame without instances counts 0 of every label):
+
+        >>> project.slice("frame.labels.car >= 2").to_pytorch(frames="annotated")  # doctest: +SKIP
         """
         require("to_pytorch()", "train", "numpy", "torch")
         if masks:  # checked here, not first in a DataLoader worker

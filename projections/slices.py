@@ -11,7 +11,8 @@ parameters, JSON paths included. Semantics, identical on SQLite and PostgreSQL:
 - ``frame.index`` and ``frame.labels.<l>`` (the instances labelled ``l`` on one frame) hold
   when ANY annotated frame of a video (one with an instance on it) satisfies them, each
   predicate on its own, as ``attributes`` do: per-frame counts are grouped from the
-  instances when read, not kept in a view of their own;
+  instances when read, not kept in a view of their own. This chooses the videos; which of
+  their frames are training items is the query evaluated per frame (``core.query.frames``);
 - ``contains`` is a substring of text, or an element of a JSON array.
 """
 
