@@ -9,8 +9,15 @@ of a selected video is an item when the WHOLE query holds on k, with
 - every other predicate (``file.*``, ``labels.*``, ``attributes.*``…) read of the file, so
   it has the same value on each of the file's frames;
 - ``not`` and ``or`` applied per frame: ``file.name = "a.mp4" or frame.index < 3`` keeps
-  every frame of a.mp4 and the first three of the others; ``not frame.labels.car >= 2``
-  keeps the frames with fewer than two cars.
+  every frame of a.mp4 and the first three of the others;
+  ``frame.labels.person >= 1 or not frame.labels.car >= 2`` keeps the frames with a
+  person and those with fewer than two cars.
+
+The file's match still decides which videos take part, so a frame is an item only when
+both hold. Since a file-level ``not frame.P`` means "no annotated frame satisfies P", a
+query that is just ``not frame.labels.car >= 2`` selects the videos without such a frame
+and keeps all their frames; and under ``"all"``, ``frame.labels.car = 0`` reaches only
+videos with an annotated frame without cars (then their un-annotated frames match too).
 
 A single picture among the videos has no frame: every frame predicate is false on it (as
 for the file's match), so the picture is an item exactly when the slice selects it.
