@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import torch
 
     from annolog.export import ExportSummary
+    from annolog.frame_selection import FrameSelection
     from annolog.project import Project
     from annolog.pytorch import ItemFormat
     from annolog.tensorflow import Task
@@ -158,6 +159,12 @@ class Dataset:
 
         >>> ds.to_pytorch(frames="annotated")[0][1]["frame"]  # doctest: +SKIP
         12
+
+        Of a slice whose query reads frames, the items are the frames the query holds on, not
+        every frame of the videos it selects (``annolog.core.query.frames``; under ``"all"``,
+        a frame without instances counts 0 of every label):
+
+        >>> project.slice("frame.labels.car >= 2").to_pytorch(frames="annotated")  # doctest: +SKIP
         """
         require("to_pytorch()", "train", "numpy", "torch")
         if masks:  # checked here, not first in a DataLoader worker
@@ -189,7 +196,7 @@ class Dataset:
         require("to_pytorch(frames=...)", "video", "av")
         from annolog import frame_items
 
-        chosen = frame_items.frames_of(reader, frames)
+        chosen = frame_items.frames_of(reader, frames, self._frame_selection())
         return frame_items.FrameFormat(chosen, dtype=dtype, masks=masks, transform=transform)
 
     def to_tensorflow(
@@ -255,6 +262,10 @@ class Dataset:
     @property
     def directory_id(self) -> UUID | None:
         """The directory the dataset is confined to; None for the whole project."""
+        return None
+
+    def _frame_selection(self) -> "FrameSelection | None":
+        """Which frames of the files are items beyond ``frames=``'s choice: all of them."""
         return None
 
     def _file_ids(self) -> list[UUID]:
@@ -329,3 +340,9 @@ class Slice(Dataset):
 
     def __repr__(self) -> str:
         return f"Slice({self.query!r}, {self._at()})"
+
+    def _frame_selection(self) -> "FrameSelection | None":
+        """The frames the query holds on, when it reads frames (see ``annolog.frame_selection``)."""
+        from annolog.frame_selection import frame_selection
+
+        return frame_selection(self)

@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from annolog.frame_selection import FrameSelection
 from annolog.pinned import Entry, PinnedReader, entry_of
 from annolog.projections.readmodels import FileView
 from annolog.pytorch import ItemFormat, Transform, framed_item, to_item
-from annolog.video import PICTURE, FrameChoice, VideoFrames, frame_list
+from annolog.video import PICTURE, FrameChoice, VideoFrames, chosen_frames, frame_list
 
 OPEN_VIDEOS = 4
 """Videos each process keeps open (bytes and index): a DataLoader batch of shuffled frames
@@ -25,10 +26,18 @@ touches a few videos, a sequential one touches one."""
 _PAGE = 500  # files whose manifest is read per round trip while the frame list is made
 
 
-def frames_of(reader: PinnedReader, choice: FrameChoice) -> "np.ndarray[Any, np.dtype[np.int64]]":
-    """The (file position, frame) items of ``reader``'s files, as ``choice`` picks them."""
+def frames_of(
+    reader: PinnedReader, choice: FrameChoice, selection: FrameSelection | None
+) -> "np.ndarray[Any, np.dtype[np.int64]]":
+    """The (file position, frame) items of ``reader``'s files, as ``choice`` picks them, and of
+    those the ones ``selection`` (a slice's query with frame predicates) holds on."""
     pages = (list(range(start, min(start + _PAGE, len(reader.ids)))) for start in range(0, len(reader.ids), _PAGE))
-    return frame_list(((p, view) for page in pages for p, view in zip(page, reader.views(page))), choice)
+
+    def chosen(position: int, view: FileView) -> list[int]:
+        frames = chosen_frames(view, choice)
+        return frames if selection is None else selection.frames(reader.ids[position], view, frames)
+
+    return frame_list((p, chosen(p, view)) for page in pages for p, view in zip(page, reader.views(page)))
 
 
 class FrameFormat(ItemFormat):

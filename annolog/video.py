@@ -93,8 +93,8 @@ def chosen_frames(view: FileView, choice: FrameChoice) -> list[int]:
     return sorted({i.frame for i in view.instances if i.frame is not None})
 
 
-def frame_list(views: Iterable[tuple[int, FileView]], choice: FrameChoice) -> "np.ndarray[Any, np.dtype[np.int64]]":
-    """An N×2 array of (file position, frame) items, in file then frame order: a compact list
-    (two integers an item) that DataLoader workers receive with the dataset."""
-    rows = [(position, k) for position, view in views for k in chosen_frames(view, choice)]
+def frame_list(files: Iterable[tuple[int, list[int]]]) -> "np.ndarray[Any, np.dtype[np.int64]]":
+    """An N×2 array of (file position, frame) items from each file's frames, in that order: a
+    compact list (two integers an item) that DataLoader workers receive with the dataset."""
+    rows = [(position, k) for position, frames in files for k in frames]
     return np.array(rows, dtype=np.int64).reshape(-1, 2)

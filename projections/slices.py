@@ -11,11 +11,11 @@ parameters, JSON paths included. Semantics, identical on SQLite and PostgreSQL:
 - ``frame.index`` and ``frame.labels.<l>`` (the instances labelled ``l`` on one frame) hold
   when ANY annotated frame of a video (one with an instance on it) satisfies them, each
   predicate on its own, as ``attributes`` do: per-frame counts are grouped from the
-  instances when read, not kept in a view of their own;
+  instances when read, not kept in a view of their own. This chooses the videos; which of
+  their frames are training items is the query evaluated per frame (``core.query.frames``);
 - ``contains`` is a substring of text, or an element of a JSON array.
 """
 
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
@@ -24,19 +24,23 @@ from sqlalchemy import Float, and_, case, cast, exists, false, func, literal, no
 from sqlalchemy.sql.elements import ColumnElement
 
 from annolog.core.errors import InvalidInputError
-from annolog.core.query import And, Compare, Contains, Exists, Expr, Field, In, Namespace, Not, Or, Predicate, Value
+from annolog.core.query import (
+    OPERATORS,
+    And,
+    Compare,
+    Contains,
+    Exists,
+    Expr,
+    Field,
+    In,
+    Namespace,
+    Not,
+    Or,
+    Predicate,
+    Value,
+)
 from annolog.projections.labelmap import LabelMap
 from annolog.projections.tables import RowsAt, files, instances, label_counts
-
-OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-"""The comparison operators of the language; they work on SQL columns and Python values alike."""
 
 
 def _substring(dialect: str, text: ColumnElement[Any], part: str) -> ColumnElement[bool]:

@@ -8,8 +8,7 @@ is two-valued; ``attributes`` holds when any instance satisfies it.
 from dataclasses import dataclass, field
 from typing import Any
 
-from annolog.core.query import And, Compare, Contains, Exists, Expr, In, Namespace, Not, Or, Predicate, Value
-from annolog.projections.slices import OPERATORS
+from annolog.core.query import OPERATORS, And, Compare, Contains, Exists, Expr, In, Namespace, Not, Or, Predicate, Value
 
 _MISSING = object()
 
