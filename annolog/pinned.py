@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
-from annolog.core.errors import AnnologError
+from annolog.core.errors import AnnologError, CorruptBlob
 from annolog.core.geometry import InstanceKind, Point
 from annolog.projections.readmodels import FileView, InstanceView, MaskView
 
@@ -26,14 +26,16 @@ from annolog.projections.readmodels import FileView, InstanceView, MaskView
 @dataclass(frozen=True)
 class ShapeEntry:
     """An instance that is neither a box nor a tag, its label as a class index: a polygon (its
-    rings' lengths in ``parts`` when it has several), a line, a point, or a mask (its RLE in
-    ``mask``, no points). Kept as stored: rasterising is for the trainers that ask for masks."""
+    rings' lengths in ``parts`` when it has several), a line, a point, keypoints (a COCO flag
+    per point in ``visibility``: 0 is not labelled, its point meaningless), or a mask (its RLE
+    in ``mask``, no points). Kept as stored: rasterising is for the trainers that ask for masks."""
 
     label: int
     kind: str
     points: tuple[Point, ...]
     parts: tuple[int, ...] = ()
     mask: MaskView | None = None
+    visibility: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def entry_of(view: FileView, index: dict[str, int], *, frame: int | None = None)
         box_labels=tuple(index[b.label] for b in boxes),
         tags=tuple(index[i.label] for i in shown if i.kind == InstanceKind.tag),
         shapes=tuple(
-            ShapeEntry(index[i.label], i.kind, i.points, i.parts, i.mask)
+            ShapeEntry(index[i.label], i.kind, i.points, i.parts, i.mask, i.visibility)
             for i in shown
             if i.kind not in (InstanceKind.box, InstanceKind.tag)
         ),
@@ -185,7 +187,7 @@ class PinnedReader:
         }
         if not blobs:
             return views
-        counts = {sha256: data.decode("ascii") for sha256, data in zip(blobs, self._blobs(list(blobs.items())))}
+        counts = {sha256: _counts(sha256, data) for sha256, data in zip(blobs, self._blobs(list(blobs.items())))}
         return [
             view.model_copy(update={"instances": tuple(_inlined(i, counts) for i in view.instances)}) for view in views
         ]
@@ -226,6 +228,15 @@ class PinnedReader:
             self._opened["pool"] = ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="annolog-fetch")
         pool: ThreadPoolExecutor = self._opened["pool"]
         return pool
+
+
+def _counts(sha256: str, data: bytes) -> str:
+    """A mask blob's RLE counts. The judge cannot read a blob a mask names, so bytes that are no
+    COCO counts (any upload can be named) are reported here, by hash, not as a decoding crash."""
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise CorruptBlob(f"mask blob {sha256} holds no COCO RLE counts (not ASCII at byte {exc.start})") from exc
 
 
 def _inlined(instance: InstanceView, counts: dict[str, str]) -> InstanceView:

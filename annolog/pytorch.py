@@ -10,7 +10,8 @@ batch of ``DataLoader(ds, collate_fn=collate)`` goes into
   label k is ``ds.classes[k]`` and ``ds.classes[0]`` is ``"__background__"``, as in
   torchvision's weights' categories (and k is the label's COCO category id in an export);
 - ``target["file_id"]`` (str), and when present ``tags`` (int64, whole-image labels) and
-  ``shapes`` (polygons, lines, points, masks), numbered the same way; detection models ignore them.
+  ``shapes`` (polygons, lines, points, keypoints as K×3 rows of x, y, visibility, masks), numbered
+  the same way; detection models ignore them.
 
 With ``masks=True`` the target is Mask R-CNN's (``maskrcnn_resnet50_fpn``): the instances with
 pixels — masks and polygons — become ``boxes``, ``labels`` and ``target["masks"]``, uint8 N×H×W,
@@ -55,10 +56,16 @@ def _labels(indices: tuple[int, ...]) -> torch.Tensor:
 
 
 def _shapes(shapes: tuple[ShapeEntry, ...]) -> list[dict[str, Any]]:
-    return [
-        {"label": s.label + 1, "kind": s.kind, "points": torch.tensor(s.points, dtype=torch.float32).reshape(-1, 2)}
-        for s in shapes
-    ]
+    """Each shape's label and points; keypoints as Keypoint R-CNN takes them, K x 3 rows of
+    (x, y, visibility), so a keypoint that is not labelled (0) is not read as one at (0, 0)."""
+    return [{"label": s.label + 1, "kind": s.kind, "points": _points(s)} for s in shapes]
+
+
+def _points(shape: ShapeEntry) -> torch.Tensor:
+    points = torch.tensor(shape.points, dtype=torch.float32).reshape(-1, 2)
+    if not shape.visibility:
+        return points
+    return torch.cat([points, torch.tensor(shape.visibility, dtype=torch.float32).reshape(-1, 1)], dim=1)
 
 
 def _detection(entry: Entry) -> dict[str, Any]:

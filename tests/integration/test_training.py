@@ -67,6 +67,18 @@ def test_items_are_in_torchvision_detection_format_with_stable_class_indices(dir
     assert directory.project.directory.get("train").classes == ["person", "car", "night", "bicycle"]
 
 
+def test_keypoints_reach_training_with_their_visibility_so_an_unlabelled_one_is_no_point_at_the_origin(
+    directory: annolog.Directory,
+) -> None:
+    project = directory.project
+    project.declare_skeleton("person", keypoints=["head", "hand"], skeleton=[(0, 1)])
+    directory[0].add_instance("person", keypoints={"head": (5.0, 6.0, 2)})
+
+    (pose,) = project.directory.get("train").to_pytorch()[0][1]["shapes"]
+
+    assert pose["kind"] == "keypoints" and pose["points"].tolist() == [[5.0, 6.0, 2.0], [0.0, 0.0, 0.0]]
+
+
 def test_a_slice_of_a_dataset_is_its_files_in_that_range(directory: annolog.Directory) -> None:
     files = list(directory)
     assert [f.id for f in directory[2:5]] == [f.id for f in files[2:5]]

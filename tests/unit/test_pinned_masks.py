@@ -5,8 +5,10 @@ from pathlib import Path
 from uuid import UUID
 
 import numpy as np
+import pytest
 
 from annolog import masks
+from annolog.core.errors import CorruptBlob
 from annolog.core.mask import in_blob
 from annolog.pinned import Entry, PinnedReader
 from annolog.projections.readmodels import FileView, InstanceView, MaskView
@@ -84,3 +86,12 @@ def test_a_reader_that_wants_no_masks_fetches_no_mask_blob(tmp_path: Path) -> No
     (view,) = _reader(source, tmp_path).views([0])
 
     assert source.mask_fetches == [] and view.instances[0].mask == MaskView(**MASK.model_dump())
+
+
+def test_a_mask_blob_that_holds_no_rle_counts_is_a_corrupt_blob_named_by_its_hash(tmp_path: Path) -> None:
+    class JpegSource(RemoteSource):  # any upload can be named as a mask's counts; the judge cannot read it
+        def fetch_mask(self, file_id: UUID, sha256: str) -> bytes:
+            return b"\xff\xd8\xff\xe0 not counts"
+
+    with pytest.raises(CorruptBlob, match=f"mask blob {MASK.counts_sha256} holds no COCO RLE counts"):
+        _reader(JpegSource(), tmp_path).views([0], masks=True)
