@@ -48,6 +48,7 @@ from annolog.projections.replay import (
 )
 from annolog.projections.tables import commits
 from tests.stack import environment
+from tests.videos import make_video
 
 
 def jpeg(width: int = 64, height: int = 48, color: str = "red") -> bytes:
@@ -360,7 +361,8 @@ def _rebuilt_equals_live(service: Service) -> bool:
 
 def _build_history(project: annolog.Project) -> None:
     """A little of everything: files, mirrors, copies, edits, deletes, tags, metadata, removals, masks
-    (inline and as blobs), skeletons and keypoints."""
+    (inline and as blobs), skeletons and keypoints, a video with instances on frames and tracks, and
+    a label schema that changes (a rename, a merge, a retirement, declared attributes)."""
     a, b = project.directory.new("a"), project.directory.new("b")
     first = a.add_file(jpeg(), name="1.jpg", metadata={"weather": "rain"})
     box = first.add_instance("car", box=(1, 1, 20, 20), attributes={"score": 0.9})
@@ -382,6 +384,16 @@ def _build_history(project: annolog.Project) -> None:
     first.set_metadata({"weather": "sun"})
     box.delete()
     b.remove(first)
+    clip = a.add_file(make_video(frames=12), name="street.mp4")
+    followed = clip.add_instance("car", box=(1, 1, 9, 9), frame=3, track=7)
+    followed.update(frame=5)
+    clip.add_instance("dog", box=(2, 2, 8, 8), frame=5, track="rex")
+    project.define_labels("auto", "truck")
+    clip.add_instance("auto", box=(1, 1, 6, 6), frame=0)
+    project.label("car").rename("vehicle")
+    project.label("auto").merge_into("vehicle")
+    project.label("truck").retire()
+    project.label("dog").declare_attributes({"good": "bool"})
     project.tag("v1", project.version, force=True)
 
 
