@@ -7,6 +7,7 @@ calls this in-process when embedded; the HTTP API calls the same methods on the 
 """
 
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -47,6 +48,9 @@ T = TypeVar("T")
 PUTS_IN_FLIGHT = 16
 """Blob puts at once for one batch of chunks: S3 answers each PUT in tens of milliseconds,
 so one at a time would bound a write far below the network."""
+
+_RACED_S = 0.005
+"""How long an embedded writer waits when another process is projecting the offsets it needs."""
 
 _REJECTIONS: dict[str, type[AnnologError]] = {
     error.__name__: error for error in (ConflictError, NotFoundError, AccessDenied, InvalidInputError, JudgeFailed)
@@ -167,7 +171,7 @@ class Service:
     def _await(self, position: Position) -> None:
         if self._projector is not None:
             with database_errors(self.engine, "project the commit"):
-                self._projector.catch_up([position.partition])
+                self._project_through(self._projector, position)
             self.progress.advance()
             return
         if not self.watch(lambda: self._projected_until(position.partition) > position.offset, self._wait_timeout_s):
@@ -175,6 +179,20 @@ class Service:
                 f"the commit at {position} was appended but not judged within {self._wait_timeout_s}s; "
                 "is `annolog projector` running? It will be applied when the projector catches up"
             )
+
+    def _project_through(self, projector: Projector, position: Position) -> None:
+        """Project in this process until ``position`` is judged. Another process on the same
+        embedded files may move the stored offset under a batch, which then applies nothing
+        (``Projector.run_batch``): a catch-up that stopped there has not judged this commit yet,
+        so go on, briefly yielding to the process that is projecting it."""
+        deadline = time.monotonic() + self._wait_timeout_s
+        while self._projected_until(position.partition) <= position.offset:
+            if projector.catch_up([position.partition]) == 0:
+                if time.monotonic() > deadline:
+                    raise UnavailableError(
+                        f"the commit at {position} was appended but not judged within {self._wait_timeout_s}s"
+                    )
+                time.sleep(_RACED_S)
 
     def watch(self, ready: Callable[[], bool], timeout_s: float) -> bool:
         """Wait until ``ready()`` holds, re-checking each time the projector commits a batch

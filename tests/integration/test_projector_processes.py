@@ -16,13 +16,16 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 from uuid import UUID, uuid4
 
 import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 
-from annolog.api.bootstrap import build_log
-from annolog.api.settings import Settings
+import annolog
+from annolog.api.bootstrap import build_log, build_service
+from annolog.api.settings import Settings, load_settings
 from annolog.core import CreateDirectory, CreateProject, DatabaseUnavailable
 from annolog.core.commit import Commit
 from annolog.eventlog.log import EventLog
@@ -256,3 +259,24 @@ def _assert_views_equal_a_single_process_replay(engine: Engine, log: EventLog) -
         assert checksums(target) == checksums(engine)
     finally:
         drop_database(target)
+
+
+def test_an_embedded_write_whose_catch_up_was_raced_waits_until_its_commit_is_judged(tmp_path: Path) -> None:
+    """Another process on the same embedded files can move the stored offset under this one's
+    batch, which then applies nothing: the write must go on projecting, not report its commit lost."""
+    service = build_service(load_settings(data_dir=tmp_path / "data"))
+    projector = service._projector
+    assert projector is not None
+    real, raced = projector.catch_up, [True]
+
+    def catch_up(partitions: Any = None, **kwargs: Any) -> int:
+        if raced:
+            raced.pop()
+            return 0  # as when another process committed first: this batch was dropped
+        return real(partitions, **kwargs)
+
+    with patch.object(projector, "catch_up", catch_up):
+        made = annolog.Client(service, actor="ana").create_project("raced")
+
+    assert made.version == 1 and raced == []
+    service.close()
