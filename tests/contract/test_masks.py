@@ -2,27 +2,17 @@
 revisions, read at earlier versions, copied and sliced — each mask with its counts inline and,
 again, as a blob — and a large mask's blob read only through an instance its reader may read."""
 
-import secrets
-from collections.abc import Iterator
-from pathlib import Path
 from uuid import uuid4
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
 import annolog
 from annolog import masks
-from annolog.api.bootstrap import build_service
-from annolog.api.http import create_app
 from annolog.api.service import Service
-from annolog.api.settings import load_settings
-from annolog.api.tokens import Tokens
 from annolog.core import AccessDenied, ConflictError, InvalidInputError, NotFoundError
 from annolog.core.commands import AddInstance
 from annolog.core.mask import INLINE_COUNTS, in_blob
-from annolog.http import HttpBackend
 from tests.contract.test_projections import Connect, jpeg
 
 WIDTH, HEIGHT = 64, 48
@@ -234,61 +224,11 @@ class MaskContract:
 
 
 class TestEmbedded(MaskContract):
-    @pytest.fixture
-    def service(self, tmp_path: Path) -> Iterator[Service]:
-        service = build_service(load_settings(data_dir=tmp_path))
-        yield service
-        service.engine.dispose()
-
-
-class TestInProcessHttp(MaskContract):
-    """The embedded stack behind the HTTP API, through an in-process transport."""
+    """In process, and through the HTTP API in process (the shared ``service``/``connect``)."""
 
     @pytest.fixture
-    def service(self, tmp_path: Path) -> Iterator[Service]:
-        service = build_service(load_settings(data_dir=tmp_path))
-        yield service
-        service.engine.dispose()
-
-    @pytest.fixture
-    def connect(self, service: Service) -> Connect:
-        app, tokens = create_app(service), Tokens(service.engine)
-
-        def connect(actor: str) -> annolog.Client:
-            token = tokens.create(actor, created_by="test")
-            return annolog.Client(
-                HttpBackend(TestClient(app, headers={"Authorization": f"Bearer {token}"}), token=token)
-            )
-
+    def connect(self, connect: Connect) -> Connect:
         return connect
-
-
-@pytest.fixture(scope="module")
-def postgres_service(
-    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Service]:
-    """Kafka + PostgreSQL (local blobs), shared by the module: every test makes its own project."""
-    schema = f"annolog_test_{uuid4().hex[:10]}"
-    admin = create_engine(database_url)
-    with admin.begin() as db:
-        db.execute(text(f'CREATE SCHEMA "{schema}"'))
-    service = build_service(
-        load_settings(
-            data_dir=tmp_path_factory.mktemp("masks"),
-            log_url=f"kafka://{kafka_bootstrap}",
-            kafka_topic=f"annolog-test-{schema}",
-            kafka_partitions=1,
-            log_signing_keys=f"test:{secrets.token_hex(16)}",
-            database_url=f"{database_url}?options=-csearch_path%3D{schema}",
-        ),
-        project_in_process=True,
-    )
-    yield service
-    service.log.close()
-    service.engine.dispose()
-    with admin.begin() as db:
-        db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 @pytest.mark.kafka
