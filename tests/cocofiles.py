@@ -1,11 +1,17 @@
 """Synthetic COCO datasets on disk, for tests and benchmarks: small JPEGs and boxes inside them."""
 
+import contextlib
+import io
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL import Image, ImageDraw
+
+import annolog
+from annolog.export import export_coco
 
 CATEGORIES = [{"id": 1, "name": "car"}, {"id": 2, "name": "person"}, {"id": 7, "name": "bicycle"}]
 
@@ -62,3 +68,19 @@ def synthetic_coco(root: Path, images: int, per_image: int, *, size: tuple[int, 
     """A COCO file and its image folder under ``root``: (annotations.json, images/)."""
     entries = write_images(root / "images", images, size=size)
     return write_coco(root / "annotations.json", entries, boxes_for(entries, per_image)), root / "images"
+
+
+T = TypeVar("T")
+
+
+def quietly(run: Callable[[], T]) -> T:
+    """``run()`` without the progress pycocotools prints."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return run()
+
+
+def exported_coco(project: "annolog.Project", out: Path) -> dict[str, Any]:
+    """``project``'s directory "train" exported as COCO into ``out`` (nothing skipped), read back."""
+    summary = export_coco(project.directory.get("train"), out)
+    assert summary.skipped == []
+    return json.loads((out / "annotations.json").read_text())  # type: ignore[no-any-return]

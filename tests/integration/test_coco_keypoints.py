@@ -1,8 +1,6 @@
 """COCO keypoints through annolog: categories' skeletons and people's keypoints in and out, checked
 by pycocotools' keypoint evaluation; re-runs, conflicting skeletons and malformed keypoints."""
 
-import contextlib
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -13,9 +11,9 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 import annolog
-from annolog.export import export_coco, export_yolo
+from annolog.export import export_yolo
 from annolog.ingest import import_coco
-from tests.cocofiles import write_coco, write_images
+from tests.cocofiles import exported_coco, quietly, write_coco, write_images
 
 WIDTH, HEIGHT = 64, 48
 NAMES = ["head", "left_hand", "right_hand", "hip"]
@@ -59,11 +57,6 @@ def _people(images: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return annotations
 
 
-def _quietly(run: Any) -> Any:
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-        return run()
-
-
 @pytest.fixture
 def imported(tmp_path: Path) -> tuple[annolog.Project, Path]:
     """A project with a directory "train" imported from a COCO keypoints file; and that file."""
@@ -73,12 +66,6 @@ def imported(tmp_path: Path) -> tuple[annolog.Project, Path]:
     summary = import_coco(project.directory.new("train"), source, tmp_path / "images")
     assert summary.problems == [] and summary.instances_added == 8
     return project, source
-
-
-def _exported(project: annolog.Project, out: Path) -> dict[str, Any]:
-    summary = export_coco(project.directory.get("train"), out)
-    assert summary.skipped == []
-    return json.loads((out / "annotations.json").read_text())  # type: ignore[no-any-return]
 
 
 def test_a_categorys_keypoints_become_its_labels_skeleton_with_0_based_edges(
@@ -111,29 +98,29 @@ def test_a_keypoints_export_scores_perfectly_against_itself_in_cocoeval(
     imported: tuple[annolog.Project, Path], tmp_path: Path
 ) -> None:
     project, _ = imported
-    _exported(project, tmp_path / "out")
+    exported_coco(project, tmp_path / "out")
 
-    truth = _quietly(lambda: COCO(str(tmp_path / "out" / "annotations.json")))
+    truth = quietly(lambda: COCO(str(tmp_path / "out" / "annotations.json")))
     people = truth.loadAnns(truth.getAnnIds(catIds=[1]))
     # A detection is a pose found: a crowd with no keypoints labelled is ground truth to ignore, not a result.
     detections = [{**a, "score": 1.0} for a in people if a["num_keypoints"] > 0]
-    evaluation = COCOeval(truth, _quietly(lambda: truth.loadRes(detections)), "keypoints")
+    evaluation = COCOeval(truth, quietly(lambda: truth.loadRes(detections)), "keypoints")
     evaluation.params.catIds = [1]
     evaluation.params.kpt_oks_sigmas = np.full(len(NAMES), 0.05)  # pycocotools defaults to COCO's 17 keypoints
-    _quietly(lambda: (evaluation.evaluate(), evaluation.accumulate(), evaluation.summarize()))
+    quietly(lambda: (evaluation.evaluate(), evaluation.accumulate(), evaluation.summarize()))
     assert len(people) == 6 and len(detections) == 4  # each person matches itself; the crowds are ignored
     assert evaluation.stats[0] == pytest.approx(1.0) and evaluation.stats[1] == pytest.approx(1.0)
 
 
 def test_import_export_import_is_the_identity(imported: tuple[annolog.Project, Path], tmp_path: Path) -> None:
     project, source = imported
-    first = _exported(project, tmp_path / "first")
+    first = exported_coco(project, tmp_path / "first")
     again = annolog.Client(tmp_path / "again").create_project("poses")
     import_coco(again.directory.new("train"), tmp_path / "first" / "annotations.json", tmp_path / "images")
 
     assert _shapes(again) == _shapes(project)
     assert again.skeletons() == project.skeletons()
-    second = _exported(again, tmp_path / "second")
+    second = exported_coco(again, tmp_path / "second")
     assert second["annotations"] == first["annotations"] and second["categories"] == first["categories"]
     assert first["categories"][0] == {**CATEGORIES[0], "supercategory": ""}  # annolog has no supercategories
     for before, after in zip(json.loads(source.read_text())["annotations"], first["annotations"]):

@@ -1,8 +1,6 @@
 """COCO segmentation through annolog: polygons of one or several parts and RLE masks (compressed
 and not, ``iscrowd``) in and out, checked by pycocotools; YOLO's segment lines."""
 
-import contextlib
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -15,9 +13,9 @@ from pycocotools.cocoeval import COCOeval
 
 import annolog
 from annolog.core.mask import INLINE_COUNTS
-from annolog.export import export_coco, export_yolo
+from annolog.export import export_yolo
 from annolog.ingest import import_coco
-from tests.cocofiles import CATEGORIES, write_coco, write_images
+from tests.cocofiles import CATEGORIES, exported_coco, quietly, write_coco, write_images
 
 WIDTH, HEIGHT = 64, 48
 
@@ -71,11 +69,6 @@ def _segmented(images: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return annotations
 
 
-def _quietly(run: Any) -> Any:
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-        return run()
-
-
 @pytest.fixture
 def imported(tmp_path: Path) -> tuple[annolog.Project, Path]:
     """A project with a directory "train" imported from a COCO file of segmentations; and that file."""
@@ -85,12 +78,6 @@ def imported(tmp_path: Path) -> tuple[annolog.Project, Path]:
     summary = import_coco(project.directory.new("train"), source, tmp_path / "images")
     assert summary.problems == [] and summary.instances_added == 12
     return project, source
-
-
-def _exported(project: annolog.Project, out: Path) -> dict[str, Any]:
-    summary = export_coco(project.directory.get("train"), out)
-    assert summary.skipped == []
-    return json.loads((out / "annotations.json").read_text())  # type: ignore[no-any-return]
 
 
 def test_polygons_and_rle_import_as_polygon_and_mask_instances_with_the_pixels_pycocotools_draws(
@@ -120,13 +107,13 @@ def test_a_segmentation_export_scores_perfectly_against_itself_in_cocoeval(
     imported: tuple[annolog.Project, Path], tmp_path: Path
 ) -> None:
     project, _ = imported
-    _exported(project, tmp_path / "out")
+    exported_coco(project, tmp_path / "out")
 
-    truth = _quietly(lambda: COCO(str(tmp_path / "out" / "annotations.json")))
+    truth = quietly(lambda: COCO(str(tmp_path / "out" / "annotations.json")))
     detections = [{**a, "score": 1.0} for a in truth.loadAnns(truth.getAnnIds())]
-    evaluation = COCOeval(truth, _quietly(lambda: truth.loadRes(detections)), "segm")
+    evaluation = COCOeval(truth, quietly(lambda: truth.loadRes(detections)), "segm")
     evaluation.params.useCats = 1
-    _quietly(lambda: (evaluation.evaluate(), evaluation.accumulate(), evaluation.summarize()))
+    quietly(lambda: (evaluation.evaluate(), evaluation.accumulate(), evaluation.summarize()))
     assert len(truth.getAnnIds()) == 12
     # Crowds are ignored as ground truth, so AP is over the polygons; each matches itself exactly.
     assert evaluation.stats[0] == pytest.approx(1.0) and evaluation.stats[1] == pytest.approx(1.0)
@@ -134,12 +121,12 @@ def test_a_segmentation_export_scores_perfectly_against_itself_in_cocoeval(
 
 def test_import_export_import_is_the_identity(imported: tuple[annolog.Project, Path], tmp_path: Path) -> None:
     project, source = imported
-    first = _exported(project, tmp_path / "first")
+    first = exported_coco(project, tmp_path / "first")
     again = annolog.Client(tmp_path / "again").create_project("streets")
     import_coco(again.directory.new("train"), tmp_path / "first" / "annotations.json", tmp_path / "images")
 
     assert _shapes(again) == _shapes(project)
-    assert _exported(again, tmp_path / "second")["annotations"] == first["annotations"]
+    assert exported_coco(again, tmp_path / "second")["annotations"] == first["annotations"]
     names = {c["id"]: c["name"] for c in CATEGORIES}
     exported_names = {c["id"]: c["name"] for c in first["categories"]}
     for before, after in zip(json.loads(source.read_text())["annotations"], first["annotations"]):
@@ -154,7 +141,7 @@ def test_an_export_made_after_a_merge_imports_again_into_its_own_project_adding_
     project, _ = imported
     first, second = project.labels[:2]
     project.label(second).merge_into(first)
-    _exported(project, tmp_path / "merged")  # the merged label's slot stays a category, with no annotation
+    exported_coco(project, tmp_path / "merged")  # the merged label's slot stays a category, with no annotation
 
     again = import_coco(project.directory.get("train"), tmp_path / "merged" / "annotations.json", tmp_path / "images")
 
@@ -236,5 +223,5 @@ def test_a_mask_over_the_inline_threshold_imports_as_a_blob_trains_and_exports_i
     assert mask.stored_rle.counts_size == len(counts) and (mask.mask == pixels.astype(bool)).all()
     _, target = project.directory.get("train").to_pytorch(masks=True)[0]
     assert target["masks"].shape == (1, height, width) and (target["masks"][0].numpy() == pixels).all()
-    (exported,) = _exported(project, tmp_path / "out")["annotations"]
+    (exported,) = exported_coco(project, tmp_path / "out")["annotations"]
     assert exported["segmentation"] == segmentation
