@@ -22,7 +22,6 @@ import random
 import socket
 import statistics
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,7 +33,6 @@ from typing import TypeVar
 from uuid import UUID, uuid4
 
 import httpx
-from sqlalchemy import create_engine
 
 import annolog
 from annolog.api.bootstrap import build_service
@@ -46,7 +44,7 @@ from annolog.api.wire import CommandEnvelope, CommitRequest
 from annolog.core.commands import AddInstance
 from annolog.ingest import import_coco
 from annolog.projections.readmodels import FileView, Outcome, Scope
-from bench.common import Scratch, annolog_process, print_machine, server_settings, service_arguments, timed
+from bench.common import Scratch, annolog_process, run_in_scratch, server_settings, service_arguments, timed
 from tests.cocofiles import CATEGORIES, synthetic_coco
 
 T = TypeVar("T")
@@ -339,14 +337,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each run")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of `annolog serve`")
     args = parser.parse_args()
-    engine = create_engine(args.database_url)
-    print_machine(engine, args.bootstrap)
-    with (
-        tempfile.TemporaryDirectory(prefix="annolog-bench-api-") as root,
-        closing(Scratch(args.bootstrap, engine)) as scratch,
-    ):
-        run(args, scratch, Path(root))
-    engine.dispose()
+    run_in_scratch(args, "annolog-bench-api-", run)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,10 @@ import secrets
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -26,7 +27,7 @@ from uuid import uuid4
 
 import boto3  # type: ignore[import-untyped]
 from kafka import KafkaAdminClient
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, select, text
 
 from annolog.api.settings import Settings, load_settings
 from annolog.eventlog.kafka import KafkaLog
@@ -138,6 +139,18 @@ class Scratch:
             admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
             admin.delete_topics(self._topics)
             admin.close()
+
+
+def run_in_scratch(
+    args: argparse.Namespace, prefix: str, run: Callable[[argparse.Namespace, Scratch, Path], None]
+) -> None:
+    """Print the machine, then ``run`` with a scratch stack (``Scratch``) and an empty folder
+    named ``prefix…``, both removed after: the frame of a bench that serves annolog."""
+    engine = create_engine(args.database_url)
+    print_machine(engine, args.bootstrap)
+    with tempfile.TemporaryDirectory(prefix=prefix) as root, closing(Scratch(args.bootstrap, engine)) as scratch:
+        run(args, scratch, Path(root))
+    engine.dispose()
 
 
 def url_of(target: Engine) -> str:

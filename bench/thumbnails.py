@@ -16,23 +16,21 @@ import argparse
 import io
 import secrets
 import statistics
-import tempfile
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack, closing
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import uuid4
 
 import httpx
 from PIL import Image
-from sqlalchemy import create_engine
 
 import annolog
 from annolog.api.bootstrap import build_service
 from annolog.api.settings import Settings, load_settings
 from annolog.api.tokens import Tokens
 from bench.api import Call, Run, measure, ok, serving
-from bench.common import Scratch, annolog_process, print_machine, service_arguments, timed, url_of
+from bench.common import Scratch, annolog_process, run_in_scratch, service_arguments, timed, url_of
 
 ACTOR = "bench"
 
@@ -176,14 +174,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each run")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of `annolog serve`")
     args = parser.parse_args()
-    engine = create_engine(args.database_url)
-    print_machine(engine, args.bootstrap)
-    with (
-        tempfile.TemporaryDirectory(prefix="annolog-bench-thumbnails-") as root,
-        closing(Scratch(args.bootstrap, engine)) as scratch,
-    ):
-        run(args, scratch, Path(root))
-    engine.dispose()
+    run_in_scratch(args, "annolog-bench-thumbnails-", run)
 
 
 if __name__ == "__main__":
