@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query, Request, Response
 from annolog.api.http.web import urls
 from annolog.api.http.web.auth import PageSessionDep
 from annolog.api.http.web.render import PageRoute, page
-from annolog.api.http.web.versions import LATEST, resolve
+from annolog.api.http.web.versions import resolve
+from annolog.core.events import LATEST
 from annolog.projections.readmodels import FileChange
 
 PAGE_SIZE = 50

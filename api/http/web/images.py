@@ -15,6 +15,7 @@ from annolog.api.http.files import blob_response, names, thumbnail_response
 from annolog.api.http.web import urls
 from annolog.api.http.web.auth import PageSessionDep
 from annolog.api.http.web.render import PageRoute
+from annolog.api.http.web.versions import read_through
 from annolog.api.session import Session
 from annolog.blobs.thumbnails import THUMBNAIL_SIZES
 from annolog.core.errors import InvalidInputError
@@ -33,8 +34,7 @@ def _scope(session: Session, project: str, version: int, directory: str | None) 
     """The scope of an image URL; its version must exist now, so a URL of a version yet to come
     is not cached as the bytes of a state that version will not have."""
     session.resolve(project, version)
-    directory_id = session.directory(project, directory, version).directory_id if directory else None
-    return Scope(project=project, version=version, directory_id=directory_id)
+    return read_through(session, project, version, directory)[1]
 
 
 @router.get("/p/{project}/v/{version}/f/{file_id}/image")

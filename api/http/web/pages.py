@@ -11,7 +11,7 @@ from annolog.api.http.deps import SliceQueryParameter
 from annolog.api.http.web import urls
 from annolog.api.http.web.auth import PageSessionDep
 from annolog.api.http.web.render import PageRoute, page
-from annolog.api.http.web.versions import At, resolve
+from annolog.api.http.web.versions import At, read_through, resolve
 from annolog.api.session import Session
 from annolog.api.wire import cursor
 from annolog.core.query import QueryError
@@ -98,8 +98,7 @@ def file(
     history_after: Annotated[str | None, Query(description="'<version>.<seq>' of the last entry shown")] = None,
 ) -> Response:
     at = resolve(session, project, version)
-    folder = session.directory(project, d, at.number) if d else None
-    scope = Scope(project=project, version=at.number, directory_id=folder.directory_id if folder else None)
+    folder, scope = read_through(session, project, at.number, d)
     (shown,) = session.files(scope, [file_id])
     history = session.history(project, file_id=file_id, after=cursor(history_after), limit=HISTORY_PAGE)
     return page(

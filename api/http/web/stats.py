@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from annolog.api.http.web import urls
 from annolog.api.http.web.auth import PageSessionDep
 from annolog.api.http.web.render import PageRoute, page
-from annolog.api.http.web.versions import resolve
+from annolog.api.http.web.versions import read_through, resolve
 from annolog.api.session import Session
 from annolog.projections.readmodels import LabelCount, LabelStats, Scope
 
@@ -61,8 +61,7 @@ def stats(
 ) -> Response:
     at = resolve(session, project, version)
     since_at = resolve(session, project, since.strip()) if since and since.strip() else None
-    folder = session.directory(project, d, at.number) if d else None
-    scope = Scope(project=project, version=at.number, directory_id=folder.directory_id if folder else None)
+    folder, scope = read_through(session, project, at.number, d)
     now = session.label_stats(scope)
     then = _counted_then(session, scope, since_at.number) if since_at else None
     return page(

@@ -4,9 +4,8 @@ from dataclasses import dataclass
 
 from annolog.api.session import Session
 from annolog.core.errors import InvalidInputError
-from annolog.projections.readmodels import TagView
-
-LATEST = "latest"
+from annolog.core.events import LATEST
+from annolog.projections.readmodels import DirectoryView, Scope, TagView
 
 
 @dataclass(frozen=True)
@@ -38,3 +37,12 @@ def resolve(session: Session, project: str, written: str) -> At:
     latest = session.project(project).version
     number = latest if written == LATEST else session.resolve(project, written)
     return At(project=project, written=written, number=number, latest=latest, tags=tuple(session.tags(project)))
+
+
+def read_through(
+    session: Session, project: str, version: int, directory: str | None
+) -> tuple[DirectoryView | None, Scope]:
+    """The directory a page reads ``project`` through at ``version`` (None: every directory the
+    reader may read), and the scope of that read."""
+    folder = session.directory(project, directory, version) if directory else None
+    return folder, Scope(project=project, version=version, directory_id=folder.directory_id if folder else None)
