@@ -10,7 +10,8 @@ from annolog.core.errors import AccessDenied, ConflictError, InvalidInputError, 
 from annolog.core.events import InstanceAdded, InstanceChanged, LabelDefined, Role, RoleGranted, SkeletonDeclared
 from annolog.core.geometry import InstanceKind, Shape
 from annolog.core.rules import judge
-from annolog.projections.readmodels import FileView, InstanceView
+from annolog.projections.readmodels import InstanceView
+from tests.factories import file_view
 from tests.unit.test_rules import PHOTO, PROJECT, Judged, opened
 
 PERSON = UUID(int=50)
@@ -156,20 +157,7 @@ def test_the_web_page_draws_the_labelled_keypoints_as_dots_and_leaves_out_the_un
         attributes={},
         revision=1,
     )
-    file = FileView(
-        file_id=PHOTO,
-        sha256="ab" * 32,
-        name="a.jpg",
-        media_type="image/jpeg",
-        size=1,
-        width=100,
-        height=80,
-        metadata={},
-        copied_from=None,
-        created_version=1,
-        version=2,
-        instances=(pose,),
-    )
+    file = file_view(PHOTO, pose)
 
     (dots,) = shapes(file)
 

@@ -16,7 +16,8 @@ from annolog.core.events import FileAdded, InstanceAdded, InstanceChanged
 from annolog.core.geometry import InstanceKind, Shape
 from annolog.core.mask import Mask, counts_of, in_blob
 from annolog.core.rules import judge
-from annolog.projections.readmodels import FileView, InstanceView
+from annolog.projections.readmodels import InstanceView
+from tests.factories import file_view
 from tests.unit.test_rules import EVERYWHERE, PHOTO, PROJECT, Judged, opened
 
 ROAD = UUID(int=40)
@@ -168,20 +169,7 @@ def test_the_web_page_draws_a_polygon_of_several_parts_ring_by_ring_and_a_mask_b
         **common,
     )
     road = InstanceView(instance_id=UUID(int=2), kind="mask", points=(), mask=SMALL.model_dump(), **common)
-    file = FileView(
-        file_id=PHOTO,
-        sha256="ab" * 32,
-        name="a.jpg",
-        media_type="image/jpeg",
-        size=1,
-        width=100,
-        height=80,
-        metadata={},
-        copied_from=None,
-        created_version=1,
-        version=2,
-        instances=(parted, road),
-    )
+    file = file_view(PHOTO, parted, road)
 
     ring, extent = shapes(file)
 

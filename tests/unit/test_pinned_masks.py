@@ -12,6 +12,7 @@ from annolog.core.errors import CorruptBlob
 from annolog.core.mask import in_blob
 from annolog.pinned import Entry, PinnedReader
 from annolog.projections.readmodels import FileView, InstanceView, MaskView
+from tests.factories import file_view
 
 PIXELS = np.random.default_rng(1).random((30, 40)) < 0.5
 MASK, COUNTS = in_blob(masks.encode(PIXELS))
@@ -47,19 +48,15 @@ def _view(file_id: UUID) -> FileView:
         revision=1,
         mask=MaskView(**MASK.model_dump()),
     )
-    return FileView(
-        file_id=file_id,
+    return file_view(
+        file_id,
+        road,
         sha256="0" * 64,
         name=f"{file_id.int}.png",
         media_type="image/png",
-        size=1,
         width=40,
         height=30,
-        metadata={},
-        copied_from=None,
-        created_version=1,
         version=1,
-        instances=(road,),
     )
 
 
