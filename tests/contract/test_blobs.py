@@ -277,6 +277,38 @@ class TestS3BlobStore(BlobStoreContract):
 
         return stored
 
+    @pytest.fixture
+    def calls(self, client: Any) -> list[str]:
+        """The writes and lookups of blobs ``client`` sends, by operation name, in order."""
+        sent: list[str] = []
+        for operation in ("PutObject", "HeadObject"):
+            client.meta.events.register(f"before-call.s3.{operation}", lambda model, **_: sent.append(model.name))
+        return sent
+
+    def test_a_small_blob_goes_up_in_one_request_and_is_never_rewritten(
+        self, client: Any, bucket: str, calls: list[str], stored: Stored
+    ) -> None:
+        store = S3BlobStore(bucket, prefix=self.PREFIX, client=client)
+
+        sha256 = store.put(b"a small image")
+        assert calls == ["PutObject"]
+        before = stored()
+        assert store.put(b"a small image") == sha256  # S3 answers 412: already there
+
+        assert calls == ["PutObject", "PutObject"]
+        assert stored() == before
+        assert store.get(sha256) == b"a small image"
+
+    def test_a_large_blob_already_stored_is_not_sent_again(self, client: Any, bucket: str, calls: list[str]) -> None:
+        store = S3BlobStore(bucket, prefix=self.PREFIX, client=client)
+        data = b"x" * (2 * 1024 * 1024)
+        store.put(data)
+        calls.clear()
+
+        store.put(data)
+
+        assert calls == ["HeadObject"]
+
     def test_a_presigned_url_downloads_the_blob(self, store: S3BlobStore) -> None:
         sha256 = store.put(b"fetched without credentials")
 
