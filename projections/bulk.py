@@ -15,6 +15,7 @@ from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
+import orjson
 from sqlalchemy import JSON, Boolean, Connection, DateTime, String, Table, and_, bindparam, insert, text, update
 
 from annolog.core.rules import KEYS, Key
@@ -23,7 +24,21 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _NULL = "\\N"
 _CHUNK = 1 << 16
 _json = json.JSONEncoder().encode
-"""``json.dumps`` with its defaults (what SQLAlchemy's JSON type writes), without its per-call set-up."""
+"""``json.dumps`` with its defaults, for what orjson cannot write (integers past 64 bits)."""
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as JSON text for a COPY line: orjson writes it several times faster than ``json``.
+
+    The text may differ from SQLAlchemy's (no spaces, UTF-8 instead of ``\\u`` escapes),
+    never the value: columns are ``JSON`` and everything reads them back parsed. JSON text
+    holds no raw tab or newline, so only its backslashes need COPY's escaping.
+    """
+    try:
+        text = orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        text = _json(value)
+    return text.replace("\\", "\\\\") if "\\" in text else text
 
 
 @dataclass(frozen=True)
@@ -41,7 +56,7 @@ class _Layout:
         values = list(self.values(row))
         for i in self.json:
             v = values[i]
-            values[i] = "null" if v is None else "{}" if v == {} else _json(v).translate(_ESCAPES)
+            values[i] = "null" if v is None else "{}" if v == {} else _json_text(v)
         for i in self.text:
             if (v := values[i]) is not None:
                 values[i] = v.translate(_ESCAPES)
@@ -51,7 +66,10 @@ class _Layout:
         for i in self.time:
             if (v := values[i]) is not None:
                 values[i] = v.isoformat()
-        return "\t".join([_NULL if v is None else v if type(v) is str else str(v) for v in values])
+        # A UUID as 32 hex digits, which PostgreSQL reads too: a fifth of the cost of str(uuid).
+        return "\t".join(
+            [_NULL if v is None else v if type(v) is str else v.hex if type(v) is UUID else str(v) for v in values]
+        )
 
 
 @cache

@@ -273,6 +273,30 @@ class ProjectionContract:
         assert project.slice("labels.car = 0", version="v1").tag == "v1"
         assert project.directory.get("all", version=v1).tag is None and project.directory.get("all").tag is None
 
+    def test_json_of_any_text_and_size_reads_back_as_written(
+        self, project: annolog.Project, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """What the bulk writer must escape or cannot encode itself: backslashes, tabs and newlines
+        (COPY's own escapes), quotes, text past ASCII, an integer past 64 bits. Written in bulk:
+        a batch that fell back to one commit at a time would hide a bad COPY line."""
+        tricky = {
+            "path": "C:\\data\\n\\t",
+            "note": "tab\there\nnew line\r\\N",
+            "quote": '"quoted" \\"',
+            "words": ["Zürich", "東京", "🚗"],
+            "big": 2**70,
+            "nested": {"empty": {}, "none": None, "list": [1, 2.5, True]},
+        }
+        everything = project.directory.new("all")
+        photo = everything.add_file(jpeg(), name="p.jpg", metadata=tricky)
+        box = photo.add_instance("car", box=(1, 1, 9, 9), attributes=tricky)
+
+        (again,) = project.directory.get("all")
+        assert again.metadata == tricky
+        assert [i.attributes for i in again.instances] == [tricky]
+        assert box.attributes == tricky
+        assert "one commit at a time" not in caplog.text
+
     def test_bad_input_gets_a_clear_error_and_changes_nothing(self, project: annolog.Project) -> None:
         everything = project.directory.new("all")
         photo = everything.add_file(jpeg(), name="p.jpg")
