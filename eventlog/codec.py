@@ -32,14 +32,31 @@ def _fingerprint(schema: Any) -> bytes:
     return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
 
 
-def _event_to_avro(event: Event) -> dict[str, Any]:
+def _event_to_avro(event: Event) -> tuple[str, dict[str, Any]]:
+    """The event in fastavro's ``(branch, value)`` tuple notation for the events union.
+
+    Naming the branch by a ``-type`` key instead makes fastavro validate the whole event
+    against each branch before writing it: 4x the cost of the write (29 against 7 us per
+    event). With tuple notation on, a tuple reaching any other union (an array's
+    ``expected_shape``) would be read as a branch and a value, so tuples become lists.
+    """
     fields = event.model_dump(exclude={"type"})
     for name in _JSON_FIELDS:
         if name in fields:
             fields[name] = json.dumps(fields[name], separators=(",", ":"))
     if "points" in fields:
         fields["points"] = [{"x": x, "y": y} for x, y in fields["points"]]
-    return {"-type": _NAMESPACE + event.type, **fields}  # the union branch, by fastavro's convention
+    return _NAMESPACE + event.type, {name: _listed(value) for name, value in fields.items()}
+
+
+def _listed(value: Any) -> Any:
+    """A field's tuples as lists, in it and in the record it holds (a mask's size). Items of an
+    array are left alone: no array's items are a union (``test_codec`` holds the schema to that)."""
+    if type(value) is tuple:
+        return list(value)
+    if type(value) is dict:
+        return {key: _listed(item) for key, item in value.items()}
+    return value
 
 
 def _event_from_avro(branch: tuple[str, dict[str, Any]]) -> dict[str, Any]:
@@ -85,8 +102,7 @@ class CommitCodec:
         }
         out = io.BytesIO()
         out.write(_MAGIC + self.fingerprint)
-        # Tuples are values (an array's shape), not fastavro's (branch, value) notation for unions.
-        fastavro.schemaless_writer(out, self.schema, record, disable_tuple_notation=True)
+        fastavro.schemaless_writer(out, self.schema, record)
         return out.getvalue()
 
     def decode(self, data: bytes) -> Commit:
