@@ -58,11 +58,18 @@ def tag(
     version: Annotated[
         int | None, typer.Argument(min=1, max=INT32_MAX, help="the version to name (default: latest)")
     ] = None,
+    version_option: Annotated[
+        int | None,
+        typer.Option("--version", min=1, max=INT32_MAX, help="the version to name, as earlier releases took it"),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="move the tag if it exists (admin; audited)")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Name a version of a project, for pinned reads and training runs. A tag pins its version
     for good: naming it again fails, saying which version it names, unless --force moves it."""
+    if version is not None and version_option is not None and version != version_option:
+        raise typer.BadParameter(f"VERSION {version} and --version {version_option} differ: give one")
+    version = version if version is not None else version_option
     with open_client() as client:
         chosen = client.project(project)
         before = chosen.tags().get(name) if force else None

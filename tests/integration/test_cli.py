@@ -122,6 +122,16 @@ def test_a_tag_is_moved_only_with_force_and_the_move_says_from_which_version(tmp
     assert project.tags() == {"release-1": 3} and len(project.history(event="TagMoved")) == 1
 
 
+def test_a_tag_still_takes_its_version_as_the_option_earlier_releases_had(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert _json(tmp_path, "tag", "v1", "--version", "2", "-p", "cli") == {"tag": "v1", "version": 2, "before": None}
+
+    both = run_cli(tmp_path, "tag", "v2", "2", "--version", "3", "-p", "cli")
+
+    assert both.returncode == 2 and "VERSION 2 and --version 3 differ: give one" in both.stderr
+    assert project.tags() == {"v1": 2}
+
+
 def test_a_token_is_printed_once_and_stored_only_as_its_hash(tmp_path: Path) -> None:
     _project(tmp_path)
     issued = _json(tmp_path, "token", "create", "ana", "--expires-in-days", "1")
