@@ -29,7 +29,7 @@ from uuid import UUID
 from sqlalchemy import Connection, select
 
 from annolog.api.service import Service
-from annolog.api.uploads import not_uploaded, unheld, unheld_masks
+from annolog.api.uploads import missized, not_uploaded, unheld, unheld_masks
 from annolog.blobs.thumbnails import Thumbnail
 from annolog.core.commands import (
     AddFile,
@@ -107,7 +107,7 @@ class Session:
         if max(granted.values(), default=0) < EDITOR:
             raise AccessDenied(f"{self.actor} may not upload files to project {view.name!r}: that needs editor")
         stored = self.service.store_blob(data, name=name, media_type=media_type)
-        self.service.uploads.record(view.project_id, [stored.sha256], actor=self.actor)
+        self.service.uploads.record(view.project_id, {stored.sha256: stored.size}, actor=self.actor)
         return stored
 
     def store_chunks(self, project: str, data: Sequence[bytes]) -> list[str]:
@@ -121,7 +121,9 @@ class Session:
                 f"{self.actor} may not store array chunks in project {view.name!r}: that needs editor of the project"
             )
         hashes = self.service.store_chunks(data)
-        self.service.uploads.record(view.project_id, hashes, actor=self.actor)
+        self.service.uploads.record(
+            view.project_id, {sha256: len(chunk) for sha256, chunk in zip(hashes, data, strict=True)}, actor=self.actor
+        )
         return hashes
 
     # -- projects, labels, directories -------------------------------------------------------
@@ -410,6 +412,13 @@ class Session:
                 "writer uploaded, a mask those or its instance's now); upload them to the project first (store_blob "
                 "or POST .../blobs for files and mask counts, store_chunks or POST .../chunks for array chunks)"
             )
+        if wrong := missized(db, view.project_id, _declared_sizes(commands), actor=self.actor):
+            sha256, declared, stored = wrong[0]
+            more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+            raise InvalidInputError(
+                f"blob {sha256} is {stored} bytes, but the commit declares {declared}{more}: a file's size, a mask's "
+                "counts_size and an array chunk's size must be the size of the bytes uploaded"
+            )
 
     def _unheld_by_files(
         self, db: Connection, view: ProjectView, granted: dict[UUID, int], commands: Sequence[Command]
@@ -550,6 +559,20 @@ def _directory(scope: Scope) -> UUID:
     if scope.directory_id is None:
         raise InvalidInputError("a dataset is a directory or a slice: give directory_id, query or both")
     return scope.directory_id
+
+
+def _declared_sizes(commands: Sequence[Command]) -> list[tuple[str, int]]:
+    """(sha256, size) of every blob ``commands`` name with a size: files, mask counts, array chunks."""
+    declared = []
+    for c in commands:
+        if isinstance(c, AddFile):
+            declared.append((c.sha256, c.size))
+        elif isinstance(c, (AddInstance, ChangeInstance)) and (mask := c.mask) is not None:
+            if mask.counts_sha256 is not None and mask.counts_size is not None:  # counts in a blob
+                declared.append((mask.counts_sha256, mask.counts_size))
+        elif isinstance(c, (WriteArrayChunks, ResizeArray)):
+            declared += [(w.sha256, w.size) for w in c.chunks if w.sha256 is not None]
+    return declared
 
 
 def _readable(every: list[DirectoryView], granted: dict[UUID, int]) -> list[DirectoryView]:

@@ -9,11 +9,11 @@ of the service's own like the tokens': who uploaded what is not a fact of the da
 and a replay of the log must not need it.
 """
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import Column, Connection, Engine, MetaData, Select, String, Table, Uuid, select
+from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, Select, String, Table, Uuid, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from annolog.projections.database import create_tables, database_errors
@@ -28,6 +28,7 @@ blob_uploads = Table(
     Column("sha256", String(64), primary_key=True),
     Column("uploaded_by", String(500), primary_key=True),
     Column("uploaded_at", UtcDateTime, nullable=False),  # the first time this principal uploaded them
+    Column("size", BigInteger),  # bytes; NULL for uploads recorded before sizes were
 )
 
 
@@ -38,15 +39,37 @@ class Uploads:
         self._engine = engine
         create_tables(engine, _metadata, "the upload table")
 
-    def record(self, project_id: UUID, hashes: Collection[str], *, actor: str) -> None:
-        """Note that ``actor`` uploaded the blobs ``hashes`` to the project (again: the first time is kept)."""
+    def record(self, project_id: UUID, sizes: Mapping[str, int], *, actor: str) -> None:
+        """Note that ``actor`` uploaded the blobs ``sizes`` names (sha256 -> bytes) to the project
+        (again: the first time is kept)."""
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
         now = datetime.now(UTC)
-        rows = [{"project_id": project_id, "sha256": h, "uploaded_by": actor, "uploaded_at": now} for h in hashes]
+        rows = [
+            {"project_id": project_id, "sha256": h, "uploaded_by": actor, "uploaded_at": now, "size": size}
+            for h, size in sizes.items()
+        ]
         if not rows:
             return
         with database_errors(self._engine, "record an upload"), self._engine.begin() as db:
             db.execute(dialect.insert(blob_uploads).on_conflict_do_nothing(), rows)
+
+
+def missized(
+    db: Connection, project_id: UUID, declared: Collection[tuple[str, int]], *, actor: str
+) -> list[tuple[str, int, int]]:
+    """(sha256, declared, stored) for each (sha256, size) a command declares (a file's size, a mask's
+    ``counts_size``, a chunk's size) of a blob ``actor`` uploaded to the project in another size:
+    readers check bytes against both, so a wrong size would fail every read of them."""
+    uploaded = select(blob_uploads.c.sha256, blob_uploads.c.size).where(
+        blob_uploads.c.project_id == project_id, blob_uploads.c.uploaded_by == actor
+    )
+    hashes = {sha256 for sha256, _ in declared}
+    stored = {row.sha256: row.size for row in select_in(db, uploaded, blob_uploads.c.sha256, hashes)}
+    return sorted(
+        (sha256, size, found)
+        for sha256, size in set(declared)
+        if (found := stored.get(sha256)) is not None and found != size
+    )
 
 
 def not_uploaded(db: Connection, project_id: UUID, hashes: Collection[str], *, actor: str) -> set[str]:

@@ -211,6 +211,22 @@ class MaskContract:
                 mallory.backend.read_mask(mallory.directory.get("mine").scope, mine.id, str(named.counts_sha256))
         assert answers[0] == answers[1]
 
+    def test_a_mask_blob_declared_in_another_size_than_uploaded_is_refused_and_nothing_is_written(
+        self, project: annolog.Project, photo: annolog.File
+    ) -> None:
+        kept, data = in_blob(masks.encode(_blob(5, 5, 9)))
+        project.backend.store_blob(project.name, data, name="mask.rle")
+        wrong = kept.model_copy(update={"counts_size": len(data) + 1})
+        version = project.version
+
+        refused = f"blob {kept.counts_sha256} is {len(data)} bytes, but the commit declares {len(data) + 1}"
+        with pytest.raises(InvalidInputError, match=refused):
+            project.execute([AddInstance(file_id=photo.id, label="road", kind="mask", mask=wrong)])
+        assert project.version == version
+        project.execute([AddInstance(file_id=photo.id, label="road", kind="mask", mask=kept)])
+        (road,) = project.directory.get("streets")[0].instances
+        assert (road.mask == _blob(5, 5, 9)).all()
+
     def test_a_polygon_of_several_parts_keeps_its_rings_and_a_single_ring_has_no_parts(
         self, project: annolog.Project, photo: annolog.File
     ) -> None:

@@ -26,6 +26,7 @@ from annolog.api.settings import Settings, load_settings
 from annolog.api.tokens import Tokens
 from annolog.core import (
     AccessDenied,
+    AddFile,
     AddInstance,
     ConflictError,
     CreateDirectory,
@@ -296,6 +297,18 @@ class ProjectionContract:
         assert [i.attributes for i in again.instances] == [tricky]
         assert box.attributes == tricky
         assert "one commit at a time" not in caplog.text
+
+    def test_a_file_declared_in_another_size_than_its_upload_is_refused(self, project: annolog.Project) -> None:
+        everything = project.directory.new("all")
+        stored = project.store_blob(jpeg(), name="p.jpg")
+        version = project.version
+
+        lying = stored.model_dump() | {"size": stored.size * 2}
+        with pytest.raises(InvalidInputError, match=f"blob {stored.sha256} is {stored.size} bytes, but the commit"):
+            project.execute([AddFile(directory_id=everything.id, name="p.jpg", **lying)])
+        assert project.version == version
+        project.execute([AddFile(directory_id=everything.id, name="p.jpg", **stored.model_dump())])
+        assert [f.size for f in project.directory.get("all")] == [stored.size]
 
     def test_bad_input_gets_a_clear_error_and_changes_nothing(self, project: annolog.Project) -> None:
         everything = project.directory.new("all")

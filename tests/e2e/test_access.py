@@ -89,8 +89,8 @@ def test_a_viewer_who_may_read_no_directory_is_streamed_no_change_of_one(
 # -- 2. bytes by their hash -----------------------------------------------------------------------
 
 
-def _add_file(directory_id: Any, sha256: str, name: str = "stolen.jpg") -> AddFile:
-    return AddFile(directory_id=directory_id, name=name, sha256=sha256, media_type="image/jpeg", size=1)
+def _add_file(directory_id: Any, sha256: str, name: str = "stolen.jpg", size: int = 1) -> AddFile:
+    return AddFile(directory_id=directory_id, name=name, sha256=sha256, media_type="image/jpeg", size=size)
 
 
 def test_a_file_cannot_name_restricted_bytes_of_another_project_by_a_leaked_hash(
@@ -114,10 +114,10 @@ def test_a_file_cannot_name_restricted_bytes_of_another_project_by_a_leaked_hash
 def test_bytes_uploaded_to_one_project_cannot_be_named_in_another_by_the_same_owner(owner: Person) -> None:
     first, second = _project(owner), _project(owner)
     uploaded = owner.http.post(f"/projects/{first.name}/blobs", files={"file": ("a.jpg", jpeg("teal"))})
-    sha256 = uploaded.json()["sha256"]
+    sha256, size = uploaded.json()["sha256"], uploaded.json()["size"]
 
-    elsewhere = owner.commit(second.name, _add_file(second.directory.new("all").id, sha256, "a.jpg"))
-    here = owner.commit(first.name, _add_file(first.directory.new("all").id, sha256, "a.jpg"))
+    elsewhere = owner.commit(second.name, _add_file(second.directory.new("all").id, sha256, "a.jpg", size))
+    here = owner.commit(first.name, _add_file(first.directory.new("all").id, sha256, "a.jpg", size))
 
     assert uploaded.status_code == 201
     assert (elsewhere.status_code, here.status_code) == (404, 200)
@@ -129,7 +129,7 @@ def test_a_file_may_name_bytes_its_project_holds_or_that_were_uploaded_to_it(own
     loot = stranger.sdk.create_project(f"own-{uuid4().hex[:8]}")
     folder = loot.directory.new("all")
 
-    again = owner.commit(victim.name, _add_file(victim.directory.new("copies").id, photo.sha256, "p.jpg"))
+    again = owner.commit(victim.name, _add_file(victim.directory.new("copies").id, photo.sha256, "p.jpg", photo.size))
     uploaded = folder.add_file(jpeg("olive"), name="mine.jpg")  # who has the bytes may upload them
 
     assert again.status_code == 200
@@ -146,7 +146,7 @@ def test_inside_a_project_only_bytes_one_may_read_or_uploaded_oneself_can_be_nam
 
     peeked = editor.commit(project.name, _add_file(folder.id, secret.sha256, "peek.jpg"))
     uploaded = editor.http.post(f"/projects/{project.name}/blobs", files={"file": ("same.jpg", jpeg("maroon"))})
-    own = editor.commit(project.name, _add_file(folder.id, secret.sha256, "mine.jpg"))  # they hold the bytes now
+    own = editor.commit(project.name, _add_file(folder.id, secret.sha256, "mine.jpg", secret.size))  # held now
 
     assert peeked.status_code == 404 and len(project.directory.get("open")) == 1
     assert uploaded.status_code == 201 and own.status_code == 200
