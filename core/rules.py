@@ -165,6 +165,13 @@ class ViewState(Protocol):
     def labels(self) -> Mapping[str, Row]:
         """The current label rows, by name (merged and retired labels included)."""
 
+    def label_stored_as(self, stored: str) -> Row | None:
+        """The current label whose instances are stored under ``stored`` (its first name; no two
+        labels share one), so a rule finds a renamed label without a scan of every label."""
+
+    def label_with_index(self, index: int) -> Row:
+        """The current label with class ``index`` (every index ever given has one)."""
+
     def directory_named(self, name: str) -> bool:
         """Whether a current directory has ``name``."""
 
@@ -265,20 +272,19 @@ class Judging:
 
     def label_by_index(self, index: int) -> Row:
         """The label with class ``index``, following merges to the label that holds it now."""
-        rows = {row["class_index"]: row for row in self.state.labels().values()}
-        found = rows[index]
+        found = self.state.label_with_index(index)
         while label_state(found) == MERGED:
-            found = rows[found["into"]]
+            found = self.state.label_with_index(found["into"])
         return found
 
     def label_name_of(self, stored: str) -> str:
         """The name instances stored as ``stored`` go by now (after renames and merges)."""
-        defined = self.state.labels()
-        found = defined.get(stored)
+        found = self.state.labels().get(stored)
         if found is not None and stored_name(found) == stored and label_state(found) != MERGED:
-            return stored  # never renamed nor merged: the common case, without a scan of every label
-        found = next(row for row in defined.values() if stored_name(row) == stored)
-        return str(self.label_by_index(found["class_index"])["name"])
+            return stored  # never renamed nor merged: the common case
+        holder = self.state.label_stored_as(stored)
+        assert holder is not None, f"instances stored as {stored!r}, which no label stores under"
+        return str(self.label_by_index(holder["class_index"])["name"])
 
     def new_id(self, table: str, what: str, id_: UUID) -> None:
         if self.state.existed(table, (id_,)):
@@ -352,10 +358,9 @@ def _project_created(j: Judging, e: ProjectCreated) -> list[Change]:
 def _free_label_name(j: Judging, name: str, label: Row | None = None) -> None:
     """Refuse ``name`` for ``label`` (None: a new one) if a label has it, or stores its
     instances under it (two labels' instances would become one)."""
-    defined = j.state.labels()
-    if name in defined:
+    if name in j.state.labels():
         raise ConflictError(f"label {name!r} is already defined in project {j.project_name!r}")
-    holder = next((row for row in defined.values() if stored_name(row) == name), None)
+    holder = j.state.label_stored_as(name)
     if holder is not None and (label is None or holder["class_index"] != label["class_index"]):
         raise ConflictError(
             f"label name {name!r} is still how label {holder['name']!r} (renamed from it) stores its instances "

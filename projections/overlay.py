@@ -35,7 +35,7 @@ from annolog.core.events import (
     Role,
 )
 from annolog.core.permissions import RANK
-from annolog.core.rules import KEYS, Add, Key, Row, RowChange, copied_instance_id, key_of
+from annolog.core.rules import KEYS, Add, Key, Row, RowChange, copied_instance_id, key_of, stored_name
 
 Pair = tuple[UUID, str]
 """A directory and a file name in it."""
@@ -131,6 +131,9 @@ class Overlay:
         self._ever: dict[str, dict[Key, bool | int]] = {t: {} for t in _IDS}
         self._new_files: set[UUID] = set()  # never in the views: nothing of theirs to load (kept on a drop)
         self._labels: dict[str, Row] | None = None
+        # The labels by stored name and by class index: made from _labels when first asked, kept
+        # in step with it, and made again after a dropped commit (they keep no undo of their own).
+        self._label_lookups: tuple[dict[str, Row], dict[int, Row]] | None = None
         self._directories: dict[UUID, Row] | None = None
         self._directory_names: set[str] = set()
         self._new_directories: set[UUID] = set()
@@ -165,6 +168,7 @@ class Overlay:
             else:
                 target[key] = old
         self._undo.clear()
+        self._label_lookups = None
 
     def _set(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
         self._undo.append((mapping, key, mapping.get(key, _MISSING)))
@@ -347,6 +351,18 @@ class Overlay:
             self._labels = self._base.labels()
         return self._labels
 
+    def label_stored_as(self, stored: str) -> Row | None:
+        return self._lookups()[0].get(stored)
+
+    def label_with_index(self, index: int) -> Row:
+        return self._lookups()[1][index]
+
+    def _lookups(self) -> tuple[dict[str, Row], dict[int, Row]]:
+        if self._label_lookups is None:
+            rows = self._label_index().values()
+            self._label_lookups = ({stored_name(r): r for r in rows}, {r["class_index"]: r for r in rows})
+        return self._label_lookups
+
     def directory_named(self, name: str) -> bool:
         self._directory_rows()
         return name in self._directory_names
@@ -388,6 +404,9 @@ class Overlay:
             self._include(self._names_of((directory_id, file["name"])), file_id)
         elif table == "labels":
             self._set(self._label_index(), row["name"], row)
+            if self._label_lookups is not None:
+                by_stored, by_index = self._label_lookups
+                by_stored[stored_name(row)] = by_index[row["class_index"]] = row
         elif table == "directories":
             self._set(self._directory_rows(), row["directory_id"], row)
             self._include(self._directory_names, row["name"])
@@ -423,6 +442,9 @@ class Overlay:
             self._pop(self._load_grants(key[0]), key[1])
         elif table == "labels":
             self._pop(self._label_index(), key[0])
+            if self._label_lookups is not None:
+                by_stored, by_index = self._label_lookups
+                del by_stored[stored_name(before)], by_index[before["class_index"]]
         elif table == "instances":
             self._touched_instances.setdefault(before["file_id"], set()).add(key[0])
         self._set(self._current[table], key, None)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Table, and_, delete, exists, insert, select, update
+from sqlalchemy import Connection, Table, and_, delete, exists, func, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from annolog.core.rules import KEYS, Add, Key, Row, RowChange
@@ -46,6 +46,16 @@ class SqlState:
     def labels(self) -> Mapping[str, Row]:
         query = select(labels).where(labels.c.project_id == self._project_id, labels.c.valid_to.is_(None))
         return {row.name: public_row(row) for row in self._db.execute(query)}
+
+    def label_stored_as(self, stored: str) -> Row | None:
+        stored_as = func.coalesce(labels.c.stored_as, labels.c.name)  # views made before renames hold NULL
+        query = select(labels).where(labels.c.project_id == self._project_id, stored_as == stored)
+        found = self._db.execute(query.where(labels.c.valid_to.is_(None))).first()
+        return None if found is None else public_row(found)
+
+    def label_with_index(self, index: int) -> Row:
+        query = select(labels).where(labels.c.project_id == self._project_id, labels.c.class_index == index)
+        return public_row(self._db.execute(query.where(labels.c.valid_to.is_(None))).one())
 
     def directory_named(self, name: str) -> bool:
         query = select(directories.c.directory_id).where(

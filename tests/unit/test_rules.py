@@ -322,6 +322,21 @@ def test_a_label_cannot_take_a_name_another_label_still_stores_its_instances_und
     assert project.state.labels()["car"]["class_index"] == 0
 
 
+def test_a_rename_in_a_rejected_commit_leaves_the_labels_as_they_were(project: Judged) -> None:
+    project.commit(box())
+    project.commit(LabelRenamed(name="car", new_name="vehicle"))
+    with pytest.raises(NotFoundError):  # the rename holds until the commit fails, then is undone
+        project.commit(LabelRenamed(name="vehicle", new_name="auto"), box(UUID(int=31), label="truck"))
+
+    project.commit(box(UUID(int=32), label="vehicle"))
+    with pytest.raises(ConflictError, match="'car' is still how label 'vehicle'"):
+        project.commit(LabelDefined(name="car"))
+    project.commit(LabelDefined(name="auto"))  # free again
+    assert project.state.label_stored_as("car") == project.state.labels()["vehicle"]
+    assert project.state.label_with_index(1) == project.state.labels()["auto"]
+    assert project.state.row("label_counts", (PHOTO, "car"))["count"] == 2  # type: ignore[index]
+
+
 def test_a_merged_label_keeps_its_slot_and_refuses_new_instances_naming_the_target(project: Judged) -> None:
     project.commit(LabelDefined(name="auto"), LabelDefined(name="bus"))
     project.commit(box(label="auto"))
