@@ -3,7 +3,8 @@
     python -m bench.project [--files 2000] [--instances-per-file 10] [--durable] [--profile DIR]
                             [--projectors 1 2] [--partitions 4] [--projects 8] [--rates 20 200]
                             [--writers 1 8 32] [--seconds 10] [--directory-files 100000]
-                            [--directory-changes 3000] [--repeats 15] [--sections rebuild writes reads]
+                            [--directory-changes 3000] [--repeats 15] [--labels 5000]
+                            [--sections rebuild writes reads labels]
 
 1. Full rebuild: a realistic bulk import (a project, labels, directories, files with boxes,
    mirrors, edits, tags) is appended to a fresh Kafka topic and replayed into a fresh
@@ -27,12 +28,17 @@
      a ratio to the bare Kafka append.
 3. Reads of a large directory at the latest version and at an older, pinned version
    (count, first page, full listing, files of a page); medians and the ratio pinned/latest.
+4. Judging with many labels (``--labels``), in memory (the rules over the overlay, no
+   database): one commit defining them all, and boxes of a label never renamed against
+   boxes of a renamed one, per event; their ratio should stay near 1 (a renamed label's
+   name used to be found by a scan of every label).
 
 Every Kafka topic, PostgreSQL schema, SQLite file and private cluster is new for the run
 and removed at its end.
 """
 
 import argparse
+import gc
 import hashlib
 import os
 import random
@@ -68,11 +74,14 @@ from annolog.core import (
     RemoveFileFromDirectory,
     TagVersion,
 )
+from annolog.core.events import DirectoryCreated, FileAdded, InstanceAdded, LabelDefined, LabelRenamed, ProjectCreated
+from annolog.core.rules import judge
 from annolog.eventlog.log import EventLog
 from annolog.eventlog.sql import SqlLog, open_sqlite
 from annolog.projections import queries, tables
 from annolog.projections.chain import link, previous_link
 from annolog.projections.database import create_schema
+from annolog.projections.overlay import EmptyBase, Overlay
 from annolog.projections.projector import Projector
 from annolog.projections.replay import replay
 from bench.common import (
@@ -644,9 +653,62 @@ def bench_reads(scratch: Scratch, args: argparse.Namespace) -> None:
             print(f"  {name:<38} {now:>10.2f} {then:>10.2f} {then / now:>14.2f}")
 
 
+# -- 4. judging with many labels -------------------------------------------------------------------
+
+
+def _judged_seconds(state: Overlay, project_id: UUID, version: int, events: Sequence[Any]) -> float:
+    """Seconds to judge one commit of ``events``, without cyclic GC pauses (as the projector judges)."""
+    commit = Commit(project_id=project_id, actor="bench", command="Bench", events=tuple(events))
+    gc.collect()
+    gc.disable()
+    try:
+        _, seconds = timed(lambda: judge(commit, "bench", version, state))
+    finally:
+        gc.enable()
+    state.keep()
+    return seconds
+
+
+def bench_labels(scratch: Scratch, args: argparse.Namespace) -> None:
+    """The rules alone over an overlay with nothing beneath: what a label lookup costs them."""
+    project_id, directory_id, file_id = uuid4(), uuid4(), uuid4()
+    state = Overlay(project_id, EmptyBase())
+    opening = [
+        ProjectCreated(project_id=project_id, name="bench"),
+        DirectoryCreated(directory_id=directory_id, name="all"),
+        FileAdded(
+            file_id=file_id,
+            directory_id=directory_id,
+            sha256="0" * 64,
+            name="a.jpg",
+            media_type="image/jpeg",
+            size=1,
+            width=640,
+            height=480,
+        ),
+    ]
+    _judged_seconds(state, project_id, 1, opening)
+    labels = [LabelDefined(name=f"label-{i}") for i in range(args.labels)]
+    defining = _judged_seconds(state, project_id, 2, labels)
+    _judged_seconds(state, project_id, 3, [LabelRenamed(name="label-0", new_name="renamed")])
+    boxes = 2000
+    print(f"4. Judging with {args.labels:,} labels (rules over the overlay, in memory)")
+    print(f"  one commit defining them all                  {defining:>7.3f} s")
+    per_event = {}
+    for version, label in enumerate(("label-2", "label-1", "renamed"), start=4):  # label-2 warms up
+        events = [
+            InstanceAdded(instance_id=uuid4(), file_id=file_id, label=label, kind="box", points=_box(random.Random(i)))
+            for i in range(boxes)
+        ]
+        per_event[label] = _judged_seconds(state, project_id, version, events) / boxes * 1e6
+        if label != "label-2":
+            print(f"  {boxes:,} boxes of {label!r:<12} in one commit         {per_event[label]:>7.1f} us/event")
+    print(f"  ratio renamed / never renamed: {per_event['renamed'] / per_event['label-1']:.2f}")
+
+
 # -- the run ------------------------------------------------------------------------------------
 
-SECTIONS = {"rebuild": bench_rebuild, "writes": bench_writes, "reads": bench_reads}
+SECTIONS = {"rebuild": bench_rebuild, "writes": bench_writes, "reads": bench_reads, "labels": bench_labels}
 
 
 def arguments() -> argparse.Namespace:
@@ -667,6 +729,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--directory-files", type=int, default=100_000, help="files in the large directory")
     parser.add_argument("--directory-changes", type=int, default=3000, help="changes after its import")
     parser.add_argument("--repeats", type=int, default=15, help="timings per read (the median is shown)")
+    parser.add_argument("--labels", type=int, default=5000, help="labels defined for the judging section")
     return parser.parse_args()
 
 

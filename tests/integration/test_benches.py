@@ -26,7 +26,7 @@ TINY: dict[str, tuple[str, list[str]]] = {
         ["--files", "30", "--instances-per-file", "2", "--durable", "--profile", "{tmp}"]
         + ["--projectors", "1", "2", "--partitions", "2", "--projects", "2", "--writers", "1", "2"]
         + ["--rates", "5", "--seconds", "0.3", "--directory-files", "300", "--directory-changes", "60"]
-        + ["--repeats", "2"],
+        + ["--repeats", "2", "--labels", "50"],
     ),
     "slice": ("slice", ["--files", "200", "--instances", "1000", "--labels", "5", "--versions", "3", "--repeats", "2"]),
     "stream": (
