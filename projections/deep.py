@@ -45,14 +45,21 @@ def deep_verify(engine: Engine, log: EventLog) -> Difference | None:
     """
     target = fresh_database(engine)
     try:
-        with _snapshot(engine) as live:
-            positions = live.execute(select(log_positions.c.partition, log_positions.c.next_offset))
-            until = {row.partition: row.next_offset for row in positions}
+        with projected_snapshot(engine) as (live, until):
             replay(log, target, until=until)
             with target.connect() as replayed:
                 return first_difference(live, replayed)
     finally:
         drop_database(target)
+
+
+@contextmanager
+def projected_snapshot(engine: Engine) -> Iterator[tuple[Connection, dict[int, int]]]:
+    """One consistent read of the views, and the log offset each partition is projected up to in
+    it: what a replay must stop at to be compared with them while a projector goes on."""
+    with _snapshot(engine) as live:
+        positions = live.execute(select(log_positions.c.partition, log_positions.c.next_offset))
+        yield live, {row.partition: row.next_offset for row in positions}
 
 
 def first_difference(live: Connection, replayed: Connection) -> Difference | None:

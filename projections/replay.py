@@ -45,7 +45,12 @@ def _digest(db: Connection, table: Table, query: Any) -> str:
 def checksums(engine: Engine) -> dict[str, str]:
     """A sha256 of every view table's rows, in primary-key order."""
     with engine.connect() as db:
-        return {table.name: _digest(db, table, select(table)) for table in metadata.sorted_tables}
+        return checksums_in(db)
+
+
+def checksums_in(db: Connection) -> dict[str, str]:
+    """``checksums`` read through ``db`` (a snapshot of views another process goes on changing)."""
+    return {table.name: _digest(db, table, select(table)) for table in metadata.sorted_tables}
 
 
 def snapshot_checksums(engine: Engine, project_id: UUID, version: int) -> dict[str, str]:

@@ -58,8 +58,10 @@ def replay_command(
 ) -> None:
     """Rebuild the views from the first log record into fresh tables and compare checksums.
 
-    With --project and --version the project is replayed up to that version and compared
-    with the live views read as of it. Exits 1 when a table differs.
+    The whole log is replayed as far as the live views have projected it, and compared with
+    them as they were then (a projector may go on running). With --project and --version the
+    project is replayed up to that version and compared with the live views read as of it.
+    Exits 1 when a table differs.
     """
     from annolog.api.bootstrap import build_log
     from annolog.projections.replay import drop_database, fresh_database
@@ -83,14 +85,16 @@ def _replayed(
     live: "Engine", target: "Engine", log: "EventLog", project: str | None, version: int | None
 ) -> dict[str, Any]:
     """Replay into ``target`` (all of it, or ``project`` up to ``version``) and compare with ``live``."""
+    from annolog.projections.deep import projected_snapshot
     from annolog.projections.queries import project_named
-    from annolog.projections.replay import checksums, replay, replay_until, snapshot_checksums
+    from annolog.projections.replay import checksums, checksums_in, replay, replay_until, snapshot_checksums
     from annolog.projections.status import projection_status
 
     records = None
     if project is None or version is None:
-        records = replay(log, target)
-        ours, theirs = checksums(live), checksums(target)
+        with projected_snapshot(live) as (db, until):
+            records = replay(log, target, until=until)
+            ours, theirs = checksums_in(db), checksums(target)
     else:
         with live.connect() as db:
             project_id = project_named(db, project).project_id

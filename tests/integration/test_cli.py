@@ -27,6 +27,7 @@ from annolog.api.cli import app
 from annolog.api.tokens import Tokens, api_tokens
 from annolog.eventlog.codec import CommitCodec
 from annolog.eventlog.sql import log_records
+from annolog.projections import replay as annolog_replay
 from tests.stack import free_port, run_cli
 
 
@@ -46,6 +47,28 @@ def test_replay_rebuilds_every_view_and_reports_each_table_equal(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     assert "replayed 5 log records" in result.stdout
     assert "instances" in result.stdout and "DIFFERENT" not in result.stdout
+
+
+def test_replay_compares_with_the_views_as_far_as_they_had_projected_while_writes_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _project(tmp_path)
+    replay = annolog_replay.replay
+
+    def replay_then_a_write_lands(*args: Any, **kwargs: Any) -> int:
+        replayed = replay(*args, **kwargs)
+        project.directory.get("all")[0].add_instance("car", box=(3, 3, 7, 7))  # the projector moves on
+        return replayed
+
+    monkeypatch.setattr(annolog_replay, "replay", replay_then_a_write_lands)
+    monkeypatch.setenv("ANNOLOG_DATA_DIR", str(tmp_path))
+
+    result = CliRunner().invoke(app, ["replay", "--json"])
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["replayed_records"], report["equal"]) == (5, True)
+    assert len(project.directory.get("all")[0].instances) == 2
 
 
 def test_replay_up_to_a_version_equals_the_views_read_as_of_it(tmp_path: Path) -> None:
