@@ -9,6 +9,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
 from annolog.blobs.store import check_sha256, hash_file, open_source, verifying_stream
 from annolog.core.errors import AnnologError, BlobStoreUnavailable, InvalidInputError, NotFoundError
 
@@ -22,6 +24,10 @@ With boto3's 10, the threads beyond it opened and dropped a connection per reque
 _MAX_ATTEMPTS = 3
 _LOOK_FIRST_BYTES = 1024 * 1024
 """Blobs larger than this are looked up (HEAD) before they are sent; smaller ones are sent at once."""
+_NO_CONDITIONS = ("NotImplemented", "InvalidRequest", "InvalidArgument")
+"""Error codes of servers that refuse ``If-None-Match`` on a PUT (older Ceph RGW and other gateways)."""
+_CONFLICT_TRIES = 5
+_CONFLICT_WAIT = wait_random_exponential(multiplier=0.05, max=1)
 
 # Big files go up in 8 MiB parts, at most 4 in flight: put_file's memory stays bounded
 # (about 4 parts) whatever the file's size.
@@ -76,35 +82,51 @@ class S3BlobStore:
         self._prefix = f"{folder}/" if folder else ""
         self._client = client if client is not None else _make_client(endpoint_url)
         self._endpoint: str = self._client.meta.endpoint_url
+        self._conditional_puts = True  # until the server refuses If-None-Match
 
     def put(self, data: bytes) -> str:
-        """Store ``data`` under its sha256, once: an object already there is never rewritten.
+        """Store ``data`` under its sha256, once.
 
-        A small blob goes up in one conditional PUT (``If-None-Match: *``; S3 answers 412 when
-        the key exists), half the requests of a HEAD then a PUT: bulk ingest stores many small
-        images, and each request costs milliseconds of signing and parsing. A large one is
-        looked up first, since a HEAD costs less than sending its bytes again.
+        A small blob goes up in one conditional PUT (``If-None-Match: *``: S3 answers 412 when
+        the key exists, and leaves the object as it is), half the requests of a HEAD then a
+        PUT: bulk ingest stores many small images, and each request costs milliseconds of
+        signing and parsing. A large blob is looked up first, since a HEAD costs less than
+        sending its bytes again; so is every blob once the server has refused the condition.
+        A server that ignores the header rewrites the same bytes, which is harmless.
         """
         sha256 = hashlib.sha256(data).hexdigest()
-        if len(data) > _LOOK_FIRST_BYTES and self.exists(sha256):
-            return sha256
-        with self._mapped("put", sha256):
-            self._put_once(data, self._key(sha256))
+        if len(data) <= _LOOK_FIRST_BYTES and self._conditional_puts:
+            with self._mapped("put", sha256):
+                if self._put_if_new(data, self._key(sha256)):
+                    return sha256
+        if not self.exists(sha256):
+            with self._mapped("put", sha256):
+                self._client.put_object(Bucket=self._bucket, Key=self._key(sha256), Body=data)
         return sha256
 
-    def _put_once(self, data: bytes, key: str) -> None:
+    def _put_if_new(self, data: bytes, key: str) -> bool:
+        """PUT ``data`` unless ``key`` exists: True either way. False, with nothing stored, when the
+        server does not support the condition; later puts then look first."""
         from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-        try:
-            self._client.put_object(Bucket=self._bucket, Key=key, Body=data, IfNoneMatch="*")
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code == "PreconditionFailed":  # stored already: same key, same bytes
-                return
-            if code != "ConditionalRequestConflict":
-                raise
-            # Another upload of the same key is in flight and may yet fail: store it ourselves.
-            self._client.put_object(Bucket=self._bucket, Key=key, Body=data)
+        retrying = Retrying(
+            retry=retry_if_exception(_in_flight),
+            stop=stop_after_attempt(_CONFLICT_TRIES),
+            wait=_CONFLICT_WAIT,
+            reraise=True,
+        )
+        for attempt in retrying:  # 409: another conditional PUT of this key is in flight; S3 says to retry
+            with attempt:
+                try:
+                    self._client.put_object(Bucket=self._bucket, Key=key, Body=data, IfNoneMatch="*")
+                except ClientError as exc:
+                    if _status(exc) == 412:  # PreconditionFailed: stored already (same key, same bytes)
+                        return True
+                    if _status(exc) == 501 or _code(exc) in _NO_CONDITIONS:
+                        self._conditional_puts = False
+                        return False
+                    raise
+        return True
 
     def put_file(self, path: Path) -> str:
         # S3 needs the key before the upload starts, so the file is read twice: once to
@@ -276,3 +298,17 @@ def _transfer_config() -> Any:
     # TransferConfig does not take this option, so it is set on the object.
     config.max_in_memory_upload_chunks = _PARTS_IN_FLIGHT
     return config
+
+
+def _status(exc: Any) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def _code(exc: Any) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _in_flight(exc: BaseException) -> bool:
+    """Whether a conditional PUT met another one of the same key (409 ConditionalRequestConflict)."""
+    response = getattr(exc, "response", None)
+    return isinstance(response, dict) and (_status(exc) == 409 or _code(exc) == "ConditionalRequestConflict")
