@@ -23,13 +23,14 @@ the HTTP API calls it for the principal its token names, so both enforce the sam
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, select
 
 from annolog.api.service import Service
-from annolog.api.uploads import missized, not_uploaded, unheld, unheld_masks
+from annolog.api.uploads import held_file_sizes, held_mask_sizes, uploaded_sizes
 from annolog.blobs.thumbnails import Thumbnail
 from annolog.core.commands import (
     AddFile,
@@ -398,13 +399,26 @@ class Session:
     def _may_name_blobs(
         self, db: Connection, view: ProjectView, granted: dict[UUID, int], commands: Sequence[Command]
     ) -> None:
+        """Refuse a commit naming bytes its actor may not name, or naming them in another size
+        than they have (readers check bytes against both, so every read of them would fail)."""
+        named = _NamedBlobs.of(commands)
+        hashes = {sha256 for pairs in named.by_kind().values() for sha256, _ in pairs}
+        if not hashes:
+            return
+        uploaded = uploaded_sizes(db, view.project_id, hashes, actor=self.actor)
+        # The size of each blob the actor may name, by what names it (None: not known).
+        sizes = {kind: dict(uploaded) for kind in named.by_kind()}
+        left_files = {sha256 for sha256, _ in named.files} - sizes["files"].keys()
+        left_masks = {sha256 for sha256, _ in named.masks} - sizes["masks"].keys()
+        if left_files or (left_masks and named.edited):
+            readable = [d.directory_id for d in _readable(queries.list_directories(db, view, view.version), granted)]
+            if left_files:
+                sizes["files"] |= held_file_sizes(db, view.project_id, left_files, readable=readable)
+            if left_masks and named.edited:
+                sizes["masks"] |= held_mask_sizes(db, view.project_id, named.edited, readable=readable)
+        declared = [(sizes[kind], pair) for kind, pairs in named.by_kind().items() for pair in pairs]
         # One answer whether the bytes are elsewhere or nowhere: a refusal is no oracle for hashes.
-        missing = sorted(
-            self._unheld_by_files(db, view, granted, commands)
-            | self._unheld_by_chunks(db, view, commands)
-            | self._unheld_by_masks(db, view, granted, commands)
-        )
-        if missing:
+        if missing := sorted({sha256 for known, (sha256, _) in declared if sha256 not in known}):
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise NotFoundError(
                 f"blob {missing[0]}{more} is not in project {view.name!r} for {self.actor}: {self.actor} did not "
@@ -412,43 +426,14 @@ class Session:
                 "writer uploaded, a mask those or its instance's now); upload them to the project first (store_blob "
                 "or POST .../blobs for files and mask counts, store_chunks or POST .../chunks for array chunks)"
             )
-        if wrong := missized(db, view.project_id, _declared_sizes(commands), actor=self.actor):
-            sha256, declared, stored = wrong[0]
+        stored = [(sha256, size, known[sha256]) for known, (sha256, size) in declared]
+        if wrong := sorted({(sha256, size, has) for sha256, size, has in stored if has is not None and has != size}):
+            sha256, size, has = wrong[0]
             more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
             raise InvalidInputError(
-                f"blob {sha256} is {stored} bytes, but the commit declares {declared}{more}: a file's size, a mask's "
-                "counts_size and an array chunk's size must be the size of the bytes uploaded"
+                f"blob {sha256} is {has} bytes, but the commit declares {size}{more}: a file's size, a mask's "
+                "counts_size and an array chunk's size must be the size of those bytes"
             )
-
-    def _unheld_by_files(
-        self, db: Connection, view: ProjectView, granted: dict[UUID, int], commands: Sequence[Command]
-    ) -> set[str]:
-        hashes = {c.sha256 for c in commands if isinstance(c, AddFile)}
-        if not hashes:
-            return set()
-        readable = [d.directory_id for d in _readable(queries.list_directories(db, view, view.version), granted)]
-        return unheld(db, view.project_id, hashes, actor=self.actor, readable=readable)
-
-    def _unheld_by_masks(
-        self, db: Connection, view: ProjectView, granted: dict[UUID, int], commands: Sequence[Command]
-    ) -> set[str]:
-        shapes = [c for c in commands if isinstance(c, (AddInstance, ChangeInstance)) and c.mask is not None]
-        hashes = {c.mask.counts_sha256 for c in shapes if c.mask is not None and c.mask.counts_sha256 is not None}
-        if not hashes:
-            return set()
-        edited = {c.instance_id for c in shapes if isinstance(c, ChangeInstance)}
-        readable = [d.directory_id for d in _readable(queries.list_directories(db, view, view.version), granted)]
-        return unheld_masks(db, view.project_id, hashes, actor=self.actor, edited=edited, readable=readable)
-
-    def _unheld_by_chunks(self, db: Connection, view: ProjectView, commands: Sequence[Command]) -> set[str]:
-        hashes = {
-            write.sha256
-            for c in commands
-            if isinstance(c, (WriteArrayChunks, ResizeArray))
-            for write in c.chunks
-            if write.sha256 is not None
-        }
-        return not_uploaded(db, view.project_id, hashes, actor=self.actor)
 
     def _project(self, db: Connection, name: str) -> tuple[ProjectView, dict[UUID, int]]:
         view = queries.project_named(db, name)
@@ -561,18 +546,33 @@ def _directory(scope: Scope) -> UUID:
     return scope.directory_id
 
 
-def _declared_sizes(commands: Sequence[Command]) -> list[tuple[str, int]]:
-    """(sha256, size) of every blob ``commands`` name with a size: files, mask counts, array chunks."""
-    declared = []
-    for c in commands:
-        if isinstance(c, AddFile):
-            declared.append((c.sha256, c.size))
-        elif isinstance(c, (AddInstance, ChangeInstance)) and (mask := c.mask) is not None:
-            if mask.counts_sha256 is not None and mask.counts_size is not None:  # counts in a blob
-                declared.append((mask.counts_sha256, mask.counts_size))
-        elif isinstance(c, (WriteArrayChunks, ResizeArray)):
-            declared += [(w.sha256, w.size) for w in c.chunks if w.sha256 is not None]
-    return declared
+@dataclass(frozen=True)
+class _NamedBlobs:
+    """The blobs a commit names, with the size it declares for each, by what names them."""
+
+    files: list[tuple[str, int]]
+    masks: list[tuple[str, int]]
+    chunks: list[tuple[str, int]]
+    edited: set[UUID]
+    """The instances the commit changes that carry a mask in a blob: they may keep theirs."""
+
+    @classmethod
+    def of(cls, commands: Sequence[Command]) -> "_NamedBlobs":
+        named = cls([], [], [], set())
+        for c in commands:
+            if isinstance(c, AddFile):
+                named.files.append((c.sha256, c.size))
+            elif isinstance(c, (AddInstance, ChangeInstance)) and (mask := c.mask) is not None:
+                if mask.counts_sha256 is not None and mask.counts_size is not None:  # counts in a blob
+                    named.masks.append((mask.counts_sha256, mask.counts_size))
+                    if isinstance(c, ChangeInstance):
+                        named.edited.add(c.instance_id)
+            elif isinstance(c, (WriteArrayChunks, ResizeArray)):
+                named.chunks.extend((w.sha256, w.size) for w in c.chunks if w.sha256 is not None)
+        return named
+
+    def by_kind(self) -> dict[str, list[tuple[str, int]]]:
+        return {"files": self.files, "masks": self.masks, "chunks": self.chunks}
 
 
 def _readable(every: list[DirectoryView], granted: dict[UUID, int]) -> list[DirectoryView]:

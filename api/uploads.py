@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, Select, String, Table, Uuid, select
+from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, Uuid, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from annolog.projections.database import create_tables, database_errors
@@ -41,7 +41,7 @@ class Uploads:
 
     def record(self, project_id: UUID, sizes: Mapping[str, int], *, actor: str) -> None:
         """Note that ``actor`` uploaded the blobs ``sizes`` names (sha256 -> bytes) to the project
-        (again: the first time is kept)."""
+        (again: the first time is kept, its size filled in if it was recorded without one)."""
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
         now = datetime.now(UTC)
         rows = [
@@ -51,107 +51,67 @@ class Uploads:
         if not rows:
             return
         with database_errors(self._engine, "record an upload"), self._engine.begin() as db:
-            db.execute(dialect.insert(blob_uploads).on_conflict_do_nothing(), rows)
+            statement = dialect.insert(blob_uploads)
+            keyed = [blob_uploads.c.project_id, blob_uploads.c.sha256, blob_uploads.c.uploaded_by]
+            sized = statement.on_conflict_do_update(
+                index_elements=keyed, set_={"size": statement.excluded.size}, where=blob_uploads.c.size.is_(None)
+            )
+            db.execute(sized, rows)
 
 
-def missized(
-    db: Connection, project_id: UUID, declared: Collection[tuple[str, int]], *, actor: str
-) -> list[tuple[str, int, int]]:
-    """(sha256, declared, stored) for each (sha256, size) a command declares (a file's size, a mask's
-    ``counts_size``, a chunk's size) of a blob ``actor`` uploaded to the project in another size:
-    readers check bytes against both, so a wrong size would fail every read of them."""
+def uploaded_sizes(db: Connection, project_id: UUID, hashes: Collection[str], *, actor: str) -> dict[str, int | None]:
+    """The ``hashes`` that ``actor`` uploaded to the project, with their size in bytes (None when
+    recorded before sizes were). All an array chunk may name is bytes its writer uploaded: a
+    chunk is read by every viewer of the project, so bytes of a restricted file must not become
+    one. Looked up by key, in one query for a whole bulk commit."""
     uploaded = select(blob_uploads.c.sha256, blob_uploads.c.size).where(
         blob_uploads.c.project_id == project_id, blob_uploads.c.uploaded_by == actor
     )
-    hashes = {sha256 for sha256, _ in declared}
-    stored = {row.sha256: row.size for row in select_in(db, uploaded, blob_uploads.c.sha256, hashes)}
-    return sorted(
-        (sha256, size, found)
-        for sha256, size in set(declared)
-        if (found := stored.get(sha256)) is not None and found != size
-    )
+    return {row.sha256: row.size for row in select_in(db, uploaded, blob_uploads.c.sha256, set(hashes))}
 
 
-def not_uploaded(db: Connection, project_id: UUID, hashes: Collection[str], *, actor: str) -> set[str]:
-    """The ``hashes`` that ``actor`` did not upload to the project: all an array chunk may name
-    is bytes its writer uploaded (a chunk is read by every viewer of the project, so bytes of
-    a restricted file must not become one)."""
-    uploaded = select(blob_uploads.c.sha256).where(
-        blob_uploads.c.project_id == project_id, blob_uploads.c.uploaded_by == actor
-    )
-    return set(hashes) - {row.sha256 for row in select_in(db, uploaded, blob_uploads.c.sha256, set(hashes))}
-
-
-def unheld(
-    db: Connection, project_id: UUID, hashes: Collection[str], *, actor: str, readable: Collection[UUID] | None
-) -> set[str]:
-    """The ``hashes`` that ``actor`` may not name in the project: not uploaded to it by ``actor``,
-    and the bytes of no current file of a directory in ``readable`` (None: every directory).
-
-    Uploads are looked up first, by their key; the project's files only for what is left,
-    which is nothing in the usual upload-then-add, so a bulk commit costs one indexed query.
-    """
-    left = not_uploaded(db, project_id, hashes, actor=actor)
-    if left:
-        left -= set(db.execute(_held(project_id, left, readable)).scalars())
-    return left
-
-
-def unheld_masks(
-    db: Connection,
-    project_id: UUID,
-    hashes: Collection[str],
-    *,
-    actor: str,
-    edited: Collection[UUID],
-    readable: Collection[UUID] | None,
-) -> set[str]:
-    """The mask counts ``hashes`` that ``actor`` may not name in the project: not uploaded to it by
-    ``actor``, and the counts of no mask an ``edited`` instance (one the commit changes) has now on
-    a file of a ``readable`` directory (None: every directory).
-
-    Narrower than a file's bytes, on purpose: the SDK uploads every new mask, so what is left is
-    an edit that keeps another writer's mask (a new label), and the instances a commit edits are
-    found by their key, where any instance holding a hash would be a scan of the project's JSON.
-    """
-    left = not_uploaded(db, project_id, hashes, actor=actor)
-    if left and edited:
-        left -= {
-            sha256 for (sha256,) in select_in(db, _held_masks(project_id, readable), instances.c.instance_id, edited)
-        }
-    return left
-
-
-def _held_masks(project_id: UUID, readable: Collection[UUID] | None) -> Select[tuple[str | None]]:
-    """The counts blobs of the masks current instances of the project have on current files of a
-    ``readable`` directory, the instances to be named by the caller."""
-    member = (
-        (memberships.c.project_id == instances.c.project_id)
-        & (memberships.c.file_id == instances.c.file_id)
-        & memberships.c.valid_to.is_(None)
-    )
-    query = (
-        select(instances.c.mask["counts_sha256"].as_string())
-        .join(memberships, member)
-        .where(instances.c.project_id == project_id, instances.c.valid_to.is_(None), instances.c.kind == "mask")
-    )
-    if readable is not None:
-        query = query.where(memberships.c.directory_id.in_(readable))
-    return query.distinct()
-
-
-def _held(project_id: UUID, hashes: Collection[str], readable: Collection[UUID] | None) -> Select[tuple[str]]:
-    """The ``hashes`` held by a current file of a ``readable`` directory of the project."""
+def held_file_sizes(
+    db: Connection, project_id: UUID, hashes: Collection[str], *, readable: Collection[UUID] | None
+) -> dict[str, int]:
+    """Those of ``hashes`` that a current file of a ``readable`` directory (None: every directory)
+    of the project holds, with that file's size: bytes one may read, one may name again."""
     member = (
         (memberships.c.project_id == files.c.project_id)
         & (memberships.c.file_id == files.c.file_id)
         & memberships.c.valid_to.is_(None)
     )
     query = (
-        select(files.c.sha256)
+        select(files.c.sha256, files.c.size)
         .join(memberships, member)
         .where(files.c.project_id == project_id, files.c.valid_to.is_(None), files.c.sha256.in_(hashes))
     )
     if readable is not None:
         query = query.where(memberships.c.directory_id.in_(readable))
-    return query.distinct()
+    return {row.sha256: row.size for row in db.execute(query.distinct())}
+
+
+def held_mask_sizes(
+    db: Connection, project_id: UUID, edited: Collection[UUID], *, readable: Collection[UUID] | None
+) -> dict[str, int]:
+    """The counts blobs of the masks the ``edited`` instances (those a commit changes) have now on a
+    file of a ``readable`` directory (None: every directory), with their ``counts_size``.
+
+    Narrower than a file's bytes, on purpose: the SDK uploads every new mask, so what is left is
+    an edit that keeps another writer's mask (a new label), and the instances a commit edits are
+    found by their key, where any instance holding a hash would be a scan of the project's JSON.
+    """
+    member = (
+        (memberships.c.project_id == instances.c.project_id)
+        & (memberships.c.file_id == instances.c.file_id)
+        & memberships.c.valid_to.is_(None)
+    )
+    mask = instances.c.mask
+    query = (
+        select(mask["counts_sha256"].as_string().label("sha256"), mask["counts_size"].as_integer().label("size"))
+        .join(memberships, member)
+        .where(instances.c.project_id == project_id, instances.c.valid_to.is_(None), instances.c.kind == "mask")
+    )
+    if readable is not None:
+        query = query.where(memberships.c.directory_id.in_(readable))
+    held = select_in(db, query.distinct(), instances.c.instance_id, set(edited))
+    return {row.sha256: row.size for row in held if row.sha256 is not None}

@@ -11,8 +11,8 @@ import annolog
 from annolog import masks
 from annolog.api.service import Service
 from annolog.core import AccessDenied, ConflictError, InvalidInputError, NotFoundError
-from annolog.core.commands import AddInstance
-from annolog.core.mask import INLINE_COUNTS, in_blob
+from annolog.core.commands import AddInstance, ChangeInstance
+from annolog.core.mask import INLINE_COUNTS, Mask, in_blob
 from tests.contract.test_projections import Connect, jpeg
 
 WIDTH, HEIGHT = 64, 48
@@ -166,6 +166,24 @@ class MaskContract:
         road.update(label="car")
         (read,) = project.directory.get("streets")[0].instances
         assert read.label == "car" and (read.mask == _blob(3, 3, 6)).all()
+
+    def test_an_edit_keeping_another_writers_mask_blob_may_not_change_its_size(
+        self, project: annolog.Project, photo: annolog.File, connect: Connect, kept_as: str
+    ) -> None:
+        if kept_as == "inline":
+            pytest.skip("an inline mask has no blob")
+        road = photo.add_instance("road", mask=_blob(3, 3, 6))
+        assert road.stored_rle is not None and road.stored_rle.counts_size is not None
+        project.grant("ben", "editor")
+        ben = connect("ben").project(project.name)
+        kept = Mask(**road.stored_rle.model_dump())
+        lying = kept.model_copy(update={"counts_size": road.stored_rle.counts_size + 5})
+        change = ChangeInstance(instance_id=road.id, expected_revision=1, label="car", kind="mask", mask=lying)
+
+        with pytest.raises(InvalidInputError, match=f"blob {kept.counts_sha256} is .* but the commit"):
+            ben.execute([change])
+        ben.execute([change.model_copy(update={"mask": kept})])
+        assert project.directory.get("streets")[0].instances[0].label == "car"
 
     def test_a_restricted_instances_mask_blob_is_read_only_with_the_directorys_grant(
         self, project: annolog.Project, connect: Connect, kept_as: str

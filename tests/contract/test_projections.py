@@ -310,6 +310,20 @@ class ProjectionContract:
         project.execute([AddFile(directory_id=everything.id, name="p.jpg", **stored.model_dump())])
         assert [f.size for f in project.directory.get("all")] == [stored.size]
 
+    def test_a_file_naming_bytes_another_file_holds_must_declare_their_size(
+        self, project: annolog.Project, connect: Connect
+    ) -> None:
+        photo = project.directory.new("all").add_file(jpeg(), name="p.jpg")
+        copies = project.directory.new("copies")
+        project.grant("ben", "editor")
+        ben = connect("ben").project(project.name)  # never uploaded these bytes: reads them in "all"
+        described = {k: getattr(photo, k) for k in ("sha256", "media_type", "width", "height")}
+
+        with pytest.raises(InvalidInputError, match=f"blob {photo.sha256} is {photo.size} bytes, but the commit"):
+            ben.execute([AddFile(directory_id=copies.id, name="p.jpg", size=photo.size + 1, **described)])
+        ben.execute([AddFile(directory_id=copies.id, name="p.jpg", size=photo.size, **described)])
+        assert [f.sha256 for f in project.directory.get("copies")] == [photo.sha256]
+
     def test_bad_input_gets_a_clear_error_and_changes_nothing(self, project: annolog.Project) -> None:
         everything = project.directory.new("all")
         photo = everything.add_file(jpeg(), name="p.jpg")

@@ -1,10 +1,12 @@
 """Views made by an older annolog open with a newer one: missing columns added, indexes brought up to date."""
 
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 from sqlalchemy import inspect, text
 
+from annolog.api.uploads import Uploads, uploaded_sizes
 from annolog.core.errors import ConfigurationError
 from annolog.eventlog.sql import open_sqlite
 from annolog.projections.database import create_schema
@@ -46,3 +48,22 @@ def test_an_index_whose_columns_changed_is_rebuilt_and_a_missing_one_is_created_
     indexes = {index["name"]: index["column_names"] for index in inspect(engine).get_indexes("files")}
     assert indexes["ix_files_name_current"] == ["project_id", "name", "valid_to"]
     assert "ix_history_file" in {index["name"] for index in inspect(engine).get_indexes("history")}
+
+
+def test_an_upload_table_made_before_sizes_gains_them_as_blobs_are_uploaded_again(tmp_path: Path) -> None:
+    engine = open_sqlite(tmp_path / "old.db")
+    Uploads(engine)
+    project_id, old, new = uuid4(), "a" * 64, "b" * 64
+    with engine.begin() as db:  # as an older annolog made the table, and an upload it recorded
+        db.execute(text("ALTER TABLE blob_uploads DROP COLUMN size"))
+        db.execute(
+            text("INSERT INTO blob_uploads VALUES (:p, :sha, 'ana', '2026-01-01 00:00:00')"),
+            {"p": project_id.hex, "sha": old},
+        )
+
+    uploads = Uploads(engine)
+    uploads.record(project_id, {old: 10, new: 20}, actor="ana")
+    uploads.record(project_id, {new: 99}, actor="ana")  # the first size recorded stands
+
+    with engine.connect() as db:
+        assert uploaded_sizes(db, project_id, [old, new], actor="ana") == {old: 10, new: 20}
