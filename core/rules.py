@@ -243,7 +243,7 @@ class Judging:
         found = defined.get(name)
         if found is not None:
             return found
-        renamed = next((row for row in defined.values() if stored_name(row) == name), None)
+        renamed = self.state.label_stored_as(name)
         if renamed is not None:
             raise NotFoundError(
                 f"label {name!r} was renamed to {renamed['name']!r} in project {self.project_name!r}; "

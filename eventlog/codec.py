@@ -41,21 +41,26 @@ def _event_to_avro(event: Event) -> tuple[str, dict[str, Any]]:
     ``expected_shape``) would be read as a branch and a value, so tuples become lists.
     """
     fields = event.model_dump(exclude={"type"})
-    for name in _JSON_FIELDS:
-        if name in fields:
-            fields[name] = json.dumps(fields[name], separators=(",", ":"))
-    if "points" in fields:
-        fields["points"] = [{"x": x, "y": y} for x, y in fields["points"]]
-    return _NAMESPACE + event.type, {name: _listed(value) for name, value in fields.items()}
+    for name, value in fields.items():
+        if name in _JSON_FIELDS:
+            fields[name] = json.dumps(value, separators=(",", ":"))
+        elif name == "points":
+            fields[name] = [{"x": x, "y": y} for x, y in value]
+        else:
+            fields[name] = _listed(value)
+    return _NAMESPACE + event.type, fields
 
 
 def _listed(value: Any) -> Any:
-    """A field's tuples as lists, in it and in the record it holds (a mask's size). Items of an
-    array are left alone: no array's items are a union (``test_codec`` holds the schema to that)."""
+    """A field's tuples as lists, in it and in the records it holds (a mask's size, the fields of
+    an array write's chunks). The items of an array that are not records are left alone: no
+    array's items are a union (``test_codec`` holds the schema to that)."""
     if type(value) is tuple:
         return list(value)
     if type(value) is dict:
         return {key: _listed(item) for key, item in value.items()}
+    if type(value) is list and value and type(value[0]) is dict:
+        return [_listed(item) for item in value]
     return value
 
 

@@ -31,8 +31,10 @@ def _json_text(value: Any) -> str:
     """``value`` as JSON text for a COPY line: orjson writes it several times faster than ``json``.
 
     The text may differ from SQLAlchemy's (no spaces, UTF-8 instead of ``\\u`` escapes),
-    never the value: columns are ``JSON`` and everything reads them back parsed. JSON text
-    holds no raw tab or newline, so only its backslashes need COPY's escaping.
+    never the value: columns are ``JSON`` and everything reads them back parsed. (orjson
+    would write NaN and infinities as null; none arrive, since ``core.text.check_json`` and
+    the geometry checks refuse them.) JSON text holds no raw tab or newline, so only its
+    backslashes need COPY's escaping.
     """
     try:
         text = orjson.dumps(value).decode()

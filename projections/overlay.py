@@ -132,8 +132,10 @@ class Overlay:
         self._new_files: set[UUID] = set()  # never in the views: nothing of theirs to load (kept on a drop)
         self._labels: dict[str, Row] | None = None
         # The labels by stored name and by class index: made from _labels when first asked, kept
-        # in step with it, and made again after a dropped commit (they keep no undo of their own).
+        # in step with it, and made again after a dropped commit that changed a label (they keep
+        # no undo of their own).
         self._label_lookups: tuple[dict[str, Row], dict[int, Row]] | None = None
+        self._labels_changed = False  # by the commit being judged
         self._directories: dict[UUID, Row] | None = None
         self._directory_names: set[str] = set()
         self._new_directories: set[UUID] = set()
@@ -153,6 +155,7 @@ class Overlay:
     def keep(self) -> None:
         """The commit judged since the last ``keep``/``drop`` is accepted."""
         self._undo.clear()
+        self._labels_changed = False
 
     def drop(self) -> None:
         """Undo every change since the last ``keep``/``drop``: the commit was rejected."""
@@ -168,7 +171,9 @@ class Overlay:
             else:
                 target[key] = old
         self._undo.clear()
-        self._label_lookups = None
+        if self._labels_changed:
+            self._label_lookups = None
+        self._labels_changed = False
 
     def _set(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
         self._undo.append((mapping, key, mapping.get(key, _MISSING)))
@@ -404,6 +409,7 @@ class Overlay:
             self._include(self._names_of((directory_id, file["name"])), file_id)
         elif table == "labels":
             self._set(self._label_index(), row["name"], row)
+            self._labels_changed = True
             if self._label_lookups is not None:
                 by_stored, by_index = self._label_lookups
                 by_stored[stored_name(row)] = by_index[row["class_index"]] = row
@@ -442,6 +448,7 @@ class Overlay:
             self._pop(self._load_grants(key[0]), key[1])
         elif table == "labels":
             self._pop(self._label_index(), key[0])
+            self._labels_changed = True
             if self._label_lookups is not None:
                 by_stored, by_index = self._label_lookups
                 del by_stored[stored_name(before)], by_index[before["class_index"]]

@@ -60,7 +60,8 @@ def tag(
     ] = None,
     version_option: Annotated[
         int | None,
-        typer.Option("--version", min=1, max=INT32_MAX, help="the version to name, as earlier releases took it"),
+        # Hidden: the positional VERSION is the one way shown; scripts of earlier releases still work.
+        typer.Option("--version", min=1, max=INT32_MAX, hidden=True, help="the version to name (use VERSION)"),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="move the tag if it exists (admin; audited)")] = False,
     as_json: JsonOption = False,
