@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import JSON, Boolean, Connection, DateTime, String, Table, and_, bindparam, insert, text, update
+from sqlalchemy import JSON, Boolean, Connection, DateTime, Dialect, String, Table, and_, bindparam, text, update
 
 from annolog.core.rules import KEYS, Key
 
@@ -93,6 +93,24 @@ def _layout(table: Table) -> _Layout:
     )
 
 
+@cache
+def _sqlite_layout(table: Table, dialect: Dialect) -> tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]]:
+    """``table``'s INSERT for the driver's ``executemany``, and a row's parameters for it: each
+    value through its column type's own bind processor (what SQLAlchemy stores: UUIDs as hex,
+    JSON as text), worked out once instead of by SQLAlchemy's machinery for every row."""
+    columns = list(table.columns)
+    processors = [column.type.bind_processor(dialect) for column in columns]
+    pairs = [(column.name, process) for column, process in zip(columns, processors)]
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(column.name) for column in columns)
+    statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join('?' * len(columns))})"
+
+    def values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(row.get(name) if process is None else process(row.get(name)) for name, process in pairs)
+
+    return statement, values
+
+
 class _Lines:
     """A file whose ``read`` formats rows as COPY asks for them: PostgreSQL, in its own
     process, stores one chunk while Python formats the next (on two cores the insert
@@ -126,8 +144,12 @@ def insert_rows(db: Connection, table: Table, rows: Sequence[Mapping[str, Any]])
     if not rows:
         return
     if db.dialect.name != "postgresql":
-        names = [column.name for column in table.columns]
-        db.execute(insert(table), [{name: row.get(name) for name in names} for row in rows])
+        statement, values = _sqlite_layout(table, db.dialect)
+        cursor = db.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(statement, map(values, rows))
+        finally:
+            cursor.close()
         return
     layout = _layout(table)
     _copy(db, table.name, layout.names, (f"{layout.line(row)}\n" for row in rows))
