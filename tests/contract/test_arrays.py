@@ -47,16 +47,16 @@ class Calls:
 
 
 @pytest.fixture
-def store_gets(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The keys zarr asks any ArrayStore for."""
+def chunks_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys of the chunks any ArrayStore is asked to decode."""
     asked: list[str] = []
-    get = ArrayStore.get
+    decoded = ArrayStore.decoded
 
-    async def counted(self: ArrayStore, key: str, *args: Any, **kwargs: Any) -> Any:
+    def counted(self: ArrayStore, key: str) -> Any:
         asked.append(key)
-        return await get(self, key, *args, **kwargs)
+        return decoded(self, key)
 
-    monkeypatch.setattr(ArrayStore, "get", counted)
+    monkeypatch.setattr(ArrayStore, "decoded", counted)
     return asked
 
 
@@ -69,14 +69,14 @@ def filled(project: annolog.Project, name: str = "m", shape: tuple[int, ...] = (
 
 
 def test_a_read_asks_only_for_the_chunks_of_its_selection_in_one_lookup(
-    project: annolog.Project, monkeypatch: pytest.MonkeyPatch, store_gets: list[str]
+    project: annolog.Project, monkeypatch: pytest.MonkeyPatch, chunks_read: list[str]
 ) -> None:
     a, data = filled(project)
     calls = Calls(project.backend, monkeypatch)
-    store_gets.clear()
+    chunks_read.clear()
     assert np.array_equal(a[2:4, 1:3], data[2:4, 1:3])
     assert calls.lookups == [["1.0", "1.1"]]  # one call, the two chunks the selection touches
-    assert sorted(k for k in store_gets if k != "zarr.json") == ["1.0", "1.1"]
+    assert sorted(chunks_read) == ["1.0", "1.1"]
 
 
 def test_unwritten_regions_read_as_the_fill_value_and_store_nothing(

@@ -69,6 +69,29 @@ def test_the_synthesized_metadata_decodes_what_zarr_encoded(compressor: str) -> 
     z = _opened(FakeSource(view, data), view)
     assert json.loads(json.dumps(zarr_metadata(view)))["chunk_key_encoding"]["name"] == "v2"
     assert np.array_equal(z[:], data) and z.fill_value == -1
+    assert np.array_equal(read(z, (slice(None),)), data)  # the SDK's read decodes them itself
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        (slice(None),),
+        (1, 2),
+        (Ellipsis, -1),
+        (slice(0, 6, 4), slice(1, None, 3)),
+        (np.array([5, 0, 3]),),
+        (np.array([5, 0, 3]), 2),
+        (np.array([0, 5]), np.array([4, 1])),  # coordinates: zarr's vindex
+        (np.arange(30).reshape(6, 5) % 7 == 0,),  # a mask
+        (slice(3, 3),),
+    ],
+)
+def test_a_read_returns_what_zarr_returns(selection: tuple[Any, ...]) -> None:
+    view = _view((6, 5), (4, 4))
+    source = FakeSource(view, np.arange(30, dtype=np.int32).reshape(6, 5), cleared=["1.1"])
+    z = _opened(source, view)
+    ours, theirs = read(z, selection), z[selection]
+    assert type(ours) is type(theirs) and np.shape(ours) == np.shape(theirs) and np.array_equal(ours, theirs)
 
 
 def test_lookups_zarr_makes_at_once_share_one_call() -> None:
