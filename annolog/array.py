@@ -97,6 +97,12 @@ class Arrays:
         views = backend.arrays(project, backend.resolve(project, version))
         return [Array(self, view, pinned=version is not None) for view in views]
 
+    def flush(self) -> None:
+        """Wait until the chunks read or written so far are in the disk cache: they are written
+        there behind the reads, which return first."""
+        if self._chunk_fetcher is not None:
+            self._chunk_fetcher.flush()
+
     def _opened(self, name: str, version: int, *, pinned: bool) -> "Array":
         return Array(self, self._project.backend.array(self._project.name, name, version), pinned=pinned)
 

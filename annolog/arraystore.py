@@ -26,6 +26,7 @@ import asyncio
 import builtins
 import functools
 import json
+import logging
 import re
 import threading
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -41,6 +42,8 @@ from annolog.projections.readmodels import ArrayView, ChunkView
 
 if TYPE_CHECKING:
     import numpy as np
+
+log = logging.getLogger(__name__)
 
 METADATA = "zarr.json"
 CHUNK_KEY = re.compile(r"[0-9]+(\.[0-9]+)*")  # anything else zarr may probe for (".zarray") is absent
@@ -111,11 +114,20 @@ def _fill(view: ArrayView) -> bool | int | float:
 
 class ChunkFetcher:
     """Chunk bytes by sha256 for one process: a bounded pool of reader threads and, for
-    remote blobs, the bounded disk cache (a sha256 is immutable, so a hit is always right)."""
+    remote blobs, the bounded disk cache (a sha256 is immutable, so a hit is always right).
+
+    Bytes go into the disk cache behind the reads, from ONE writer thread: a read returns
+    once its chunks are queued, not written. On a cold read, writing 64 chunks of 4 MiB
+    cost as much as fetching them, and 16 reader threads queued for the cache's SQLite
+    index, which takes one writer at a time anyway. At most ``max_in_flight`` chunks wait,
+    so memory stays bounded: a read that outruns the disk waits for room.
+    """
 
     def __init__(self, *, cache: BlobCache | None, max_in_flight: int = 16) -> None:
         self.cache = cache
         self.pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="annolog-chunks")
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="annolog-chunk-cache")
+        self._room = threading.BoundedSemaphore(max_in_flight)
 
     def read(self, source: ChunkSource, project: str, name: str, sha256: str) -> bytes:
         if self.cache is not None and (data := self.cache.get(sha256)) is not None:
@@ -125,9 +137,22 @@ class ChunkFetcher:
         return data
 
     def keep(self, sha256: str, data: bytes) -> None:
-        """Cache bytes this process has anyway (just read, or just written)."""
+        """Queue bytes this process has anyway (just read, or just written) for the disk cache."""
         if self.cache is not None:
-            self.cache.set(sha256, data)
+            self._room.acquire()
+            self._writer.submit(self._write, self.cache, sha256, data)
+
+    def flush(self) -> None:
+        """Wait until every chunk queued so far is in the disk cache (the writer keeps their order)."""
+        self._writer.submit(lambda: None).result()
+
+    def _write(self, cache: BlobCache, sha256: str, data: bytes) -> None:
+        try:
+            cache.set(sha256, data)
+        except Exception:  # a cache is a shortcut: a write it missed costs a later fetch, not this read
+            log.exception("could not keep chunk %s in the disk cache", sha256)
+        finally:
+            self._room.release()
 
 
 class _KeyStore(Store):

@@ -1,6 +1,7 @@
 """The array store over a fake chunk source: how many lookups and blob reads a read costs."""
 
 import json
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -134,3 +135,44 @@ def test_the_store_is_read_only() -> None:
     z = _opened(FakeSource(view, np.zeros((4, 4), np.int32)), view)
     with pytest.raises(ValueError, match="read-only"):
         z[0, 0] = 1
+
+
+class SlowCache:
+    """A disk cache whose writes wait for ``release`` (or fail, with ``broken``)."""
+
+    def __init__(self, *, broken: bool = False) -> None:
+        self.kept: dict[str, bytes] = {}
+        self.release = threading.Event()
+        self.broken = broken
+
+    def get(self, sha256: str) -> bytes | None:
+        return self.kept.get(sha256)
+
+    def set(self, sha256: str, data: bytes) -> None:
+        if self.broken:
+            raise OSError(28, "No space left on device")
+        self.release.wait(2)
+        self.kept[sha256] = data
+
+
+def test_a_read_returns_before_its_chunks_reach_the_disk_cache() -> None:
+    view = _view((4, 4), (2, 2))
+    data = np.arange(16, dtype=np.int32).reshape(4, 4)
+    source, cache = FakeSource(view, data), SlowCache()
+    fetcher = ChunkFetcher(cache=cache)  # type: ignore[arg-type]
+    z = zarr.open_array(store=ArrayStore(source, "p", view, fetcher), mode="r", zarr_format=3)
+    assert np.array_equal(read(z, (slice(None),)), data)
+    assert cache.kept == {}  # queued behind the read, not written yet
+    cache.release.set()
+    fetcher.flush()
+    assert cache.kept == source.blobs
+
+
+def test_a_cache_write_that_fails_costs_the_read_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    view = _view((4, 4), (2, 2))
+    data = np.arange(16, dtype=np.int32).reshape(4, 4)
+    fetcher = ChunkFetcher(cache=SlowCache(broken=True))  # type: ignore[arg-type]
+    z = zarr.open_array(store=ArrayStore(FakeSource(view, data), "p", view, fetcher), mode="r", zarr_format=3)
+    assert np.array_equal(read(z, (slice(None),)), data)
+    fetcher.flush()
+    assert "No space left on device" in caplog.text
