@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from annolog.project import Project
 
 T = TypeVar("T")
+MEMORY_BYTES = 2**30
+"""Decoded chunks an ``Arrays`` (or each DataLoader worker of its datasets) keeps in memory by default."""
 WRITE_ATTEMPTS = 10
 """Tries of a write or resize that keeps meeting newer writes of its chunks (ConflictError)."""
 
@@ -44,11 +46,20 @@ class Arrays:
 
     Chunks read from a remote blob store are kept in the bounded disk cache at ``cache_dir``
     (by default the one directory streams use); ``Arrays(project, cache_dir=...)`` picks another.
+    The chunks read lately are also kept decoded in memory, up to ``memory_bytes`` (0: none),
+    as TensorStore's cache pool and Hub's memory cache keep them: reading them again is a copy.
     """
 
-    def __init__(self, project: "Project", *, cache_dir: Path = CACHE_DIR, cache_bytes: int = CACHE_BYTES) -> None:
+    def __init__(
+        self,
+        project: "Project",
+        *,
+        cache_dir: Path = CACHE_DIR,
+        cache_bytes: int = CACHE_BYTES,
+        memory_bytes: int = MEMORY_BYTES,
+    ) -> None:
         self._project = project
-        self._cache_dir, self._cache_bytes = cache_dir, cache_bytes
+        self._cache_dir, self._cache_bytes, self._memory_bytes = cache_dir, cache_bytes, memory_bytes
         self._chunk_fetcher: "ChunkFetcher | None" = None
 
     def new(
@@ -113,7 +124,8 @@ class Arrays:
         if self._chunk_fetcher is None:
             scope = Scope(project=self._project.name, version=version)
             remote = self._project.backend.manifest_source(scope).remote
-            self._chunk_fetcher = ChunkFetcher(cache=BlobCache(self._cache_dir, self._cache_bytes) if remote else None)
+            cache = BlobCache(self._cache_dir, self._cache_bytes) if remote else None
+            self._chunk_fetcher = ChunkFetcher(cache=cache, memory_bytes=self._memory_bytes)
         return self._chunk_fetcher
 
 
@@ -208,6 +220,7 @@ class Array:
         *,
         cache_dir: Path | None = None,
         cache_bytes: int = CACHE_BYTES,
+        memory_bytes: int = MEMORY_BYTES,
         max_in_flight: int = 16,
     ) -> Any:
         """A map-style PyTorch dataset over the first axis of this version: item i is ``a[i]``
@@ -232,6 +245,7 @@ class Array:
             transform=transform,
             cache_dir=cache_dir or self._arrays._cache_dir,
             cache_bytes=cache_bytes,
+            memory_bytes=memory_bytes,
             max_in_flight=max_in_flight,
         )
 

@@ -176,3 +176,19 @@ def test_a_cache_write_that_fails_costs_the_read_nothing(caplog: pytest.LogCaptu
     assert np.array_equal(read(z, (slice(None),)), data)
     fetcher.flush()
     assert "No space left on device" in caplog.text
+
+
+def test_chunks_read_again_come_decoded_from_memory_within_its_bound() -> None:
+    view = _view((4, 4), (2, 2))  # four chunks of 16 bytes
+    data = np.arange(16, dtype=np.int32).reshape(4, 4)
+    source = FakeSource(view, data)
+    kept = zarr.open_array(store=ArrayStore(source, "p", view, ChunkFetcher(cache=None, memory_bytes=64)), mode="r")
+    assert np.array_equal(read(kept, (slice(None),)), data) and len(source.reads) == 4
+    got = read(kept, (slice(None),))
+    got[0, 0] = 99  # the caller's copy: what is kept does not change
+    assert np.array_equal(read(kept, (slice(None),)), data) and len(source.reads) == 4
+    source.reads.clear()
+    small = zarr.open_array(store=ArrayStore(source, "p", view, ChunkFetcher(cache=None, memory_bytes=32)), mode="r")
+    read(small, (slice(None),))
+    read(small, (slice(None),))
+    assert len(source.reads) > 4  # two chunks fit: the others are fetched again
