@@ -298,10 +298,12 @@ class ArrayStore(_KeyStore):
 
     def decoded(self, key: str) -> "np.ndarray[Any, Any] | None":
         """The chunk at ``key`` as an array of the chunk's shape (read-only); None when it holds
-        only the fill value. Called from a reader thread, after ``resolve`` named the key."""
-        if key not in self._rows:
-            self.resolve([key])
-        row = self._rows[key]
+        only the fill value. Called from reader threads, usually after ``resolve`` named the key;
+        one another thread's lookups pushed out of memory meanwhile is looked up again."""
+        try:
+            row = self._rows[key]
+        except KeyError:
+            row = self._remember([key], self._lookup([key]))[key]
         if row is None or row.sha256 is None:
             return None
         return self.fetcher.decoded(self.source, self.project, self.view, row.sha256)
