@@ -36,7 +36,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MEMORY_BYTES = 2**30
-"""Decoded chunks an ``Arrays`` (or each DataLoader worker of its datasets) keeps in memory by default."""
+"""Decoded chunks an ``Arrays`` keeps in memory by default."""
+WORKER_MEMORY_BYTES = 2**28
+"""Decoded chunks each process of a ``to_pytorch()`` dataset keeps by default: a DataLoader runs
+several, and a sampler going in order needs only the chunks of the rows about to come."""
 WRITE_ATTEMPTS = 10
 """Tries of a write or resize that keeps meeting newer writes of its chunks (ConflictError)."""
 
@@ -220,12 +223,13 @@ class Array:
         *,
         cache_dir: Path | None = None,
         cache_bytes: int = CACHE_BYTES,
-        memory_bytes: int = MEMORY_BYTES,
+        memory_bytes: int = WORKER_MEMORY_BYTES,
         max_in_flight: int = 16,
     ) -> Any:
         """A map-style PyTorch dataset over the first axis of this version: item i is ``a[i]``
         as a tensor (then ``transform``). It pickles, so DataLoader workers (fork or spawn)
-        read chunks themselves, through the same disk cache as directory streams.
+        read chunks themselves, through the same disk cache as directory streams, each keeping
+        up to ``memory_bytes`` of decoded chunks.
 
         >>> DataLoader(a.to_pytorch(), batch_size=32, num_workers=4)  # doctest: +SKIP
         """

@@ -278,6 +278,26 @@ def test_to_pytorch_reads_rows_in_dataloader_workers(project: annolog.Project, r
     assert torch.equal(torch.cat(batches), torch.from_numpy(data))
 
 
+def test_a_pytorch_dataset_fetches_and_decodes_a_chunk_once_for_all_its_rows(
+    project: annolog.Project, request: pytest.FixtureRequest
+) -> None:
+    pytest.importorskip("torch")
+    if "http" in request.node.callspec.id:
+        pytest.skip("a dataset reopens its server by URL; the in-process test server has none (integration tests do)")
+    a, data = filled(project, shape=(10, 4))  # chunks of 2 x 2: rows 0-3 touch four chunks, each twice
+    ds = a.to_pytorch()
+    fetched: list[str] = []
+    read_chunk = ds.source.read_chunk
+
+    def counted(project: str, name: str, sha256: str) -> bytes:
+        fetched.append(sha256)
+        return read_chunk(project, name, sha256)
+
+    ds.source.read_chunk = counted
+    assert all(np.array_equal(ds[i].numpy(), data[i]) for i in range(4))
+    assert len(fetched) == len(set(fetched)) == 4
+
+
 def test_the_history_of_an_array_says_who_wrote_which_region_and_a_viewer_may_read_it(
     project: annolog.Project, connect: Connect
 ) -> None:
