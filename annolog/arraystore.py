@@ -299,7 +299,7 @@ class ArrayStore(_KeyStore):
     def decoded(self, key: str) -> "np.ndarray[Any, Any] | None":
         """The chunk at ``key`` as an array of the chunk's shape (read-only); None when it holds
         only the fill value. Called from reader threads, usually after ``resolve`` named the key;
-        one another thread's lookups pushed out of memory meanwhile is looked up again."""
+        a key that other threads' lookups pushed out of memory meanwhile is looked up again."""
         try:
             row = self._rows[key]
         except KeyError:
@@ -406,8 +406,9 @@ def read(array: Any, selection: Any) -> Any:
     zarr's own indexer says which part of which chunk lands where; the keys it touches are
     looked up first, in one call. Then each chunk is fetched, decoded and copied into place
     in ONE reader thread, start to end: hashing, zstd and numpy's copy release the GIL, so
-    chunks overlap on every core. zarr's own read hops between its event loop and threads
-    for each of these steps, ten chunks at a time, and spent half a cold read waiting there.
+    chunks overlap on every core, and a chunk kept decoded in memory is only copied. zarr's
+    own read hops between its event loop and threads for each of these steps, ten chunks at
+    a time, and always decodes what the store returns.
     """
     import numpy as np
     from zarr.core.indexing import BasicIndexer, CoordinateIndexer, MaskIndexer
