@@ -27,6 +27,7 @@ import builtins
 import functools
 import json
 import logging
+import os
 import re
 import threading
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -107,6 +108,11 @@ def _decompressor(name: str) -> Any:
     return numcodecs.get_codec({"id": name})
 
 
+def _decoding(view: ArrayView, sha256: str) -> tuple[str, str, tuple[int, ...], str]:
+    """What a decoded chunk is kept under: its bytes and how they decode."""
+    return (sha256, view.dtype, view.chunks, view.compressor)
+
+
 def _fill(view: ArrayView) -> bool | int | float:
     """The fill value as JSON of the array's data type (the views keep it as a float)."""
     if view.dtype == "bool":
@@ -129,14 +135,24 @@ class ChunkFetcher:
     def __init__(self, *, cache: BlobCache | None, memory_bytes: int = 0, max_in_flight: int = 16) -> None:
         from cachetools import LRUCache
 
-        self.cache = cache
-        self.pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="annolog-chunks")
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="annolog-chunk-cache")
-        self._room = threading.BoundedSemaphore(max_in_flight)
+        self.cache, self.max_in_flight = cache, max_in_flight
+        self._threads = _Threads(max_in_flight)
         self._decoded: LRUCache[tuple[str, str, tuple[int, ...], str], np.ndarray[Any, Any]] = LRUCache(
             memory_bytes, getsizeof=lambda chunk: chunk.nbytes
         )
-        self._decoded_lock = threading.Lock()  # cachetools' caches are not thread-safe
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        """This process's reader threads."""
+        return self._here().readers
+
+    def _here(self) -> "_Threads":
+        """The threads and locks of this process. A forked child (a DataLoader worker) inherits
+        the parent's executors but none of their threads: a read there waited forever on tasks
+        no thread would run. It starts its own; what memory holds decoded stays good."""
+        if self._threads.pid != os.getpid():
+            self._threads = _Threads(self.max_in_flight)
+        return self._threads
 
     def decoded(self, source: ChunkSource, project: str, view: ArrayView, sha256: str) -> "np.ndarray[Any, Any]":
         """The chunk ``sha256`` of ``view``'s array, decoded (read-only).
@@ -148,16 +164,18 @@ class ChunkFetcher:
         it came from were checked against their sha256 on their way in, and the memory is
         this process's own, so a hit needs no second check.
         """
-        key = (sha256, view.dtype, view.chunks, view.compressor)
-        with self._decoded_lock:
-            found = self._decoded.get(key)
-        if found is not None:
+        if (found := self.kept(view, sha256)) is not None:
             return found
         chunk = decode(self.read(source, project, view.name, sha256), view)
         if chunk.nbytes <= self._decoded.maxsize:
-            with self._decoded_lock:
-                self._decoded[key] = chunk
+            with self._here().decoded_lock:
+                self._decoded[_decoding(view, sha256)] = chunk
         return chunk
+
+    def kept(self, view: ArrayView, sha256: str) -> "np.ndarray[Any, Any] | None":
+        """The chunk ``sha256`` of ``view``'s array if memory holds it decoded; nothing is fetched."""
+        with self._here().decoded_lock:
+            return self._decoded.get(_decoding(view, sha256))
 
     def read(self, source: ChunkSource, project: str, name: str, sha256: str) -> bytes:
         if self.cache is not None and (data := self.cache.get(sha256)) is not None:
@@ -169,20 +187,34 @@ class ChunkFetcher:
     def keep(self, sha256: str, data: bytes) -> None:
         """Queue bytes this process has anyway (just read, or just written) for the disk cache."""
         if self.cache is not None:
-            self._room.acquire()
-            self._writer.submit(self._write, self.cache, sha256, data)
+            threads = self._here()
+            threads.room.acquire()
+            threads.writer.submit(self._write, threads.room, self.cache, sha256, data)
 
     def flush(self) -> None:
         """Wait until every chunk queued so far is in the disk cache (the writer keeps their order)."""
-        self._writer.submit(lambda: None).result()
+        self._here().writer.submit(lambda: None).result()
 
-    def _write(self, cache: BlobCache, sha256: str, data: bytes) -> None:
+    def _write(self, room: threading.BoundedSemaphore, cache: BlobCache, sha256: str, data: bytes) -> None:
         try:
             cache.set(sha256, data)
         except Exception:  # a cache is a shortcut: a write it missed costs a later fetch, not this read
             log.exception("could not keep chunk %s in the disk cache", sha256)
         finally:
-            self._room.release()
+            room.release()
+
+
+class _Threads:
+    """What a ``ChunkFetcher`` runs on in one process: reader threads, the one cache writer,
+    room for ``max_in_flight`` chunks waiting for it, and the lock of the decoded chunks
+    (cachetools' caches are not thread-safe)."""
+
+    def __init__(self, max_in_flight: int) -> None:
+        self.pid = os.getpid()
+        self.readers = ThreadPoolExecutor(max_in_flight, thread_name_prefix="annolog-chunks")
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="annolog-chunk-cache")
+        self.room = threading.BoundedSemaphore(max_in_flight)
+        self.decoded_lock = threading.Lock()
 
 
 class _KeyStore(Store):

@@ -1,6 +1,8 @@
 """The array store over a fake chunk source: how many lookups and blob reads a read costs."""
 
 import json
+import os
+import signal
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -192,3 +194,20 @@ def test_chunks_read_again_come_decoded_from_memory_within_its_bound() -> None:
     read(small, (slice(None),))
     read(small, (slice(None),))
     assert len(source.reads) > 4  # two chunks fit: the others are fetched again
+
+
+def test_a_forked_child_reads_through_a_fetcher_its_parent_used() -> None:
+    view = _view((4, 4), (2, 2))
+    data = np.arange(16, dtype=np.int32).reshape(4, 4)
+    z = _opened(FakeSource(view, data), view)
+    assert np.array_equal(read(z, (slice(None),)), data)  # the parent's reader threads start, then idle
+    pid = os.fork()
+    if pid == 0:  # a DataLoader worker, forked: it inherits the executor, not its threads
+        ok = False
+        try:
+            signal.alarm(10)  # a read waiting on tasks no thread runs ends here, not never
+            ok = bool(read(z, (0, 0)) == data[0, 0])
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
