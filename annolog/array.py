@@ -35,6 +35,11 @@ if TYPE_CHECKING:
     from annolog.project import Project
 
 T = TypeVar("T")
+MEMORY_BYTES = 2**30
+"""Decoded chunks an ``Arrays`` keeps in memory by default."""
+WORKER_MEMORY_BYTES = 2**28
+"""Decoded chunks each process of a ``to_pytorch()`` dataset keeps by default: a DataLoader runs
+several, and a sampler going in order needs only the chunks of the rows about to come."""
 WRITE_ATTEMPTS = 10
 """Tries of a write or resize that keeps meeting newer writes of its chunks (ConflictError)."""
 
@@ -44,11 +49,20 @@ class Arrays:
 
     Chunks read from a remote blob store are kept in the bounded disk cache at ``cache_dir``
     (by default the one directory streams use); ``Arrays(project, cache_dir=...)`` picks another.
+    The chunks read lately are also kept decoded in memory, up to ``memory_bytes`` (0: none),
+    as TensorStore's cache pool and Hub's memory cache keep them: reading them again is a copy.
     """
 
-    def __init__(self, project: "Project", *, cache_dir: Path = CACHE_DIR, cache_bytes: int = CACHE_BYTES) -> None:
+    def __init__(
+        self,
+        project: "Project",
+        *,
+        cache_dir: Path = CACHE_DIR,
+        cache_bytes: int = CACHE_BYTES,
+        memory_bytes: int = MEMORY_BYTES,
+    ) -> None:
         self._project = project
-        self._cache_dir, self._cache_bytes = cache_dir, cache_bytes
+        self._cache_dir, self._cache_bytes, self._memory_bytes = cache_dir, cache_bytes, memory_bytes
         self._chunk_fetcher: "ChunkFetcher | None" = None
 
     def new(
@@ -97,6 +111,12 @@ class Arrays:
         views = backend.arrays(project, backend.resolve(project, version))
         return [Array(self, view, pinned=version is not None) for view in views]
 
+    def flush(self) -> None:
+        """Wait until the chunks read or written so far are in the disk cache: they are written
+        there behind the reads, which return first."""
+        if self._chunk_fetcher is not None:
+            self._chunk_fetcher.flush()
+
     def _opened(self, name: str, version: int, *, pinned: bool) -> "Array":
         return Array(self, self._project.backend.array(self._project.name, name, version), pinned=pinned)
 
@@ -107,7 +127,8 @@ class Arrays:
         if self._chunk_fetcher is None:
             scope = Scope(project=self._project.name, version=version)
             remote = self._project.backend.manifest_source(scope).remote
-            self._chunk_fetcher = ChunkFetcher(cache=BlobCache(self._cache_dir, self._cache_bytes) if remote else None)
+            cache = BlobCache(self._cache_dir, self._cache_bytes) if remote else None
+            self._chunk_fetcher = ChunkFetcher(cache=cache, memory_bytes=self._memory_bytes)
         return self._chunk_fetcher
 
 
@@ -202,11 +223,13 @@ class Array:
         *,
         cache_dir: Path | None = None,
         cache_bytes: int = CACHE_BYTES,
+        memory_bytes: int = WORKER_MEMORY_BYTES,
         max_in_flight: int = 16,
     ) -> Any:
         """A map-style PyTorch dataset over the first axis of this version: item i is ``a[i]``
         as a tensor (then ``transform``). It pickles, so DataLoader workers (fork or spawn)
-        read chunks themselves, through the same disk cache as directory streams.
+        read chunks themselves, through the same disk cache as directory streams, each keeping
+        up to ``memory_bytes`` of decoded chunks.
 
         >>> DataLoader(a.to_pytorch(), batch_size=32, num_workers=4)  # doctest: +SKIP
         """
@@ -226,6 +249,7 @@ class Array:
             transform=transform,
             cache_dir=cache_dir or self._arrays._cache_dir,
             cache_bytes=cache_bytes,
+            memory_bytes=memory_bytes,
             max_in_flight=max_in_flight,
         )
 

@@ -310,10 +310,12 @@ class ArrayDataset(Dataset[Any]):
         transform: Callable[[Any], Any] | None,
         cache_dir: Path,
         cache_bytes: int,
+        memory_bytes: int,
         max_in_flight: int,
     ) -> None:
         self.source, self.project, self.view, self.remote, self.transform = source, project, view, remote, transform
         self.cache_dir, self.cache_bytes, self.max_in_flight = cache_dir, cache_bytes, max_in_flight
+        self.memory_bytes = memory_bytes
         self._opened: dict[str, Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -341,7 +343,7 @@ class ArrayDataset(Dataset[Any]):
             from annolog.arraystore import ArrayStore, ChunkFetcher
 
             cache = BlobCache(self.cache_dir, self.cache_bytes) if self.remote else None
-            fetcher = ChunkFetcher(cache=cache, max_in_flight=self.max_in_flight)
+            fetcher = ChunkFetcher(cache=cache, memory_bytes=self.memory_bytes, max_in_flight=self.max_in_flight)
             store = ArrayStore(self.source, self.project, self.view, fetcher)
             self._opened["array"] = zarr.open_array(store=store, mode="r", zarr_format=3)
         return self._opened["array"]

@@ -47,16 +47,16 @@ class Calls:
 
 
 @pytest.fixture
-def store_gets(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The keys zarr asks any ArrayStore for."""
+def chunks_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys of the chunks any ArrayStore is asked to decode."""
     asked: list[str] = []
-    get = ArrayStore.get
+    decoded = ArrayStore.decoded
 
-    async def counted(self: ArrayStore, key: str, *args: Any, **kwargs: Any) -> Any:
+    def counted(self: ArrayStore, key: str) -> Any:
         asked.append(key)
-        return await get(self, key, *args, **kwargs)
+        return decoded(self, key)
 
-    monkeypatch.setattr(ArrayStore, "get", counted)
+    monkeypatch.setattr(ArrayStore, "decoded", counted)
     return asked
 
 
@@ -69,14 +69,14 @@ def filled(project: annolog.Project, name: str = "m", shape: tuple[int, ...] = (
 
 
 def test_a_read_asks_only_for_the_chunks_of_its_selection_in_one_lookup(
-    project: annolog.Project, monkeypatch: pytest.MonkeyPatch, store_gets: list[str]
+    project: annolog.Project, monkeypatch: pytest.MonkeyPatch, chunks_read: list[str]
 ) -> None:
     a, data = filled(project)
     calls = Calls(project.backend, monkeypatch)
-    store_gets.clear()
+    chunks_read.clear()
     assert np.array_equal(a[2:4, 1:3], data[2:4, 1:3])
     assert calls.lookups == [["1.0", "1.1"]]  # one call, the two chunks the selection touches
-    assert sorted(k for k in store_gets if k != "zarr.json") == ["1.0", "1.1"]
+    assert sorted(chunks_read) == ["1.0", "1.1"]
 
 
 def test_unwritten_regions_read_as_the_fill_value_and_store_nothing(
@@ -276,6 +276,26 @@ def test_to_pytorch_reads_rows_in_dataloader_workers(project: annolog.Project, r
     assert len(ds) == 10 and torch.equal(ds[3], torch.from_numpy(data[3])) and torch.equal(ds[-1], ds[9])
     batches = list(DataLoader(ds, batch_size=4, num_workers=2))
     assert torch.equal(torch.cat(batches), torch.from_numpy(data))
+
+
+def test_a_pytorch_dataset_fetches_and_decodes_a_chunk_once_for_all_its_rows(
+    project: annolog.Project, request: pytest.FixtureRequest
+) -> None:
+    pytest.importorskip("torch")
+    if "http" in request.node.callspec.id:
+        pytest.skip("a dataset reopens its server by URL; the in-process test server has none (integration tests do)")
+    a, data = filled(project, shape=(10, 4))  # chunks of 2 x 2: rows 0-3 touch four chunks, each twice
+    ds = a.to_pytorch()
+    fetched: list[str] = []
+    read_chunk = ds.source.read_chunk
+
+    def counted(project: str, name: str, sha256: str) -> bytes:
+        fetched.append(sha256)
+        return read_chunk(project, name, sha256)
+
+    ds.source.read_chunk = counted
+    assert all(np.array_equal(ds[i].numpy(), data[i]) for i in range(4))
+    assert len(fetched) == len(set(fetched)) == 4
 
 
 def test_the_history_of_an_array_says_who_wrote_which_region_and_a_viewer_may_read_it(

@@ -309,6 +309,23 @@ class TestS3BlobStore(BlobStoreContract):
 
         assert calls == ["HeadObject"]
 
+    def test_a_read_is_checked_by_its_sha256_alone_not_again_by_a_crc(
+        self, store: S3BlobStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import botocore.httpchecksum
+
+        wrapped: list[object] = []
+        wrap = botocore.httpchecksum.StreamingChecksumBody.__init__
+
+        def counted(body: object, *args: Any, **kwargs: Any) -> None:
+            wrapped.append(body)
+            wrap(body, *args, **kwargs)
+
+        monkeypatch.setattr(botocore.httpchecksum.StreamingChecksumBody, "__init__", counted)
+        sha256 = store.put(b"checked once")
+        assert store.get(sha256) == b"checked once"
+        assert wrapped == []  # botocore computed no CRC32 of the body
+
     def test_a_presigned_url_downloads_the_blob(self, store: S3BlobStore) -> None:
         sha256 = store.put(b"fetched without credentials")
 

@@ -1,6 +1,9 @@
 """The array store over a fake chunk source: how many lookups and blob reads a read costs."""
 
 import json
+import os
+import signal
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,6 +72,29 @@ def test_the_synthesized_metadata_decodes_what_zarr_encoded(compressor: str) -> 
     z = _opened(FakeSource(view, data), view)
     assert json.loads(json.dumps(zarr_metadata(view)))["chunk_key_encoding"]["name"] == "v2"
     assert np.array_equal(z[:], data) and z.fill_value == -1
+    assert np.array_equal(read(z, (slice(None),)), data)  # the SDK's read decodes them itself
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        (slice(None),),
+        (1, 2),
+        (Ellipsis, -1),
+        (slice(0, 6, 4), slice(1, None, 3)),
+        (np.array([5, 0, 3]),),
+        (np.array([5, 0, 3]), 2),
+        (np.array([0, 5]), np.array([4, 1])),  # coordinates: zarr's vindex
+        (np.arange(30).reshape(6, 5) % 7 == 0,),  # a mask
+        (slice(3, 3),),
+    ],
+)
+def test_a_read_returns_what_zarr_returns(selection: tuple[Any, ...]) -> None:
+    view = _view((6, 5), (4, 4))
+    source = FakeSource(view, np.arange(30, dtype=np.int32).reshape(6, 5), cleared=["1.1"])
+    z = _opened(source, view)
+    ours, theirs = read(z, selection), z[selection]
+    assert type(ours) is type(theirs) and np.shape(ours) == np.shape(theirs) and np.array_equal(ours, theirs)
 
 
 def test_lookups_zarr_makes_at_once_share_one_call() -> None:
@@ -111,3 +137,77 @@ def test_the_store_is_read_only() -> None:
     z = _opened(FakeSource(view, np.zeros((4, 4), np.int32)), view)
     with pytest.raises(ValueError, match="read-only"):
         z[0, 0] = 1
+
+
+class SlowCache:
+    """A disk cache whose writes wait for ``release`` (or fail, with ``broken``)."""
+
+    def __init__(self, *, broken: bool = False) -> None:
+        self.kept: dict[str, bytes] = {}
+        self.release = threading.Event()
+        self.broken = broken
+
+    def get(self, sha256: str) -> bytes | None:
+        return self.kept.get(sha256)
+
+    def set(self, sha256: str, data: bytes) -> None:
+        if self.broken:
+            raise OSError(28, "No space left on device")
+        self.release.wait(2)
+        self.kept[sha256] = data
+
+
+def test_a_read_returns_before_its_chunks_reach_the_disk_cache() -> None:
+    view = _view((4, 4), (2, 2))
+    data = np.arange(16, dtype=np.int32).reshape(4, 4)
+    source, cache = FakeSource(view, data), SlowCache()
+    fetcher = ChunkFetcher(cache=cache)  # type: ignore[arg-type]
+    z = zarr.open_array(store=ArrayStore(source, "p", view, fetcher), mode="r", zarr_format=3)
+    assert np.array_equal(read(z, (slice(None),)), data)
+    assert cache.kept == {}  # queued behind the read, not written yet
+    cache.release.set()
+    fetcher.flush()
+    assert cache.kept == source.blobs
+
+
+def test_a_cache_write_that_fails_costs_the_read_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    view = _view((4, 4), (2, 2))
+    data = np.arange(16, dtype=np.int32).reshape(4, 4)
+    fetcher = ChunkFetcher(cache=SlowCache(broken=True))  # type: ignore[arg-type]
+    z = zarr.open_array(store=ArrayStore(FakeSource(view, data), "p", view, fetcher), mode="r", zarr_format=3)
+    assert np.array_equal(read(z, (slice(None),)), data)
+    fetcher.flush()
+    assert "No space left on device" in caplog.text
+
+
+def test_chunks_read_again_come_decoded_from_memory_within_its_bound() -> None:
+    view = _view((4, 4), (2, 2))  # four chunks of 16 bytes
+    data = np.arange(16, dtype=np.int32).reshape(4, 4)
+    source = FakeSource(view, data)
+    kept = zarr.open_array(store=ArrayStore(source, "p", view, ChunkFetcher(cache=None, memory_bytes=64)), mode="r")
+    assert np.array_equal(read(kept, (slice(None),)), data) and len(source.reads) == 4
+    got = read(kept, (slice(None),))
+    got[0, 0] = 99  # the caller's copy: what is kept does not change
+    assert np.array_equal(read(kept, (slice(None),)), data) and len(source.reads) == 4
+    source.reads.clear()
+    small = zarr.open_array(store=ArrayStore(source, "p", view, ChunkFetcher(cache=None, memory_bytes=32)), mode="r")
+    read(small, (slice(None),))
+    read(small, (slice(None),))
+    assert len(source.reads) > 4  # two chunks fit: the others are fetched again
+
+
+def test_a_forked_child_reads_through_a_fetcher_its_parent_used() -> None:
+    view = _view((4, 4), (2, 2))
+    data = np.arange(16, dtype=np.int32).reshape(4, 4)
+    z = _opened(FakeSource(view, data), view)
+    assert np.array_equal(read(z, (slice(None),)), data)  # the parent's reader threads start, then idle
+    pid = os.fork()
+    if pid == 0:  # a DataLoader worker, forked: it inherits the executor, not its threads
+        ok = False
+        try:
+            signal.alarm(10)  # a read waiting on tasks no thread runs ends here, not never
+            ok = bool(read(z, (0, 0)) == data[0, 0])
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
