@@ -49,8 +49,9 @@ class Arrays:
 
     Chunks read from a remote blob store are kept in the bounded disk cache at ``cache_dir``
     (by default the one directory streams use); ``Arrays(project, cache_dir=...)`` picks another.
-    The chunks read lately are also kept decoded in memory, up to ``memory_bytes`` (0: none),
-    as TensorStore's cache pool and Hub's memory cache keep them: reading them again is a copy.
+    The chunks read lately are also kept decoded in memory, up to ``memory_bytes`` (0: none)
+    for this ``project.array`` (each ``Project`` object has its own), as TensorStore's cache
+    pool and Hub's memory cache keep them: reading them again is a copy.
     """
 
     def __init__(

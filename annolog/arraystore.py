@@ -27,7 +27,7 @@ import builtins
 import functools
 import json
 import logging
-import os
+import math
 import re
 import threading
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -38,11 +38,14 @@ from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Sto
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 from annolog.core.arrays import chunk_key
+from annolog.core.errors import CorruptBlob, InvalidInputError
+from annolog.forks import renew_after_fork
 from annolog.pinned import BlobCache
 from annolog.projections.readmodels import ArrayView, ChunkView
 
 if TYPE_CHECKING:
     import numpy as np
+    from cachetools import LRUCache
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +91,34 @@ def zarr_metadata(view: ArrayView) -> dict[str, Any]:
     }
 
 
-def decode(data: bytes, view: ArrayView) -> "np.ndarray[Any, Any]":
+def decode(data: bytes, view: ArrayView, sha256: str) -> "np.ndarray[Any, Any]":
     """A chunk's encoded bytes as the read-only array of its shape: the inverse of the codecs
     ``zarr_metadata`` names (little-endian bytes, then the compressor, numcodecs' under zarr's
-    codec of the same name). Called in reader threads: numcodecs' decoders release the GIL."""
+    codec of the same name). Called in reader threads: numcodecs' decoders release the GIL.
+
+    The bytes were checked against their sha256, not against what they decode to: any editor
+    can store any bytes as a chunk. They are decoded into a zeroed buffer of exactly the
+    chunk's size, so a frame that claims more cannot take more memory; bytes that do not
+    decode, or decode to more, are ``CorruptBlob`` naming the blob and how it was read (a
+    frame of fewer leaves zeros: numcodecs does not say how much it wrote).
+    """
     import numpy as np
 
-    raw = data if view.compressor == "none" else _decompressor(view.compressor).decode(data)
-    chunk = np.frombuffer(raw, dtype=np.dtype(view.dtype).newbyteorder("<")).reshape(view.chunks)
+    dtype = np.dtype(view.dtype).newbyteorder("<")
+    size = dtype.itemsize * math.prod(view.chunks)
+    try:
+        if view.compressor == "none":
+            if len(data) != size:
+                raise ValueError(f"{len(data)} bytes, not {size}")
+            raw: Any = data
+        else:  # zeroed: bytes that decode to less leave zeros, never memory freed by something else
+            raw = _decompressor(view.compressor).decode(data, out=np.zeros(size, dtype=np.uint8))
+    except Exception as exc:  # numcodecs raises ValueError, RuntimeError, OSError… by codec
+        raise CorruptBlob(
+            f"chunk blob {sha256} of array {view.name!r} does not decode as {view.compressor} to a "
+            f"{'x'.join(map(str, view.chunks))} chunk of {view.dtype}: {type(exc).__name__}: {exc}"
+        ) from exc
+    chunk = np.frombuffer(raw, dtype=dtype).reshape(view.chunks)
     chunk.flags.writeable = False  # a decoder may hand back a writable buffer; a kept chunk must not change
     return chunk
 
@@ -121,9 +144,14 @@ def _fill(view: ArrayView) -> bool | int | float:
 
 
 class ChunkFetcher:
-    """Chunk bytes by sha256 for one process: a bounded pool of reader threads, the decoded
-    chunks read lately (``memory_bytes`` of them) and, for remote blobs, the bounded disk
-    cache (a sha256 is immutable, so a hit is always right).
+    """Chunk bytes by sha256 for one ``project.array`` (or one training dataset) in each
+    process: a bounded pool of reader threads, the decoded chunks read lately (``memory_bytes``
+    of them) and, for remote blobs, the bounded disk cache (a sha256 is immutable, so a hit
+    is always right).
+
+    Access is checked where rows are looked up and bytes fetched; what this process already
+    holds (decoded in memory, or in its user's disk cache) it serves again without asking,
+    as a local copy would: a revoked role stops what is not yet here, not what already is.
 
     Bytes go into the disk cache behind the reads, from ONE writer thread: a read returns
     once its chunks are queued, not written. On a cold read, writing 64 chunks of 4 MiB
@@ -133,26 +161,28 @@ class ChunkFetcher:
     """
 
     def __init__(self, *, cache: BlobCache | None, memory_bytes: int = 0, max_in_flight: int = 16) -> None:
+        if memory_bytes < 0 or max_in_flight < 1:
+            raise InvalidInputError(
+                f"memory_bytes must be at least 0 and max_in_flight at least 1, got {memory_bytes} and {max_in_flight}"
+            )
+        self.cache, self.max_in_flight, self.memory_bytes = cache, max_in_flight, memory_bytes
+        self._threads, self._decoded = self._fresh()
+        renew_after_fork(self)
+
+    def _fresh(self) -> "tuple[_Threads, LRUCache[tuple[str, str, tuple[int, ...], str], np.ndarray[Any, Any]]]":
         from cachetools import LRUCache
 
-        self.cache, self.max_in_flight = cache, max_in_flight
-        self._threads = _Threads(max_in_flight)
-        self._decoded: LRUCache[tuple[str, str, tuple[int, ...], str], np.ndarray[Any, Any]] = LRUCache(
-            memory_bytes, getsizeof=lambda chunk: chunk.nbytes
-        )
+        return _Threads(self.max_in_flight), LRUCache(self.memory_bytes, getsizeof=lambda chunk: chunk.nbytes)
+
+    def after_fork(self) -> None:
+        """A forked child (a DataLoader worker) inherits the parent's executors but none of their
+        threads, and a lock a parent thread held: it starts its own, with nothing decoded yet."""
+        self._threads, self._decoded = self._fresh()
 
     @property
     def pool(self) -> ThreadPoolExecutor:
         """This process's reader threads."""
-        return self._here().readers
-
-    def _here(self) -> "_Threads":
-        """The threads and locks of this process. A forked child (a DataLoader worker) inherits
-        the parent's executors but none of their threads: a read there waited forever on tasks
-        no thread would run. It starts its own; what memory holds decoded stays good."""
-        if self._threads.pid != os.getpid():
-            self._threads = _Threads(self.max_in_flight)
-        return self._threads
+        return self._threads.readers
 
     def decoded(self, source: ChunkSource, project: str, view: ArrayView, sha256: str) -> "np.ndarray[Any, Any]":
         """The chunk ``sha256`` of ``view``'s array, decoded (read-only).
@@ -166,15 +196,15 @@ class ChunkFetcher:
         """
         if (found := self.kept(view, sha256)) is not None:
             return found
-        chunk = decode(self.read(source, project, view.name, sha256), view)
+        chunk = decode(self.read(source, project, view.name, sha256), view, sha256)
         if chunk.nbytes <= self._decoded.maxsize:
-            with self._here().decoded_lock:
+            with self._threads.decoded_lock:
                 self._decoded[_decoding(view, sha256)] = chunk
         return chunk
 
     def kept(self, view: ArrayView, sha256: str) -> "np.ndarray[Any, Any] | None":
         """The chunk ``sha256`` of ``view``'s array if memory holds it decoded; nothing is fetched."""
-        with self._here().decoded_lock:
+        with self._threads.decoded_lock:
             return self._decoded.get(_decoding(view, sha256))
 
     def read(self, source: ChunkSource, project: str, name: str, sha256: str) -> bytes:
@@ -186,14 +216,20 @@ class ChunkFetcher:
 
     def keep(self, sha256: str, data: bytes) -> None:
         """Queue bytes this process has anyway (just read, or just written) for the disk cache."""
-        if self.cache is not None:
-            threads = self._here()
-            threads.room.acquire()
+        if self.cache is None:
+            return
+        threads = self._threads
+        threads.room.acquire()
+        try:
             threads.writer.submit(self._write, threads.room, self.cache, sha256, data)
+        except RuntimeError:  # the interpreter is shutting down: a cache write missed costs nothing now
+            threads.room.release()
+            log.debug("chunk %s not queued for the disk cache: the writer is shut down", sha256)
 
     def flush(self) -> None:
-        """Wait until every chunk queued so far is in the disk cache (the writer keeps their order)."""
-        self._here().writer.submit(lambda: None).result()
+        """Wait until the writer is done with every chunk queued so far (it keeps their order);
+        a write that failed was logged, and the chunk will be fetched again when next read."""
+        self._threads.writer.submit(lambda: None).result()
 
     def _write(self, room: threading.BoundedSemaphore, cache: BlobCache, sha256: str, data: bytes) -> None:
         try:
@@ -210,7 +246,6 @@ class _Threads:
     (cachetools' caches are not thread-safe)."""
 
     def __init__(self, max_in_flight: int) -> None:
-        self.pid = os.getpid()
         self.readers = ThreadPoolExecutor(max_in_flight, thread_name_prefix="annolog-chunks")
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="annolog-chunk-cache")
         self.room = threading.BoundedSemaphore(max_in_flight)
@@ -263,10 +298,14 @@ class ArrayStore(_KeyStore):
 
     # -- resolving keys ------------------------------------------------------------------------
 
-    def resolve(self, keys: Sequence[str]) -> None:
-        """Look up ``keys`` now, in one call (the backend pages it): what a read names up front."""
-        if wanted := [key for key in keys if key not in self._rows]:
-            self._remember(wanted, self._lookup(wanted))
+    def resolve(self, keys: Sequence[str]) -> dict[str, ChunkView | None]:
+        """The rows of ``keys``, those not remembered looked up now in one call (the backend
+        pages it): what a read names up front, held for it whatever memory forgets meanwhile."""
+        with self._rows_lock:
+            known = {key: self._rows[key] for key in keys if key in self._rows}
+        if wanted := [key for key in dict.fromkeys(keys) if key not in known]:
+            known |= self._remember(wanted, self._lookup(wanted))
+        return known
 
     def _lookup(self, keys: list[str]) -> list[ChunkView]:
         return self.source.array_chunks(self.project, self.view.name, self.view.version, keys)
@@ -328,14 +367,9 @@ class ArrayStore(_KeyStore):
         )
         return row, data
 
-    def decoded(self, key: str) -> "np.ndarray[Any, Any] | None":
-        """The chunk at ``key`` as an array of the chunk's shape (read-only); None when it holds
-        only the fill value. Called from reader threads, usually after ``resolve`` named the key;
-        a key that other threads' lookups pushed out of memory meanwhile is looked up again."""
-        try:
-            row = self._rows[key]
-        except KeyError:
-            row = self._remember([key], self._lookup([key]))[key]
+    def decoded(self, row: ChunkView | None) -> "np.ndarray[Any, Any] | None":
+        """The chunk of ``row`` (from ``resolve``) as an array of the chunk's shape (read-only);
+        None when it holds only the fill value. Called from reader threads."""
         if row is None or row.sha256 is None:
             return None
         return self.fetcher.decoded(self.source, self.project, self.view, row.sha256)
@@ -448,11 +482,11 @@ def read(array: Any, selection: Any) -> Any:
     store: ArrayStore = array.store
     indexer = _indexer(array, selection)
     parts = list(indexer)
-    store.resolve([chunk_key(part.chunk_coords) for part in parts])
+    rows = store.resolve([chunk_key(part.chunk_coords) for part in parts])
     out = np.empty(indexer.shape, dtype=store.view.dtype)
 
     def place(part: Any) -> None:
-        chunk = store.decoded(chunk_key(part.chunk_coords))
+        chunk = store.decoded(rows[chunk_key(part.chunk_coords)])
         if chunk is None:
             out[part.out_selection] = _fill(store.view)
         else:

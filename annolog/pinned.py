@@ -20,6 +20,7 @@ from uuid import UUID
 
 from annolog.core.errors import AnnologError, CorruptBlob
 from annolog.core.geometry import InstanceKind, Point
+from annolog.forks import renew_after_fork
 from annolog.projections.readmodels import FileView, InstanceView, MaskView
 
 
@@ -149,9 +150,19 @@ class PinnedReader:
         self.source, self.version, self.tag, self.ids, self.classes = source, version, tag, ids, classes
         self.cache_dir, self.cache_bytes, self.max_in_flight = cache_dir, cache_bytes, max_in_flight
         self._opened: dict[str, Any] = {}
+        renew_after_fork(self)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_opened": {}}  # pools and caches are per process
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        renew_after_fork(self)
+
+    def after_fork(self) -> None:
+        """A forked DataLoader worker inherits the pool without its threads (a fetch there waited
+        forever) and the cache's SQLite connection: it opens its own."""
+        self._opened = {}
 
     @property
     def class_index(self) -> dict[str, int]:

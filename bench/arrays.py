@@ -197,6 +197,7 @@ def reads(project: annolog.Project, data: np.ndarray, s3: Any, bucket: str, peer
         f"disk cache alone), numpy from local disk {size / local:.1f} MB/s"
     )
     ratio_line("warm read, annolog / numpy from local disk", local, warm, 0.8)
+    ratio_line("warm read by a new reader (disk cache alone) / numpy from local disk", local, from_disk)
 
 
 def deep_history(project: annolog.Project, versions: int) -> None:

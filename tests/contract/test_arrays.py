@@ -52,9 +52,10 @@ def chunks_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     asked: list[str] = []
     decoded = ArrayStore.decoded
 
-    def counted(self: ArrayStore, key: str) -> Any:
-        asked.append(key)
-        return decoded(self, key)
+    def counted(self: ArrayStore, row: Any) -> Any:
+        if row is not None:  # a chunk never written has no row, and nothing to decode
+            asked.append(row.chunk)
+        return decoded(self, row)
 
     monkeypatch.setattr(ArrayStore, "decoded", counted)
     return asked

@@ -14,7 +14,7 @@ from zarr.core.buffer import cpu
 from zarr.storage import MemoryStore
 
 from annolog.arraystore import ArrayStore, ChunkFetcher, read, zarr_metadata
-from annolog.core.errors import UnavailableError
+from annolog.core.errors import CorruptBlob, InvalidInputError, UnavailableError
 from annolog.projections.readmodels import ArrayView, ChunkView
 
 
@@ -153,7 +153,7 @@ class SlowCache:
     def set(self, sha256: str, data: bytes) -> None:
         if self.broken:
             raise OSError(28, "No space left on device")
-        self.release.wait(2)
+        self.release.wait()
         self.kept[sha256] = data
 
 
@@ -163,9 +163,11 @@ def test_a_read_returns_before_its_chunks_reach_the_disk_cache() -> None:
     source, cache = FakeSource(view, data), SlowCache()
     fetcher = ChunkFetcher(cache=cache)  # type: ignore[arg-type]
     z = zarr.open_array(store=ArrayStore(source, "p", view, fetcher), mode="r", zarr_format=3)
-    assert np.array_equal(read(z, (slice(None),)), data)
-    assert cache.kept == {}  # queued behind the read, not written yet
-    cache.release.set()
+    try:
+        assert np.array_equal(read(z, (slice(None),)), data)
+        assert cache.kept == {}  # queued behind the read, not written yet
+    finally:
+        cache.release.set()
     fetcher.flush()
     assert cache.kept == source.blobs
 
@@ -211,3 +213,55 @@ def test_a_forked_child_reads_through_a_fetcher_its_parent_used() -> None:
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize(
+    ("compressor", "blob", "why"),
+    [
+        ("zstd", b"not a zstd frame", "RuntimeError"),
+        ("gzip", b"not gzip at all", "BadGzipFile"),
+        ("zstd", b"", "RuntimeError|ValueError"),
+        ("none", b"\x00" * 15, "15 bytes, not 16"),
+    ],
+)
+def test_chunk_bytes_that_do_not_decode_to_a_chunk_are_a_corrupt_blob_naming_it(
+    compressor: str, blob: bytes, why: str
+) -> None:
+    view = _view((4, 4), (2, 2), compressor)
+    source = FakeSource(view, np.zeros((4, 4), dtype=np.int32))
+    source.blobs = {sha256: blob for sha256 in source.blobs}  # an editor may store any bytes as a chunk
+    z = _opened(source, view)
+
+    with pytest.raises(CorruptBlob, match=f"chunk blob sha-0.0 of array 'm' does not decode as {compressor} .*({why})"):
+        read(z, (0, 0))
+
+
+def test_a_chunk_claiming_more_than_its_shape_is_refused_before_it_is_decompressed_whole() -> None:
+    import numcodecs  # type: ignore[import-untyped]
+
+    view = _view((4, 4), (2, 2))
+    source = FakeSource(view, np.zeros((4, 4), dtype=np.int32))
+    bomb = numcodecs.get_codec({"id": "zstd"}).encode(bytes(64 * 1024 * 1024))  # 64 MiB of zeros: a few KiB
+    source.blobs = {sha256: bomb for sha256 in source.blobs}
+
+    with pytest.raises(CorruptBlob, match="destination buffer too small"):
+        read(_opened(source, view), (0, 0))
+
+
+def test_one_blob_read_as_two_dtypes_is_kept_decoded_once_for_each() -> None:
+    ints = _view((2, 2), (2, 2))
+    floats = ints.model_copy(update={"dtype": "float32"})
+    source = FakeSource(ints, np.arange(4, dtype=np.int32).reshape(2, 2))
+    fetcher = ChunkFetcher(cache=None, memory_bytes=1024)
+
+    as_ints = fetcher.decoded(source, "p", ints, "sha-0.0")
+    as_floats = fetcher.decoded(source, "p", floats, "sha-0.0")
+
+    assert as_ints.dtype == np.int32 and as_floats.dtype == np.float32
+    assert np.array_equal(fetcher.decoded(source, "p", ints, "sha-0.0"), np.arange(4).reshape(2, 2))
+    assert fetcher.kept(floats, "sha-0.0") is as_floats
+
+
+def test_a_negative_memory_bound_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="memory_bytes must be at least 0"):
+        ChunkFetcher(cache=None, memory_bytes=-1)

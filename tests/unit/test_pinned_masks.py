@@ -1,6 +1,8 @@
 """A pinned reader's large masks (annolog.pinned): their counts blobs come through the same disk
 cache as files' bytes, once per sha256, and only when a trainer asks for masks."""
 
+import os
+import signal
 from pathlib import Path
 from uuid import UUID
 
@@ -92,3 +94,20 @@ def test_a_mask_blob_that_holds_no_rle_counts_is_a_corrupt_blob_named_by_its_has
 
     with pytest.raises(CorruptBlob, match=f"mask blob {MASK.counts_sha256} holds no COCO RLE counts"):
         _reader(JpegSource(), tmp_path).views([0], masks=True)
+
+
+def test_a_forked_child_fetches_through_a_reader_its_parent_used(tmp_path: Path) -> None:
+    source = RemoteSource()
+    ids = [str(UUID(int=1)), str(UUID(int=2))]
+    reader = PinnedReader(source=source, version=1, ids=ids, classes=["road"], cache_dir=tmp_path, cache_bytes=1)
+    reader.views([0], masks=True)  # the parent's fetch threads start, then idle; the cache keeps nothing
+    pid = os.fork()
+    if pid == 0:  # a DataLoader worker, forked: it inherits the pool, not its threads
+        ok = False
+        try:
+            signal.alarm(10)  # a fetch waiting on tasks no thread runs ends here, not never
+            ok = len(reader.views([1], masks=True)[0].instances) == 1
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -1,0 +1,32 @@
+"""Objects whose threads and locks a forked child (a DataLoader worker) must make afresh.
+
+A child of ``fork()`` inherits the parent's executors and locks but none of its threads: a
+task submitted to an inherited pool waits forever, and a lock a parent thread held at the
+fork stays held. Objects owning such things register here and are told, in the child,
+before anything else runs there.
+"""
+
+import os
+import weakref
+from typing import Protocol
+
+
+class Forkable(Protocol):
+    def after_fork(self) -> None:
+        """Drop, in the child, what only the parent's threads could serve."""
+
+
+_registered: "weakref.WeakValueDictionary[int, Forkable]" = weakref.WeakValueDictionary()
+
+
+def renew_after_fork(owner: Forkable) -> None:
+    """Call ``owner.after_fork()`` in every child forked while ``owner`` lives."""
+    _registered[id(owner)] = owner
+
+
+def _in_child() -> None:
+    for owner in list(_registered.values()):
+        owner.after_fork()
+
+
+os.register_at_fork(after_in_child=_in_child)
