@@ -93,13 +93,23 @@ def _layout(table: Table) -> _Layout:
     )
 
 
-@cache
+_SQLITE_LAYOUTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]]] = {}
+
+
 def _sqlite_layout(table: Table, dialect: Dialect) -> tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]]:
     """``table``'s INSERT for the driver's ``executemany``, and a row's parameters for it: each
-    value through its column type's own bind processor (what SQLAlchemy stores: UUIDs as hex,
-    JSON as text), worked out once instead of by SQLAlchemy's machinery for every row."""
+    value through its column type's bind processor for this dialect (what SQLAlchemy stores:
+    UUIDs as hex, JSON as text, times as SQLite's DATETIME text), worked out once per table
+    instead of by SQLAlchemy's machinery for every row (every SQLite engine processes alike)."""
+    if table.name not in _SQLITE_LAYOUTS:
+        _SQLITE_LAYOUTS[table.name] = _sqlite_layout_of(table, dialect)
+    return _SQLITE_LAYOUTS[table.name]
+
+
+def _sqlite_layout_of(table: Table, dialect: Dialect) -> tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]]:
     columns = list(table.columns)
-    processors = [column.type.bind_processor(dialect) for column in columns]
+    # dialect_impl: a TypeDecorator's own bind_processor would use its generic impl, not SQLite's.
+    processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
     pairs = [(column.name, process) for column, process in zip(columns, processors)]
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(column.name) for column in columns)
@@ -145,11 +155,7 @@ def insert_rows(db: Connection, table: Table, rows: Sequence[Mapping[str, Any]])
         return
     if db.dialect.name != "postgresql":
         statement, values = _sqlite_layout(table, db.dialect)
-        cursor = db.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(statement, map(values, rows))
-        finally:
-            cursor.close()
+        db.exec_driver_sql(statement, list(map(values, rows)))  # driver errors come back as SQLAlchemy's
         return
     layout = _layout(table)
     _copy(db, table.name, layout.names, (f"{layout.line(row)}\n" for row in rows))
