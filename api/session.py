@@ -32,6 +32,7 @@ from sqlalchemy import Connection, select
 from annolog.api.service import Service
 from annolog.api.uploads import held_file_sizes, held_mask_sizes, uploaded_sizes
 from annolog.blobs.thumbnails import Thumbnail
+from annolog.core.arrays import holding_past
 from annolog.core.commands import (
     AddFile,
     AddInstance,
@@ -96,6 +97,7 @@ class Session:
         with self.service.reading() as db:
             view, granted = self._project(db, project)  # no role, no answer about the project's bytes
             self._may_name_blobs(db, view, granted, commands)
+            _shrinks_clear_what_lies_past(db, view, commands)
         return self.service.execute(view.project_id, self.actor, commands, commit_id=commit_id)
 
     def store_blob(self, project: str, data: bytes, *, name: str, media_type: str | None = None) -> StoredBlob:
@@ -573,6 +575,30 @@ class _NamedBlobs:
 
     def by_kind(self) -> dict[str, list[tuple[str, int]]]:
         return {"files": self.files, "masks": self.masks, "chunks": self.chunks}
+
+
+def _shrinks_clear_what_lies_past(db: Connection, view: ProjectView, commands: Sequence[Command]) -> None:
+    """Refuse a ``ResizeArray`` that shrinks an array but leaves out a stored chunk holding elements
+    past the new shape (the SDK's resize lists them all). Checked here, not by the judge, so logs
+    written before the rule replay as they did; a chunk written since this read moves the array's
+    revision, which the resize is conditioned on."""
+    for c in commands:
+        if not isinstance(c, ResizeArray):
+            continue
+        array = queries.array_named(db, view, c.array, view.version)
+        if all(new >= old for new, old in zip(c.shape, array.shape)):
+            continue
+        stored = [
+            row.chunk for row in queries.chunks_at(db, view.project_id, c.array, view.version, None) if row.sha256
+        ]
+        listed = {write.chunk for write in c.chunks}
+        if left := [key for key in holding_past(array.shape, array.chunks, c.shape, stored) if key not in listed]:
+            more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
+            raise InvalidInputError(
+                f"a resize of array {c.array!r} to shape {c.shape} must clear or rewrite chunk {left[0]}{more}, which "
+                "holds elements past that shape (they would show again when the array grows); list it in the "
+                "resize, as the SDK's resize does"
+            )
 
 
 def _readable(every: list[DirectoryView], granted: dict[UUID, int]) -> list[DirectoryView]:

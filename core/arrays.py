@@ -13,7 +13,7 @@ numpy: the judge checks writes against the grid with integers alone.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -62,6 +62,23 @@ def chunk_key(coords: Sequence[int]) -> str:
 def chunk_coords(key: str) -> tuple[int, ...]:
     """The grid coordinates a chunk key names."""
     return tuple(int(part) for part in key.split("."))
+
+
+def holding_past(
+    shape: Sequence[int], chunks: Sequence[int], new_shape: Sequence[int], stored: Iterable[str]
+) -> list[str]:
+    """The ``stored`` chunk keys of the grid of ``shape`` that hold elements past ``new_shape``
+    along some axis, in grid order: what a shrink to ``new_shape`` must clear or rewrite, or
+    they would show again when the array grows back."""
+    bounds = grid(shape, chunks)
+    past = []
+    for key in stored:
+        coords = chunk_coords(key)
+        if any(c >= b for c, b in zip(coords, bounds)):
+            continue  # outside the grid: nothing of it shows at this shape
+        if any(min((c + 1) * size, old) > new for c, size, old, new in zip(coords, chunks, shape, new_shape)):
+            past.append(coords)
+    return [chunk_key(coords) for coords in sorted(past)]
 
 
 def check_ndim(shape: Sequence[int], ndim: int, what: str) -> None:

@@ -188,9 +188,6 @@ class ViewState(Protocol):
     def instances_of(self, file_id: UUID) -> Sequence[Row]:
         """The file's current instances."""
 
-    def chunks_of(self, array: str) -> Sequence[Row]:
-        """The array's current chunk rows (cleared ones, with sha256 None, included)."""
-
 
 class State(ViewState, Protocol):
     """A ``ViewState`` the judging loop can change, one row change at a time."""
@@ -828,31 +825,10 @@ def _array_resized(j: Judging, e: ArrayResized) -> list[Change]:
                 f"chunk {write.chunk} lies outside the new shape {e.shape} of array {e.array!r}: a resize may "
                 "only clear it (sha256 None), not write it"
             )
-    _clears_what_lies_past(j, array, e)
     changes = _chunks_written(j, array, e.chunks, bounds)
     after = dict(array) | {"shape": list(e.shape), "revision": array["revision"] + 1}
     entry = j.entry(e, "array", e.array, {"shape": array["shape"]}, {"shape": after["shape"]})
     return [*changes, *_replace("arrays", array, after), entry]
-
-
-def _clears_what_lies_past(j: Judging, array: Row, e: ArrayResized) -> None:
-    """Raise ``InvalidInputError`` unless a shrink lists every stored chunk holding elements past
-    its new shape, to clear or rewrite masked: one left alone would show its old elements again
-    when the array grows back. (Only a shrink reads the array's chunk rows.)"""
-    old, chunk_shape = array["shape"], array["chunks"]
-    if all(new >= was for new, was in zip(e.shape, old)):
-        return
-    listed = {write.chunk for write in e.chunks}
-    for row in j.state.chunks_of(e.array):
-        if row["sha256"] is None or row["chunk"] in listed:
-            continue
-        spans = zip(chunk_coords(row["chunk"]), chunk_shape, old, e.shape)
-        if any(min((c + 1) * size, was) > new for c, size, was, new in spans):
-            raise InvalidInputError(
-                f"a resize of array {e.array!r} to shape {e.shape} must clear or rewrite chunk {row['chunk']}, which "
-                "holds elements past that shape (they would show again when the array grows); list it in the "
-                "resize, as the SDK's resize does"
-            )
 
 
 # -- the registry --------------------------------------------------------------------------------

@@ -17,16 +17,7 @@ from annolog.core.rules import KEYS, Key, Row, key_of
 from annolog.projections.access import grants_of, holders
 from annolog.projections.overlay import Pair
 from annolog.projections.rowstate import public_row
-from annolog.projections.tables import (
-    array_chunks,
-    directories,
-    files,
-    instances,
-    label_counts,
-    labels,
-    memberships,
-    table_named,
-)
+from annolog.projections.tables import directories, files, instances, label_counts, labels, memberships, table_named
 
 CHUNK = 2000
 T = TypeVar("T")
@@ -116,7 +107,3 @@ class SqlBase:
     def label_counts(self, file_ids: Collection[UUID]) -> dict[Key, Row]:
         rows = select_in(self._db, self._current(label_counts), label_counts.c.file_id, file_ids)
         return self._public_by_key("label_counts", rows)
-
-    def chunks_of(self, array: str) -> list[Row]:
-        query = self._current(array_chunks, array_chunks.c.array == array)
-        return [public_row(row) for row in self._db.execute(query)]

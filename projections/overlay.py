@@ -71,9 +71,6 @@ class Base(Protocol):
     def label_counts(self, file_ids: Collection[UUID]) -> dict[Key, Row]:
         """The current label-count rows of these files, by key."""
 
-    def chunks_of(self, array: str) -> list[Row]:
-        """The array's current chunk rows."""
-
 
 class EmptyBase:
     """The base of a project the batch itself creates: nothing was there before."""
@@ -104,9 +101,6 @@ class EmptyBase:
 
     def label_counts(self, file_ids: Collection[UUID]) -> dict[Key, Row]:
         return {}
-
-    def chunks_of(self, array: str) -> list[Row]:
-        return []
 
 
 _MISSING: Any = object()
@@ -151,7 +145,6 @@ class Overlay:
         self._counted_files: set[UUID] = set()
         self._touched_instances: dict[UUID, set[UUID]] = {}  # by file; a superset is harmless (kept on a drop)
         self._stored_instances: dict[UUID, list[Row]] = {}  # by file, as the base holds them (copies read them)
-        self._stored_chunks: dict[str, dict[Key, Row]] = {}  # by array, as the base holds them (shrinks read them)
         self._inserts: dict[str, list[dict[str, Any]]] = {t: [] for t in KEYS}  # a dropped row has no valid_from
         self._open_insert: dict[str, dict[Key, dict[str, Any]]] = {t: {} for t in KEYS}  # each key's current new row
         self._closes: dict[str, dict[Key, int]] = {t: {} for t in KEYS}
@@ -396,13 +389,6 @@ class Overlay:
             if (row := self._current["instances"].get((instance_id,))) is not None:
                 found.append(row)
         return found
-
-    def chunks_of(self, array: str) -> Sequence[Row]:
-        if array not in self._stored_chunks:  # the base does not change during a batch
-            self._stored_chunks[array] = {key_of("array_chunks", r): r for r in self._base.chunks_of(array)}
-        current = dict(self._stored_chunks[array])
-        current |= {key: row for key, row in self._current["array_chunks"].items() if key[0] == array}
-        return [row for row in current.values() if row is not None]
 
     # -- State -----------------------------------------------------------------------------
 

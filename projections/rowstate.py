@@ -16,16 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from annolog.core.rules import KEYS, Add, Key, Row, RowChange
 from annolog.projections.access import grants, holders
-from annolog.projections.tables import (
-    INTERNAL,
-    array_chunks,
-    directories,
-    files,
-    instances,
-    labels,
-    memberships,
-    table_named,
-)
+from annolog.projections.tables import INTERNAL, directories, files, instances, labels, memberships, table_named
 
 
 def public_row(row: Any) -> dict[str, Any]:
@@ -91,14 +82,6 @@ class SqlState:
 
     def grants(self, principal: str) -> Mapping[UUID, int]:
         return grants(self._db, self._project_id, principal)
-
-    def chunks_of(self, array: str) -> Sequence[Row]:
-        query = select(array_chunks).where(
-            array_chunks.c.project_id == self._project_id,
-            array_chunks.c.array == array,
-            array_chunks.c.valid_to.is_(None),
-        )
-        return [public_row(r) for r in self._db.execute(query)]
 
     def instances_of(self, file_id: UUID) -> Sequence[Row]:
         query = select(instances).where(

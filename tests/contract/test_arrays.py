@@ -12,6 +12,8 @@ import pytest
 import annolog
 import annolog.array
 from annolog.arraystore import ArrayStore
+from annolog.core import InvalidInputError
+from annolog.core.commands import ResizeArray
 from tests.contract.conftest import Connect
 
 
@@ -67,6 +69,20 @@ def filled(project: annolog.Project, name: str = "m", shape: tuple[int, ...] = (
     data = np.arange(np.prod(shape), dtype=np.int32).reshape(shape)
     a[...] = data
     return a, data
+
+
+def test_a_hand_written_shrink_that_leaves_out_a_chunk_past_the_new_shape_is_refused(project: annolog.Project) -> None:
+    a, data = filled(project)  # 8 x 8 in chunks of 2 x 2
+    version = project.version
+    shrink = ResizeArray(array="m", shape=(5, 8), expected_revision=a.revision)  # rows 5-7: chunks 2.* and 3.*
+
+    with pytest.raises(InvalidInputError, match=r"must clear or rewrite chunk 2\.0 \(and 7 more\), which holds"):
+        project.execute([shrink])
+
+    assert project.version == version
+    a.resize((5, 8))  # the SDK's resize lists them
+    a.resize((8, 8))
+    assert np.array_equal(a[5:], np.full((3, 8), -1)) and np.array_equal(a[:5], data[:5])
 
 
 def test_a_read_asks_only_for_the_chunks_of_its_selection_in_one_lookup(

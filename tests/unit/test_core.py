@@ -17,6 +17,7 @@ from annolog.core import (
     project_id_for,
     uuid7,
 )
+from annolog.core.arrays import holding_past
 
 
 def test_a_box_with_x_max_below_x_min_is_refused_naming_the_box() -> None:
@@ -91,3 +92,13 @@ def test_uuid7_ids_are_version_7_and_sort_in_creation_order_even_within_a_millis
     ids = [uuid7() for _ in range(10_000)]  # thousands per millisecond
     assert all(i.version == 7 and i.variant == "specified in RFC 4122" for i in ids)
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+def test_a_shrink_must_clear_the_stored_chunks_holding_elements_past_it_in_grid_order() -> None:
+    stored = ["1.1", "0.0", "0.1", "1.0", "5.0"]  # 5.0 lies outside the (4, 10) grid of chunks (2, 5)
+
+    assert holding_past((4, 10), (2, 5), (3, 10), stored) == ["1.0", "1.1"]  # row 3 of chunks 1.*
+    assert holding_past((4, 10), (2, 5), (2, 10), stored) == ["1.0", "1.1"]  # chunks 1.* whole
+    assert holding_past((4, 10), (2, 5), (3, 20), stored) == ["1.0", "1.1"]  # one axis grows, one shrinks
+    assert holding_past((4, 10), (2, 5), (4, 7), stored) == ["0.1", "1.1"]
+    assert holding_past((4, 10), (2, 5), (4, 10), stored) == []

@@ -302,28 +302,6 @@ def test_a_resize_may_clear_the_chunks_past_its_new_shape_but_not_write_them(vol
         volume.commit(ArrayResized(array="mri", shape=(2, 10), expected_revision=1, chunks=[written("1.0")]))
 
 
-def test_a_shrink_must_clear_or_rewrite_every_stored_chunk_holding_elements_past_the_new_shape(
-    volume: Judged,
-) -> None:
-    # shape (4, 10) in chunks of (2, 5); shrinking to (3, 10) cuts row 3 out of chunks 1.0 and 1.1
-    volume.commit(ArrayChunksWritten(array="mri", chunks=[written("0.0"), written("1.0"), written("1.1")]))
-    with pytest.raises(InvalidInputError, match=r"must clear or rewrite chunk 1\.1, which holds elements past"):
-        volume.commit(ArrayResized(array="mri", shape=(3, 10), expected_revision=2, chunks=[written("1.0", SHA_B)]))
-    with pytest.raises(InvalidInputError, match=r"must clear or rewrite chunk 1\.0"):  # within the commit, too
-        volume.commit(
-            ArrayChunksWritten(array="mri", chunks=[written("0.1")]),
-            ArrayResized(array="mri", shape=(2, 10), expected_revision=3, chunks=[written("1.1", None)]),
-        )
-
-    volume.commit(
-        ArrayResized(
-            array="mri", shape=(3, 10), expected_revision=2, chunks=[written("1.0", SHA_B), written("1.1", None)]
-        )
-    )
-    volume.commit(ArrayResized(array="mri", shape=(8, 10), expected_revision=3))  # growing lists nothing
-    assert volume.state.row("array_chunks", ("mri", "1.1"))["sha256"] is None  # type: ignore[index]
-
-
 def test_a_rename_changes_one_label_row_and_no_instance_or_count(project: Judged) -> None:
     project.commit(box())
     project.commit(LabelRenamed(name="car", new_name="vehicle"))
