@@ -281,6 +281,11 @@ class ArrayStore(_KeyStore):
         self._rows: dict[str, ChunkView | None] = {}  # resolved keys, oldest first
         self._rows_lock = threading.Lock()  # resolve() runs in the caller's thread, lookups in zarr's
         self._batches: dict[asyncio.AbstractEventLoop, dict[str, asyncio.Future[ChunkView | None]]] = {}
+        renew_after_fork(self)
+
+    def after_fork(self) -> None:
+        """A lock a parent thread held at the fork would stay held in the child: a new one."""
+        self._rows_lock = threading.Lock()
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -323,8 +328,10 @@ class ArrayStore(_KeyStore):
         """The key's row at this version; lookups made in one event-loop tick share one call."""
         if not CHUNK_KEY.fullmatch(key):
             return None
-        if key in self._rows:
-            return self._rows[key]
+        with self._rows_lock:  # another thread's lookups may push the key out meanwhile
+            known, found = key in self._rows, self._rows.get(key)
+        if known:
+            return found
         loop = asyncio.get_running_loop()
         batch = self._batches.get(loop)
         if batch is None:

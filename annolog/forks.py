@@ -6,6 +6,7 @@ fork stays held. Objects owning such things register here and are told, in the c
 before anything else runs there.
 """
 
+import logging
 import os
 import weakref
 from typing import Protocol
@@ -15,6 +16,8 @@ class Forkable(Protocol):
     def after_fork(self) -> None:
         """Drop, in the child, what only the parent's threads could serve."""
 
+
+log = logging.getLogger(__name__)
 
 _registered: "weakref.WeakValueDictionary[int, Forkable]" = weakref.WeakValueDictionary()
 
@@ -26,7 +29,10 @@ def renew_after_fork(owner: Forkable) -> None:
 
 def _in_child() -> None:
     for owner in list(_registered.values()):
-        owner.after_fork()
+        try:
+            owner.after_fork()
+        except Exception:  # one owner's failure must not leave the others' dead pools in place
+            log.exception("renewing %r after a fork failed", owner)
 
 
 os.register_at_fork(after_in_child=_in_child)

@@ -408,8 +408,9 @@ class Session:
         if not hashes:
             return
         uploaded = uploaded_sizes(db, view.project_id, hashes, actor=self.actor)
-        # The size of each blob the actor may name, by what names it (None: not known).
-        sizes = {kind: dict(uploaded) for kind in named.by_kind()}
+        # The sizes each blob the actor may name has, by what names it (none known: not checked).
+        by_upload = {sha256: set() if size is None else {size} for sha256, size in uploaded.items()}
+        sizes: dict[str, dict[str, set[int]]] = {kind: dict(by_upload) for kind in named.by_kind()}
         left_files = {sha256 for sha256, _ in named.files} - sizes["files"].keys()
         left_masks = {sha256 for sha256, _ in named.masks} - sizes["masks"].keys()
         if left_files or (left_masks and named.edited):
@@ -429,7 +430,7 @@ class Session:
                 "or POST .../blobs for files and mask counts, store_chunks or POST .../chunks for array chunks)"
             )
         stored = [(sha256, size, known[sha256]) for known, (sha256, size) in declared]
-        if wrong := sorted({(sha256, size, has) for sha256, size, has in stored if has is not None and has != size}):
+        if wrong := sorted({(sha256, size, min(has)) for sha256, size, has in stored if has and size not in has}):
             sha256, size, has = wrong[0]
             more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
             raise InvalidInputError(

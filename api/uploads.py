@@ -72,9 +72,10 @@ def uploaded_sizes(db: Connection, project_id: UUID, hashes: Collection[str], *,
 
 def held_file_sizes(
     db: Connection, project_id: UUID, hashes: Collection[str], *, readable: Collection[UUID] | None
-) -> dict[str, int]:
+) -> dict[str, set[int]]:
     """Those of ``hashes`` that a current file of a ``readable`` directory (None: every directory)
-    of the project holds, with that file's size: bytes one may read, one may name again."""
+    of the project holds, with the sizes those files declare (files added before sizes were
+    checked may disagree): bytes one may read, one may name again."""
     member = (
         (memberships.c.project_id == files.c.project_id)
         & (memberships.c.file_id == files.c.file_id)
@@ -83,16 +84,19 @@ def held_file_sizes(
     query = (
         select(files.c.sha256, files.c.size)
         .join(memberships, member)
-        .where(files.c.project_id == project_id, files.c.valid_to.is_(None), files.c.sha256.in_(hashes))
+        .where(files.c.project_id == project_id, files.c.valid_to.is_(None))
     )
     if readable is not None:
         query = query.where(memberships.c.directory_id.in_(readable))
-    return {row.sha256: row.size for row in db.execute(query.distinct())}
+    held: dict[str, set[int]] = {}
+    for row in select_in(db, query.distinct(), files.c.sha256, set(hashes)):
+        held.setdefault(row.sha256, set()).add(row.size)
+    return held
 
 
 def held_mask_sizes(
     db: Connection, project_id: UUID, edited: Collection[UUID], *, readable: Collection[UUID] | None
-) -> dict[str, int]:
+) -> dict[str, set[int]]:
     """The counts blobs of the masks the ``edited`` instances (those a commit changes) have now on a
     file of a ``readable`` directory (None: every directory), with their ``counts_size``.
 
@@ -113,5 +117,8 @@ def held_mask_sizes(
     )
     if readable is not None:
         query = query.where(memberships.c.directory_id.in_(readable))
-    held = select_in(db, query.distinct(), instances.c.instance_id, set(edited))
-    return {row.sha256: row.size for row in held if row.sha256 is not None}
+    held: dict[str, set[int]] = {}
+    for row in select_in(db, query.distinct(), instances.c.instance_id, set(edited)):
+        if row.sha256 is not None:
+            held.setdefault(row.sha256, set()).add(row.size)
+    return held
