@@ -79,6 +79,18 @@ def quietly(run: Callable[[], T]) -> T:
         return run()
 
 
+def cocoeval_stats(truth: Any, detections: list[dict[str, Any]], iou_type: str, **params: Any) -> list[float]:
+    """pycocotools' COCOeval summary (AP, AP50, …) of ``detections`` against ``truth`` (a ``COCO``),
+    quietly; ``params`` are set on the evaluation's params first (categories, keypoint sigmas)."""
+    from pycocotools.cocoeval import COCOeval  # the masks extra's, not every importer's
+
+    evaluation = COCOeval(truth, quietly(lambda: truth.loadRes(detections)), iou_type)
+    for name, value in params.items():
+        setattr(evaluation.params, name, value)
+    quietly(lambda: (evaluation.evaluate(), evaluation.accumulate(), evaluation.summarize()))
+    return list(evaluation.stats)
+
+
 def exported_coco(project: "annolog.Project", out: Path) -> dict[str, Any]:
     """``project``'s directory "train" exported as COCO into ``out`` (nothing skipped), read back."""
     summary = export_coco(project.directory.get("train"), out)

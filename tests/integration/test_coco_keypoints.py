@@ -8,12 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 import annolog
 from annolog.export import export_yolo
 from annolog.ingest import import_coco
-from tests.cocofiles import exported_coco, quietly, write_coco, write_images
+from tests.cocofiles import cocoeval_stats, exported_coco, quietly, write_coco, write_images
 
 WIDTH, HEIGHT = 64, 48
 NAMES = ["head", "left_hand", "right_hand", "hip"]
@@ -104,12 +103,10 @@ def test_a_keypoints_export_scores_perfectly_against_itself_in_cocoeval(
     people = truth.loadAnns(truth.getAnnIds(catIds=[1]))
     # A detection is a pose found: a crowd with no keypoints labelled is ground truth to ignore, not a result.
     detections = [{**a, "score": 1.0} for a in people if a["num_keypoints"] > 0]
-    evaluation = COCOeval(truth, quietly(lambda: truth.loadRes(detections)), "keypoints")
-    evaluation.params.catIds = [1]
-    evaluation.params.kpt_oks_sigmas = np.full(len(NAMES), 0.05)  # pycocotools defaults to COCO's 17 keypoints
-    quietly(lambda: (evaluation.evaluate(), evaluation.accumulate(), evaluation.summarize()))
+    sigmas = np.full(len(NAMES), 0.05)  # pycocotools defaults to COCO's 17 keypoints
+    stats = cocoeval_stats(truth, detections, "keypoints", catIds=[1], kpt_oks_sigmas=sigmas)
     assert len(people) == 6 and len(detections) == 4  # each person matches itself; the crowds are ignored
-    assert evaluation.stats[0] == pytest.approx(1.0) and evaluation.stats[1] == pytest.approx(1.0)
+    assert stats[0] == pytest.approx(1.0) and stats[1] == pytest.approx(1.0)
 
 
 def test_import_export_import_is_the_identity(imported: tuple[annolog.Project, Path], tmp_path: Path) -> None:

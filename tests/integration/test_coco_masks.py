@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 import annolog
 from annolog.core.mask import INLINE_COUNTS
 from annolog.export import export_yolo
 from annolog.ingest import import_coco
-from tests.cocofiles import CATEGORIES, exported_coco, quietly, write_coco, write_images
+from tests.cocofiles import CATEGORIES, cocoeval_stats, exported_coco, quietly, write_coco, write_images
 
 WIDTH, HEIGHT = 64, 48
 
@@ -111,12 +110,10 @@ def test_a_segmentation_export_scores_perfectly_against_itself_in_cocoeval(
 
     truth = quietly(lambda: COCO(str(tmp_path / "out" / "annotations.json")))
     detections = [{**a, "score": 1.0} for a in truth.loadAnns(truth.getAnnIds())]
-    evaluation = COCOeval(truth, quietly(lambda: truth.loadRes(detections)), "segm")
-    evaluation.params.useCats = 1
-    quietly(lambda: (evaluation.evaluate(), evaluation.accumulate(), evaluation.summarize()))
+    stats = cocoeval_stats(truth, detections, "segm", useCats=1)
     assert len(truth.getAnnIds()) == 12
     # Crowds are ignored as ground truth, so AP is over the polygons; each matches itself exactly.
-    assert evaluation.stats[0] == pytest.approx(1.0) and evaluation.stats[1] == pytest.approx(1.0)
+    assert stats[0] == pytest.approx(1.0) and stats[1] == pytest.approx(1.0)
 
 
 def test_import_export_import_is_the_identity(imported: tuple[annolog.Project, Path], tmp_path: Path) -> None:

@@ -1,6 +1,5 @@
 """Exports at a version: COCO that pycocotools reads, YOLO labels, images, and the round trip from an import."""
 
-import contextlib
 import io
 import json
 import subprocess
@@ -12,13 +11,12 @@ from typing import Any
 import pytest
 from PIL import Image
 from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 import annolog
 from annolog.core.errors import InvalidInputError
 from annolog.export import export_coco, export_yolo
 from annolog.ingest import import_coco
-from tests.cocofiles import boxes_for, synthetic_coco, write_coco, write_images
+from tests.cocofiles import boxes_for, cocoeval_stats, quietly, synthetic_coco, write_coco, write_images
 
 
 @pytest.fixture
@@ -44,11 +42,6 @@ def _annotations(document: dict[str, Any]) -> Counter[tuple[Any, ...]]:
     )
 
 
-def _quietly(run: Any) -> Any:
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-        return run()
-
-
 def test_a_coco_export_loads_in_pycocotools_and_scores_perfectly_against_itself(
     project: annolog.Project, tmp_path: Path
 ) -> None:
@@ -57,12 +50,11 @@ def test_a_coco_export_loads_in_pycocotools_and_scores_perfectly_against_itself(
 
     summary = export_coco(project.directory.get("train"), tmp_path / "out")
 
-    truth = _quietly(lambda: COCO(str(tmp_path / "out" / "annotations.json")))
+    truth = quietly(lambda: COCO(str(tmp_path / "out" / "annotations.json")))
     assert (summary.files, summary.instances) == (15, 90) == (len(truth.getImgIds()), len(truth.getAnnIds()))
     detections = [{**a, "score": 1.0} for a in truth.loadAnns(truth.getAnnIds())]
-    evaluation = COCOeval(truth, _quietly(lambda: truth.loadRes(detections)), "bbox")
-    _quietly(lambda: (evaluation.evaluate(), evaluation.accumulate(), evaluation.summarize()))
-    assert evaluation.stats[0] == pytest.approx(1.0) and evaluation.stats[1] == pytest.approx(1.0)
+    stats = cocoeval_stats(truth, detections, "bbox")
+    assert stats[0] == pytest.approx(1.0) and stats[1] == pytest.approx(1.0)
 
 
 def test_importing_a_coco_file_then_exporting_it_gives_the_same_annotations(
