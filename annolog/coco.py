@@ -47,7 +47,7 @@ from pydantic import (
 
 from annolog import coco_keypoints, masks
 from annolog.core.errors import InvalidInputError
-from annolog.core.geometry import EDGE_SLACK, InstanceKind, check_inside
+from annolog.core.geometry import EDGE_SLACK, InstanceKind, check_inside, joined
 from annolog.core.mask import check_mask_fits
 from annolog.core.skeleton import Skeleton
 from annolog.plan import Plan, PlannedFile, PlannedInstance, Problem
@@ -431,10 +431,8 @@ def _planned_shape(
     if segmentation:
         if any(len(ring) < 6 or len(ring) % 2 for ring in segmentation):
             raise InvalidInputError("each polygon is a flat list of x, y pairs, at least 3 of them")
-        rings = [tuple(zip(ring[::2], ring[1::2])) for ring in segmentation]
-        points = tuple(point for ring in rings for point in ring)
+        points, parts = joined([tuple(zip(ring[::2], ring[1::2])) for ring in segmentation])
         check_inside(points, image.width, image.height)
-        parts = tuple(map(len, rings)) if len(rings) > 1 else ()
         return PlannedInstance(label, InstanceKind.polygon, points, attributes, where, parts)
     x, y, width, height = annotation.bbox
     return PlannedInstance.box(label, (x, y, x + width, y + height), attributes, where)

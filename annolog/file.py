@@ -2,7 +2,6 @@
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -10,7 +9,7 @@ from annolog import keypoints as kp
 from annolog import masks
 from annolog.core.commands import AddInstance, ChangeFileMetadata, ChangeInstance, CopyFile, DeleteInstance
 from annolog.core.errors import InvalidInputError
-from annolog.core.geometry import InstanceKind, Point, Shape, Track
+from annolog.core.geometry import InstanceKind, Point, Shape, Track, joined, rings
 from annolog.core.mask import RLE_MEDIA_TYPE, Mask
 from annolog.projections.readmodels import FileView, InstanceView, MaskView, Outcome
 
@@ -52,10 +51,8 @@ class _Geometry:
     visibility: tuple[int, ...] = ()
 
 
-def _rings(rings: Rings) -> _Geometry:
-    points = tuple((x, y) for ring in rings for x, y in ring)
-    parts = tuple(len(ring) for ring in rings) if len(rings) > 1 else ()
-    return _Geometry(InstanceKind.polygon, points, parts)
+def _rings(polygon: Rings) -> _Geometry:
+    return _Geometry(InstanceKind.polygon, *joined(polygon))
 
 
 _IMPLIED = {
@@ -265,8 +262,7 @@ class Instance:
         """A polygon's rings (one, or one per part); empty for other kinds."""
         if self.kind != InstanceKind.polygon:
             return []
-        ends = list(accumulate(self.parts or (len(self.points),)))
-        return [self.points[start:end] for start, end in zip([0, *ends], ends)]
+        return rings(self.points, self.parts)
 
     @property
     def rle(self) -> Rle | None:

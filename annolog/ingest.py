@@ -325,8 +325,8 @@ class _Run:
         unseen = Counter(present.signatures) if present else Counter()
         new = []
         for instance in planned.instances:
-            if unseen[_planned_signature(instance)] > 0:
-                unseen[_planned_signature(instance)] -= 1
+            if unseen[signature := _planned_signature(instance)] > 0:
+                unseen[signature] -= 1
             else:
                 new.append(self._kept(instance))
         return _Prepared(planned, stored, present, new)

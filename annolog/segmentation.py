@@ -10,14 +10,13 @@ TensorFlow adapters wrap the arrays.
 """
 
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Any
 
 import numpy as np
 
 from annolog import masks
 from annolog.core.errors import InvalidInputError
-from annolog.core.geometry import InstanceKind
+from annolog.core.geometry import InstanceKind, rings
 from annolog.pinned import Entry, ShapeEntry
 
 Box = tuple[float, float, float, float]
@@ -71,8 +70,4 @@ def _box(shape: ShapeEntry, name: str, height: int, width: int) -> Box | None:
 def _region(shape: ShapeEntry) -> masks.Region:
     if shape.mask is not None:
         return shape.mask
-    ends = list(accumulate(shape.parts or (len(shape.points),)))
-    return [
-        [coordinate for point in shape.points[start:end] for coordinate in point]
-        for start, end in zip([0, *ends], ends)
-    ]
+    return [[coordinate for point in ring for coordinate in point] for ring in rings(shape.points, shape.parts)]

@@ -1,8 +1,9 @@
 """Instance kinds and the shape rules their geometry must obey."""
 
 import math
+from collections.abc import Sequence
 from enum import StrEnum
-from itertools import chain
+from itertools import accumulate, chain
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
@@ -91,6 +92,18 @@ def check_inside(points: tuple[Point, ...], width: int | None, height: int | Non
                 f"point {(x, y)} lies outside its {width}x{height} image: "
                 f"coordinates must be within 0..{width} and 0..{height} pixels"
             )
+
+
+def rings(points: Sequence[Point], parts: Sequence[int]) -> list[tuple[Point, ...]]:
+    """A polygon's rings: ``points`` split by ``parts`` (see ``check_parts``), or one ring without them."""
+    ends = list(accumulate(parts or (len(points),)))
+    return [tuple(points[start:end]) for start, end in zip([0, *ends], ends)]
+
+
+def joined(polygon: Sequence[Sequence[Point]]) -> tuple[tuple[Point, ...], tuple[int, ...]]:
+    """The points and parts of a polygon of these rings (a single ring has no parts): ``rings``' inverse."""
+    points = tuple((x, y) for ring in polygon for x, y in ring)
+    return points, tuple(len(ring) for ring in polygon) if len(polygon) > 1 else ()
 
 
 def check_parts(kind: InstanceKind, parts: tuple[int, ...], points: tuple[Point, ...]) -> None:

@@ -4,9 +4,9 @@ width and height), so the browser scales shapes and image together at any size."
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import accumulate
 from uuid import UUID
 
+from annolog.core.geometry import rings
 from annolog.projections.readmodels import FileView, InstanceView
 
 
@@ -52,9 +52,7 @@ def _geometry(instance: InstanceView, radius: float) -> tuple[str, dict[str, str
         (x0, y0), (x1, y1) = points
         return "rect", {"x": _number(x0), "y": _number(y0), "width": _number(x1 - x0), "height": _number(y1 - y0)}
     if instance.kind == "polygon" and instance.parts:  # one closed sub-path per ring
-        ends = list(accumulate(instance.parts))
-        rings = [points[start:end] for start, end in zip([0, *ends], ends)]
-        return "path", {"d": " ".join(f"M {_points(ring)} Z" for ring in rings)}
+        return "path", {"d": " ".join(f"M {_points(ring)} Z" for ring in rings(points, instance.parts))}
     if instance.kind == "polygon":
         return "polygon", {"points": _points(points)}
     if instance.mask is not None:  # its extent: the page draws outlines, not pixels
