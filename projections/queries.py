@@ -362,11 +362,15 @@ def read_scope(
     directory_ids: Sequence[UUID] | None,
     expr: Expr | None,
     read: Callable[[Select[Any], RowsAt], T],
+    *,
+    named: LabelMap | None = None,
 ) -> T:
     """``read`` of the file ids in one of ``directory_ids`` (None: in any directory) at
     ``version``, those matching ``expr`` when given, and of the rows the ids were read at
-    (for reads of other tables at the same version)."""
-    named = label_map(db, project.project_id, version, project_name=project.name)
+    (for reads of other tables at the same version). ``named``: the labels at ``version``,
+    when the caller has read them already."""
+    if named is None:
+        named = label_map(db, project.project_id, version, project_name=project.name)
     if expr is not None:
         SliceCompiler.check_labels(expr, named)
 

@@ -12,7 +12,7 @@ from uuid import UUID
 from sqlalchemy import Connection, Select, case, distinct, func, select
 
 from annolog.core.query import Expr
-from annolog.projections.labelmap import label_map
+from annolog.projections.labelmap import LabelMap, label_map
 from annolog.projections.queries import read_scope
 from annolog.projections.readmodels import LabelCount, ProjectView
 from annolog.projections.tables import RowsAt, label_counts
@@ -32,18 +32,19 @@ def label_stats(
     >>> files, counts = label_stats(db, project, 7, directory_ids=None, expr=None)  # doctest: +SKIP
     """
 
+    named = label_map(db, project.project_id, version, project_name=project.name)
+
     def read(ids: Select[Any], rows: RowsAt) -> tuple[int, list[LabelCount]]:
         total = db.execute(select(func.count()).select_from(ids.subquery())).scalar_one()
-        return int(total), _per_label(db, project.project_id, version, ids, rows)
+        return int(total), _per_label(db, project.project_id, named, ids, rows)
 
-    return read_scope(db, project, version, directory_ids, expr, read)
+    return read_scope(db, project, version, directory_ids, expr, read, named=named)
 
 
-def _per_label(db: Connection, project_id: UUID, version: int, ids: Select[Any], rows: RowsAt) -> list[LabelCount]:
-    """Every label defined at ``version`` by class index, with its counts among ``ids``: a label
-    no file has still shows, with zeros; a merged label's instances count as its target's
-    (a file with both counts once), and its own slot shows zeros."""
-    named = label_map(db, project_id, version)
+def _per_label(db: Connection, project_id: UUID, named: LabelMap, ids: Select[Any], rows: RowsAt) -> list[LabelCount]:
+    """Every label defined at the version ``named`` was read at, by class index, with its counts
+    among ``ids``: a label no file has still shows, with zeros; a merged label's instances count
+    as its target's (a file with both counts once), and its own slot shows zeros."""
     counted_as = named.counted_as()
     found: dict[int, tuple[int, int]] = {}
     if counted_as:
