@@ -35,8 +35,10 @@ from tests.stack import environment, free_port, isolated_stack, start_api
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3]
 
 SCRIPTS = Path(__file__).parents[2] / "scripts"
-DOWN_S = 6.0
-"""How long each service stays down: long enough for writes to fail against it."""
+DOWN_S = 12.0
+"""How long each service stays down: long enough for writes to fail against it, and longer than
+the log's 10 s request timeout, so a call the idle projector makes during the outage fails (and
+is warned about) instead of waiting it out (at 6 s the warning came or not by timing)."""
 RECOVERY_S = 45.0
 """How long after a service is back writes may take to succeed again."""
 WRITERS = 3
