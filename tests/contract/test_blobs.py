@@ -310,7 +310,7 @@ class TestS3BlobStore(BlobStoreContract):
         assert calls == ["HeadObject"]
 
     def test_a_read_is_checked_by_its_sha256_alone_not_again_by_a_crc(
-        self, store: S3BlobStore, monkeypatch: pytest.MonkeyPatch
+        self, store: S3BlobStore, client: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         import botocore.httpchecksum
 
@@ -325,6 +325,10 @@ class TestS3BlobStore(BlobStoreContract):
         sha256 = store.put(b"checked once")
         assert store.get(sha256) == b"checked once"
         assert wrapped == []  # botocore computed no CRC32 of the body
+
+        # The control: a client with botocore's defaults checks the same object's CRC.
+        assert S3BlobStore(bucket, prefix=self.PREFIX, client=client).get(sha256) == b"checked once"
+        assert len(wrapped) == 1
 
     def test_a_presigned_url_downloads_the_blob(self, store: S3BlobStore) -> None:
         sha256 = store.put(b"fetched without credentials")
