@@ -5,10 +5,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
-from annolog.api.bootstrap import build_blobs
+from annolog.api.bootstrap import build_blobs, remote_blobs
 from annolog.api.session import Session
 from annolog.api.settings import Settings
-from annolog.blobs.local import LocalBlobStore
 from annolog.blobs.store import BlobStore
 from annolog.pinned import Entry, ManifestSource
 from annolog.projections import queries
@@ -60,7 +59,7 @@ class DatabaseSource:
 
     @property
     def remote(self) -> bool:
-        return not isinstance(self._store(), LocalBlobStore)
+        return remote_blobs(self.settings)
 
     def views(self, ids: list[UUID]) -> list[FileView]:
         with self._engine().connect() as db:

@@ -66,6 +66,12 @@ def build_log(settings: Settings) -> EventLog:
     )
 
 
+def remote_blobs(settings: Settings) -> bool:
+    """Whether ``build_blobs`` gives a store across the network (S3), whose reads are worth
+    keeping in a disk cache: answered from the settings, without building a client."""
+    return settings.blob_url is not None
+
+
 def build_blobs(settings: Settings) -> BlobStore:
     """S3 when ``blob_url`` is set (``s3://bucket/prefix``: objects under ``prefix/``), else a
     directory under ``data_dir``. Nothing is created in S3 here: see ``S3BlobStore`` for why."""

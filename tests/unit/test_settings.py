@@ -52,3 +52,21 @@ def test_a_bad_setting_is_named_by_its_environment_variable(monkeypatch: pytest.
 def test_a_kafka_log_without_signing_keys_refuses_to_start_unless_unsigned_on_purpose() -> None:
     with pytest.raises(ConfigurationError, match="ANNOLOG_LOG_SIGNING_KEYS is not set.*ANNOLOG_LOG_UNSIGNED=true"):
         build_log(load_settings(log_url="kafka://127.0.0.1:1"))
+
+
+@pytest.mark.parametrize(("blob_url", "remote"), [(None, False), ("s3://bucket/blobs", True)])
+def test_a_reader_learns_whether_blobs_are_remote_without_building_a_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blob_url: str | None, remote: bool
+) -> None:
+    # Every array and directory reader asks, to pick its disk cache; building an S3 client
+    # to answer cost ~20 ms a reader.
+    from uuid import uuid4
+
+    import annolog.local
+
+    def no_store(settings: Settings) -> None:
+        raise AssertionError("a blob store was built to answer whether blobs are remote")
+
+    monkeypatch.setattr(annolog.local, "build_blobs", no_store)
+    settings = load_settings(data_dir=tmp_path, blob_url=blob_url)
+    assert annolog.local.DatabaseSource(settings, uuid4(), 0).remote is remote
