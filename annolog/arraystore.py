@@ -67,12 +67,18 @@ class ChunkSource(Protocol):
         ...
 
 
+ZSTD_LEVEL = 1
+"""zstd's level for new chunks: 2.7 times as fast to encode as its default (3) on bench.arrays'
+data, for 0.6% more bytes. Decoding is as fast whatever the level, and chunks written at any
+level read the same, so arrays written before keep reading as they are."""
+
+
 def zarr_metadata(view: ArrayView) -> dict[str, Any]:
     """The ``zarr.json`` of the array as ``view`` describes it."""
     from zarr.codecs import BloscCodec, BytesCodec, GzipCodec, ZstdCodec
 
     compressors: dict[str, list[Any]] = {
-        "zstd": [ZstdCodec()],
+        "zstd": [ZstdCodec(level=ZSTD_LEVEL)],
         "gzip": [GzipCodec()],
         "blosc": [BloscCodec()],
         "none": [],

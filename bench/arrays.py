@@ -41,6 +41,7 @@ import annolog
 from annolog.api.bootstrap import build_service
 from annolog.api.settings import load_settings
 from annolog.array import Arrays
+from annolog.arraystore import ZSTD_LEVEL
 from annolog.eventlog.log import EventLog
 from bench.common import fresh_bucket, ratio_line, s3_arguments, timed
 
@@ -147,7 +148,7 @@ def zarr_peer(data: np.ndarray, endpoint: str, bucket: str) -> Any:
         shape=data.shape,
         chunks=chunks_of(data),
         dtype="float32",
-        compressors=zarr.codecs.ZstdCodec(),
+        compressors=zarr.codecs.ZstdCodec(level=ZSTD_LEVEL),
         fill_value=0,
     )
     peer[:] = data
