@@ -72,21 +72,23 @@ AttributeSpecs = TypeAdapter(dict[Name, AttributeSpec])
 Declaration = Annotated[dict[Name, AttributeSpec], Field(max_length=200)]
 
 
-def _fits(spec: AttributeSpec, value: JsonValue) -> str | None:
-    """Why ``value`` does not fit ``spec``, or None when it does."""
-    if spec.type is AttributeType.bool:
+def _fits(spec: dict[str, Any], value: JsonValue) -> str | None:
+    """Why ``value`` does not fit ``spec`` (as the views store it: a dumped ``AttributeSpec``,
+    checked when it was declared), or None when it does."""
+    kind, values, minimum, maximum = spec["type"], spec.get("values") or (), spec.get("min"), spec.get("max")
+    if kind == AttributeType.bool:
         return None if isinstance(value, bool) else "must be true or false"
-    if spec.type is AttributeType.str:
+    if kind == AttributeType.str:
         return None if isinstance(value, str) else "must be a string"
-    if spec.type is AttributeType.enum:
-        return None if value in (spec.values or ()) else f"must be one of {', '.join(map(repr, spec.values or ()))}"
-    wanted = (int,) if spec.type is AttributeType.int else (int, float)
+    if kind == AttributeType.enum:
+        return None if value in values else f"must be one of {', '.join(map(repr, values))}"
+    wanted = (int,) if kind == AttributeType.int else (int, float)
     if isinstance(value, bool) or not isinstance(value, wanted):
-        return f"must be {'an integer' if spec.type is AttributeType.int else 'a number'}"
-    if spec.min is not None and value < spec.min:
-        return f"must be at least {spec.min:g}"
-    if spec.max is not None and value > spec.max:
-        return f"must be at most {spec.max:g}"
+        return f"must be {'an integer' if kind == AttributeType.int else 'a number'}"
+    if minimum is not None and value < minimum:
+        return f"must be at least {minimum:g}"
+    if maximum is not None and value > maximum:
+        return f"must be at most {maximum:g}"
     return None
 
 
@@ -102,6 +104,6 @@ def check_attributes(label: str, declared: dict[str, Any] | None, attributes: di
                 f"label {label!r} declares no attribute {name!r} (value {value!r}); "
                 f"its attributes: {', '.join(sorted(declared))}"
             )
-        why = _fits(AttributeSpec.model_validate(declared[name]), value)
+        why = _fits(declared[name], value)
         if why is not None:
             raise InvalidInputError(f"attribute {name!r} of label {label!r} {why}, got {value!r}")

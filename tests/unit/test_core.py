@@ -1,5 +1,6 @@
 """The pure domain: what commands accept, refuse, and turn into."""
 
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -19,6 +20,7 @@ from annolog.core import (
     uuid7,
 )
 from annolog.core.arrays import holding_past
+from annolog.core.labels import AttributeSpecs, check_attributes
 from annolog.core.model import Model
 
 
@@ -133,3 +135,30 @@ def test_a_nested_model_is_validated_once_and_its_error_names_its_path() -> None
     assert _VALIDATED == [1, 2, 3]
     with pytest.raises(InvalidInputError, match=r"invalid _Outer: inner\.1\.value: .*\(got 'x'\)"):
         _Outer(inner=[{"value": 1}, {"value": "x"}])
+
+
+@pytest.mark.parametrize(
+    ("spec", "value", "why"),
+    [
+        ("bool", True, None),
+        ("bool", 1, "must be true or false"),
+        ("str", "x", None),
+        ("str", 3, "must be a string"),
+        (["red", "blue"], "red", None),
+        (["red", "blue"], "green", "must be one of 'red', 'blue'"),
+        ({"type": "int", "min": 0}, 3, None),
+        ({"type": "int", "min": 0}, 2.5, "must be an integer"),
+        ({"type": "int", "min": 0}, True, "must be an integer"),
+        ({"type": "int", "min": 0}, -1, "must be at least 0"),
+        ({"type": "float", "max": 1}, 1, None),
+        ({"type": "float", "max": 1}, 1.5, "must be at most 1"),
+        ({"type": "float", "max": 1}, "1", "must be a number"),
+    ],
+)
+def test_an_attribute_is_checked_against_its_spec_as_the_views_store_it(spec: Any, value: Any, why: str | None) -> None:
+    stored = {"a": AttributeSpecs.validate_python({"a": spec})["a"].model_dump(mode="json", exclude_none=True)}
+    if why is None:
+        check_attributes("car", stored, {"a": value})
+    else:
+        with pytest.raises(InvalidInputError, match=f"attribute 'a' of label 'car' {why}, got"):
+            check_attributes("car", stored, {"a": value})
