@@ -183,7 +183,10 @@ def close_rows(db: Connection, table: Table, closes: Sequence[tuple[UUID, Key, i
     db.execute(
         text(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ({definitions}, valid_to integer) ON COMMIT DELETE ROWS")
     )
-    db.execute(text(f"TRUNCATE {staging}"))  # another batch may have used it in this transaction
+    # Empty at the start of a transaction (ON COMMIT DELETE ROWS); emptied here in case this
+    # transaction used it already. DELETE, not TRUNCATE: TRUNCATE makes a new file for the
+    # table, 0.9 ms a batch, which was an eighth of projecting a one-box commit.
+    db.execute(text(f"DELETE FROM {staging}"))
     lines = (  # keys are ids and names: text that may need escaping
         "\t".join([str(project_id), *(str(v).translate(_ESCAPES) for v in key), str(to)]) + "\n"
         for project_id, key, to in closes
