@@ -155,21 +155,21 @@ class KafkaLog:
             offsets = self._reader().end_offsets([tp], timeout_ms=int(self._timeout_s * 1000))
         return int(offsets[tp])
 
-    def wait(self, positions: Mapping[int, int], timeout_s: float) -> bool:
+    def wait(self, positions: Mapping[int, int], timeout_s: float) -> frozenset[int]:
         """See ``EventLog.wait``: the end offsets first (records already there), then a long-poll."""
         if not positions:
             time.sleep(timeout_s)
-            return False
+            return frozenset()
         offsets = {TopicPartition(self._topic, p): offset for p, offset in positions.items()}
         with self._errors_mapped(f"wait for records in partitions {sorted(positions)}"):
             ends = self._reader().end_offsets(list(offsets), timeout_ms=int(self._timeout_s * 1000))
-            if any(ends[tp] > offset for tp, offset in offsets.items()):
-                return True
+            if ready := frozenset(tp.partition for tp, offset in offsets.items() if ends[tp] > offset):
+                return ready
             watcher = self._watching()
             watcher.assign(list(offsets))
             for tp, offset in offsets.items():
                 watcher.seek(tp, offset)
-            return bool(watcher.poll(timeout_ms=int(timeout_s * 1000), max_records=1))
+            return frozenset(tp.partition for tp in watcher.poll(timeout_ms=int(timeout_s * 1000), max_records=1))
 
     def check(self) -> None:
         """Raise ``LogUnavailable`` unless the partitions' leaders answer within 2 s and a

@@ -91,9 +91,11 @@ class EventLog(Protocol):
         """An offset no record of ``partition`` has yet: reading from it yields nothing."""
         ...
 
-    def wait(self, positions: Mapping[int, int], timeout_s: float) -> bool:
+    def wait(self, positions: Mapping[int, int], timeout_s: float) -> frozenset[int]:
         """Block until a partition of ``positions`` has a record at or past the offset given
-        for it (True), or until ``timeout_s`` passes (False); at once when one is there already.
+        for it, or until ``timeout_s`` passes; at once when one is there already. Returns the
+        partitions found with such records (some of them, not always all), none on a timeout:
+        the reader reads those, and asks the others again when it waits next.
 
         This is how an idle reader waits without spending CPU: it passes the next offset it
         would read of each partition it reads. Like ``read``, one thread at a time. Raises

@@ -170,16 +170,16 @@ class SqlLog:
     def end(self, partition: int) -> int:
         return (self._last_offset() or 0) + 1
 
-    def wait(self, positions: Mapping[int, int], timeout_s: float) -> bool:
+    def wait(self, positions: Mapping[int, int], timeout_s: float) -> frozenset[int]:
         deadline = time.monotonic() + timeout_s
         while True:
             seen = self._appends.count  # taken before the check: an append after it wakes the sleep
             last = self._last_offset()  # None while empty: offsets start at 1, so end() alone cannot say
             if 0 in positions and last is not None and last >= positions[0]:
-                return True
+                return frozenset({0})
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return False
+                return frozenset()
             self._appends.sleep(seen, min(remaining, _RECHECK_S))
 
     def check(self) -> None:

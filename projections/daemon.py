@@ -2,11 +2,11 @@
 
 Each round the process renews its partition leases (see ``projections.leases``: several
 projector processes split the partitions between them), asks the log to wait until one
-of its partitions has a record past the stored offset, and projects one batch of each.
-Waiting is the log's own: a Kafka long-poll, or the embedded log woken by the append, so
-an idle projector costs next to no CPU; the wait ends at least every ``recheck_s`` for
-the leases to be renewed (a dead projector's partitions are taken over, a new one gets
-its share) and for a stop request to be seen.
+of its partitions has a record past the stored offset, and projects one batch of each
+partition the log found so. Waiting is the log's own: a Kafka long-poll, or the embedded
+log woken by the append, so an idle projector costs next to no CPU; the wait ends at
+least every ``recheck_s`` for the leases to be renewed (a dead projector's partitions
+are taken over, a new one gets its share) and for a stop request to be seen.
 
 A round that fails because Kafka or PostgreSQL went away lost nothing (its transaction
 rolled back; the offset is stored with the rows), so the loop backs off and tries again
@@ -97,9 +97,10 @@ class _Rounds:
             if not partitions:  # more projectors than partitions: a spare, ready to take over
                 self.stop.wait(self.recheck_s)
                 return 0
-            if not self.event_log.wait(self._next_offsets(partitions), self.recheck_s):
-                return 0
-            return sum(self.projector.run_batch(partition) for partition in partitions)
+            # Only the partitions found with records: asking each of the others for its end
+            # cost a broker round trip and a query apiece, in the way of the one with the commit.
+            ready = self.event_log.wait(self._next_offsets(partitions), self.recheck_s)
+            return sum(self.projector.run_batch(partition) for partition in partitions if partition in ready)
 
     def _next_offsets(self, partitions: Sequence[int]) -> dict[int, int]:
         """Where each partition's projection stands (0 for one never projected)."""

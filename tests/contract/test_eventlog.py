@@ -128,8 +128,16 @@ class EventLogContract:
         position = log.append(file_commit(project))
 
         started = time.monotonic()
-        assert log.wait({position.partition: position.offset}, timeout_s=30)
+        assert log.wait({position.partition: position.offset}, timeout_s=30) == {position.partition}
         assert time.monotonic() - started < 5
+
+    def test_wait_names_the_partitions_with_records_and_leaves_out_those_without(self, make_log: MakeLog) -> None:
+        log = make_log()
+        project = uuid4()
+        position = log.append(file_commit(project))
+        waited = {p: log.end(p) for p in range(log.partitions)} | {position.partition: position.offset}
+
+        assert log.wait(waited, timeout_s=30) == {position.partition}
 
     def test_wait_times_out_when_nothing_is_appended_past_the_position(self, make_log: MakeLog) -> None:
         log = make_log()
@@ -151,7 +159,7 @@ class EventLogContract:
         appender.start()
         woke = reader.wait({p: reader.end(p) for p in range(reader.partitions)}, timeout_s=60)
         appender.join()
-        assert woke and time.monotonic() - started < 10
+        assert woke == {partition} and time.monotonic() - started < 10
         assert len(list(reader.read(partition, 0))) == 1
 
 
