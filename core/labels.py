@@ -72,9 +72,15 @@ AttributeSpecs = TypeAdapter(dict[Name, AttributeSpec])
 Declaration = Annotated[dict[Name, AttributeSpec], Field(max_length=200)]
 
 
+def stored_specs(specs: dict[str, AttributeSpec]) -> dict[str, dict[str, Any]] | None:
+    """A label's declared specs as the views keep them (None for none): plain dicts, which
+    ``check_attributes`` reads without validating them again."""
+    return {name: spec.model_dump(mode="json", exclude_none=True) for name, spec in specs.items()} or None
+
+
 def _fits(spec: dict[str, Any], value: JsonValue) -> str | None:
-    """Why ``value`` does not fit ``spec`` (as the views store it: a dumped ``AttributeSpec``,
-    checked when it was declared), or None when it does."""
+    """Why ``value`` does not fit ``spec`` (from ``stored_specs``, checked when it was
+    declared), or None when it does."""
     kind, values, minimum, maximum = spec["type"], spec.get("values") or (), spec.get("min"), spec.get("max")
     if kind == AttributeType.bool:
         return None if isinstance(value, bool) else "must be true or false"
@@ -94,8 +100,8 @@ def _fits(spec: dict[str, Any], value: JsonValue) -> str | None:
 
 def check_attributes(label: str, declared: dict[str, Any] | None, attributes: dict[str, JsonValue]) -> None:
     """Raise ``InvalidInputError`` naming the label, the attribute and the value unless
-    ``attributes`` fit the label's ``declared`` specs (as stored: plain dicts); nothing is
-    checked for a label that declares none."""
+    ``attributes`` fit the label's ``declared`` specs (as ``stored_specs`` keeps them);
+    nothing is checked for a label that declares none."""
     if not declared:
         return
     for name, value in attributes.items():

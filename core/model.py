@@ -44,8 +44,9 @@ class Model(BaseModel):
         except ValidationError as exc:
             raise InvalidInputError(describe_validation_error(type(self).__name__, exc)) from exc
 
-    # pydantic calls an __init__ a model overrides again for each nested model it has just
-    # validated, so every event decoded inside its commit was validated twice (a fifth of
+    # For a nested model given as a dict, pydantic calls an __init__ the model overrides in
+    # place of its own field validation, and the model's after-validators then ran a second
+    # time (each event decoded inside its commit had its geometry checked twice: a fifth of
     # decoding). This one only maps the error, which the outermost call does for the whole
     # tree, naming each field's path: mark it as pydantic's own __init__, whose flag this is.
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]

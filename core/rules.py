@@ -66,7 +66,7 @@ from annolog.core.events import (
     VersionTagged,
 )
 from annolog.core.geometry import InstanceKind, check_inside, placed
-from annolog.core.labels import check_attributes
+from annolog.core.labels import check_attributes, stored_specs
 from annolog.core.mask import Mask, check_mask_fits
 from annolog.core.model import Model
 from annolog.core.permissions import PROJECT_SCOPE, RANK, rank_in_directory, rank_on_file, role_of_rank
@@ -441,8 +441,7 @@ def _label_attributes_declared(j: Judging, e: LabelAttributesDeclared) -> list[C
     j.authorize(e)
     label = j.label(e.name)
     _not_merged(j, label, "given attributes")
-    declared = {name: spec.model_dump(mode="json", exclude_none=True) for name, spec in e.attributes.items()}
-    return _changed_label(j, e, label, {"attributes": label.get("attributes")}, attributes=declared or None)
+    return _changed_label(j, e, label, {"attributes": label.get("attributes")}, attributes=stored_specs(e.attributes))
 
 
 def _skeleton_declared(j: Judging, e: SkeletonDeclared) -> list[Change]:

@@ -81,7 +81,8 @@ def run(
 
 @dataclass
 class _Rounds:
-    """One round of the loop: renew the leases, wait for new records, project a batch of each partition."""
+    """One round of the loop: renew the leases, wait for new records, project a batch of each
+    partition the wait named."""
 
     engine: Engine
     event_log: EventLog

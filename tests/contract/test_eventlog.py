@@ -133,11 +133,11 @@ class EventLogContract:
 
     def test_wait_names_the_partitions_with_records_and_leaves_out_those_without(self, make_log: MakeLog) -> None:
         log = make_log()
-        project = uuid4()
-        position = log.append(file_commit(project))
-        waited = {p: log.end(p) for p in range(log.partitions)} | {position.partition: position.offset}
+        projects = {log.partition_of(p): p for p in (uuid4() for _ in range(64))}  # one per partition
+        appended = [log.append(file_commit(project)) for project in list(projects.values())[:2]]
+        waited = {p: log.end(p) for p in range(log.partitions)} | {a.partition: a.offset for a in appended}
 
-        assert log.wait(waited, timeout_s=30) == {position.partition}
+        assert log.wait(waited, timeout_s=30) == {a.partition for a in appended}
 
     def test_wait_times_out_when_nothing_is_appended_past_the_position(self, make_log: MakeLog) -> None:
         log = make_log()
