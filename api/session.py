@@ -241,11 +241,12 @@ class Session:
         """The counts of a large mask (a blob, see ``core.mask``) that an instance of a readable file
         has at the scope's version: read through the file, so a hash learnt elsewhere opens nothing,
         and the refusal is the same whether the bytes are another project's or nobody's."""
-        (file,) = self.files(scope, [file_id])
-        if not any(i.mask is not None and i.mask.counts_sha256 == sha256 for i in file.instances):
+        with self.service.reading() as db:
+            view = self._readable_files(db, scope, [file_id])
+            held = queries.holds_mask_blob(db, view.project_id, file_id, sha256, scope.version)
+        if not held:
             raise NotFoundError(
-                f"no instance of file {file.name!r} ({file_id}) has a mask stored as blob {sha256} "
-                f"at version {scope.version}"
+                f"no instance of file {file_id} has a mask stored as blob {sha256} at version {scope.version}"
             )
         return self.service.blobs.get(sha256)
 

@@ -209,6 +209,23 @@ def directories_holding(db: Connection, project_id: UUID, file_id: UUID, version
     return read_at(db, project_id, version, read)
 
 
+def holds_mask_blob(db: Connection, project_id: UUID, file_id: UUID, sha256: str, version: int) -> bool:
+    """Whether an instance of ``file_id`` at ``version`` has a mask stored as blob ``sha256``:
+    one indexed lookup, where reading the file's instances cost a full read per blob."""
+
+    def read(rows: RowsAt) -> bool:
+        query = select(literal(1)).where(
+            instances.c.project_id == project_id,
+            instances.c.file_id == file_id,
+            instances.c.kind == "mask",
+            instances.c.mask["counts_sha256"].as_string() == sha256,
+            rows.of(instances),
+        )
+        return db.execute(query.limit(1)).first() is not None
+
+    return read_at(db, project_id, version, read)
+
+
 def _page(db: Connection, ids: Select[Any], *, after: UUID | None, limit: int | None) -> list[UUID]:
     """The ids ``ids`` selects, in id order, after ``after``: keyset pages never skip or repeat one."""
     column = ids.selected_columns[0]

@@ -156,6 +156,12 @@ class MaskContract:
         assert then.label == "road" and (then.mask == pixels).all()
         assert then.stored_rle is not None and then.stored_rle.counts_size == len(masks.encode(pixels).counts or "")
 
+        old = then.stored_rle.counts_sha256
+        assert old is not None  # the first mask's blob is read at the version that had it, not after
+        assert project.backend.read_mask(project.directory.get("streets", version=drawn).scope, big.id, old)
+        with pytest.raises(NotFoundError, match=f"has a mask stored as blob {old} at version {project.version}"):
+            project.backend.read_mask(project.directory.get("streets").scope, big.id, old)
+
     def test_an_edit_by_another_editor_keeps_a_mask_they_did_not_upload(
         self, project: annolog.Project, photo: annolog.File, connect: Connect
     ) -> None:
