@@ -216,6 +216,8 @@ def test_a_box_drawn_by_another_client_and_a_new_file_appear_live_without_a_relo
     assert _box(rect) == pytest.approx(_expected_on_screen(svg, (350, 300, 600, 460)), abs=1.0)
     assert page.execute_script("return window.notReloaded") is True
     assert page.execute_script(f"return document.querySelector('{untouched}').kept") is True
+    latest = world["train"].project.version  # the heading names the version the grid shows now
+    WebDriverWait(page, LIVE_WAIT_S).until(lambda p: _heading(p) == f"train at v{latest}")
     screenshot("live")
 
 

@@ -65,6 +65,10 @@
     if (tiles) {
       merge(grid, tiles);
       grid.dataset.version = tiles.dataset.version;
+      const heading = document.getElementById("shown-version");
+      if (heading) {
+        heading.textContent = `at v${tiles.dataset.version}`; // the version the grid now shows
+      }
     }
     replace("file-count", fresh);
     replace("grid-paging", fresh);
