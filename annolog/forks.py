@@ -20,6 +20,8 @@ class Forkable(Protocol):
 log = logging.getLogger(__name__)
 
 _registered: "weakref.WeakValueDictionary[int, Forkable]" = weakref.WeakValueDictionary()
+"""By ``id``, not a WeakSet: owners may compare equal by value (two ArrayStores of one array
+version), and each must be renewed."""
 
 
 def renew_after_fork(owner: Forkable) -> None:

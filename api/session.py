@@ -245,8 +245,10 @@ class Session:
             view = self._readable_files(db, scope, [file_id])
             held = queries.holds_mask_blob(db, view.project_id, file_id, sha256, scope.version)
         if not held:
+            (file,) = self.files(scope, [file_id])  # for its name: a refusal is no hot path
             raise NotFoundError(
-                f"no instance of file {file_id} has a mask stored as blob {sha256} at version {scope.version}"
+                f"no instance of file {file.name!r} ({file_id}) has a mask stored as blob {sha256} "
+                f"at version {scope.version}"
             )
         return self.service.blobs.get(sha256)
 

@@ -9,11 +9,25 @@ of the service's own like the tokens': who uploaded what is not a fact of the da
 and a replay of the log must not need it.
 """
 
+from collections import defaultdict
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, Uuid, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    MetaData,
+    Select,
+    String,
+    Table,
+    Uuid,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from annolog.projections.database import create_tables, database_errors
@@ -76,22 +90,8 @@ def held_file_sizes(
     """Those of ``hashes`` that a current file of a ``readable`` directory (None: every directory)
     of the project holds, with the sizes those files declare (files added before sizes were
     checked may disagree): bytes one may read, one may name again."""
-    member = (
-        (memberships.c.project_id == files.c.project_id)
-        & (memberships.c.file_id == files.c.file_id)
-        & memberships.c.valid_to.is_(None)
-    )
-    query = (
-        select(files.c.sha256, files.c.size)
-        .join(memberships, member)
-        .where(files.c.project_id == project_id, files.c.valid_to.is_(None))
-    )
-    if readable is not None:
-        query = query.where(memberships.c.directory_id.in_(readable))
-    held: dict[str, set[int]] = {}
-    for row in select_in(db, query.distinct(), files.c.sha256, set(hashes)):
-        held.setdefault(row.sha256, set()).add(row.size)
-    return held
+    query = select(files.c.sha256, files.c.size).where(files.c.project_id == project_id, files.c.valid_to.is_(None))
+    return _sizes_held(db, query, files, files.c.sha256, hashes, readable)
 
 
 def held_mask_sizes(
@@ -104,21 +104,33 @@ def held_mask_sizes(
     an edit that keeps another writer's mask (a new label), and the instances a commit edits are
     found by their key, where any instance holding a hash would be a scan of the project's JSON.
     """
+    mask = instances.c.mask
+    query = select(
+        mask["counts_sha256"].as_string().label("sha256"), mask["counts_size"].as_integer().label("size")
+    ).where(instances.c.project_id == project_id, instances.c.valid_to.is_(None), instances.c.kind == "mask")
+    return _sizes_held(db, query, instances, instances.c.instance_id, edited, readable)
+
+
+def _sizes_held(
+    db: Connection,
+    query: Select[Any],
+    table: Table,
+    key: ColumnElement[Any],
+    keys: Collection[Any],
+    readable: Collection[UUID] | None,
+) -> dict[str, set[int]]:
+    """The sizes each sha256 has among ``query``'s (sha256, size) rows of current rows of ``table``
+    that lie on a file of a ``readable`` directory (None: every directory), ``key`` among ``keys``."""
     member = (
-        (memberships.c.project_id == instances.c.project_id)
-        & (memberships.c.file_id == instances.c.file_id)
+        (memberships.c.project_id == table.c.project_id)
+        & (memberships.c.file_id == table.c.file_id)
         & memberships.c.valid_to.is_(None)
     )
-    mask = instances.c.mask
-    query = (
-        select(mask["counts_sha256"].as_string().label("sha256"), mask["counts_size"].as_integer().label("size"))
-        .join(memberships, member)
-        .where(instances.c.project_id == project_id, instances.c.valid_to.is_(None), instances.c.kind == "mask")
-    )
+    query = query.join(memberships, member)
     if readable is not None:
         query = query.where(memberships.c.directory_id.in_(readable))
-    held: dict[str, set[int]] = {}
-    for row in select_in(db, query.distinct(), instances.c.instance_id, set(edited)):
+    held: defaultdict[str, set[int]] = defaultdict(set)
+    for row in select_in(db, query.distinct(), key, set(keys)):
         if row.sha256 is not None:
-            held.setdefault(row.sha256, set()).add(row.size)
-    return held
+            held[row.sha256].add(row.size)
+    return dict(held)
